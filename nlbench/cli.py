@@ -1,0 +1,68 @@
+"""The ``nlbench`` command line. Commands live in :mod:`nlbench.commands`, one per module.
+
+Every error the user can cause is one line on stderr (exit 2 for usage errors), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import sys
+
+import click
+
+from nlbench import __version__
+from nlbench.errors import NlbenchError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nlbench")
+@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
+def cli(verbose: int) -> None:
+    """nlbench: benchmark methods for learning with noisy labels."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _add_commands() -> None:
+    from nlbench import commands
+
+    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"nlbench.commands.{mod.name}").register(cli)
+
+
+_add_commands()
+
+
+def _plugin_commands() -> None:
+    """Let plugins add commands (register_commands hook); a broken plugin never blocks the CLI."""
+    try:
+        from nlbench.plugins import get_host
+
+        get_host().pm.hook.register_commands(cli=cli)
+    except NlbenchError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning known errors into one line and an exit code."""
+    _plugin_commands()
+    try:
+        rv = cli.main(args=argv, prog_name="nlbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.UsageError as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.exceptions.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except NlbenchError as exc:
+        click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,1 @@
+"""CLI commands: each module defines ``register(cli)`` and is added automatically."""

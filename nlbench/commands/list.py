@@ -1,0 +1,71 @@
+"""``nlbench list``: everything registered, with provenance; broken plugins with their error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from nlbench.registry import KINDS
+
+
+def listing(kinds: list[str]) -> dict[str, Any]:
+    from nlbench.plugins import get_host
+
+    host = get_host()
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        rows = []
+        for e in host.registry(kind).entries():
+            row = {"name": e.name, "plugin": e.plugin, "distribution": e.distribution,
+                   "description": e.spec.description}  # fmt: skip
+            row.update(_extra(kind, e.spec))
+            rows.append(row)
+        out[kind] = rows
+    out["broken"] = list(host.broken)
+    return out
+
+
+def _extra(kind: str, spec: Any) -> dict[str, Any]:
+    if kind == "models":
+        import torch
+
+        from nlbench.models import count_params
+
+        try:
+            with torch.device("meta"):  # shapes only: no memory, no init time
+                net = spec.factory(num_classes=10, in_chans=3, image_size=32)
+            return {"params": count_params(net)}
+        except Exception:  # a model that needs other inputs (e.g. timm's bridge)
+            return {"params": None}
+    if kind == "methods":
+        return {"flags": sorted(spec.flags)}
+    return {}
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("list")
+    @click.argument("kind", required=False, type=click.Choice(sorted(KINDS)))
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    def list_cmd(kind: str | None, as_json: bool) -> None:
+        """List registered datasets, noise models, models, selectors, reweighters, methods."""
+        data = listing([kind] if kind else list(KINDS))
+        if as_json:
+            click.echo(json.dumps(data, indent=1, sort_keys=True))
+            return
+        from rich.table import Table
+
+        from nlbench.console import console
+
+        for k, rows in data.items():
+            if k == "broken":
+                continue
+            table = Table(title=k, title_justify="left")
+            for col in ("name", "plugin", "distribution", "description"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(r["name"], r["plugin"], r["distribution"], r["description"])
+            console.print(table)
+        for b in data["broken"]:
+            console.print(f"[red]broken plugin[/] {b['plugin']}: {b['error']}")

@@ -1,0 +1,45 @@
+"""Provenance for records: versions, git sha, plugins, hardware."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def git_sha() -> str | None:
+    """The commit of the nlbench checkout, when it is one (None for a wheel install)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def provenance(host: Any, device: torch.device) -> dict[str, Any]:
+    from nlbench import __version__
+
+    return {
+        "nlbench_version": __version__,
+        "git_sha": git_sha(),
+        "plugins": host.plugin_versions(),
+        "env": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "device_name": device_name(device),
+            "threads": torch.get_num_threads(),
+        },
+    }

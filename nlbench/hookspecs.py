@@ -1,0 +1,85 @@
+"""Hook specifications: the whole plugin surface of nlbench.
+
+Registration hooks are called once per process with a ``register`` callback (the llm/datasette
+style); observer hooks never change results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("nlbench")
+hookimpl = pluggy.HookimplMarker("nlbench")
+
+
+@hookspec
+def register_datasets(register: Any) -> None:
+    """Register datasets: ``register(DatasetSpec(...))``."""
+
+
+@hookspec
+def register_noise_models(register: Any) -> None:
+    """Register label or input noise models: ``register(NoiseModelSpec(...))``."""
+
+
+@hookspec
+def register_models(register: Any) -> None:
+    """Register network architectures: ``register(ModelSpec(...))``."""
+
+
+@hookspec
+def register_selectors(register: Any) -> None:
+    """Register sample selectors (subset choosers): ``register(SelectorSpec(...))``."""
+
+
+@hookspec
+def register_reweighters(register: Any) -> None:
+    """Register per-sample loss reweighters: ``register(ReweighterSpec(...))``."""
+
+
+@hookspec
+def register_methods(register: Any) -> None:
+    """Register training methods: ``register(MethodSpec(...))``."""
+
+
+@hookspec
+def register_executors(register: Any) -> None:
+    """Register sweep executors: ``register(ExecutorSpec(...))``."""
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add click commands to the ``nlbench`` command group.
+
+    :param cli: the root :class:`click.Group`; call ``cli.command()`` or ``cli.add_command``.
+    """
+
+
+@hookspec
+def run_started(run: Any) -> None:
+    """Observe the start of a run, after data, noise and method are built.
+
+    :param run: the :class:`nlbench.runner.RunState` (config, noise report, run directory).
+    """
+
+
+@hookspec
+def epoch_finished(run: Any, epoch: int, metrics: dict) -> dict | None:
+    """Observe one finished epoch; may return extra metrics merged into the epoch record.
+
+    :param run: the :class:`nlbench.runner.RunState`.
+    :param epoch: zero-based epoch index.
+    :param metrics: the epoch's metrics so far (read only).
+    :return: a dict of extra JSON-serialisable metrics, or ``None``.
+    """
+
+
+@hookspec
+def run_finished(run: Any, record: dict) -> None:
+    """Observe a finished run with its final record (read only).
+
+    :param run: the :class:`nlbench.runner.RunState`.
+    :param record: the run record as written to ``run.json``.
+    """

@@ -1,0 +1,80 @@
+"""Resolving a run's hyper-parameters from base, dataset profile, method profile and flags.
+
+Order (later wins): BASE → dataset profile → method defaults → method profile ("default",
+then the dataset's own entry) → --model/--epochs → --set. Unknown --set keys are usage errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nlbench.config import RunConfig
+from nlbench.errors import UsageError
+from nlbench.specs import DatasetSpec, MethodSpec
+
+BASE_HPARAMS: dict[str, Any] = {
+    "model": None,
+    "epochs": 10,
+    "batch_size": 128,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": False,
+    "weight_decay": 5e-4,
+    "scheduler": "multistep",
+    "milestones": [0.5, 0.75],
+    "gamma": 0.1,
+    "onecycle_pct": 0.3,
+    "onecycle_div": 25.0,
+    "eval_batch_size": 1024,
+    "meta_set": None,
+    "dropout": None,
+    "pretrained": None,
+    "amp": True,
+    "channels_last": True,
+}
+
+
+def profile_names(dspec: DatasetSpec) -> list[str]:
+    return sorted(dspec.profiles)
+
+
+def method_profile(mspec: MethodSpec, profile: str, dataset: str) -> dict[str, Any]:
+    """The method's overrides for (profile, dataset)."""
+    table = mspec.profiles.get(profile, {})
+    return {**table.get("default", {}), **table.get(dataset, {})}
+
+
+def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> dict[str, Any]:
+    """The fully resolved hparams of one run (validated --set keys)."""
+    if cfg.profile not in dspec.profiles:
+        raise UsageError(
+            f"dataset '{dspec.name}' has no profile '{cfg.profile}'. "
+            f"Accepted: {', '.join(profile_names(dspec)) or '(none)'}."
+        )
+    hp: dict[str, Any] = {**BASE_HPARAMS, **dspec.profiles[cfg.profile]}
+    hp.update(mspec.default_hparams)
+    hp.update(method_profile(mspec, cfg.profile, dspec.name))
+    if cfg.model is not None:
+        hp["model"] = cfg.model
+    if cfg.epochs is not None:
+        hp["epochs"] = cfg.epochs
+    unknown = sorted(set(cfg.overrides) - set(hp))
+    if unknown:
+        raise UsageError(
+            f"unknown --set key(s) {', '.join(unknown)} for method '{mspec.name}'. "
+            f"Accepted: {', '.join(sorted(hp))}."
+        )
+    hp.update(cfg.overrides)
+    _validate(hp)
+    return hp
+
+
+def _validate(hp: dict[str, Any]) -> None:
+    for key in ("epochs", "batch_size"):
+        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 1:
+            raise UsageError(f"{key} must be a positive integer, got {hp[key]!r}")
+    for key in ("lr", "momentum", "weight_decay"):
+        if not isinstance(hp[key], (int, float)) or isinstance(hp[key], bool) or hp[key] < 0:
+            raise UsageError(f"{key} must be a non-negative number, got {hp[key]!r}")
+    if not isinstance(hp["milestones"], list):
+        raise UsageError(f"milestones must be a list like [0.5, 0.75], got {hp['milestones']!r}")

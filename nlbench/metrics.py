@@ -1,0 +1,71 @@
+"""Diagnostics the runner computes with the clean labels it keeps back from methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nlbench.data import EpochPlan
+
+
+def _mean(mask: torch.Tensor, hits: torch.Tensor) -> float | None:
+    n = int(mask.sum())
+    return float(hits[mask].float().mean()) if n else None
+
+
+def fit_metrics(logits: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, Any]:
+    """How far the model fits the labels it was given.
+
+    noisy_fit: accuracy against the noisy labels on the corrupted samples (memorisation).
+    clean_fit: accuracy on the samples whose label is correct.
+    train_acc_noisy: accuracy against the noisy labels on every sample (for epochs_to_fit).
+    """
+    pred = logits.argmax(1)
+    corrupted = noisy != clean
+    hits = pred == noisy
+    return {
+        "noisy_fit": _mean(corrupted, hits),
+        "clean_fit": _mean(~corrupted, hits),
+        "train_acc_noisy": float(hits.float().mean()) if hits.numel() else None,
+        "train_acc_clean": float((pred == clean).float().mean()) if hits.numel() else None,
+    }
+
+
+def plan_metrics(plan: EpochPlan | None, noisy: torch.Tensor, clean: torch.Tensor) -> dict:
+    """Size and label precision of an epoch's selected subset (None when no selection)."""
+    if plan is None or plan.indices is None:
+        return {"selected": None, "selected_precision": None}
+    idx = plan.indices.to(noisy.device)
+    correct = noisy[idx] == clean[idx]
+    clean_total = int((noisy == clean).sum())
+    return {
+        "selected": int(idx.numel()),
+        "selected_precision": float(correct.float().mean()) if idx.numel() else None,
+        "selected_recall": int(correct.sum()) / clean_total if clean_total else None,
+    }
+
+
+def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    scores = scores.detach().double().cpu()
+    positive = positive.detach().bool().cpu()
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = torch.argsort(scores)
+    sorted_scores = scores[order]
+    ranks = torch.empty_like(scores)
+    ranks[order] = torch.arange(1, len(scores) + 1, dtype=torch.float64)
+    uniq, inverse = torch.unique_consecutive(sorted_scores, return_inverse=True)
+    if len(uniq) < len(scores):  # average the ranks of tied scores
+        sums = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inverse, ranks[order])
+        counts = torch.bincount(inverse, minlength=len(uniq)).double()
+        ranks[order] = (sums / counts)[inverse]
+    u = float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2
+    return u / (n_pos * n_neg)
+
+
+def detection_auc(clean_prob: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> float | None:
+    """AUC of a method's clean-probability against the true clean flags."""
+    return roc_auc(clean_prob, (noisy == clean).to(clean_prob.device))

@@ -1,0 +1,85 @@
+"""Applying a noise model and describing what it did (the record's ``noise`` block)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nlbench.config import NoiseSpec
+from nlbench.errors import UsageError
+from nlbench.registry import Registry
+from nlbench.seeding import numpy_rng
+
+
+@dataclass
+class NoiseContext:
+    """What a noise model may look at. ``clean`` is never modified in place."""
+
+    clean: np.ndarray
+    num_classes: int
+    rng: np.random.Generator
+    dataset: str
+    dataset_spec: Any
+    train_x: torch.Tensor | None = None
+    data_root: Path | None = None
+    sample_ids: np.ndarray | None = None
+
+
+@dataclass
+class NoiseResult:
+    """Noisy labels, and for input corruptions the replaced training images."""
+
+    labels: np.ndarray
+    train_x: torch.Tensor | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def labels_sha256(labels: np.ndarray) -> str:
+    """SHA-256 of the labels as little-endian int64 (same labels → same hash on any machine)."""
+    return hashlib.sha256(np.asarray(labels, dtype="<i8").tobytes()).hexdigest()
+
+
+def transition_counts(clean: np.ndarray, noisy: np.ndarray, num_classes: int) -> np.ndarray:
+    """C×C counts, row = clean class, column = noisy class."""
+    flat = np.asarray(clean, dtype=np.int64) * num_classes + np.asarray(noisy, dtype=np.int64)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def noise_rng(dataset: str, spec: NoiseSpec, noise_seed: int, n: int) -> np.random.Generator:
+    """The noise draw's generator: a pure function of (dataset, spec, noise_seed, size)."""
+    return numpy_rng("noise", dataset, str(spec), noise_seed, n)
+
+
+def apply_noise(spec: NoiseSpec, ctx: NoiseContext, registry: Registry) -> NoiseResult:
+    """Run the registered noise model and validate its output."""
+    model = registry.get(spec.type)
+    if model.needs_arg and spec.arg is None:
+        raise UsageError(f"noise '{spec.type}' needs an argument, e.g. --noise {spec.type}:0.4")
+    result = model.apply(ctx, spec.arg)
+    labels = np.asarray(result.labels, dtype=np.int64)
+    if labels.shape != ctx.clean.shape or labels.min() < 0 or labels.max() >= ctx.num_classes:
+        raise UsageError(f"noise '{spec}' produced labels of the wrong shape or range")
+    result.labels = labels
+    return result
+
+
+def noise_report(
+    spec: NoiseSpec, clean: np.ndarray, result: NoiseResult, num_classes: int, convention: str
+) -> dict[str, Any]:
+    """The record's ``noise`` block: realized rate, transition counts and label hash."""
+    noisy = result.labels
+    return {
+        "type": spec.type,
+        "arg": spec.arg,
+        "convention": convention,
+        "num_samples": int(len(noisy)),
+        "realized_rate": float(np.mean(noisy != clean)) if len(noisy) else 0.0,
+        "transition_matrix": transition_counts(clean, noisy, num_classes).tolist(),
+        "labels_sha256": labels_sha256(noisy),
+        **({"info": result.info} if result.info else {}),
+    }

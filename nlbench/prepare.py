@@ -1,0 +1,140 @@
+"""Everything a run needs before training: specs, hparams, data, subset, meta set, noise.
+
+Order matters and is fixed: class-balanced train subset → clean meta hold-out → noise on the
+rest. Subset and meta split are seeded by the noise seed so every method sees the same data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nlbench.config import NoiseSpec, RunConfig, compute_run_id, parse_noise
+from nlbench.data import DatasetData, ImageSet, LoadRequest, class_balanced_subset
+from nlbench.errors import UsageError
+from nlbench.hparams import resolve_hparams
+from nlbench.noise import NoiseContext, apply_noise, noise_report, noise_rng
+from nlbench.plugins import Host
+from nlbench.seeding import numpy_rng
+from nlbench.specs import DatasetSpec, MethodSpec
+
+
+@dataclass
+class Prepared:
+    """A run's resolved inputs. ``clean`` is for diagnostics only, never for methods."""
+
+    cfg: RunConfig
+    hparams: dict[str, Any]
+    method_spec: MethodSpec
+    dataset_spec: DatasetSpec
+    noise_spec: NoiseSpec
+    data: DatasetData
+    clean: np.ndarray
+    noisy: np.ndarray
+    noise: dict[str, Any]
+    meta: ImageSet | None
+    data_info: dict[str, Any]
+    identity: dict[str, Any]
+    run_id: str
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("NLBENCH_DATA") or Path.home() / ".cache" / "nlbench" / "data")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible here. Accepted: auto, cpu.")
+    if name not in {"cpu"} and not name.startswith("cuda"):
+        raise UsageError(f"--device '{name}': accepted: auto, cpu, cuda, cuda:N.")
+    return torch.device(name)
+
+
+def load_dataset(spec: DatasetSpec, cfg: RunConfig) -> DatasetData:
+    root = Path(cfg.data_root) if cfg.data_root else default_data_root()
+    return spec.load(LoadRequest(root=root, download=True))
+
+
+def take_subset(data: DatasetData, n: int | None, seed: int) -> tuple[DatasetData, np.ndarray]:
+    """Restrict the train split to a seeded class-balanced subset of ``n`` samples."""
+    total = len(data.train)
+    if n is None:
+        return data, np.arange(total)
+    if not 0 < n <= total:
+        raise UsageError(f"--train-subset {n}: must be between 1 and the train size {total}")
+    idx = class_balanced_subset(data.train.y.numpy(), n, numpy_rng("subset", n, seed))
+    data.train = data.train.take(idx)
+    return data, idx
+
+
+def split_meta(
+    data: DatasetData, meta_set: str | None, seed: int
+) -> tuple[ImageSet | None, dict[str, Any], np.ndarray]:
+    """Hold out ``clean:N`` class-balanced trusted samples before noise (MW-Net/L2R protocol)."""
+    if meta_set in (None, "none", "pseudo"):
+        return None, {"kind": meta_set or "none", "size": 0}, np.arange(len(data.train))
+    kind, _, arg = str(meta_set).partition(":")
+    if kind != "clean" or not arg.isdigit() or int(arg) <= 0:
+        raise UsageError(f"meta_set '{meta_set}': accepted: clean:N (N > 0), pseudo, none")
+    n = int(arg)
+    if n >= len(data.train):
+        raise UsageError(f"meta_set clean:{n}: larger than the train set ({len(data.train)})")
+    idx = class_balanced_subset(data.train.y.numpy(), n, numpy_rng("meta", n, seed))
+    keep = np.setdiff1d(np.arange(len(data.train)), idx)
+    meta = data.train.take(idx)
+    data.train = data.train.take(keep)
+    return meta, {"kind": "clean", "size": n}, keep
+
+
+def prepare(cfg: RunConfig, host: Host) -> Prepared:
+    """Resolve and build everything but the method."""
+    mspec = host.get("methods", cfg.method)
+    dspec = host.get("datasets", cfg.dataset)
+    nspec = parse_noise(cfg.noise)
+    host.get("noise", nspec.type)
+    hp = resolve_hparams(mspec, dspec, cfg)
+    if hp["model"] is None:
+        raise UsageError(f"dataset '{dspec.name}' names no default model; pass --model")
+    from nlbench.models import resolve_model_spec
+
+    resolve_model_spec(host.registry("models"), hp["model"])
+    data = load_dataset(dspec, cfg)
+    data, subset_idx = take_subset(data, cfg.train_subset, cfg.noise_seed)
+    meta, meta_info, keep = split_meta(data, hp.get("meta_set"), cfg.noise_seed)
+    # positions in the dataset's official train order (CIFAR-N label files are indexed by it)
+    sample_ids = subset_idx[keep]
+    clean = data.train.y.numpy().astype(np.int64)
+    noise_model = host.get("noise", nspec.type)
+    ctx = NoiseContext(
+        clean=clean.copy(), num_classes=data.num_classes,
+        rng=noise_rng(dspec.name, nspec, cfg.noise_seed, len(clean)), dataset=dspec.name,
+        dataset_spec=dspec, train_x=data.train.x,
+        data_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
+        sample_ids=sample_ids,
+    )  # fmt: skip
+    result = apply_noise(nspec, ctx, host.registry("noise"))
+    if result.train_x is not None:
+        data.train.x = result.train_x
+    report = noise_report(nspec, clean, result, data.num_classes, noise_model.convention)
+    identity = {
+        "method": cfg.method, "dataset": cfg.dataset, "noise": str(nspec), "profile": cfg.profile,
+        "hparams": hp, "seed": cfg.seed, "noise_seed": cfg.noise_seed,
+        "train_subset": cfg.train_subset,
+    }  # fmt: skip
+    data_info = {
+        "train_size": len(data.train), "test_size": len(data.test),
+        "num_classes": data.num_classes, "train_subset": cfg.train_subset, "meta_set": meta_info,
+        **data.info,
+    }  # fmt: skip
+    return Prepared(
+        cfg, hp, mspec, dspec, nspec, data, clean, result.labels, report, meta, data_info,
+        identity, cfg.run_id or compute_run_id(identity),
+    )

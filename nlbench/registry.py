@@ -1,0 +1,81 @@
+"""Name → spec registries with provenance, filled once by the registration hooks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from nlbench.errors import PluginError, unknown_name
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# registry kind -> (hook name, singular noun used in messages)
+KINDS: dict[str, tuple[str, str]] = {
+    "datasets": ("register_datasets", "dataset"),
+    "noise": ("register_noise_models", "noise type"),
+    "models": ("register_models", "model"),
+    "selectors": ("register_selectors", "selector"),
+    "reweighters": ("register_reweighters", "reweighter"),
+    "methods": ("register_methods", "method"),
+    "executors": ("register_executors", "executor"),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name with where it came from."""
+
+    name: str
+    spec: Any
+    plugin: str
+    distribution: str
+    version: str
+
+
+class Registry:
+    """Names of one kind. Duplicates raise, naming both plugins (names are leaderboard keys)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.noun = KINDS[kind][1] if kind in KINDS else kind
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, spec: Any, plugin: str, distribution: str = "", version: str = "") -> None:
+        name = getattr(spec, "name", None)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise PluginError(
+                f"plugin '{plugin}' registered {self.noun} name {name!r}: "
+                "names must match ^[a-z][a-z0-9_]*$"
+            )
+        if name in self._entries:
+            other = self._entries[name].plugin
+            raise PluginError(
+                f"{self.noun} '{name}' is registered by both plugin '{other}' and plugin '{plugin}'"
+            )
+        self._entries[name] = Entry(name, spec, plugin, distribution, version)
+
+    def get(self, name: str) -> Any:
+        """Return the spec for ``name`` or raise a usage error suggesting the closest name."""
+        return self.entry(name).spec
+
+    def entry(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise unknown_name(self.noun, name, self._entries)
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[n] for n in self.names()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)

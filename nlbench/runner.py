@@ -1,0 +1,348 @@
+"""The one core runner: epochs × (plan → train → scan → evaluate → record → checkpoint)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nlbench import checkpoint, envinfo
+from nlbench.config import RunConfig
+from nlbench.data import DeviceImages, EpochPlan, TrainSet
+from nlbench.errors import NlbenchError, UsageError
+from nlbench.method import Method, MetaSet, Scan, TrainContext
+from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
+from nlbench.models import build_model, features_and_logits
+from nlbench.plugins import Host, get_host
+from nlbench.prepare import Prepared, prepare, resolve_device
+from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
+from nlbench.schedules import lr_at
+from nlbench.seeding import derive_seed, seed_model_init, set_deterministic, torch_generator
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """What the runner reports to a display (the CLI's rich progress implements it)."""
+
+    def start(self, run: RunState, total_epochs: int) -> None: ...
+    def epoch_start(self, epoch: int, steps: int) -> None: ...
+    def step(self) -> None: ...
+    def epoch_end(self, epoch: int, metrics: dict[str, Any]) -> None: ...
+
+
+class NullProgress:
+    def start(self, run, total_epochs): ...
+    def epoch_start(self, epoch, steps): ...
+    def step(self): ...
+    def epoch_end(self, epoch, metrics): ...
+
+
+class Interrupted(NlbenchError):
+    """SIGINT: the run stopped at a safe point and can be resumed."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunState:
+    """What observers see: the config, resolved inputs and the run directory."""
+
+    cfg: RunConfig
+    prep: Prepared
+    run_dir: Path
+    device: torch.device
+    method: Method | None = None
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.prep.run_id
+
+
+class ScanCache:
+    """The train-set scan of the current weights, computed at most once per epoch."""
+
+    def __init__(self, compute) -> None:
+        self._compute, self._scan = compute, None
+
+    def get(self) -> Scan:
+        if self._scan is None:
+            self._scan = self._compute()
+        return self._scan
+
+    def invalidate(self) -> None:
+        self._scan = None
+
+
+class Runner:
+    """Runs one configuration to a record. ``run()`` returns the record dict."""
+
+    def __init__(self, cfg: RunConfig, progress: Progress | None = None, host: Host | None = None):
+        self.cfg = cfg
+        self.progress = progress or NullProgress()
+        self.host = host or get_host()
+        self._stop = False
+
+    # -- setup ----------------------------------------------------------------------------
+    def _context(self, prep: Prepared, device: torch.device, cache: ScanCache) -> TrainContext:
+        hp, data = prep.hparams, prep.data
+        gen = torch_generator(derive_seed("data", self.cfg.seed), device)
+        channels_last = bool(hp["channels_last"]) and device.type == "cuda"
+        train = TrainSet(
+            data.train, torch.from_numpy(prep.noisy), data, device, int(hp["batch_size"]),
+            gen, channels_last,
+        )  # fmt: skip
+        meta = None
+        if prep.meta is not None:
+            meta_images = DeviceImages(prep.meta, data.mean, data.std, device, channels_last)
+            meta = MetaSet(meta_images, prep.meta.y.to(device), "clean", len(prep.meta))
+        registry = self.host.registry("models")
+        c, s = prep.dataset_spec.in_chans, prep.dataset_spec.image_size
+
+        def make() -> torch.nn.Module:
+            net = build_model(
+                registry, hp["model"], data.num_classes, c, s,
+                dropout=hp.get("dropout"), pretrained=hp.get("pretrained"),
+            ).to(device)  # fmt: skip
+            return net.to(memory_format=torch.channels_last) if channels_last else net
+
+        amp = torch.bfloat16 if hp.get("amp") and device.type == "cuda" else None
+        return TrainContext(
+            hparams=hp, num_classes=data.num_classes, in_chans=c, image_size=s, device=device,
+            train=train, epochs=int(hp["epochs"]), steps_per_epoch=train.num_batches(),
+            build_model=make, gen=gen, scan=cache.get, meta=meta, amp_dtype=amp,
+            dataset=prep.dataset_spec.name, noise_type=prep.noise_spec.type,
+            extras={"meta_info": prep.data_info["meta_set"], "seed": self.cfg.seed},
+        )  # fmt: skip
+
+    # -- per-epoch pieces -------------------------------------------------------------------
+    @torch.no_grad()
+    def _scan(self, method: Method, train: TrainSet, eval_bs: int) -> Scan:
+        """Per-network loss/logits (and features if asked) over the train set, eval mode."""
+        losses, logits, feats = {}, {}, {}
+        for name, net in method.networks().items():
+            net.eval()
+            parts: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+            for idx in train.scan_batches(eval_bs):
+                x = train.plain(idx)
+                with method.ctx.autocast():
+                    if method.needs_features:
+                        f, out = features_and_logits(net, x)
+                    else:
+                        f, out = None, net(x)
+                parts.append((out.float(), None if f is None else f.float()))
+            logits[name] = torch.cat([p[0] for p in parts])
+            losses[name] = F.cross_entropy(logits[name], train.labels, reduction="none")
+            if method.needs_features:
+                feats[name] = torch.cat([p[1] for p in parts])
+        return Scan(losses, logits, feats)
+
+    @torch.no_grad()
+    def _evaluate(self, method: Method, images: DeviceImages, labels: torch.Tensor, bs: int) -> float:
+        for net in method.networks().values():
+            net.eval()
+        correct = torch.zeros((), device=images.device)
+        for start in range(0, len(images), bs):
+            idx = torch.arange(start, min(start + bs, len(images)), device=images.device)
+            correct += (method.predict(images.plain(idx)).argmax(1) == labels[idx]).sum()
+        return float(correct) / max(1, len(images))
+
+    def _train_epoch(self, method: Method, ctx: TrainContext, epoch: int, plan: EpochPlan | None):
+        sums: dict[str, torch.Tensor] = {}
+        steps, seen = ctx.train.num_batches(plan), 0
+        self.progress.epoch_start(epoch, steps)
+        lr = 0.0
+        for i, batch in enumerate(ctx.train.batches(plan)):
+            lr, momentum = lr_at(epoch + i / max(1, steps), ctx.hparams)
+            for opt in method.scheduled_optimizers():
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                    if momentum is not None and "momentum" in group:
+                        group["momentum"] = momentum
+            out = method.train_step(batch)
+            b = int(batch.y.shape[0])
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0) + v.detach().float() * b
+            seen += b
+            self.progress.step()
+            if self._stop:
+                raise Interrupted("interrupted")
+        means = {k: float(v) / max(1, seen) for k, v in sums.items()}  # one host sync per epoch
+        return means, seen, lr
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        set_deterministic(cfg.deterministic)
+        device = resolve_device(cfg.device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = not cfg.deterministic
+        prep = prepare(cfg, self.host)
+        run_dir = Path(cfg.out) / prep.run_id
+        existing = self._existing(run_dir)
+        if existing is not None:
+            return existing
+        state = RunState(cfg, prep, run_dir, device)
+        cache = ScanCache(lambda: None)
+        seed_model_init(derive_seed("init", cfg.seed))
+        ctx = self._context(prep, device, cache)
+        method = prep.method_spec.factory(ctx)
+        state.method = method
+        cache._compute = lambda: self._scan(method, ctx.train, int(prep.hparams["eval_batch_size"]))
+        start_epoch, prior = self._start_or_resume(state, ctx, method)
+        state.epochs = prior["epochs"]
+        record = self._base_record(state, method)
+        write_record(run_dir, {**record, "status": "running"})
+        self.host.pm.hook.run_started(run=state)
+        self.progress.start(state, int(prep.hparams["epochs"]))
+        try:
+            with self._sigint_guard():
+                totals = self._loop(state, ctx, method, cache, start_epoch, prior)
+        except Interrupted:
+            write_record(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
+            raise Interrupted(
+                f"interrupted after epoch {len(state.epochs)}; resume with the same command "
+                "plus --resume"
+            ) from None
+        except BaseException as exc:
+            write_record(run_dir, {**record, "epochs": state.epochs, "status": "failed",
+                                   "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            raise
+        record.update(epochs=state.epochs, summary=summarise(state.epochs, *totals), status="done")
+        write_record(run_dir, record)
+        checkpoint.remove(run_dir)
+        self.host.pm.hook.run_finished(run=state, record=record)
+        return record
+
+    def _loop(self, state, ctx, method, cache, start_epoch, prior) -> tuple:
+        prep, hp = state.prep, state.prep.hparams
+        test = DeviceImages(prep.data.test, prep.data.mean, prep.data.std, ctx.device, False)
+        test_y = prep.data.test.y.to(ctx.device)
+        clean = torch.from_numpy(prep.clean).to(ctx.device)
+        wall0 = time.perf_counter() - prior["wall_s"]
+        images, train_s = prior["images"], prior["train_s"]
+        for epoch in range(start_epoch, int(hp["epochs"])):
+            t0 = time.perf_counter()
+            plan = method.start_epoch(epoch, cache.get)
+            select_s = time.perf_counter() - t0
+            means, seen, lr = self._train_epoch(method, ctx, epoch, plan)
+            cache.invalidate()
+            _sync(ctx.device)
+            train_s += time.perf_counter() - t0
+            images += seen
+            scan = cache.get()
+            metrics = {
+                "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
+                "test_acc": self._evaluate(method, test, test_y, int(hp["eval_batch_size"])),
+                **fit_metrics(scan.ensemble_logits(), ctx.train.labels, clean),
+                **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
+                **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},
+            }  # fmt: skip
+            metrics["detection_auc"] = (
+                detection_auc(plan.clean_prob, ctx.train.labels, clean)
+                if plan is not None and plan.clean_prob is not None else None
+            )  # fmt: skip
+            metrics.update({k: v for k, v in (plan.metrics if plan else {}).items()})
+            metrics["seconds"] = time.perf_counter() - t0
+            for extra in self.host.pm.hook.epoch_finished(run=state, epoch=epoch, metrics=metrics):
+                metrics.update(extra or {})
+            state.epochs.append(metrics)
+            append_epoch(state.run_dir, metrics)
+            checkpoint.save(state.run_dir, state, method, ctx, {
+                "wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s})
+            self.progress.epoch_end(epoch, metrics)
+        return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
+
+    # -- records, resume, signals -----------------------------------------------------------
+    def _existing(self, run_dir: Path) -> dict[str, Any] | None:
+        """A finished record for the same run_id is the answer (same config → same result)."""
+        path = run_dir / "run.json"
+        if path.exists() and not self.cfg.resume:
+            try:
+                record = read_record(path)
+            except NlbenchError:
+                return None
+            if record.get("status") == "done":
+                log.info("run %s already finished: %s", run_dir.name, path)
+                return record
+        return None
+
+    def _start_or_resume(self, state: RunState, ctx, method) -> tuple[int, dict[str, Any]]:
+        fresh = {"epochs": [], "wall_s": 0.0, "images": 0, "train_s": 0.0}
+        if self.cfg.resume:
+            loaded = checkpoint.load(state.run_dir, state, method, ctx)
+            if loaded is not None:
+                return len(loaded["epochs"]), loaded
+        if state.run_dir.exists():
+            shutil.rmtree(state.run_dir)
+        state.run_dir.mkdir(parents=True, exist_ok=True)
+        return 0, fresh
+
+    def _base_record(self, state: RunState, method: Method) -> dict[str, Any]:
+        prep = state.prep
+        mspec = prep.method_spec
+        return {
+            "schema": SCHEMA, "run_id": prep.run_id,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **envinfo.provenance(self.host, state.device),
+            "config": {**prep.identity, "model": prep.hparams["model"], "device": str(state.device)},
+            "flags": sorted(mspec.flags), "reference": mspec.reference,
+            "noise": prep.noise, "data": prep.data_info, "method_info": method.record_info(),
+            "epochs": [], "summary": {}, "status": "running",
+        }  # fmt: skip
+
+    def _sigint_guard(self):
+        runner = self
+
+        class Guard:
+            def __enter__(self):
+                self.old = signal.getsignal(signal.SIGINT)
+                try:
+                    signal.signal(signal.SIGINT, lambda *_: setattr(runner, "_stop", True))
+                except ValueError:  # not the main thread
+                    self.old = None
+                return self
+
+            def __exit__(self, *exc):
+                if self.old is not None:
+                    signal.signal(signal.SIGINT, self.old)
+                return False
+
+        return Guard()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mem_mb(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except Exception:  # pragma: no cover - non-POSIX
+        return None
+
+
+def run(cfg: RunConfig | None = None, progress: Progress | None = None, **kwargs: Any) -> dict:
+    """Run one configuration and return its record (the notebook API)."""
+    if cfg is None:
+        if "set" in kwargs:
+            kwargs["overrides"] = dict(kwargs.pop("set"))
+        cfg = RunConfig(**kwargs)
+    if cfg.train_subset is not None and cfg.train_subset < 1:
+        raise UsageError("--train-subset must be a positive integer")
+    return Runner(cfg, progress).run()

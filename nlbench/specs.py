@@ -1,0 +1,120 @@
+"""What plugins register: one small frozen dataclass per registry kind.
+
+Every spec has a ``name`` (a registry key, ``^[a-z][a-z0-9_]*$``) and a one-line ``description``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Hparams = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset.
+
+    Attributes:
+        load: ``load(request: LoadRequest) -> DatasetData`` (see :mod:`nlbench.data`).
+        num_classes, in_chans, image_size: the shape facts models are built from.
+        label_order: names the canonical train order (``"cifar10"``, ``"cifar100"``) so
+            order-dependent noise (CIFAR-N label files) can refuse other datasets.
+        asym_map: name of the asymmetric-noise map family, or None when there is none.
+        profiles: base training hparams per profile (``quick``, ``paper``, ``cpu``); every
+            method starts from these so all methods get the same budget.
+        noise_default: the noise spec when the dataset brings its own labels (Clothing1M).
+    """
+
+    name: str
+    description: str
+    load: Callable[..., Any]
+    num_classes: int
+    in_chans: int
+    image_size: int
+    label_order: str | None = None
+    asym_map: str | None = None
+    profiles: Mapping[str, Hparams] = field(default_factory=dict)
+    noise_default: str | None = None
+    citation: str = ""
+
+
+@dataclass(frozen=True)
+class NoiseModelSpec:
+    """A noise model: ``apply(ctx: NoiseContext, arg: str | None) -> NoiseResult``.
+
+    ``kind`` is ``"label"`` (changes labels) or ``"input"`` (changes images, labels untouched).
+    ``convention`` is a short string stored with every leaderboard row (e.g. ``exact flips``).
+    """
+
+    name: str
+    description: str
+    apply: Callable[..., Any]
+    kind: str = "label"
+    convention: str = ""
+    needs_arg: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A network: ``factory(num_classes, in_chans, image_size, **kwargs) -> nn.Module``.
+
+    The module has ``forward_features(x)`` and ``forward_head(features)`` (as timm).
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    citation: str = ""
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    """A sample selector: ``factory(hparams) -> Selector`` (see :mod:`nlbench.components`)."""
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ReweighterSpec:
+    """A loss reweighter: ``factory(hparams) -> Reweighter`` (see :mod:`nlbench.components`)."""
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A training method.
+
+    Attributes:
+        factory: ``factory(ctx: TrainContext) -> Method``.
+        default_hparams: the method's own hyper-parameters (these keys are accepted by --set).
+        profiles: ``{profile: {dataset_or_"default": hparams}}`` overriding the dataset profile.
+        flags: any of ``clean_meta`` (uses trusted clean data), ``two_net`` (ensemble of two
+            networks), ``noise_tuned`` (hparams chosen knowing the noise rate).
+        reference: citation of the source paper.
+        search_space: optional sweep ranges, ``{key: [values]}``.
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    default_hparams: Hparams = field(default_factory=dict)
+    profiles: Mapping[str, Mapping[str, Hparams]] = field(default_factory=dict)
+    flags: frozenset[str] = frozenset()
+    reference: str = ""
+    search_space: Mapping[str, list] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A sweep executor: ``factory(**options) -> Executor`` with ``run(jobs) -> None``."""
+
+    name: str
+    description: str
+    factory: Callable[..., Any]

@@ -1,0 +1,19 @@
+"""``erm``: plain cross-entropy on the noisy labels (the baseline every row is compared with)."""
+
+from __future__ import annotations
+
+from nlbench import hookimpl
+from nlbench.method import SingleNetMethod
+from nlbench.specs import MethodSpec
+
+
+@hookimpl
+def register_methods(register) -> None:
+    register(
+        MethodSpec(
+            name="erm",
+            description="empirical risk minimisation: cross-entropy on the noisy labels",
+            factory=SingleNetMethod,
+            reference="Vapnik (1992); the 'Full'/'CE' baseline of every noisy-label paper",
+        )
+    )

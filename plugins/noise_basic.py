@@ -1,0 +1,39 @@
+"""The basic label-noise models: ``none`` and ``sym`` (exactly r·N flips to another class)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nlbench import hookimpl
+from nlbench.config import parse_rate
+from nlbench.noise import NoiseContext, NoiseResult
+from nlbench.specs import NoiseModelSpec
+
+
+def no_noise(ctx: NoiseContext, arg: str | None) -> NoiseResult:
+    """The clean labels, unchanged."""
+    return NoiseResult(ctx.clean.copy())
+
+
+def symmetric_exact(ctx: NoiseContext, arg: str | None) -> NoiseResult:
+    """Flip exactly round(r·N) samples, each to a uniformly drawn *different* class."""
+    rate = parse_rate(arg, f"sym:{arg}")
+    n, c = len(ctx.clean), ctx.num_classes
+    k = int(round(rate * n))
+    noisy = ctx.clean.copy()
+    idx = ctx.rng.choice(n, size=k, replace=False)
+    noisy[idx] = (ctx.clean[idx] + ctx.rng.integers(1, c, size=k)) % c
+    return NoiseResult(noisy)
+
+
+@hookimpl
+def register_noise_models(register) -> None:
+    register(NoiseModelSpec("none", "clean labels (no noise)", no_noise, needs_arg=False,
+                            convention="clean"))  # fmt: skip
+    register(NoiseModelSpec(
+        "sym", "symmetric: exactly round(r*N) labels flipped to a different class",
+        symmetric_exact, convention="exact flips (r = realized rate)",
+    ))  # fmt: skip
+
+
+__all__ = ["no_noise", "symmetric_exact", "np"]

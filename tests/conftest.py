@@ -1,0 +1,20 @@
+"""Shared fixtures. Third-party plugins installed in the environment are not loaded in tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("NLBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data with real CIFAR-10 (skip when absent)."""
+    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").exists():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
