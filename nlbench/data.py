@@ -75,6 +75,7 @@ class Batch:
     y: torch.Tensor
     index: torch.Tensor
     weight: torch.Tensor | None = None
+    tag: str | None = None
 
 
 @dataclass
@@ -87,12 +88,14 @@ class EpochPlan:
         clean_prob: per-sample probability of a clean label over the whole train set
             (the runner scores it as ``detection_auc``; methods never see clean labels).
         metrics: extra per-epoch metrics to record.
+        steps: number of batches the method's own ``epoch_batches`` will yield (progress, LR).
     """
 
     indices: torch.Tensor | None = None
     weights: torch.Tensor | None = None
     clean_prob: torch.Tensor | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None
 
 
 def class_balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -226,6 +229,25 @@ class TrainSet:
         """Index batches in order, for passes without augmentation."""
         for start in range(0, len(self), batch_size):
             yield torch.arange(start, min(start + batch_size, len(self)), device=self.device)
+
+
+class EvalSet:
+    """Images and labels for evaluation, batched in order without augmentation.
+
+    Streaming datasets provide an object with the same ``batches``/``__len__`` interface.
+    """
+
+    def __init__(self, data: ImageSet, mean, std, device: torch.device, channels_last: bool):
+        self.images = DeviceImages(data, mean, std, device, channels_last)
+        self.labels = data.y.to(device)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(self)), device=self.labels.device)
+            yield self.images.plain(idx), self.labels[idx]
 
 
 def tensor_from_numpy_images(arr: np.ndarray, channels_last_input: bool) -> torch.Tensor:

@@ -8,7 +8,7 @@ return an :class:`~nlbench.data.EpochPlan` restricting or weighting the epoch's 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,12 @@ class Method:
 
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan | None:
         """Epoch-level work before training; ``scan()`` gives the cached train-set scan."""
+        return None
+
+    def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch] | None:
+        """The epoch's batches when the method needs its own order (e.g. DivideMix trains
+        net 1 then net 2, each on the other's split); None → the runner's shuffled batches of
+        ``plan``. Set ``plan.steps`` to the number of batches yielded."""
         return None
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:

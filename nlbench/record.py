@@ -109,7 +109,12 @@ def summarise(epochs: list[dict[str, Any]], wall_s: float, images: int, train_s:
     """The record's summary: last, best (oracle), last-10 mean accuracy and costs."""
     accs = [e["test_acc"] for e in epochs if e.get("test_acc") is not None]
     best = max(range(len(accs)), key=lambda i: (accs[i], -i)) if accs else None
+    vals = [e.get("val_acc") for e in epochs]
+    selected = None
+    if accs and all(v is not None for v in vals):  # model selection on a clean val split
+        selected = max(range(len(vals)), key=lambda i: (vals[i], -i))
     return {
+        "val_selected_acc": accs[selected] if selected is not None else None,
         "last_acc": accs[-1] if accs else None,
         "best_acc": accs[best] if accs else None,
         "best_epoch": epochs[best]["epoch"] if accs else None,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from nlbench import checkpoint, envinfo
 from nlbench.config import RunConfig
-from nlbench.data import DeviceImages, EpochPlan, TrainSet
+from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
@@ -98,10 +98,12 @@ class Runner:
         hp, data = prep.hparams, prep.data
         gen = torch_generator(derive_seed("data", self.cfg.seed), device)
         channels_last = bool(hp["channels_last"]) and device.type == "cuda"
-        train = TrainSet(
-            data.train, torch.from_numpy(prep.noisy), data, device, int(hp["batch_size"]),
-            gen, channels_last,
-        )  # fmt: skip
+        noisy = torch.from_numpy(prep.noisy)
+        if data.stream is not None:  # streaming sets (Clothing1M) bring their own loader
+            train = data.stream.train_set(noisy, device, int(hp["batch_size"]), gen, hp)
+        else:
+            train = TrainSet(data.train, noisy, data, device, int(hp["batch_size"]), gen,
+                             channels_last)  # fmt: skip
         meta = None
         if prep.meta is not None:
             meta_images = DeviceImages(prep.meta, data.mean, data.std, device, channels_last)
@@ -148,21 +150,32 @@ class Runner:
         return Scan(losses, logits, feats)
 
     @torch.no_grad()
-    def _evaluate(self, method: Method, images: DeviceImages, labels: torch.Tensor, bs: int) -> float:
+    def _evaluate(self, method: Method, evalset: Any, bs: int) -> float:
         for net in method.networks().values():
             net.eval()
-        correct = torch.zeros((), device=images.device)
-        for start in range(0, len(images), bs):
-            idx = torch.arange(start, min(start + bs, len(images)), device=images.device)
-            correct += (method.predict(images.plain(idx)).argmax(1) == labels[idx]).sum()
-        return float(correct) / max(1, len(images))
+        correct = torch.zeros((), device=method.ctx.device)
+        for x, y in evalset.batches(bs):
+            correct += (method.predict(x).argmax(1) == y).sum()
+        return float(correct) / max(1, len(evalset))
+
+    def _eval_sets(self, prep: Prepared, device: torch.device) -> dict[str, Any]:
+        """``test`` and, when the dataset has one, ``val`` (model selection, e.g. Clothing1M)."""
+        data = prep.data
+        if data.stream is not None:
+            return data.stream.eval_sets(device)
+        sets = {"test": EvalSet(data.test, data.mean, data.std, device, False)}
+        if data.val is not None:
+            sets["val"] = EvalSet(data.val, data.mean, data.std, device, False)
+        return sets
 
     def _train_epoch(self, method: Method, ctx: TrainContext, epoch: int, plan: EpochPlan | None):
         sums: dict[str, torch.Tensor] = {}
-        steps, seen = ctx.train.num_batches(plan), 0
+        own = method.epoch_batches(epoch, plan)
+        steps = plan.steps if own is not None and plan is not None and plan.steps else None
+        steps, seen = steps or ctx.train.num_batches(plan), 0
         self.progress.epoch_start(epoch, steps)
         lr = 0.0
-        for i, batch in enumerate(ctx.train.batches(plan)):
+        for i, batch in enumerate(own if own is not None else ctx.train.batches(plan)):
             lr, momentum = lr_at(epoch + i / max(1, steps), ctx.hparams)
             for opt in method.scheduled_optimizers():
                 for group in opt.param_groups:
@@ -226,8 +239,7 @@ class Runner:
 
     def _loop(self, state, ctx, method, cache, start_epoch, prior) -> tuple:
         prep, hp = state.prep, state.prep.hparams
-        test = DeviceImages(prep.data.test, prep.data.mean, prep.data.std, ctx.device, False)
-        test_y = prep.data.test.y.to(ctx.device)
+        evalsets = self._eval_sets(prep, ctx.device)
         clean = torch.from_numpy(prep.clean).to(ctx.device)
         wall0 = time.perf_counter() - prior["wall_s"]
         images, train_s = prior["images"], prior["train_s"]
@@ -243,7 +255,8 @@ class Runner:
             scan = cache.get()
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
-                "test_acc": self._evaluate(method, test, test_y, int(hp["eval_batch_size"])),
+                **{f"{k}_acc": self._evaluate(method, v, int(hp["eval_batch_size"]))
+                   for k, v in evalsets.items()},
                 **fit_metrics(scan.ensemble_logits(), ctx.train.labels, clean),
                 **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
                 **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},
