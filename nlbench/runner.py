@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nlbench import checkpoint, envinfo
-from nlbench.config import RunConfig
+from nlbench.config import RunConfig, canonical_json
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.method import Method, MetaSet, Scan, TrainContext
@@ -202,7 +202,7 @@ class Runner:
             torch.backends.cudnn.benchmark = not cfg.deterministic
         prep = prepare(cfg, self.host)
         run_dir = Path(cfg.out) / prep.run_id
-        existing = self._existing(run_dir)
+        existing = self._existing(run_dir, prep)
         if existing is not None:
             return existing
         state = RunState(cfg, prep, run_dir, device)
@@ -277,17 +277,26 @@ class Runner:
         return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
 
     # -- records, resume, signals -----------------------------------------------------------
-    def _existing(self, run_dir: Path) -> dict[str, Any] | None:
-        """A finished record for the same run_id is the answer (same config → same result)."""
+    def _existing(self, run_dir: Path, prep: Prepared) -> dict[str, Any] | None:
+        """A finished record for the same config is the answer (same config → same result).
+
+        A run directory holding a *different* config (a reused --run-id) is never overwritten.
+        """
         path = run_dir / "run.json"
-        if path.exists() and not self.cfg.resume:
-            try:
-                record = read_record(path)
-            except NlbenchError:
-                return None
-            if record.get("status") == "done":
-                log.info("run %s already finished: %s", run_dir.name, path)
-                return record
+        if not path.exists():
+            return None
+        try:
+            record = read_record(path)
+        except NlbenchError:
+            return None
+        theirs = {k: v for k, v in record.get("config", {}).items() if k in prep.identity}
+        if canonical_json(theirs) != canonical_json(prep.identity):
+            raise UsageError(
+                f"{run_dir} holds a run with a different config; pass another --run-id or --out"
+            )
+        if record.get("status") == "done":
+            log.warning("run %s already finished; returning its record (%s)", run_dir.name, path)
+            return record
         return None
 
     def _start_or_resume(self, state: RunState, ctx, method) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,105 @@
+"""The --noise and --set parsers, hparam resolution, schedules and run ids."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlbench.config import NoiseSpec, RunConfig, compute_run_id, parse_noise, parse_set
+from nlbench.errors import UsageError
+from nlbench.schedules import lr_at
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0.6", NoiseSpec("sym", "0.6")),
+        ("sym:0.4", NoiseSpec("sym", "0.4")),
+        ("asym:0.4", NoiseSpec("asym", "0.4")),
+        ("cifar_n:worse", NoiseSpec("cifar_n", "worse")),
+        ("file:/tmp/a:b.npy", NoiseSpec("file", "/tmp/a:b.npy")),
+        ("none", NoiseSpec("none", None)),
+        ("random_labels", NoiseSpec("random_labels", None)),
+    ],
+)
+def test_parse_noise(text, expected):
+    assert parse_noise(text) == expected
+    assert parse_noise(str(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1.5", "-0.1", "nan", "Sym:0.4", "sym:", ":0.4", "a b"])
+def test_parse_noise_rejects(text):
+    with pytest.raises(UsageError):
+        parse_noise(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_parse_noise_total(text):
+    """Any string gives a spec or a usage error, never another exception."""
+    try:
+        spec = parse_noise(text)
+    except UsageError:
+        return
+    assert isinstance(spec, NoiseSpec)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=20), max_size=4))
+def test_parse_set_total(items):
+    try:
+        out = parse_set(items)
+    except UsageError:
+        return
+    assert isinstance(out, dict)
+
+
+def test_parse_set_values():
+    assert parse_set(["lr=0.05", "famus=true", "milestones=[10, 20]", "model=resnet32",
+                      "meta_set=clean:100", "x=null"]) == {
+        "lr": 0.05, "famus": True, "milestones": [10, 20], "model": "resnet32",
+        "meta_set": "clean:100", "x": None,
+    }  # fmt: skip
+
+
+def test_run_id_stable_and_sensitive():
+    ident = {"method": "erm", "dataset": "digits", "hparams": {"lr": 0.1, "epochs": 3}}
+    same = {"dataset": "digits", "hparams": {"epochs": 3, "lr": 0.1}, "method": "erm"}
+    assert compute_run_id(ident) == compute_run_id(same)
+    assert compute_run_id(ident) != compute_run_id({**ident, "hparams": {"lr": 0.2, "epochs": 3}})
+    assert compute_run_id(ident).startswith("erm-digits-")
+
+
+def test_hparams_resolution_order():
+    from nlbench.hparams import resolve_hparams
+    from nlbench.plugins import get_host
+
+    host = get_host()
+    cfg = RunConfig(method="erm", dataset="digits", epochs=7, overrides={"lr": 0.01})
+    hp = resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg)
+    assert hp["epochs"] == 7 and hp["lr"] == 0.01 and hp["model"] == "tiny_cnn"
+    with pytest.raises(UsageError, match="unknown --set key.*Accepted"):
+        resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"),
+                        RunConfig(overrides={"lrr": 0.1}))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sched, pos, expected",
+    [
+        ("multistep", 0.0, 0.1), ("multistep", 5.0, 0.01), ("multistep", 7.6, 0.001),
+        ("constant", 9.0, 0.1), ("cosine", 0.0, 0.1), ("cosine", 5.0, 0.05), ("cosine", 10.0, 0.0),
+        ("onecycle", 3.0, 0.1), ("onecycle", 0.0, 0.004),
+    ],
+)  # fmt: skip
+def test_schedules(sched, pos, expected):
+    hp = {"lr": 0.1, "epochs": 10, "scheduler": sched, "milestones": [0.5, 0.75], "gamma": 0.1}
+    lr, _ = lr_at(pos, hp)
+    assert lr == pytest.approx(expected, abs=1e-9)
+
+
+def test_onecycle_momentum_cycles():
+    hp = {"lr": 0.1, "epochs": 10, "scheduler": "onecycle"}
+    assert lr_at(0.0, hp)[1] == pytest.approx(0.95)
+    assert lr_at(3.0, hp)[1] == pytest.approx(0.85)
+    assert lr_at(10.0, hp)[1] == pytest.approx(0.95)

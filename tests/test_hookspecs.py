@@ -1,0 +1,158 @@
+"""Meta-tests: every hook is documented and has a test named test_hook_<name>; hook tests."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+from pathlib import Path
+
+import click
+import pytest
+
+from nlbench import hookimpl, hookspecs, plugins
+from nlbench.registry import KINDS
+
+TESTS = Path(__file__).parent
+HOOKS = sorted(
+    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    if hasattr(fn, "nlbench_spec")
+)  # fmt: skip
+
+
+def test_every_hookspec_documented():
+    assert HOOKS, "no hookspecs found"
+    for name in HOOKS:
+        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert len(doc) > 20, f"hook {name} needs a docstring"
+
+
+def test_every_hookspec_tested():
+    source = "\n".join(p.read_text() for p in TESTS.glob("test_*.py"))
+    for name in HOOKS:
+        assert re.search(rf"def test_hook_{name}\b", source), f"no test_hook_{name}"
+
+
+def test_every_registry_kind_has_a_hook():
+    assert {hook for hook, _ in KINDS.values()} <= set(HOOKS)
+
+
+@pytest.fixture
+def observer_host():
+    seen: dict[str, list] = {"started": [], "epochs": [], "finished": []}
+
+    @hookimpl
+    def run_started(run):
+        seen["started"].append(run.run_id)
+
+    @hookimpl
+    def epoch_finished(run, epoch, metrics):
+        seen["epochs"].append((epoch, dict(metrics)))
+        return {"observer_extra": epoch * 10}
+
+    @hookimpl
+    def run_finished(run, record):
+        seen["finished"].append(record["status"])
+
+    obs = types.SimpleNamespace(run_started=run_started, epoch_finished=epoch_finished,
+                                run_finished=run_finished)  # fmt: skip
+    plugins.reset()
+    plugins.load_plugins(extra=[("observer", obs)])
+    yield seen
+    plugins.reset()
+
+
+def test_hook_run_started(observer_host, nlbench_run):
+    record = nlbench_run()
+    assert observer_host["started"] == [record["run_id"]]
+
+
+def test_hook_epoch_finished(observer_host, nlbench_run):
+    record = nlbench_run()
+    assert [e for e, _ in observer_host["epochs"]] == [0, 1]
+    assert [e["observer_extra"] for e in record["epochs"]] == [0, 10]
+
+
+def test_hook_run_finished(observer_host, nlbench_run):
+    nlbench_run()
+    assert observer_host["finished"] == ["done"]
+
+
+def test_hook_register_commands():
+    from nlbench.cli import cli
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command("hello-test")
+        def hello():
+            click.echo("hi")
+
+    plugins.reset()
+    try:
+        host = plugins.load_plugins(extra=[("cmd", types.SimpleNamespace(register_commands=register_commands))])
+        host.pm.hook.register_commands(cli=cli)
+        assert "hello-test" in cli.commands
+    finally:
+        cli.commands.pop("hello-test", None)
+        plugins.reset()
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_registration_hooks_fill_registries(kind):
+    hook = KINDS[kind][0]
+    host = plugins.get_host()
+    for entry in host.registry(kind).entries():
+        assert entry.spec.description, f"{kind} {entry.name} needs a description"
+        module = host.pm.get_plugin(entry.plugin)
+        assert hasattr(module, hook)
+
+
+def _registered(kind: str) -> list[str]:
+    return plugins.get_host().registry(kind).names()
+
+
+def test_hook_register_datasets():
+    assert "digits" in _registered("datasets")
+
+
+def test_hook_register_noise_models():
+    assert {"none", "sym"} <= set(_registered("noise"))
+
+
+def test_hook_register_models():
+    assert "tiny_cnn" in _registered("models")
+
+
+def test_hook_register_methods():
+    assert "erm" in _registered("methods")
+
+
+def test_hook_register_selectors():
+    _assert_hook_delivers("register_selectors", "selectors")
+
+
+def test_hook_register_reweighters():
+    _assert_hook_delivers("register_reweighters", "reweighters")
+
+
+def test_hook_register_executors():
+    _assert_hook_delivers("register_executors", "executors")
+
+
+def _assert_hook_delivers(hook: str, kind: str) -> None:
+    """A plugin implementing ``hook`` lands its spec in the ``kind`` registry with provenance."""
+    from nlbench.specs import ExecutorSpec, ReweighterSpec, SelectorSpec
+
+    spec_cls = {"selectors": SelectorSpec, "reweighters": ReweighterSpec,
+                "executors": ExecutorSpec}[kind]  # fmt: skip
+
+    def impl(register):
+        register(spec_cls("zz_test_item", "a test item", factory=object))
+
+    impl.__name__ = hook
+    plugins.reset()
+    try:
+        host = plugins.load_plugins(extra=[("zz", types.SimpleNamespace(**{hook: hookimpl(impl)}))])
+        assert host.registry(kind).entry("zz_test_item").plugin == "zz"
+    finally:
+        plugins.reset()

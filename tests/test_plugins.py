@@ -1,0 +1,98 @@
+"""The plugin host: provenance, duplicate names, broken plugins, autoload switches."""
+
+from __future__ import annotations
+
+import tomllib
+import types
+from pathlib import Path
+
+import pytest
+
+from nlbench import hookimpl, plugins
+from nlbench.errors import PluginError, UsageError
+from nlbench.registry import Registry
+from nlbench.specs import MethodSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def fresh_host():
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def _method_plugin(name: str, method_name: str = "erm") -> types.SimpleNamespace:
+    @hookimpl
+    def register_methods(register):
+        register(MethodSpec(method_name, "test method", factory=object))
+
+    return types.SimpleNamespace(register_methods=register_methods, __name__=name)
+
+
+def test_registry_duplicate_names_both_plugins():
+    reg = Registry("methods")
+    reg.add(MethodSpec("a", "first", object), "plugin_one")
+    with pytest.raises(PluginError, match="plugin_one.*plugin_two"):
+        reg.add(MethodSpec("a", "second", object), "plugin_two")
+
+
+@pytest.mark.parametrize("bad", ["Erm", "1x", "a-b", "", "a b"])
+def test_registry_rejects_bad_names(bad):
+    with pytest.raises(PluginError, match="must match"):
+        Registry("methods").add(MethodSpec(bad, "x", object), "p")
+
+
+def test_unknown_name_suggests_closest():
+    reg = Registry("methods")
+    reg.add(MethodSpec("dividemix", "x", object), "p")
+    with pytest.raises(UsageError, match="Did you mean 'dividemix'"):
+        reg.get("dividemx")
+
+
+def test_duplicate_across_plugins_raises(fresh_host):
+    with pytest.raises(PluginError, match="method_erm.*other"):
+        plugins.load_plugins(extra=[("other", _method_plugin("other"))])
+
+
+def test_broken_plugin_reported_and_others_load(fresh_host):
+    @hookimpl
+    def register_methods(register):
+        raise RuntimeError("boom")
+
+    broken = types.SimpleNamespace(register_methods=register_methods)
+    host = plugins.load_plugins(extra=[("broken_one", broken)])
+    assert {"plugin": "broken_one", "error": "RuntimeError: boom"} in host.broken
+    assert "erm" in host.registry("methods")
+
+
+def test_provenance_of_builtins(fresh_host):
+    host = plugins.load_plugins()
+    entry = host.registry("methods").entry("erm")
+    assert entry.plugin == "method_erm" and entry.distribution == "nlbench"
+
+
+def test_misspelt_hook_is_an_error(fresh_host):
+    @hookimpl
+    def register_methodz(register):  # not a hook
+        pass
+
+    with pytest.raises(Exception, match="register_methodz"):
+        plugins.load_plugins(extra=[("typo", types.SimpleNamespace(register_methodz=register_methodz))])
+
+
+def test_entry_points_list_every_builtin_module():
+    """Built-ins register through the same entry-point group a third party uses."""
+    eps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["nlbench"]
+    assert sorted(eps.values()) == plugins.builtin_modules()
+    assert all(name == value.rsplit(".", 1)[1] for name, value in eps.items())
+
+
+def test_autoload_uses_installed_entry_points(fresh_host, monkeypatch):
+    monkeypatch.delenv("NLBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.setenv("NLBENCH_LOAD_PLUGINS", "method_erm,datasets_digits")
+    host = plugins.load_plugins()
+    assert host.registry("methods").names() == ["erm"]
+    assert host.registry("datasets").names() == ["digits"]
+    assert host.registry("models").names() == []

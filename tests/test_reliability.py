@@ -1,0 +1,133 @@
+"""Resume after SIGKILL, SIGINT handling, failed runs, atomic records, safe loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import assert_usage_error, run_cli
+
+RUN = ["run", "--method", "erm", "--dataset", "digits", "--noise", "0.6", "--epochs", "6",
+       "--train-subset", "800", "--device", "cpu", "--deterministic", "-q"]  # fmt: skip
+TIMING = ("seconds", "select_s", "select_seconds")
+
+
+def _spawn(out: Path, run_id: str, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "nlbench", *RUN, "--out", str(out), "--run-id", run_id, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_epochs(run_dir: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    log = run_dir / "epochs.jsonl"
+    while time.time() < deadline:
+        if log.exists() and len(log.read_text().splitlines()) >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("run did not reach the epoch in time")
+
+
+def _metrics(record: dict) -> list[dict]:
+    return [{k: v for k, v in e.items() if k not in TIMING} for e in record["epochs"]]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    proc = _spawn(out, "ref")
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+    return json.loads((out / "ref" / "run.json").read_text())
+
+
+@pytest.mark.parametrize("kill_after", [1, 3])
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, reference, kill_after):
+    proc = _spawn(tmp_path, "r")
+    _wait_for_epochs(tmp_path / "r", kill_after, proc)
+    time.sleep(0.05 * kill_after)  # land somewhere inside the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert partial["status"] == "running"  # never a half-written file
+    resumed = _spawn(tmp_path, "r", "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.communicate()
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert record["status"] == "done"
+    assert _metrics(record) == _metrics(reference)
+    lines = (tmp_path / "r" / "epochs.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == list(range(6))
+
+
+def test_sigint_leaves_resumable_checkpoint(tmp_path, reference):
+    proc = _spawn(tmp_path, "s")
+    _wait_for_epochs(tmp_path / "s", 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--resume" in lines[0] and "Traceback" not in err
+    assert json.loads((tmp_path / "s" / "run.json").read_text())["status"] == "interrupted"
+    resumed = _spawn(tmp_path, "s", "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.communicate()
+    record = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert _metrics(record) == _metrics(reference)
+
+
+def test_resume_with_different_config_is_refused(tmp_path, capsys):
+    proc = _spawn(tmp_path, "c")
+    _wait_for_epochs(tmp_path / "c", 1, proc)
+    proc.kill()
+    proc.wait()
+    res = run_cli(capsys, *RUN, "--out", str(tmp_path), "--run-id", "c", "--resume",
+                  "--set", "lr=0.01")  # fmt: skip
+    assert_usage_error(res, "different config")
+
+
+def test_failed_run_records_status_and_error(tmp_path, monkeypatch):
+    from nlbench.method import SingleNetMethod
+    from nlbench.runner import run
+
+    calls = {"n": 0}
+    original = SingleNetMethod.train_step
+
+    def flaky(self, batch):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise RuntimeError("exploded")
+        return original(self, batch)
+
+    monkeypatch.setattr(SingleNetMethod, "train_step", flaky)
+    with pytest.raises(RuntimeError):
+        run(method="erm", dataset="digits", noise="0.2", epochs=3, out=str(tmp_path),
+            run_id="f", device="cpu", train_subset=300)  # fmt: skip
+    record = json.loads((tmp_path / "f" / "run.json").read_text())
+    assert record["status"] == "failed" and "exploded" in record["error"]
+    assert not list((tmp_path / "f").glob(".*.tmp"))
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    import torch
+
+    proc = _spawn(tmp_path, "w")
+    _wait_for_epochs(tmp_path / "w", 1, proc)
+    proc.kill()
+    proc.wait()
+    payload = torch.load(tmp_path / "w" / "checkpoint.pt", weights_only=True)
+    assert set(payload) >= {"networks", "optimizers", "rng", "epochs", "identity"}
+
+
+def test_finished_run_is_not_rerun(tmp_path, capsys):
+    args = ["run", "--epochs", "1", "--train-subset", "200", "--out", str(tmp_path), "-q"]
+    assert run_cli(capsys, *args).code == 0
+    (run_dir,) = tmp_path.iterdir()
+    before = (run_dir / "run.json").read_bytes()
+    assert run_cli(capsys, *args).code == 0
+    assert (run_dir / "run.json").read_bytes() == before
