@@ -179,6 +179,7 @@ class TrainSet:
         batch_size: int,
         gen: torch.Generator,
         channels_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.images = DeviceImages(data, dataset.mean, dataset.std, device, channels_last)
         self.labels = noisy_labels.to(device)
@@ -187,13 +188,21 @@ class TrainSet:
         self.batch_size = batch_size
         self.gen = gen
         self.device = device
+        # DDP: every rank draws the same order from ``gen`` and keeps its slice of each batch;
+        # augmentation then needs its own per-rank generator so the orders stay in step.
+        self.rank, self.world = shard
+        self.aug_gen = gen
+        if self.world > 1:
+            from nlbench.seeding import derive_seed, torch_generator
+
+            self.aug_gen = torch_generator(derive_seed("aug", gen.initial_seed(), self.rank), device)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def view(self, index: torch.Tensor) -> torch.Tensor:
         """A fresh augmented view of the samples ``index`` (for methods that need two)."""
-        return self.images.augmented(index, self.augment, self.gen)
+        return self.images.augmented(index, self.augment, self.aug_gen)
 
     def plain(self, index: torch.Tensor) -> torch.Tensor:
         """The samples ``index`` without augmentation (scans, evaluation)."""
@@ -215,6 +224,8 @@ class TrainSet:
         order = self.permutation(n)
         for start in range(0, n, bs):
             pos = order[start : start + bs]
+            if self.world > 1:
+                pos = pos[self.rank :: self.world]
             index = base[pos] if base is not None else pos
             weight = plan.weights.to(self.device)[pos] if plan.weights is not None else None
             yield Batch(self.view(index), self.labels[index], index, weight)

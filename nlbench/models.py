@@ -32,6 +32,7 @@ def build_model(
 
 def features_and_logits(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Penultimate (pooled) features and logits in one forward pass."""
+    net = getattr(net, "module", net)  # DDP wrapper → the model with the timm contract
     pre = net.forward_head(net.forward_features(x), pre_logits=True)
     return pre, net.get_classifier()(pre)
 

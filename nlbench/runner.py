@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlbench import checkpoint, envinfo
+from nlbench import checkpoint, distributed, envinfo
 from nlbench.config import RunConfig, canonical_json
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
@@ -92,6 +92,7 @@ class Runner:
         self.progress = progress or NullProgress()
         self.host = host or get_host()
         self._stop = False
+        self.dist = distributed.SINGLE
 
     # -- setup ----------------------------------------------------------------------------
     def _context(self, prep: Prepared, device: torch.device, cache: ScanCache) -> TrainContext:
@@ -103,7 +104,7 @@ class Runner:
             train = data.stream.train_set(noisy, device, int(hp["batch_size"]), gen, hp)
         else:
             train = TrainSet(data.train, noisy, data, device, int(hp["batch_size"]), gen,
-                             channels_last)  # fmt: skip
+                             channels_last, (self.dist.rank, self.dist.world))  # fmt: skip
         meta = None
         if prep.meta is not None:
             meta_images = DeviceImages(prep.meta, data.mean, data.std, device, channels_last)
@@ -116,7 +117,11 @@ class Runner:
                 registry, hp["model"], data.num_classes, c, s,
                 dropout=hp.get("dropout"), pretrained=hp.get("pretrained"),
             ).to(device)  # fmt: skip
-            return net.to(memory_format=torch.channels_last) if channels_last else net
+            if channels_last:
+                net = net.to(memory_format=torch.channels_last)
+            if self.cfg.compile:
+                net.compile()  # in place: state_dict keys stay those of the eager module
+            return distributed.wrap(net, self.dist, device)
 
         amp = torch.bfloat16 if hp.get("amp") and device.type == "cuda" else None
         return TrainContext(
@@ -130,12 +135,20 @@ class Runner:
     # -- per-epoch pieces -------------------------------------------------------------------
     @torch.no_grad()
     def _scan(self, method: Method, train: TrainSet, eval_bs: int) -> Scan:
-        """Per-network loss/logits (and features if asked) over the train set, eval mode."""
+        """Per-network loss/logits (and features if asked) over the train set, eval mode.
+
+        Under DDP each rank scans its shard and the rows are all-gathered.
+        """
         losses, logits, feats = {}, {}, {}
+        lo, hi = distributed.shard_range(len(train), self.dist)
         for name, net in method.networks().items():
+            net = distributed.unwrap(net)
             net.eval()
             parts: list[tuple[torch.Tensor, torch.Tensor | None]] = []
             for idx in train.scan_batches(eval_bs):
+                idx = idx[(idx >= lo) & (idx < hi)]
+                if idx.numel() == 0:
+                    continue
                 x = train.plain(idx)
                 with method.ctx.autocast():
                     if method.needs_features:
@@ -143,10 +156,11 @@ class Runner:
                     else:
                         f, out = None, net(x)
                 parts.append((out.float(), None if f is None else f.float()))
-            logits[name] = torch.cat([p[0] for p in parts])
+            gather = lambda t: distributed.gather_rows(t, len(train), self.dist)  # noqa: E731
+            logits[name] = gather(torch.cat([p[0] for p in parts]))
             losses[name] = F.cross_entropy(logits[name], train.labels, reduction="none")
             if method.needs_features:
-                feats[name] = torch.cat([p[1] for p in parts])
+                feats[name] = gather(torch.cat([p[1] for p in parts]))
         return Scan(losses, logits, feats)
 
     @torch.no_grad()
@@ -195,9 +209,21 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        self.dist, device_name = distributed.setup(self.cfg.device)
+        try:
+            return self._run(resolve_device(device_name))
+        finally:
+            distributed.teardown(self.dist)
+
+    def _write(self, run_dir: Path, record: dict[str, Any]) -> None:
+        if self.dist.main:  # only rank 0 writes under DDP
+            write_record(run_dir, record)
+
+    def _run(self, device: torch.device) -> dict[str, Any]:
         cfg = self.cfg
         set_deterministic(cfg.deterministic)
-        device = resolve_device(cfg.device)
+        if not self.dist.main:
+            self.progress = NullProgress()
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not cfg.deterministic
         prep = prepare(cfg, self.host)
@@ -215,25 +241,26 @@ class Runner:
         start_epoch, prior = self._start_or_resume(state, ctx, method)
         state.epochs = prior["epochs"]
         record = self._base_record(state, method)
-        write_record(run_dir, {**record, "status": "running"})
+        self._write(run_dir, {**record, "status": "running"})
         self.host.pm.hook.run_started(run=state)
         self.progress.start(state, int(prep.hparams["epochs"]))
         try:
             with self._sigint_guard():
                 totals = self._loop(state, ctx, method, cache, start_epoch, prior)
         except Interrupted:
-            write_record(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
+            self._write(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
             raise Interrupted(
                 f"interrupted after epoch {len(state.epochs)}; resume with the same command "
                 "plus --resume"
             ) from None
         except BaseException as exc:
-            write_record(run_dir, {**record, "epochs": state.epochs, "status": "failed",
-                                   "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            self._write(run_dir, {**record, "epochs": state.epochs, "status": "failed",
+                                  "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
             raise
         record.update(epochs=state.epochs, summary=summarise(state.epochs, *totals), status="done")
-        write_record(run_dir, record)
-        checkpoint.remove(run_dir)
+        self._write(run_dir, record)
+        if self.dist.main:
+            checkpoint.remove(run_dir)
         self.host.pm.hook.run_finished(run=state, record=record)
         return record
 
@@ -270,10 +297,12 @@ class Runner:
             for extra in self.host.pm.hook.epoch_finished(run=state, epoch=epoch, metrics=metrics):
                 metrics.update(extra or {})
             state.epochs.append(metrics)
-            append_epoch(state.run_dir, metrics)
-            checkpoint.save(state.run_dir, state, method, ctx, {
-                "wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s})
+            if self.dist.main:
+                append_epoch(state.run_dir, metrics)
+                checkpoint.save(state.run_dir, state, method, ctx, {
+                    "wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s})
             self.progress.epoch_end(epoch, metrics)
+        images = int(distributed.sum_scalar(images, self.dist))  # all ranks' images
         return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
 
     # -- records, resume, signals -----------------------------------------------------------
@@ -305,18 +334,22 @@ class Runner:
             loaded = checkpoint.load(state.run_dir, state, method, ctx)
             if loaded is not None:
                 return len(loaded["epochs"]), loaded
-        if state.run_dir.exists():
-            shutil.rmtree(state.run_dir)
-        state.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.main:
+            if state.run_dir.exists():
+                shutil.rmtree(state.run_dir)
+            state.run_dir.mkdir(parents=True, exist_ok=True)
+        distributed.barrier(self.dist)
         return 0, fresh
 
     def _base_record(self, state: RunState, method: Method) -> dict[str, Any]:
         prep = state.prep
         mspec = prep.method_spec
+        prov = envinfo.provenance(self.host, state.device)
+        prov["env"]["world_size"] = self.dist.world
         return {
             "schema": SCHEMA, "run_id": prep.run_id,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            **envinfo.provenance(self.host, state.device),
+            **prov,
             "config": {**prep.identity, "model": prep.hparams["model"], "device": str(state.device)},
             "flags": sorted(mspec.flags), "reference": mspec.reference,
             "noise": prep.noise, "data": prep.data_info, "method_info": method.record_info(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from nlbench.config import RunConfig, parse_set
@@ -64,6 +66,8 @@ def register(cli: click.Group) -> None:
             record = Runner(config_from_options(**kw), progress).run()
         finally:
             progress.stop()
+        if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 reports
+            return
         if as_json:
             click.echo(dumps(record), nl=False)
         else:
