@@ -119,20 +119,24 @@ def class_balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) 
 def random_crop_flip(
     x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True
 ) -> torch.Tensor:
-    """Batched random crop with zero padding and horizontal flip (torchvision's semantics)."""
+    """Batched random crop with zero padding and horizontal flip (torchvision's semantics).
+
+    One ``gather`` over the flattened padded planes: the per-sample row/column offsets (and
+    the flip, as reversed columns) become one index per output pixel. It is an order of
+    magnitude faster on CPU than four-way advanced indexing and draws the same numbers.
+    """
     n, c, h, w = x.shape
+    dev = x.device
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chan = torch.arange(c, device=x.device)[None, :, None, None]
-    out = padded[batch, chan, rows, cols]
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=dev)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=dev)
+    cols = dx[:, None] + torch.arange(w, device=dev)
     if flip:
-        mask = torch.rand(n, generator=gen, device=x.device) < 0.5
-        out = torch.where(mask[:, None, None, None], out.flip(3), out)
-    return out
+        mask = torch.rand(n, generator=gen, device=dev) < 0.5
+        cols = torch.where(mask[:, None], cols.flip(1), cols)
+    rows = dy[:, None] + torch.arange(h, device=dev)
+    index = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w)
+    return padded.reshape(n, c, -1).gather(2, index.expand(n, c, h * w)).view(n, c, h, w)
 
 
 class DeviceImages:

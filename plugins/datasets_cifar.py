@@ -1,1 +1,147 @@
-"""Placeholder: filled by its issue (registers nothing yet)."""
+"""``cifar10`` and ``cifar100``: the official "python version" files, read without torchvision.
+
+The layout is torchvision's (``<data-root>/cifar-10-batches-py/``,
+``<data-root>/cifar-100-python/``) and so are the download URLs and checksums (taken from
+torchvision's dataset classes). The files are read here rather than through
+``torchvision.datasets.CIFAR10`` for two reasons: torchvision refuses files whose MD5 differs
+from the official one (re-encoded copies such as ``../shared/data/make_cifar10.py`` writes are
+legitimate), and it unpickles them without restriction; here only containers and numpy arrays
+are accepted.
+
+The train order is the official one, so ``label_order`` lets CIFAR-N refuse other datasets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.datasets import CIFAR10, CIFAR100
+
+from nlbench import hookimpl
+from nlbench.data import DatasetData, ImageSet, LoadRequest
+from nlbench.download import Archive, Expected, load_numpy_pickle, require_files
+from nlbench.specs import DatasetSpec
+
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+
+# The 20 CIFAR-100 superclasses and their 5 fine classes (Krizhevsky 2009, Appendix D).
+# The fine label index is the position of the name in sorted order (the official meta file).
+CIFAR100_SUPERCLASSES: dict[str, tuple[str, ...]] = {
+    "aquatic_mammals": ("beaver", "dolphin", "otter", "seal", "whale"),
+    "fish": ("aquarium_fish", "flatfish", "ray", "shark", "trout"),
+    "flowers": ("orchid", "poppy", "rose", "sunflower", "tulip"),
+    "food_containers": ("bottle", "bowl", "can", "cup", "plate"),
+    "fruit_and_vegetables": ("apple", "mushroom", "orange", "pear", "sweet_pepper"),
+    "household_electrical_devices": ("clock", "keyboard", "lamp", "telephone", "television"),
+    "household_furniture": ("bed", "chair", "couch", "table", "wardrobe"),
+    "insects": ("bee", "beetle", "butterfly", "caterpillar", "cockroach"),
+    "large_carnivores": ("bear", "leopard", "lion", "tiger", "wolf"),
+    "large_man-made_outdoor_things": ("bridge", "castle", "house", "road", "skyscraper"),
+    "large_natural_outdoor_scenes": ("cloud", "forest", "mountain", "plain", "sea"),
+    "large_omnivores_and_herbivores": ("camel", "cattle", "chimpanzee", "elephant", "kangaroo"),
+    "medium_mammals": ("fox", "porcupine", "possum", "raccoon", "skunk"),
+    "non-insect_invertebrates": ("crab", "lobster", "snail", "spider", "worm"),
+    "people": ("baby", "boy", "girl", "man", "woman"),
+    "reptiles": ("crocodile", "dinosaur", "lizard", "snake", "turtle"),
+    "small_mammals": ("hamster", "mouse", "rabbit", "shrew", "squirrel"),
+    "trees": ("maple_tree", "oak_tree", "palm_tree", "pine_tree", "willow_tree"),
+    "vehicles_1": ("bicycle", "bus", "motorcycle", "pickup_truck", "train"),
+    "vehicles_2": ("lawn_mower", "rocket", "streetcar", "tank", "tractor"),
+}
+CIFAR100_CLASSES: list[str] = sorted(n for names in CIFAR100_SUPERCLASSES.values() for n in names)
+
+
+def cifar100_coarse() -> np.ndarray:
+    """Superclass index (0..19, official order) of every fine class (0..99)."""
+    coarse = np.empty(100, dtype=np.int64)
+    for k, names in enumerate(sorted(CIFAR100_SUPERCLASSES)):
+        for name in CIFAR100_SUPERCLASSES[names]:
+            coarse[CIFAR100_CLASSES.index(name)] = k
+    return coarse
+
+
+def _expected(tv_class) -> list[Expected]:
+    files = [*tv_class.train_list, *tv_class.test_list]
+    files.append([tv_class.meta["filename"], tv_class.meta["md5"]])
+    return [Expected(name, md5) for name, md5 in files]
+
+
+def _folder(tv_class, request: LoadRequest, name: str) -> Path:
+    archive = Archive(tv_class.url, tv_class.filename, tv_class.tgz_md5)
+    folder = Path(request.root) / tv_class.base_folder
+    return require_files(
+        folder, _expected(tv_class), name=name, archives=[archive], download=request.download
+    )
+
+
+def _read_split(folder: Path, files: list, label_key: str) -> ImageSet:
+    """Concatenate official batches: ``data`` N×3072 uint8 in R,G,B planes, labels."""
+    xs, ys = [], []
+    for name, _md5 in files:
+        batch = load_numpy_pickle(folder / name)
+        xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+    return ImageSet(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
+
+
+def load_cifar10(request: LoadRequest) -> DatasetData:
+    """Load CIFAR-10 (50,000 train in official order, 10,000 test) as uint8 3×32×32."""
+    folder = _folder(CIFAR10, request, "cifar10")
+    meta = load_numpy_pickle(folder / CIFAR10.meta["filename"])
+    return DatasetData(
+        train=_read_split(folder, CIFAR10.train_list, "labels"),
+        test=_read_split(folder, CIFAR10.test_list, "labels"),
+        num_classes=10, classes=[str(c) for c in meta["label_names"]],
+        mean=CIFAR10_MEAN, std=CIFAR10_STD, augment="crop_flip", info={"data_dir": str(folder)},
+    )  # fmt: skip
+
+
+def load_cifar100(request: LoadRequest) -> DatasetData:
+    """Load CIFAR-100 fine labels (50,000 train in official order, 10,000 test)."""
+    folder = _folder(CIFAR100, request, "cifar100")
+    meta = load_numpy_pickle(folder / CIFAR100.meta["filename"])
+    return DatasetData(
+        train=_read_split(folder, CIFAR100.train_list, "fine_labels"),
+        test=_read_split(folder, CIFAR100.test_list, "fine_labels"),
+        num_classes=100, classes=[str(c) for c in meta["fine_label_names"]],
+        mean=CIFAR100_MEAN, std=CIFAR100_STD, augment="crop_flip", info={"data_dir": str(folder)},
+    )  # fmt: skip
+
+
+# The ``cpu`` profile is meant for CIFAR-10 with --train-subset 5000..10000 on a laptop CPU.
+PROFILES = {
+    "paper": {
+        "model": "preact_resnet18", "epochs": 300, "batch_size": 128, "lr": 0.02,
+        "milestones": [150], "weight_decay": 5e-4, "scheduler": "multistep",
+    },
+    "quick": {
+        "model": "cnn_small", "epochs": 15, "batch_size": 128, "lr": 0.05,
+        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
+    },
+    "cpu": {
+        "model": "cnn_small", "epochs": 30, "batch_size": 128, "lr": 0.05,
+        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
+    },
+}  # fmt: skip
+
+
+@hookimpl
+def register_datasets(register) -> None:
+    register(DatasetSpec(
+        name="cifar10",
+        description="CIFAR-10, 50,000 train / 10,000 test 32x32 colour images, 10 classes",
+        load=load_cifar10, num_classes=10, in_chans=3, image_size=32,
+        label_order="cifar10", asym_map="cifar10", profiles=PROFILES,
+        citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images (2009)",
+    ))  # fmt: skip
+    register(DatasetSpec(
+        name="cifar100",
+        description="CIFAR-100, 50,000 train / 10,000 test 32x32 colour images, 100 classes",
+        load=load_cifar100, num_classes=100, in_chans=3, image_size=32,
+        label_order="cifar100", asym_map="cifar100",
+        profiles={k: v for k, v in PROFILES.items() if k != "cpu"},
+        citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images (2009)",
+    ))  # fmt: skip

@@ -1,1 +1,98 @@
-"""Placeholder: filled by its issue (registers nothing yet)."""
+"""``file:PATH``: per-sample noisy labels from a ``.npy`` array or a ``.csv`` of index,label.
+
+Two lengths are accepted:
+
+* the length of the current train set: the labels are used as they are, in train order;
+* longer (typically the full official train set): the labels are picked by ``ctx.sample_ids``
+  (positions in the official order), so the same file works with ``--train-subset`` and meta
+  hold-outs.
+
+``.npy`` files are read with ``allow_pickle=False``; a ``.csv`` has one ``index,label`` row per
+sample (an optional header line), indices covering 0..M-1 exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from nlbench import hookimpl
+from nlbench.errors import UsageError
+from nlbench.noise import NoiseContext, NoiseResult
+from nlbench.specs import NoiseModelSpec
+
+
+def read_npy(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"noise file {path}: not a plain .npy array ({exc})") from None
+    if arr.ndim != 1:
+        raise UsageError(
+            f"noise file {path}: expected a 1-D array of labels, got shape {arr.shape}"
+        )
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise UsageError(f"noise file {path}: labels must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def read_csv(path: Path) -> np.ndarray:
+    """index,label rows → labels ordered by index (every index 0..M-1 exactly once)."""
+    index, labels = [], []
+    with open(path, newline="") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if not row or (line_no == 1 and not row[0].strip().lstrip("-").isdigit()):
+                continue  # blank line or header
+            try:
+                i, y = (int(v) for v in row[:2])
+            except ValueError:
+                raise UsageError(f"noise file {path}, line {line_no}: expected index,label "
+                                 f"integers, got {row!r}") from None  # fmt: skip
+            index.append(i)
+            labels.append(y)
+    idx = np.asarray(index, dtype=np.int64)
+    if len(idx) == 0 or not np.array_equal(np.sort(idx), np.arange(len(idx))):
+        raise UsageError(
+            f"noise file {path}: the indices must cover 0..{len(idx) - 1} exactly once"
+        )
+    out = np.empty(len(idx), dtype=np.int64)
+    out[idx] = labels
+    return out
+
+
+def read_labels(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise UsageError(f"noise 'file:{path}': no such file. Accepted: a .npy or .csv file")
+    if path.suffix == ".npy":
+        return read_npy(path)
+    if path.suffix == ".csv":
+        return read_csv(path)
+    raise UsageError(f"noise 'file:{path}': unknown format '{path.suffix}'. Accepted: .npy, .csv")
+
+
+def file_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
+    """Labels from ``arg`` (a path), aligned with the train set as the module docstring says."""
+    path = Path(str(arg)).expanduser()
+    labels = read_labels(path)
+    n = len(ctx.clean)
+    if len(labels) != n:
+        ids = ctx.sample_ids
+        if ids is None or len(ids) != n or (n and int(np.max(ids)) >= len(labels)):
+            raise UsageError(f"noise file {path}: {len(labels)} labels for a train set of {n} "
+                             "samples. Accepted: one label per train sample, or one per sample "
+                             "of the full official train set")  # fmt: skip
+        labels = labels[np.asarray(ids)]
+    if n and (labels.min() < 0 or labels.max() >= ctx.num_classes):
+        raise UsageError(f"noise file {path}: labels must lie in 0..{ctx.num_classes - 1}, got "
+                         f"{labels.min()}..{labels.max()}")  # fmt: skip
+    return NoiseResult(labels.copy(), info={"file": str(path)})
+
+
+@hookimpl
+def register_noise_models(register) -> None:
+    register(NoiseModelSpec("file", "per-sample noisy labels from a .npy or .csv (index,label)",
+                            file_labels, convention="labels from file"))  # fmt: skip

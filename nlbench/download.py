@@ -1,0 +1,227 @@
+"""Finding dataset files on disk, and fetching official archives when they are missing.
+
+The policy (issue 3):
+
+* files already present in the official layout are used as they are, even when their MD5 sums
+  differ from the official ones (re-encoded or regenerated copies are common); a mismatch is
+  logged once per folder and process;
+* a download is checked against the official MD5 (torchvision's downloader enforces it);
+* offline, or with ``NLBENCH_OFFLINE=1``, a missing file is one :class:`DataMissingError` that
+  names the expected files, where they go and the URL to fetch them from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlbench.errors import DataMissingError
+
+log = logging.getLogger(__name__)
+
+OFFLINE_ENV = "NLBENCH_OFFLINE"
+_CHECKED: set[str] = set()  # folders whose checksums were already compared in this process
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One file a loader needs: its path under the folder, official MD5 and accepted aliases.
+
+    ``aliases`` are other names the same content may have (e.g. a gunzipped IDX file).
+    """
+
+    name: str
+    md5: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def find(self, folder: Path) -> Path | None:
+        """The first existing path among the name and its aliases, or None."""
+        for candidate in (self.name, *self.aliases):
+            path = folder / candidate
+            if path.is_file():
+                return path
+        return None
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An official download: fetched into ``root`` and extracted there."""
+
+    url: str
+    filename: str
+    md5: str | None = None
+    extract: bool = True
+
+
+def offline() -> bool:
+    """True when ``NLBENCH_OFFLINE`` asks never to touch the network."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def missing_files(folder: Path, expected: Sequence[Expected]) -> list[Expected]:
+    return [e for e in expected if e.find(folder) is None]
+
+
+def warn_checksums(folder: Path, expected: Sequence[Expected], name: str) -> list[str]:
+    """Compare present files with their official MD5s; log a mismatch once per folder.
+
+    Returns the names that differ (empty when all match or were already checked).
+    """
+    from torchvision.datasets.utils import check_md5
+
+    key = str(folder.resolve())
+    if key in _CHECKED:
+        return []
+    _CHECKED.add(key)
+    differ = []
+    for e in expected:
+        path = e.find(folder)
+        if e.md5 and path is not None and path.name == Path(e.name).name:
+            if not check_md5(str(path), e.md5):
+                differ.append(e.name)
+    if differ:
+        log.warning(
+            "%s: %s in %s differ from the official checksums; using them as they are "
+            "(re-encoded copies are accepted, downloads are verified)",
+            name, ", ".join(differ), folder,
+        )  # fmt: skip
+    return differ
+
+
+def fetch(archive: Archive, root: Path) -> None:
+    """Download ``archive`` into ``root`` (MD5-checked) and extract it there."""
+    from torchvision.datasets.utils import download_and_extract_archive, download_url
+
+    root.mkdir(parents=True, exist_ok=True)
+    if archive.extract:
+        download_and_extract_archive(
+            archive.url, str(root), filename=archive.filename, md5=archive.md5
+        )
+    else:
+        download_url(archive.url, str(root), filename=archive.filename, md5=archive.md5)
+
+
+def require_files(
+    folder: Path,
+    expected: Sequence[Expected],
+    *,
+    name: str,
+    archives: Sequence[Archive] = (),
+    download: bool = True,
+    download_root: Path | None = None,
+    hint: str = "",
+) -> Path:
+    """Make sure every expected file is in ``folder``, downloading ``archives`` if allowed.
+
+    Args:
+        folder: where the files live (e.g. ``<data-root>/cifar-10-batches-py``).
+        expected: the files the loader reads.
+        name: the dataset name, for messages.
+        archives: official downloads that produce the files.
+        download: False never touches the network (as does ``NLBENCH_OFFLINE=1``).
+        download_root: where archives are fetched and extracted (default ``folder.parent``).
+        hint: what to do when there is no public download (Clothing1M).
+
+    Returns:
+        ``folder``.
+
+    Raises:
+        DataMissingError: files missing and not downloadable; names files, place and URL.
+    """
+    missing = missing_files(folder, expected)
+    target = download_root or folder.parent
+    reason = ""
+    if missing and archives and download and not offline():
+        try:
+            for archive in archives:
+                fetch(archive, target)
+        except Exception as exc:  # noqa: BLE001 - any downloader failure becomes one clear error
+            reason = f" (download failed: {' '.join(str(exc).split())[:160]})"
+            log.info("%s: download failed: %s", name, exc)
+        missing = missing_files(folder, expected)
+    if missing:
+        raise DataMissingError(
+            _missing_message(folder, target, missing, name, archives, hint + reason)
+        )
+    warn_checksums(folder, expected, name)
+    return folder
+
+
+def _missing_message(
+    folder: Path, target: Path, missing: Sequence[Expected], name: str,
+    archives: Sequence[Archive], hint: str,
+) -> str:  # fmt: skip
+    files = ", ".join(e.name for e in missing[:6]) + (" ..." if len(missing) > 6 else "")
+    where = " ".join(a.url for a in archives)
+    unpack = " and extract it there" if any(a.extract for a in archives) else ""
+    get = f"download {where} into {target}{unpack}" if archives else ""
+    return (
+        f"dataset '{name}': missing {files} in {folder}. To fix: {get}{hint}, "
+        f"or point --data-root (or $NLBENCH_DATA) at a folder that has them."
+    )
+
+
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only (no arbitrary callables)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        import numpy as np
+
+        if name == "_reconstruct":
+            return np._core.multiarray._reconstruct if hasattr(np, "_core") else (
+                np.core.multiarray._reconstruct)  # fmt: skip
+        if name == "_frombuffer":
+            return np._core.numeric._frombuffer if hasattr(np, "_core") else (
+                np.core.numeric._frombuffer)  # fmt: skip
+        return super().find_class(module, name)
+
+
+def load_numpy_pickle(path: Path) -> Any:
+    """Load a pickle of dicts/lists/numpy arrays (CIFAR batches) without arbitrary unpickling.
+
+    ``latin1`` decodes the Python 2 pickles of the official CIFAR release.
+    """
+    with open(path, "rb") as f:
+        try:
+            return _NumpyOnlyUnpickler(f, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            raise DataMissingError(f"{path}: not a readable CIFAR python batch ({exc})") from exc
+
+
+def numpy_safe_globals() -> list[Any]:
+    """Globals that ``torch.load(weights_only=True)`` needs for pickled numpy arrays.
+
+    Registered under both the numpy 1 and numpy 2 module names, since files written with
+    either refer to their own.
+    """
+    import numpy as np
+
+    reconstruct = (
+        np._core.multiarray._reconstruct
+        if hasattr(np, "_core")
+        else np.core.multiarray._reconstruct
+    )
+    dtypes = [type(np.dtype(code)) for code in "bBhHiIlLqQefd?"]
+    return [
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (reconstruct, "numpy._core.multiarray._reconstruct"),
+        np.ndarray, np.dtype, *dtypes,
+    ]  # fmt: skip
