@@ -1,1 +1,346 @@
-"""Placeholder: filled by its issue (registers nothing yet)."""
+"""``dividemix``: DivideMix (Li, Socher & Hoi, ICLR 2020), following the paper and its code.
+
+Two networks. After a cross-entropy warm-up, every epoch each network's per-sample losses (the
+runner's cached no-augmentation scan) are fitted with a two-component GMM; the posterior of the
+smaller-mean component is the clean probability. *Co-divide*: net 1 trains on the
+labeled/unlabeled split made by net 2's GMM and vice versa. Each step refines the labeled
+targets with the training net's predictions (co-refinement), guesses the unlabeled targets with
+both nets (co-guessing), sharpens both (T = 0.5), applies MixMatch, and minimises
+``Lx + λu·ramp·Lu + prior penalty`` (Eqs. (9)–(12)). Test = argmax of the summed logits.
+
+Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`._dividemix_settings`);
+the run's MethodSpec carries the ``noise_tuned`` flag for that reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nlbench import hookimpl
+from nlbench.data import Batch, EpochPlan
+from nlbench.errors import UsageError
+from nlbench.gmm import clean_probability, normalise_losses
+from nlbench.method import Method, TrainContext
+from nlbench.mixmatch import (
+    mixmatch, negative_entropy, probability_mse, sharpen, soft_cross_entropy,
+    uniform_prior_penalty,
+)  # fmt: skip
+from nlbench.seeding import derive_seed
+from nlbench.specs import MethodSpec
+from nlbench_plugins._dividemix_settings import PROFILES, resolve_setting
+
+NETS = ("net1", "net2")
+PEER = {"net1": "net2", "net2": "net1"}
+
+DEFAULT_HPARAMS: dict[str, Any] = {
+    "warmup_epochs": 10,  # CIFAR-10 (30 for CIFAR-100, 1 for Clothing1M)
+    "alpha": 4.0,  # Beta(α, α) of MixMatch
+    "temperature": 0.5,  # sharpening T
+    "lambda_u": None,  # None → Appendix Table 7 for (dataset, noise type, rate)
+    "p_threshold": None,  # clean-probability threshold τ; None → Table 7
+    "gmm_history": None,  # epochs of normalised losses averaged for the GMM; None → table
+    "rampup_epochs": 16,  # λu ramps linearly from 0 over this many epochs after warm-up
+    "warmup_batch_size": None,  # None → 2 × batch_size (the official warm-up loader)
+    "conf_penalty": None,  # warm-up negative-entropy penalty; None → asym noise or Clothing1M
+    "batches_per_epoch": None,  # Clothing1M: class-balanced pools of this many batches
+    "forward_unlabeled": True,  # False: forward only the mixed labeled half (Clothing1M code)
+    "min_labeled": None,  # fewer labeled samples than this → median split; None → batch_size
+    "min_unlabeled": 1,  # fewer unlabeled samples than this → median split
+}
+
+
+@dataclass
+class MixBatch(Batch):
+    """A DivideMix step's inputs: labeled views ``x``/``x2``, unlabeled views ``u1``/``u2``.
+
+    ``tag`` names the network trained by this batch; ``progress`` is the ramp position
+    ``epoch + batch_idx / num_iter`` (the official ``linear_rampup`` argument).
+    """
+
+    x2: torch.Tensor | None = None
+    u1: torch.Tensor | None = None
+    u2: torch.Tensor | None = None
+    warmup: bool = False
+    progress: float = 0.0
+
+
+@dataclass
+class Split:
+    """One network's training split: labeled indices with their weights, unlabeled indices."""
+
+    labeled: torch.Tensor
+    weight: torch.Tensor
+    unlabeled: torch.Tensor
+    fallback: str | None = None
+
+
+def co_divide(
+    prob: torch.Tensor, pool: torch.Tensor, threshold: float, min_labeled: int, min_unlabeled: int
+) -> Split:
+    """Split ``pool`` by the *other* network's clean probability ``prob`` (aligned with pool).
+
+    Labeled = ``prob > τ`` with weight ``prob``. When that leaves fewer than ``min_labeled``
+    labeled or ``min_unlabeled`` unlabeled samples (the official code crashes on an empty
+    loader, DivideMix#49), fall back to the median split FaMUS uses: the more probably clean
+    half is labeled.
+    """
+    n = int(pool.numel())
+    if n < 2:
+        raise UsageError(f"dividemix needs at least 2 training samples to split, got {n}")
+    mask = prob > threshold
+    n_labeled = int(mask.sum())
+    fallback = None
+    if n_labeled < min_labeled or n - n_labeled < min_unlabeled:
+        order = torch.argsort(prob, descending=True, stable=True)
+        mask = torch.zeros_like(mask)
+        mask[order[: max(1, min(n - 1, n // 2))]] = True
+        fallback = "median"
+    return Split(pool[mask], prob[mask], pool[~mask], fallback)
+
+
+def class_balanced_pool(
+    labels: torch.Tensor, n: int, num_classes: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Up to ``n`` indices, at most ⌈n / C⌉ per noisy class, in random order (Clothing1M).
+
+    Same rule as the official loader: walk a random order and keep a sample while its class is
+    under quota and the pool is under ``n``; vectorised (no per-sample host loop).
+    """
+    perm = torch.randperm(labels.numel(), generator=gen, device=gen.device).to(labels.device)
+    lab = labels[perm]
+    order = torch.argsort(lab, stable=True)
+    counts = torch.bincount(lab, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel(), device=labels.device) - starts[lab[order]]
+    keep = perm[rank < math.ceil(n / num_classes)]
+    return keep[:n]
+
+
+def linear_rampup(progress: float, warmup: int, length: int) -> float:
+    """The ramp factor in [0, 1]: ``clip((progress − warm-up) / length, 0, 1)``."""
+    if length <= 0:
+        return 1.0
+    return min(max((progress - warmup) / length, 0.0), 1.0)
+
+
+class DivideMix(Method):
+    """Two networks co-dividing the data for each other; see the module docstring."""
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        self.nets = {name: ctx.build_model() for name in NETS}
+        self.opts = {name: ctx.make_optimizer(net.parameters()) for name, net in self.nets.items()}
+        self.setting = resolve_setting(ctx)
+        self.bs = int(self.hp["batch_size"])
+        self.warmup_bs = int(self.hp["warmup_batch_size"] or 2 * self.bs)
+        self.min_labeled = int(self.hp["min_labeled"] or self.bs)
+        self.min_unlabeled = max(1, int(self.hp["min_unlabeled"]))
+        self.history: dict[str, list[torch.Tensor]] = {name: [] for name in NETS}
+        self.splits: dict[str, Split] = {}
+        self.pools: dict[str, torch.Tensor | None] = {name: None for name in NETS}
+
+    def networks(self) -> dict[str, nn.Module]:
+        return dict(self.nets)
+
+    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.opts[name] for name in NETS]
+
+    # -- epoch-level work ---------------------------------------------------------------------
+    def _pool(self, multiple: int) -> torch.Tensor | None:
+        """A fresh class-balanced pool (Clothing1M) or None for the whole train set."""
+        nb = self.hp["batches_per_epoch"]
+        if nb is None:
+            return None
+        train = self.ctx.train
+        size = int(nb) * self.bs * multiple  # official: num_batches × B (× 2 for warm-up)
+        return class_balanced_pool(train.labels, size, self.ctx.num_classes, train.gen)
+
+    def _clean_prob(self, epoch: int, name: str, loss: torch.Tensor) -> torch.Tensor:
+        """GMM clean probability of one net (§4.1.2–3: normalised, optionally 5-epoch mean)."""
+        norm = normalise_losses(loss.float())
+        depth = self.setting.gmm_history
+        if self.pools[name] is None and depth > 1:  # the official r = 0.9 path
+            self.history[name] = (self.history[name] + [norm])[-depth:]
+            norm = torch.stack(self.history[name]).mean(0)
+        seed = derive_seed("dividemix_gmm", self.ctx.extras.get("seed", 0), epoch, name) % 2**32
+        return clean_probability(norm, seed=seed, normalise=False)
+
+    def start_epoch(self, epoch: int, scan) -> EpochPlan:
+        train = self.ctx.train
+        if epoch < int(self.hp["warmup_epochs"]):
+            self.pools = {name: self._pool(2) for name in NETS}
+            steps = sum(train.num_batches(EpochPlan(indices=p), self.warmup_bs)
+                        for p in self.pools.values())  # fmt: skip
+            return EpochPlan(steps=steps, metrics={"phase": "warmup"})
+        self.pools = {name: self._pool(1) for name in NETS}
+        result = scan()
+        probs = {}
+        for name in NETS:
+            pool = self.pools[name]
+            loss = result.loss[name] if pool is None else result.loss[name][pool]
+            probs[name] = self._clean_prob(epoch, name, loss)
+        tau = self.setting.p_threshold
+        for name in NETS:  # co-divide: each net trains on its peer's split
+            peer = PEER[name]
+            pool = self.pools[peer]
+            pool = torch.arange(len(train), device=train.device) if pool is None else pool
+            self.splits[name] = co_divide(probs[peer], pool, tau, self.min_labeled,
+                                          self.min_unlabeled)  # fmt: skip
+        return self._plan(probs)
+
+    def _plan(self, probs: dict[str, torch.Tensor]) -> EpochPlan:
+        """indices = union of both labeled sets; clean_prob = mean of both nets' posteriors."""
+        s1, s2 = self.splits["net1"], self.splits["net2"]
+        union = torch.unique(torch.cat([s1.labeled, s2.labeled]))
+        whole = all(p is None for p in self.pools.values())
+        metrics: dict[str, Any] = {"phase": "train"}
+        for name, split in self.splits.items():
+            metrics[f"labeled_{name}"] = int(split.labeled.numel())
+            metrics[f"unlabeled_{name}"] = int(split.unlabeled.numel())
+            metrics[f"split_fallback_{name}"] = split.fallback
+        steps = sum(math.ceil(s.labeled.numel() / self.bs) for s in self.splits.values())
+        clean_prob = (probs["net1"] + probs["net2"]) / 2 if whole else None
+        return EpochPlan(indices=union, clean_prob=clean_prob, metrics=metrics, steps=steps)
+
+    def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch]:
+        if epoch < int(self.hp["warmup_epochs"]):
+            return self._warmup_batches(epoch)
+        return self._mix_batches(epoch)
+
+    def _warmup_batches(self, epoch: int) -> Iterator[Batch]:
+        for name in NETS:  # each net gets its own shuffled pass (its own pool on Clothing1M)
+            for b in self.ctx.train.batches(EpochPlan(indices=self.pools[name]), self.warmup_bs):
+                yield MixBatch(b.x, b.y, b.index, tag=name, warmup=True, progress=float(epoch))
+
+    def _mix_batches(self, epoch: int) -> Iterator[Batch]:
+        train = self.ctx.train
+        for name in NETS:
+            split = self.splits[name]
+            num_iter = max(1, math.ceil(split.labeled.numel() / self.bs))
+            unlabeled = train.sampler(split.unlabeled, self.bs)
+            labeled = train.batches(EpochPlan(indices=split.labeled, weights=split.weight), self.bs)
+            # ⌈|L|/B⌉ steps even where a streaming set resamples its batches (Clothing1M)
+            for i, b in enumerate(itertools.islice(labeled, num_iter)):
+                u = next(unlabeled)
+                yield MixBatch(b.x, b.y, b.index, weight=b.weight, tag=name,
+                               x2=train.view(b.index), u1=u.x, u2=train.view(u.index),
+                               progress=epoch + i / num_iter)  # fmt: skip
+
+    # -- steps ----------------------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if not isinstance(batch, MixBatch) or batch.tag not in self.nets:
+            raise TypeError("dividemix trains only on the batches of its own epoch_batches()")
+        return self._warmup_step(batch) if batch.warmup else self._mix_step(batch)
+
+    def _step(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def _warmup_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
+        """Cross-entropy on all data; plus the confidence penalty for asym noise (§4.1.1)."""
+        net = self.nets[batch.tag]
+        net.train()
+        with self.ctx.autocast():
+            logits = net(batch.x).float()
+        ce = F.cross_entropy(logits, batch.y)
+        loss = ce + negative_entropy(logits) if self.setting.conf_penalty else ce
+        self._step(batch.tag, loss)
+        return {"loss": loss.detach(), "ce": ce.detach()}
+
+    @torch.no_grad()
+    def _targets(self, batch: MixBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Co-refined labeled targets and co-guessed unlabeled targets, sharpened (§4.1.6)."""
+        net, peer = self.nets[batch.tag], self.nets[PEER[batch.tag]]
+        T, n_u = float(self.hp["temperature"]), batch.u1.shape[0]
+        with self.ctx.autocast():
+            # the training net runs in train mode, one batch at a time, as in the official code
+            own = [net(v).float().softmax(1) for v in (batch.u1, batch.u2, batch.x, batch.x2)]
+            # the peer is in eval mode: one forward of both views is exactly the same
+            peer_u = peer(torch.cat([batch.u1, batch.u2])).float().softmax(1)
+        pu = (own[0] + own[1] + peer_u[:n_u] + peer_u[n_u:]) / 4
+        px = (own[2] + own[3]) / 2
+        w = batch.weight.float().unsqueeze(1)
+        onehot = F.one_hot(batch.y, self.ctx.num_classes).float()
+        return sharpen(w * onehot + (1 - w) * px, T), sharpen(pu, T)
+
+    def _mix_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
+        """MixMatch step; loss = Lx + λu·ramp·Lu + uniform-prior penalty (Eq. (12))."""
+        name = batch.tag
+        net = self.nets[name]
+        net.train()
+        self.nets[PEER[name]].eval()
+        targets_x, targets_u = self._targets(batch)
+        inputs = torch.cat([batch.x, batch.x2, batch.u1, batch.u2])
+        targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
+        mixed_x, mixed_t, _ = mixmatch(inputs, targets, float(self.hp["alpha"]), self.ctx.gen)
+        n_x = 2 * batch.x.shape[0]
+        if not self.hp["forward_unlabeled"]:
+            mixed_x = mixed_x[:n_x]
+        with self.ctx.autocast():
+            logits = net(mixed_x).float()
+        lx = soft_cross_entropy(logits[:n_x], mixed_t[:n_x])
+        lu = probability_mse(logits[n_x:], mixed_t[n_x:]) if logits.shape[0] > n_x else lx * 0
+        ramp = linear_rampup(batch.progress, int(self.hp["warmup_epochs"]),
+                             int(self.hp["rampup_epochs"]))  # fmt: skip
+        lam = self.setting.lambda_u * ramp
+        penalty = uniform_prior_penalty(logits)
+        loss = lx + lam * lu + penalty
+        self._step(name, loss)
+        lam_t = torch.full((), lam, device=loss.device)
+        return {"loss": loss.detach(), "lx": lx.detach(), "lu": lu.detach(),
+                "penalty": penalty.detach(), "lambda_u": lam_t}  # fmt: skip
+
+    # -- state and facts -----------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """The GMM loss history (the r = 0.9 path) and the current split (tensors only)."""
+        return {
+            "history": {name: list(h) for name, h in self.history.items()},
+            "splits": {name: {"labeled": s.labeled, "weight": s.weight,
+                              "unlabeled": s.unlabeled, "fallback": s.fallback}
+                       for name, s in self.splits.items()},
+        }  # fmt: skip
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        device = self.ctx.device
+        self.history = {name: [t.to(device) for t in state.get("history", {}).get(name, [])]
+                        for name in NETS}  # fmt: skip
+        self.splits = {
+            name: Split(s["labeled"].to(device), s["weight"].to(device),
+                        s["unlabeled"].to(device), s.get("fallback"))
+            for name, s in state.get("splits", {}).items()
+        }  # fmt: skip
+
+    def record_info(self) -> dict[str, Any]:
+        return {
+            **self.setting.as_dict(),
+            "selected": "union of both networks' labeled sets",
+            "clean_prob": "mean of both networks' GMM clean probabilities",
+            "test": "argmax of the sum of both networks' logits",
+        }
+
+
+@hookimpl
+def register_methods(register) -> None:
+    register(
+        MethodSpec(
+            name="dividemix",
+            description="two nets co-divide the data by a loss GMM; MixMatch on the split",
+            factory=DivideMix,
+            default_hparams=DEFAULT_HPARAMS,
+            profiles=PROFILES,
+            flags=frozenset({"two_net", "noise_tuned"}),
+            reference="Li, Socher & Hoi, DivideMix: Learning with Noisy Labels as "
+            "Semi-supervised Learning, ICLR 2020",
+        )
+    )
