@@ -22,12 +22,17 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+	$(NLBENCH) leaderboard --results results --out leaderboards --check
 
 test-all: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m pytest benchmarks --benchmark-only -q -s
+
+# Regenerate leaderboards/<dataset>-<profile>.md from the committed records in results/.
+leaderboards: setup
+	$(NLBENCH) leaderboard --results results --out leaderboards
 
 clean:
 	rm -rf runs build *.egg-info

@@ -31,6 +31,8 @@ BASE_HPARAMS: dict[str, Any] = {
     "pretrained": None,
     "amp": True,
     "channels_last": True,
+    # per-epoch gradient diagnostics (observers_diagnostics): off by default, it costs a pass
+    "diagnostics": False,
 }
 
 

@@ -94,8 +94,23 @@ def split_meta(
     return meta, {"kind": "clean", "size": n}, keep
 
 
-def prepare(cfg: RunConfig, host: Host) -> Prepared:
-    """Resolve and build everything but the method."""
+@dataclass(frozen=True)
+class Identity:
+    """What decides a run's result, resolved without loading any data (sweeps hash this)."""
+
+    method_spec: MethodSpec
+    dataset_spec: DatasetSpec
+    noise_spec: NoiseSpec
+    hparams: dict[str, Any]
+    identity: dict[str, Any]
+    run_id: str
+
+
+def run_identity(cfg: RunConfig, host: Host) -> Identity:
+    """Resolve specs and hparams and hash them into the run_id, as :func:`prepare` does.
+
+    Cheap (no data is loaded), so a sweep can key thousands of runs before starting any.
+    """
     mspec = host.get("methods", cfg.method)
     dspec = host.get("datasets", cfg.dataset)
     nspec = parse_noise(cfg.noise)
@@ -106,6 +121,19 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     from nlbench.models import resolve_model_spec
 
     resolve_model_spec(host.registry("models"), hp["model"])
+    identity = {
+        "method": cfg.method, "dataset": cfg.dataset, "noise": str(nspec), "profile": cfg.profile,
+        "hparams": hp, "seed": cfg.seed, "noise_seed": cfg.noise_seed,
+        "train_subset": cfg.train_subset,
+    }  # fmt: skip
+    run_id = cfg.run_id or compute_run_id(identity)
+    return Identity(mspec, dspec, nspec, hp, identity, run_id)
+
+
+def prepare(cfg: RunConfig, host: Host) -> Prepared:
+    """Resolve and build everything but the method."""
+    ident = run_identity(cfg, host)
+    mspec, dspec, nspec, hp = ident.method_spec, ident.dataset_spec, ident.noise_spec, ident.hparams
     data = load_dataset(dspec, cfg)
     data, subset_idx = take_subset(data, cfg.train_subset, cfg.noise_seed)
     meta, meta_info, keep = split_meta(data, hp.get("meta_set"), cfg.noise_seed)
@@ -124,11 +152,6 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     if result.train_x is not None:
         data.train.x = result.train_x
     report = noise_report(nspec, clean, result, data.num_classes, noise_model.convention)
-    identity = {
-        "method": cfg.method, "dataset": cfg.dataset, "noise": str(nspec), "profile": cfg.profile,
-        "hparams": hp, "seed": cfg.seed, "noise_seed": cfg.noise_seed,
-        "train_subset": cfg.train_subset,
-    }  # fmt: skip
     data_info = {
         "train_size": len(data.train), "test_size": len(data.test),
         "num_classes": data.num_classes, "train_subset": cfg.train_subset, "meta_set": meta_info,
@@ -136,5 +159,5 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     }  # fmt: skip
     return Prepared(
         cfg, hp, mspec, dspec, nspec, data, clean, result.labels, report, meta, data_info,
-        identity, cfg.run_id or compute_run_id(identity),
+        ident.identity, ident.run_id,
     )

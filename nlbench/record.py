@@ -22,7 +22,9 @@ EPOCH_FIELDS = (
 )  # fmt: skip
 SUMMARY_FIELDS = (
     "last_acc", "best_acc", "best_epoch", "last10_acc", "wall_s", "images_per_s", "peak_mem_mb",
+    "epochs_to_fit",
 )  # fmt: skip
+FIT_THRESHOLD = 0.99  # train accuracy on the noisy labels that counts as "fitted"
 TOP_FIELDS = (
     "schema", "run_id", "created", "nlbench_version", "git_sha", "plugins", "env", "config",
     "noise", "epochs", "summary", "status",
@@ -122,4 +124,18 @@ def summarise(epochs: list[dict[str, Any]], wall_s: float, images: int, train_s:
         "wall_s": wall_s,
         "images_per_s": images / train_s if train_s > 0 else None,
         "peak_mem_mb": peak_mem_mb,
+        "epochs_to_fit": epochs_to_fit(epochs),
     }
+
+
+def epochs_to_fit(epochs: list[dict[str, Any]], threshold: float = FIT_THRESHOLD) -> int | None:
+    """Epochs trained until train accuracy on the noisy labels first reaches ``threshold``.
+
+    The memorisation clock of Zhang et al. (2017) and Arpit et al. (2017): how long a network
+    takes to fit the labels it was given, noise included. ``None`` when it never does.
+    """
+    for e in epochs:
+        acc = e.get("train_acc_noisy")
+        if acc is not None and acc >= threshold:
+            return int(e["epoch"]) + 1
+    return None

@@ -1,0 +1,137 @@
+"""``nlbench sweep``: a grid of runs keyed by run_id; finished runs are skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from nlbench.config import parse_set, parse_value
+
+# CLI option -> grid axis; each is repeatable and takes comma-separated lists
+LIST_OPTIONS = {
+    "methods": "method", "datasets": "dataset", "noises": "noise", "seeds": "seed",
+    "profiles": "profile", "models": "model", "train_subsets": "train_subset",
+    "epochs": "epochs", "noise_seeds": "noise_seed",
+}  # fmt: skip
+INT_AXES = {"seed", "train_subset", "epochs", "noise_seed"}
+
+
+def _split(values: tuple[str, ...], axis: str) -> list[Any]:
+    from nlbench.errors import UsageError
+
+    items = [v.strip() for text in values for v in text.split(",") if v.strip()]
+    if axis not in INT_AXES:
+        return items
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        raise UsageError(f"--{axis.replace('_', '-')}: expected integers, got {values}") from None
+
+
+def grid_data(
+    config: str | None,
+    sets: tuple[str, ...],
+    diagnostics: bool,
+    common: dict[str, Any],
+    lists: dict[str, tuple[str, ...]],
+) -> dict[str, Any]:
+    """Merge the TOML file (if any) with the CLI: options given on the CLI win."""
+    from nlbench.sweep import load_toml
+
+    data: dict[str, Any] = load_toml(config) if config else {}
+    for opt, axis in LIST_OPTIONS.items():
+        if lists.get(opt):
+            data.pop(f"{axis}s", None)
+            data[axis] = _split(lists[opt], axis)
+    data["set"] = {**data.get("set", {}), **parse_set(sets)}
+    if diagnostics:
+        data["set"]["diagnostics"] = True
+    data.update({k: v for k, v in common.items() if v is not None})
+    return data
+
+
+def _options(fn):
+    options = [
+        click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
+                     help="TOML sweep file (CLI options override its keys)."),
+        click.option("--method", "-m", "methods", multiple=True, help="Methods (a,b or repeat)."),
+        click.option("--dataset", "-d", "datasets", multiple=True, help="Datasets."),
+        click.option("--noise", "-n", "noises", multiple=True, help="Noise specs, e.g. 0.2,0.6."),
+        click.option("--seed", "seeds", multiple=True, help="Training seeds, e.g. 0,1,2."),
+        click.option("--profile", "profiles", multiple=True, help="Profiles."),
+        click.option("--model", "models", multiple=True, help="Models."),
+        click.option("--train-subset", "train_subsets", multiple=True, help="Train subsets."),
+        click.option("--epochs", "epochs", multiple=True, help="Epoch budgets."),
+        click.option("--noise-seed", "noise_seeds", multiple=True, help="Noise seeds."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Fixed hparam override for every run (repeatable)."),
+        click.option("--diagnostics", is_flag=True, help="Gradient diagnostics (costs a pass)."),
+        click.option("--out", default=None, help="Results directory [runs]."),
+        click.option("--device", default=None, help="auto, cpu or cuda."),
+        click.option("--data-root", default=None, help="Data directory."),
+        click.option("--executor", "-x", default=None, help="Executor name [local]."),
+        click.option("--jobs", "-j", type=int, default=None, help="local: runs at once."),
+        click.option("--executor-option", "-E", "executor_opts", multiple=True,
+                     metavar="KEY=VALUE", help="Executor option, e.g. partition=gpu, time=120."),
+        click.option("--dry-run", is_flag=True, help="List the runs and their state only."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | None) -> dict:
+    table = dict(data.get("executor", {}))
+    name = table.pop("name", "local")
+    for item in opts:
+        key, _, value = item.partition("=")
+        table[key.strip()] = parse_value(value)
+    if jobs is not None:
+        table["jobs"] = jobs
+    return {"name": name, "options": table}
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("sweep")
+    @_options
+    def sweep_cmd(config, sets, diagnostics, executor, jobs, executor_opts, dry_run, **kw):
+        """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
+        from nlbench.console import console
+        from nlbench.plugins import get_host
+        from nlbench.sweep import grid_from_mapping, make_executor, plan, sweep
+
+        common = {k: kw.pop(k) for k in ("out", "device", "data_root")}
+        data = grid_data(config, sets, diagnostics, common, kw)
+        ex = _executor_options(data, executor_opts, jobs)
+        host, grid = get_host(), grid_from_mapping(data, config or "sweep")
+        if dry_run:
+            _print_jobs(console, plan(grid, host))
+            return
+        runner = make_executor(host, executor or ex["name"], ex["options"])
+        all_jobs, outcomes = sweep(grid, runner, host)
+        _print_outcomes(console, all_jobs, outcomes)
+        if any(o["status"] == "failed" for o in outcomes):
+            click.get_current_context().exit(1)
+
+
+def _print_jobs(console, jobs) -> None:
+    from rich.table import Table
+
+    table = Table("run_id", "method", "dataset", "noise", "seed", "state", title="sweep plan")
+    for j in jobs:
+        c = j.cfg
+        table.add_row(j.run_id, c.method, c.dataset, c.noise, str(c.seed), j.state)
+    console.print(table)
+
+
+def _print_outcomes(console, jobs, outcomes) -> None:
+    from rich.table import Table
+
+    skipped = sum(j.state == "done" for j in jobs)
+    table = Table("run_id", "status", "last_acc", "error", title="sweep")
+    for o in outcomes:
+        acc = "" if o["last_acc"] is None else f"{o['last_acc']:.4f}"
+        table.add_row(o["run_id"], o["status"], acc, o.get("error") or "")
+    console.print(table)
+    console.print(f"{len(jobs)} runs: {skipped} already finished, {len(outcomes)} run now")

@@ -1,0 +1,148 @@
+"""``nlbench report RUN_DIR``: plots and a markdown summary of one run, from its record.
+
+Plots use matplotlib's object API with the Agg canvas (no pyplot global state, no display);
+matplotlib is optional (``pip install 'nlbench[report]'``). Works on unfinished runs too: the
+epochs then come from ``epochs.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nlbench.errors import UsageError
+from nlbench.leaderboard import DASH, pipe_table
+from nlbench.record import atomic_write_text, read_record
+
+# file stem -> (title, y label, [(metric, legend label)])
+PLOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+    "accuracy": ("Test accuracy", "accuracy", [("test_acc", "test"), ("val_acc", "val (clean)")]),
+    "fit": ("Fit to the training labels", "accuracy", [
+        ("noisy_fit", "noisy_fit: corrupted samples, noisy label"),
+        ("clean_fit", "clean_fit: correctly labelled samples"),
+        ("train_acc_noisy", "all samples, noisy label")]),
+    "selection": ("Sample selection", "fraction", [
+        ("selected_precision", "selected precision"), ("selected_recall", "selected recall"),
+        ("detection_auc", "clean detection AUC")]),
+    "gradients": ("Gradient cosine similarity", "cosine", [
+        ("grad_cos_clean_all", "clean vs all"), ("grad_cos_clean_noisy", "clean vs corrupted")]),
+}  # fmt: skip
+EPOCH_COLUMNS = ("epoch", "lr", "train_loss", "test_acc", "val_acc", "noisy_fit", "clean_fit",
+                 "selected", "selected_precision", "detection_auc", "seconds")  # fmt: skip
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """The record of ``run_dir``; epochs from ``epochs.jsonl`` when run.json has none yet."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise UsageError(f"{run_dir}: no run.json here; pass a run directory (runs/<run_id>)")
+    record = read_record(path)
+    lines = Path(run_dir) / "epochs.jsonl"
+    if not record["epochs"] and lines.exists():
+        text = lines.read_text(encoding="utf-8").splitlines()
+        record["epochs"] = [json.loads(line) for line in text if line.strip()]
+    return record
+
+
+def _canvas():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UsageError(
+            "nlbench report needs matplotlib; install it with pip install 'nlbench[report]'"
+        ) from None
+    return Figure, FigureCanvasAgg
+
+
+def series(epochs: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    pts = [(e["epoch"], e[key]) for e in epochs if e.get(key) is not None]
+    return [p[0] for p in pts], [float(p[1]) for p in pts]
+
+
+def plot(epochs: list[dict[str, Any]], out: Path) -> list[Path]:
+    """One PNG per plot that has data; returns the files written."""
+    Figure, Canvas = _canvas()
+    written = []
+    for stem, (title, ylabel, lines) in PLOTS.items():
+        data = [(label, *series(epochs, key)) for key, label in lines]
+        data = [d for d in data if d[1]]
+        if not data:
+            continue
+        fig = Figure(figsize=(6, 3.6), dpi=100)
+        Canvas(fig)
+        ax = fig.add_subplot()
+        for label, xs, ys in data:
+            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, label=label)
+        ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        path = out / f"{stem}.png"
+        fig.savefig(path, format="png", metadata={"Software": None})
+        written.append(path)
+    return written
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _acc(value: Any) -> str:
+    return DASH if value is None else f"{100 * value:.2f} %"
+
+
+def _facts(record: dict[str, Any]) -> list[list[str]]:
+    cfg, noise, s = record["config"], record["noise"], record["summary"]
+    best = f"{_acc(s.get('best_acc'))} at epoch {_fmt(s.get('best_epoch'))} (oracle)"
+    ref = f" ({record['reference']})" if record.get("reference") else ""
+    speed = s.get("images_per_s")
+    return [
+        ["method", f"`{cfg['method']}`{ref}"],
+        ["dataset / profile", f"`{cfg['dataset']}` / `{cfg['profile']}`"],
+        ["noise", f"`{cfg['noise']}`, realized {_acc(noise.get('realized_rate'))} "
+                  f"({noise.get('convention') or DASH})"],
+        ["model / epochs", f"`{cfg.get('model')}` / {cfg['hparams'].get('epochs')}"],
+        ["seed / noise seed", f"{cfg['seed']} / {cfg['noise_seed']}"],
+        ["flags", ", ".join(record.get("flags") or []) or DASH],
+        ["status", record["status"] + (f": {record['error']}" if record.get("error") else "")],
+        ["last-epoch accuracy", _acc(s.get("last_acc"))],
+        ["last-10 mean", _acc(s.get("last10_acc"))],
+        ["best", best],
+        ["epochs to fit the noisy labels (99 %)", _fmt(s.get("epochs_to_fit"))],
+        ["wall clock", DASH if s.get("wall_s") is None else f"{s['wall_s']:.1f} s"],
+        ["throughput", DASH if speed is None else f"{speed:.0f} images/s"],
+    ]  # fmt: skip
+
+
+def summary_markdown(record: dict[str, Any], images: list[Path]) -> str:
+    """A page a person would rather read than run.json: facts, plots, the epoch table."""
+    lines = [f"# Run `{record['run_id']}`", "", pipe_table(["", ""], _facts(record))]
+    lines += [f"![{p.stem}]({p.name})" for p in images]
+    epochs = record["epochs"]
+    cols = [c for c in EPOCH_COLUMNS if any(e.get(c) is not None for e in epochs)]
+    rows = [[_fmt(e.get(c)) for c in cols] for e in epochs]
+    lines += ["", "## Epochs", "", pipe_table(cols, rows) if epochs else "No epochs yet.\n"]
+    hp = record["config"].get("hparams", {})
+    lines += [
+        "## Hyper-parameters",
+        "",
+        pipe_table(["key", "value"], [[k, json.dumps(hp[k])] for k in sorted(hp)]),
+    ]
+    return "\n".join(lines)
+
+
+def report(run_dir: Path, out: Path | None = None) -> Path:
+    """Write ``report.md`` and its PNGs to ``out`` (default ``RUN_DIR/report``)."""
+    record = load_run(Path(run_dir))
+    out = Path(out) if out is not None else Path(run_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    images = plot(record["epochs"], out)
+    path = out / "report.md"
+    atomic_write_text(path, summary_markdown(record, images))
+    return path

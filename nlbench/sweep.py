@@ -1,0 +1,206 @@
+"""Sweeps: expand a grid into runs keyed by run_id, skip finished ones, hand the rest out.
+
+A grid is the product methods × datasets × noise specs × seeds × profiles × models ×
+train subsets × epochs, with fixed ``--set`` pairs. Each run is keyed by the same run_id the
+runner computes (:func:`nlbench.prepare.run_identity`, no data loaded), so the directory state
+decides what is left: ``done`` records are skipped, interrupted or failed runs resume from their
+checkpoint, missing runs start. Killing a sweep and starting it again finishes only what is
+missing (DomainBed's sweep ``Job`` states).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from nlbench.config import RunConfig
+from nlbench.errors import NlbenchError, UsageError
+from nlbench.plugins import Host
+
+log = logging.getLogger(__name__)
+
+# grid axis (RunConfig field) -> value type; every axis takes one value or a list of them
+AXES: dict[str, type] = {
+    "method": str, "dataset": str, "noise": str, "seed": int, "profile": str,
+    "model": str, "train_subset": int, "epochs": int, "noise_seed": int,
+}  # fmt: skip
+DEFAULTS: dict[str, list[Any]] = {
+    "method": ["erm"], "dataset": ["digits"], "noise": ["none"], "seed": [0],
+    "profile": ["quick"], "model": [None], "train_subset": [None], "epochs": [None],
+    "noise_seed": [0],
+}  # fmt: skip
+# RunConfig fields shared by every run of a sweep (not part of the grid)
+COMMON = ("out", "device", "data_root", "deterministic", "compile")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A sweep grid: a list of values per axis, fixed hparam overrides and common settings."""
+
+    axes: Mapping[str, list[Any]]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    common: Mapping[str, Any] = field(default_factory=dict)
+
+    def configs(self) -> list[RunConfig]:
+        """Every RunConfig of the grid, in axis order (method outermost, seed innermost)."""
+        names = list(AXES)
+        values = [self.axes.get(n, DEFAULTS[n]) for n in names]
+        return [
+            RunConfig(**dict(zip(names, combo)), overrides=dict(self.overrides), **self.common)
+            for combo in itertools.product(*values)
+        ]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep: its config (``resume`` set when a partial run exists) and state."""
+
+    cfg: RunConfig
+    run_id: str
+    state: str  # "done" (skipped), "partial" (resumed), "new"
+
+
+def _as_list(key: str, value: Any) -> list[Any]:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    kind = AXES[key]
+    for v in values:
+        if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise UsageError(f"sweep '{key}': {v!r} is not a {kind.__name__}")
+    if not values:
+        raise UsageError(f"sweep '{key}': empty list; give at least one value")
+    return values
+
+
+def grid_from_mapping(data: Mapping[str, Any], where: str = "sweep") -> Grid:
+    """Build a Grid from a mapping (a parsed TOML file or CLI options merged into one).
+
+    Keys: the axes (``method``, ``dataset``, ``noise``, ``seed``, ``profile``, ``model``,
+    ``train_subset``, ``epochs``, ``noise_seed``; plural spellings accepted), a ``set`` table
+    of fixed hparam overrides, and the common settings ``out``, ``device``, ``data_root``,
+    ``deterministic``, ``compile``. Tables other than ``set`` (``executor``) are ignored here.
+    """
+    axes: dict[str, list[Any]] = {}
+    common: dict[str, Any] = {}
+    for raw, value in data.items():
+        key = raw[:-1] if raw.endswith("s") and raw[:-1] in AXES else raw
+        if key in AXES:
+            axes[key] = _as_list(key, value)
+        elif key in COMMON:
+            common[key] = value
+        elif key not in {"set", "executor"}:
+            accepted = ", ".join([*AXES, *COMMON, "set", "executor"])
+            raise UsageError(f"{where}: unknown key '{raw}'. Accepted: {accepted}.")
+    overrides = data.get("set", {})
+    if not isinstance(overrides, Mapping):
+        raise UsageError(f"{where}: 'set' must be a table of hparam = value pairs")
+    return Grid(axes, dict(overrides), common)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a sweep file (usage error naming the file when it is missing or malformed)."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise UsageError(f"sweep file {path}: cannot read it ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"sweep file {path}: not valid TOML ({exc})") from None
+
+
+def run_state(run_dir: Path) -> str:
+    """``done`` when run.json says so, ``partial`` when the run started, else ``new``."""
+    from nlbench.record import read_record
+
+    path = run_dir / "run.json"
+    if path.exists():
+        try:
+            if read_record(path).get("status") == "done":
+                return "done"
+        except NlbenchError:
+            pass
+        return "partial"
+    return "partial" if (run_dir / "checkpoint.pt").exists() else "new"
+
+
+def plan(grid: Grid, host: Host) -> list[Job]:
+    """Key every config of the grid by run_id and read its state from the out directory.
+
+    Duplicate configs (the same run_id twice) collapse to one job. A run that exists but is
+    unfinished gets ``resume=True`` so its checkpoint is continued rather than discarded.
+    """
+    from nlbench.prepare import run_identity
+
+    jobs: dict[str, Job] = {}
+    for cfg in grid.configs():
+        run_id = run_identity(cfg, host).run_id
+        if run_id in jobs:
+            continue
+        state = run_state(Path(cfg.out) / run_id)
+        cfg = dataclasses.replace(cfg, run_id=run_id, resume=state == "partial")
+        jobs[run_id] = Job(cfg, run_id, state)
+    return list(jobs.values())
+
+
+def pending(jobs: Iterable[Job]) -> list[Job]:
+    return [j for j in jobs if j.state != "done"]
+
+
+def threads_per_job(jobs: int, cpus: int | None = None) -> int:
+    """Torch threads for each of ``jobs`` concurrent runs: the CPUs shared out, at least 1."""
+    if cpus is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cpus = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, jobs))
+
+
+def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
+    """Run one sweep job (in whatever process an executor chose); never raise.
+
+    Returns ``{"run_id", "status", "last_acc", "error"}`` so a failed run is reported and the
+    rest of the sweep goes on; the runner has already written a ``failed`` record.
+    """
+    import torch
+
+    from nlbench.runner import Runner
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        record = Runner(cfg).run()
+    except Exception as exc:  # one broken run must not end the sweep
+        log.warning("run %s failed: %s", cfg.run_id, exc)
+        return {"run_id": cfg.run_id, "status": "failed", "last_acc": None,
+                "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+    return {"run_id": record["run_id"], "status": record["status"],
+            "last_acc": record["summary"].get("last_acc"), "error": None}  # fmt: skip
+
+
+def make_executor(host: Host, name: str, options: Mapping[str, Any]) -> Any:
+    """Build a registered executor; a wrong option is a usage error naming the accepted ones."""
+    import inspect
+
+    spec = host.get("executors", name)
+    params = inspect.signature(spec.factory).parameters
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise UsageError(
+            f"executor '{name}': unknown option(s) {', '.join(unknown)}. "
+            f"Accepted: {', '.join(p for p in params if p != 'self')}."
+        )
+    return spec.factory(**options)
+
+
+def sweep(grid: Grid, executor: Any, host: Host) -> tuple[list[Job], list[dict[str, Any]]]:
+    """Plan the grid, run what is not finished through ``executor``; (jobs, outcomes)."""
+    jobs = plan(grid, host)
+    todo = pending(jobs)
+    log.info("sweep: %d runs, %d finished, %d to run", len(jobs), len(jobs) - len(todo), len(todo))
+    return jobs, executor.run(todo) if todo else []

@@ -1,0 +1,185 @@
+"""Sweeps: grid expansion, run_id keys identical to the runner's, skip/resume, executors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from helpers import run_cli
+from synthetic_records import synthetic_record
+
+from nlbench.config import RunConfig
+from nlbench.errors import UsageError
+from nlbench.plugins import get_host
+from nlbench.prepare import prepare, run_identity
+from nlbench.record import read_record, write_record
+from nlbench.sweep import (
+    Grid,
+    grid_from_mapping,
+    load_toml,
+    make_executor,
+    plan,
+    run_state,
+    sweep,
+    threads_per_job,
+)
+
+TINY = {"epochs": [1], "train_subset": [200], "dataset": ["digits"]}
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [RunConfig(method="erm", noise="0.2", seed=1),
+     RunConfig(method="erm", noise="sym:0.6", train_subset=300, epochs=2,
+               overrides={"lr": 0.02, "milestones": [0.5]}),
+     RunConfig(method="erm", noise="none", noise_seed=3, model="tiny_cnn")],
+)  # fmt: skip
+def test_run_id_matches_prepare(cfg):
+    """The cheap identity (no data) hashes exactly like the runner's prepare()."""
+    host = get_host()
+    assert run_identity(cfg, host).run_id == prepare(cfg, host).run_id
+
+
+def test_grid_expansion_and_run_id_keys(tmp_path):
+    grid = grid_from_mapping({"methods": ["erm"], "noise": ["0.2", "sym:0.2", "0.6"],
+                              "seeds": [0, 1], "out": str(tmp_path), **TINY})  # fmt: skip
+    assert len(grid.configs()) == 6
+    jobs = plan(grid, get_host())
+    assert len(jobs) == 4  # "0.2" and "sym:0.2" are one run: same run_id
+    assert len({j.run_id for j in jobs}) == 4
+    assert all(j.state == "new" and not j.cfg.resume for j in jobs)
+    assert all(j.cfg.run_id == j.run_id for j in jobs)
+
+
+def test_run_state_skip_and_resume(tmp_path):
+    done = synthetic_record(status="done")
+    failed = synthetic_record(seed=1, status="failed")
+    write_record(tmp_path / "a", done)
+    write_record(tmp_path / "b", failed)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "checkpoint.pt").write_bytes(b"")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "run.json").write_text("{half a record", encoding="utf-8")
+    states = [run_state(tmp_path / n) for n in "abcde"]
+    assert states == ["done", "partial", "partial", "partial", "new"]
+
+
+def test_toml_file_and_cli_override(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text('methods = ["erm"]\nnoise = ["0.2", "0.6"]\nseeds = [0, 1, 2]\n'
+                    'epochs = 1\ntrain_subset = 200\n[set]\nlr = 0.02\n'
+                    '[executor]\nname = "local"\njobs = 2\n', encoding="utf-8")  # fmt: skip
+    data = load_toml(path)
+    grid = grid_from_mapping(data)
+    assert len(grid.configs()) == 6 and grid.overrides == {"lr": 0.02}
+    result = run_cli(capsys, "sweep", "-c", str(path), "--seed", "5", "--out", str(tmp_path),
+                     "--dry-run")  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.out.count("erm-digits-") == 2  # --seed 5 replaced the file's three seeds
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [({"method": ["erm"], "colour": "red"}, "unknown key 'colour'"),
+     ({"seed": ["zero"]}, "not a int"),
+     ({"noise": []}, "empty list"),
+     ({"set": 3}, "'set' must be a table")],
+)  # fmt: skip
+def test_bad_grid_is_usage_error(data, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        grid_from_mapping(data)
+
+
+def test_bad_toml_and_bad_executor_option(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("methods = [", encoding="utf-8")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        load_toml(bad)
+    with pytest.raises(UsageError, match="unknown option.*colour.*Accepted: jobs"):
+        make_executor(get_host(), "local", {"colour": 1})
+    with pytest.raises(UsageError, match="jobs"):
+        make_executor(get_host(), "local", {"jobs": 0})
+
+
+def test_threads_per_job():
+    assert threads_per_job(2, cpus=16) == 8
+    assert threads_per_job(4, cpus=2) == 1
+
+
+class Recorder:
+    """An executor that records what it was asked to run (and runs nothing)."""
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def run(self, jobs):
+        self.seen.extend(jobs)
+        return [{"run_id": j.run_id, "status": "done", "last_acc": None, "error": None}
+                for j in jobs]  # fmt: skip
+
+
+def _grid(out, seeds=(0, 1)) -> Grid:
+    return grid_from_mapping({"method": "erm", "noise": "0.4", "seed": list(seeds),
+                              "out": str(out), "device": "cpu", **TINY})  # fmt: skip
+
+
+def test_sweep_through_submitit_local_executor(tmp_path):
+    """The slurm executor's real code path (map_array), on submitit's local cluster."""
+    host = get_host()
+    executor = make_executor(host, "slurm", {"cluster": "local", "folder": str(tmp_path / "sub"),
+                                             "time": 5, "cpus": 1})  # fmt: skip
+    jobs, outcomes = sweep(_grid(tmp_path / "runs", seeds=(0,)), executor, host)
+    assert [o["status"] for o in outcomes] == ["done"], outcomes
+    for job in jobs:
+        record = read_record(tmp_path / "runs" / job.run_id / "run.json")
+        assert record["status"] == "done" and len(record["epochs"]) == 1
+    # restarted: everything finished, nothing is handed to the executor
+    again = Recorder()
+    jobs, outcomes = sweep(_grid(tmp_path / "runs", seeds=(0,)), again, host)
+    assert again.seen == [] and outcomes == [] and {j.state for j in jobs} == {"done"}
+
+
+@pytest.mark.slow  # two spawned workers each import torch: ~20 s on a loaded 2-core box
+def test_local_executor_two_jobs(tmp_path):
+    host = get_host()
+    executor = make_executor(host, "local", {"jobs": 2, "threads": 1})
+    jobs, outcomes = sweep(_grid(tmp_path), executor, host)
+    assert sorted(o["run_id"] for o in outcomes) == sorted(j.run_id for j in jobs)
+    assert {o["status"] for o in outcomes} == {"done"}
+    for job in jobs:
+        assert read_record(tmp_path / job.run_id / "run.json")["status"] == "done"
+
+
+def test_restarted_sweep_resumes_only_the_unfinished_run(tmp_path):
+    host = get_host()
+    jobs, _ = sweep(_grid(tmp_path), make_executor(host, "local", {"jobs": 1}), host)
+    # a killed run: its record says interrupted → the restarted sweep resumes only that one
+    victim = tmp_path / jobs[0].run_id / "run.json"
+    write_record(victim.parent, {**read_record(victim), "status": "interrupted"})
+    recorder = Recorder()
+    sweep(_grid(tmp_path), recorder, host)
+    assert [j.run_id for j in recorder.seen] == [jobs[0].run_id]
+    assert recorder.seen[0].cfg.resume and recorder.seen[0].state == "partial"
+    single = make_executor(host, "local", {"jobs": 1})
+    assert single.run(recorder.seen)[0]["status"] == "done"
+    assert read_record(victim)["status"] == "done"
+
+
+def test_failed_run_is_reported_not_raised(tmp_path):
+    cfg = RunConfig(method="erm", dataset="digits", noise="0.4", epochs=1, train_subset=200,
+                    out=str(tmp_path), device="cpu", overrides={"batch_size": 0})  # fmt: skip
+    from nlbench.sweep import Job
+
+    job = Job(dataclasses.replace(cfg, run_id="broken"), "broken", "new")
+    [outcome] = make_executor(get_host(), "local", {}).run([job])
+    assert outcome["status"] == "failed" and "batch_size" in outcome["error"]
+
+
+def test_sweep_cli_runs_and_skips(tmp_path, capsys):
+    args = ["sweep", "-m", "erm", "-n", "0.4", "--epochs", "1", "--train-subset", "200",
+            "--out", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    first = run_cli(capsys, *args)
+    assert first.code == 0, first.err
+    assert "0 already finished, 1 run now" in first.out
+    second = run_cli(capsys, *args)
+    assert "1 already finished, 0 run now" in second.out
