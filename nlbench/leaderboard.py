@@ -88,6 +88,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "best": _float(summary.get("best_acc")), "wall": _float(summary.get("wall_s")),
         "flags": ",".join(sorted(record.get("flags") or [])),
         "realized": _float(noise.get("realized_rate")), "convention": noise.get("convention") or "",
+        "labels": str(noise.get("labels_sha256") or "")[:8],
     }  # fmt: skip
 
 
@@ -122,6 +123,8 @@ def aggregate(section: pd.DataFrame) -> pd.DataFrame:
         last10=("last10", "mean"), best=("best", "mean"), wall=("wall", "mean"),
         realized=("realized", "mean"), model=("model", "first"), epochs=("epochs", "first"),
         budget=("budget", "first"),
+        labels=("labels", lambda s: ",".join(sorted({v for v in s if v})) or DASH),
+        runs=("run_id", lambda s: " ".join(sorted(v.rsplit("-", 1)[-1][:8] for v in s))),
         flags=("flags", lambda s: ",".join(sorted({f for v in s for f in v.split(",") if f}))),
     ).reset_index()  # fmt: skip
     erm = section[section["method"] == BASELINE].groupby("budget", sort=True)["wall"].mean()
@@ -173,7 +176,8 @@ def pipe_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 MEASURED_HEADER = ["#", "method", "last % (mean ± std)", "n", "last-10 %", "best % (oracle)",
-                   "cost vs ERM", "model", "epochs", "flags", "realized noise %"]  # fmt: skip
+                   "cost vs ERM", "model", "epochs", "flags", "realized noise %", "labels sha256",
+                   "runs"]  # fmt: skip
 
 
 def section_table(agg: pd.DataFrame) -> str:
@@ -183,7 +187,7 @@ def section_table(agg: pd.DataFrame) -> str:
         cost = DASH if pd.isna(r.cost) else f"{r.cost:.2f}×"
         rows.append([str(i), r.label, mean_std(r.last_mean, r.last_std, r.n), str(r.n),
                      pct(r.last10), pct(r.best), cost, r.model, str(r.epochs), flags,
-                     pct(r.realized, 1)])  # fmt: skip
+                     pct(r.realized, 1), r.labels, r.runs])  # fmt: skip
     return pipe_table(MEASURED_HEADER, rows)
 
 
@@ -231,7 +235,9 @@ def _intro(dataset: str, profile: str, n: int) -> list[str]:
         "peeks at the test set. *cost vs ERM* is the mean wall-clock time of the row's runs "
         "divided by that of the `erm` runs in the same table with the same model, epochs and "
         "train subset (– when there are none; only comparable within one machine and sweep). "
-        "*realized noise* is the measured fraction of wrong labels.", "",
+        "*realized noise* is the measured fraction of wrong labels; *labels sha256* is the "
+        "start of the noisy labels' hash (same hash, same labels); *runs* are the hash part of the "
+        "run_ids behind the row (`results/**/<method>-<dataset>-<hash>/run.json`).", "",
         "Flags: *clean meta data* (uses trusted clean samples), *two-net ensemble* (tests "
         "the sum of two networks), *noise-tuned hparams* (settings chosen knowing the noise).",
         "",
