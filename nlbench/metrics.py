@@ -33,17 +33,31 @@ def fit_metrics(logits: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) 
 
 
 def plan_metrics(plan: EpochPlan | None, noisy: torch.Tensor, clean: torch.Tensor) -> dict:
-    """Size and label precision of an epoch's selected subset (None when no selection)."""
-    if plan is None or plan.indices is None:
-        return {"selected": None, "selected_precision": None}
-    idx = plan.indices.to(noisy.device)
-    correct = noisy[idx] == clean[idx]
-    clean_total = int((noisy == clean).sum())
-    return {
-        "selected": int(idx.numel()),
-        "selected_precision": float(correct.float().mean()) if idx.numel() else None,
-        "selected_recall": int(correct.sum()) / clean_total if clean_total else None,
-    }
+    """Size and label precision of an epoch's selected subset (None when no selection).
+
+    When the plan weights its samples (cluster sizes, densities), ``weighted_precision`` is the
+    weight-averaged fraction of correct labels: what the loss actually sees.
+    """
+    out: dict = {"selected": None, "selected_precision": None}
+    if plan is None or (plan.indices is None and plan.weights is None):
+        return out
+    correct_all = noisy == clean
+    if plan.indices is not None:
+        idx = plan.indices.to(noisy.device)
+        correct = correct_all[idx]
+        clean_total = int(correct_all.sum())
+        out = {
+            "selected": int(idx.numel()),
+            "selected_precision": float(correct.float().mean()) if idx.numel() else None,
+            "selected_recall": int(correct.sum()) / clean_total if clean_total else None,
+        }
+    else:
+        correct = correct_all
+    if plan.weights is not None and plan.weights.numel() == correct.numel():
+        w = plan.weights.to(noisy.device).float()
+        total = float(w.sum())
+        out["weighted_precision"] = float((w * correct.float()).sum()) / total if total else None
+    return out
 
 
 def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:

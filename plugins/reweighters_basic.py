@@ -1,1 +1,43 @@
-"""Placeholder: filled by its issue (registers nothing yet)."""
+"""Reweighter ``density`` (seed 000_*.txt Table 5 "Weighted only", §5.3).
+
+``density_mode``:
+    ``count`` (default; the seed's Table 5 / §6.2 choice): the number of samples with the
+        same noisy label within ``radius`` (itself included) — "weight each data point by the
+        number of data points in its unit ball with radius r" (CRUST weighs its medoids alike).
+    ``agree``: the fraction of all samples within ``radius`` that share the point's noisy label
+        (§5.3: "the fraction of data points in the same cluster whose labels agree with the
+        sampled point", a point's cluster being its radius-r ball as in the set cover of §5.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nlbench import hookimpl
+from nlbench.components import check_choice
+from nlbench.facility_location import agreement_fractions, density_counts
+from nlbench.specs import ReweighterSpec
+
+MODES = ("count", "agree")
+
+
+class Density:
+    """Per-sample weights from the density of same-label samples around each point."""
+
+    def __init__(self, hp: dict[str, Any]) -> None:
+        self.mode = hp.get("density_mode", "count")
+        check_choice("density_mode", self.mode, MODES)
+        self.radius = float(hp.get("radius", 2.0))
+
+    def weigh(self, vectors: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.mode == "count":
+            return density_counts(vectors, labels, self.radius)
+        return agreement_fractions(vectors, labels, self.radius)
+
+
+@hookimpl
+def register_reweighters(register) -> None:
+    register(ReweighterSpec(name="density", factory=Density,
+                            description="same-label density within radius (count or agree)"))

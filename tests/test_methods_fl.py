@@ -1,0 +1,112 @@
+"""fl_only, density_weighted, fl_weighted end to end on digits (seed 000_*.txt §6.2)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import assert_usage_error, run_cli
+from nlbench.testing import _build_tiny, check_method_contract
+
+METHODS = ("fl_only", "density_weighted", "fl_weighted")
+
+
+def cli_run(capsys, tmp_path, method: str, *extra: str, noise: str = "0.6") -> dict:
+    res = run_cli(capsys, "run", "--method", method, "--dataset", "digits", "--noise", noise,
+                  "--epochs", "6", "--device", "cpu", "--out", str(tmp_path), "--json", "-q",
+                  *extra)  # fmt: skip
+    assert res.code == 0, res.err
+    return json.loads(res.out)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_runs_end_to_end(capsys, tmp_path, method):
+    record = cli_run(capsys, tmp_path, method)
+    assert record["status"] == "done"
+    epochs = record["epochs"]
+    assert [e["selected"] for e in epochs[:3]] == [None] * 3  # ERM until the first LR decay
+    for e in epochs[3:]:  # milestones [0.5, 0.75] of 6 epochs: select at epoch 3, keep it
+        assert e["selection_epoch"] == 3
+        if method == "density_weighted":
+            assert e["selected"] is None and e["weight_min"] >= 1.0
+        else:
+            n_train = record["data"].get("train_size", 1297)
+            assert e["selected"] == pytest.approx(0.4 * n_train, abs=10)
+            assert 0.0 <= e["selected_precision"] <= 1.0
+            assert e["select_fl_partitions"] == 10  # one part per class of the noisy label
+    assert record["method_info"]["first_selection_epoch"] == 3
+
+
+def test_fast_schedule_reselects_every_epoch_with_cluster_weights(capsys, tmp_path):
+    record = cli_run(capsys, tmp_path, "fl_only", "--set", "schedule=fast",
+                     "--set", "warmup_epochs=2")  # fmt: skip
+    epochs = record["epochs"]
+    assert [e["selection_epoch"] for e in epochs[2:]] == [2, 3, 4, 5]
+    assert all(e["weight_max"] >= 1.0 for e in epochs[2:])  # cluster sizes
+
+
+@pytest.mark.parametrize("selector", ["random", "set_cover"])
+def test_other_selectors(capsys, tmp_path, selector):
+    record = cli_run(capsys, tmp_path, "fl_only", "--set", f"selector={selector}")
+    last = record["epochs"][-1]
+    assert last["selected"] > 0 and last["selected_precision"] is not None
+
+
+def test_agree_variant_and_stochastic_fl(capsys, tmp_path):
+    record = cli_run(capsys, tmp_path, "fl_weighted", "--set", "density_mode=agree",
+                     "--set", "fl_algorithm=stochastic")  # fmt: skip
+    last = record["epochs"][-1]
+    assert last["select_fl_algorithm"] == "stochastic" and 0 < last["weight_max"] <= 1.0
+
+
+@pytest.mark.parametrize(("item", "fragment"), [
+    ("space=pixels", "space"), ("schedule=slow", "schedule"), ("density_mode=max", "density_mode"),
+    ("fl_algorithm=exact", "fl_algorithm"), ("fl_ratio=1.5", "fl_ratio"),
+    ("density_space=softmax_grad", "label-free"),
+])  # fmt: skip
+def test_usage_errors(capsys, tmp_path, item, fragment):
+    method = "fl_weighted"
+    extra = ["--set", "density_mode=agree"] if "density_space" in item else []
+    res = run_cli(capsys, "run", "--method", method, "--epochs", "1", "--out", str(tmp_path),
+                  "-q", "--set", item, *extra)  # fmt: skip
+    assert_usage_error(res, fragment)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_contract(tmp_path, method):
+    check_method_contract(method, tmp_path)
+
+
+def test_selection_survives_a_checkpoint(tmp_path):
+    method = _build_tiny("fl_weighted", tmp_path)
+    plan = method.start_epoch(1, method.ctx.scan)  # tiny runs decay at epoch 1 of 2
+    assert plan is not None and plan.indices is not None and plan.weights is not None
+    buf = io.BytesIO()
+    torch.save(method.extra_state(), buf)
+    buf.seek(0)
+    fresh = _build_tiny("fl_weighted", Path(tmp_path) / "again")
+    fresh.load_extra_state(torch.load(buf, weights_only=True))
+    again = fresh.start_epoch(1, lambda: pytest.fail("a kept selection must not rescan"))
+    assert torch.equal(again.indices, plan.indices) and torch.equal(again.weights, plan.weights)
+
+
+@pytest.mark.slow
+def test_selection_precision_at_60_percent_noise(capsys, tmp_path):
+    """The full quick profile (30 epochs). Random is the clean fraction; plain FL is measured
+    below it on digits (coverage picks the spread-out noisy points), recorded as xfail below."""
+    rand = run_cli(capsys, "run", "--method", "fl_only", "--noise", "0.6", "--device", "cpu",
+                   "--out", str(tmp_path), "--json", "-q", "--set", "selector=random")  # fmt: skip
+    assert json.loads(rand.out)["epochs"][-1]["selected_precision"] == pytest.approx(0.4, abs=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 0.245 on digits at 60 % noise: FL coverage "
+                   "prefers the spread-out mislabelled points (plugins/methods_fl.py)")
+def test_fl_precision_above_clean_fraction(capsys, tmp_path):
+    res = run_cli(capsys, "run", "--method", "fl_only", "--noise", "0.6", "--device", "cpu",
+                  "--out", str(tmp_path), "--json", "-q")  # fmt: skip
+    assert json.loads(res.out)["epochs"][-1]["selected_precision"] > 0.5
