@@ -28,6 +28,7 @@ test-all: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) -m pytest benchmarks --benchmark-only -q -s
 
 # Regenerate leaderboards/<dataset>-<profile>.md from the committed records in results/.
