@@ -118,6 +118,10 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
 
     proc = _spawn(tmp_path, "w")
     _wait_for_epochs(tmp_path / "w", 1, proc)
+    deadline = time.time() + 120  # the checkpoint lands just after the epoch line
+    while not (tmp_path / "w" / "checkpoint.pt").exists() and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
     proc.kill()
     proc.wait()
     payload = torch.load(tmp_path / "w" / "checkpoint.pt", weights_only=True)
