@@ -121,9 +121,12 @@ PROFILES = {
         "model": "cnn_small", "epochs": 15, "batch_size": 128, "lr": 0.05,
         "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
     },
+    # CIFAR-10 at 2-core-CPU scale, used with --train-subset 5000: ERM ~4-5 min. Measured:
+    # with weight decay 5e-4 and 30 epochs cnn_small never starts memorising sym:0.6 noise
+    # (noisy_fit flat at ~0.09); 1e-4 and 40 epochs let noisy_fit climb after the decays.
     "cpu": {
-        "model": "cnn_small", "epochs": 30, "batch_size": 128, "lr": 0.05,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
+        "model": "cnn_small", "epochs": 40, "batch_size": 128, "lr": 0.05,
+        "milestones": [0.5, 0.75], "weight_decay": 1e-4, "scheduler": "multistep",
     },
 }  # fmt: skip
 

@@ -18,6 +18,7 @@ import torch
 from nlbench import hookimpl
 from nlbench.components import check_choice
 from nlbench.facility_location import agreement_fractions, density_counts
+from nlbench.errors import UsageError
 from nlbench.specs import ReweighterSpec
 
 MODES = ("count", "agree")
@@ -30,11 +31,37 @@ class Density:
         self.mode = hp.get("density_mode", "count")
         check_choice("density_mode", self.mode, MODES)
         self.radius = float(hp.get("radius", 2.0))
+        self.quantile = hp.get("radius_quantile")
+        if self.quantile is not None and not 0.0 < float(self.quantile) < 1.0:
+            raise UsageError(f"radius_quantile must lie in (0, 1), got {self.quantile!r}")
 
     def weigh(self, vectors: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        radius = self.radius
+        if self.quantile is not None:  # scale-free: the feature scale depends on the network
+            radius = same_label_distance_quantile(vectors, labels, float(self.quantile))
         if self.mode == "count":
-            return density_counts(vectors, labels, self.radius)
-        return agreement_fractions(vectors, labels, self.radius)
+            return density_counts(vectors, labels, radius)
+        return agreement_fractions(vectors, labels, radius)
+
+
+def same_label_distance_quantile(
+    x: torch.Tensor, labels: torch.Tensor, q: float, per_class: int = 1000
+) -> float:
+    """The q-quantile of pairwise distances within each noisy-label class.
+
+    Deterministic: the first ``per_class`` samples of each class (sample order is already a
+    seeded shuffle of the data), so 10 classes cost 10 × 1000² distances.
+    """
+    dists = []
+    for c in torch.unique(labels):
+        xc = x[labels == c][:per_class].float()
+        d = torch.cdist(xc, xc)
+        dists.append(d[torch.triu_indices(len(xc), len(xc), 1, device=x.device).unbind()])
+    flat = torch.cat(dists)
+    if flat.numel() == 0:
+        return 0.0
+    k = max(1, int(round(q * flat.numel())))
+    return float(flat.kthvalue(k).values)
 
 
 @hookimpl

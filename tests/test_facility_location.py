@@ -131,3 +131,23 @@ def test_select_group_partitions_large_groups():
     assert int(res.info["cluster_sizes"].sum()) == 250
     whole = select_group(x, 0.4, "lazy")
     assert whole.info["partitions"] == 1 and whole.indices.numel() == 100
+
+
+def test_radius_quantile_matches_numpy():
+    import numpy as np
+
+    from nlbench_plugins.reweighters_basic import Density, same_label_distance_quantile
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(60, 4, generator=g)
+    labels = torch.arange(60) % 3
+    ref = []
+    for c in range(3):
+        xc = x[labels == c].numpy()
+        d = np.linalg.norm(xc[:, None] - xc[None], axis=-1)
+        ref.append(d[np.triu_indices(len(xc), 1)])
+    flat = np.sort(np.concatenate(ref))
+    got = same_label_distance_quantile(x, labels, 0.25)
+    assert got == pytest.approx(flat[int(round(0.25 * flat.size)) - 1], rel=1e-5)
+    w = Density({"radius_quantile": 0.25}).weigh(x, labels)
+    assert w.min() >= 1 and w.max() > 1
