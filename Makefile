@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(NLBENCH) run --method erm --dataset digits --noise 0.6
+	$(NLBENCH) run --method famus --dataset digits --noise 0.6
 
 # Fast suite (CI). Slow, GPU and real-data tests are behind markers; pytest's exit 5
 # (no tests collected) is not a failure.

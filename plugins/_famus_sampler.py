@@ -1,0 +1,131 @@
+"""FaMUS layer-wise gradient samplers (Xu et al., CVPR 2021, §3.2 and supplement Alg. 1).
+
+Not a plugin (no entry point): ``method_famus``, ``method_mwnet`` and ``method_l2r`` use it.
+
+Per gated layer l a small MLP Γ(·; η_l) (in → 128 → PReLU → 128 → PReLU → 2) reads the layer's
+gradient, summed per output channel and normalised, and a hard Gumbel-softmax (temperature 5,
+straight-through) draws the gate r_l ∈ {0, 1}. Layers with r_l = 1 carry the meta-gradient
+(supplement Eq. (6) restricted to the sampled layers); the samplers learn with SGD lr δ from the
+meta loss (through r_l) plus the regularisers
+
+* ``L_r = (Σ_l r_l − K)²`` (λ_r): about K layers per step. The released code appends the gate
+  activations outside its layer loop, so its ``L_r`` only sees the *last* gate; we use the
+  paper's sum over all gates and keep the quirk behind ``famus_reg_quirk=true``.
+* ``L_g`` (λ_g): squared differences of the mean and std of the meta-loss gradient and the
+  training gradient at the last layer.
+
+Choices of this re-implementation (no official CIFAR code exists, methods.md §4.5.6):
+* gated = the last ``famus_gated`` (15) parameter tensors in forward order (found from the
+  autograd graph) but the classifier's weight and bias, which are always kept; earlier
+  tensors carry no meta-gradient (as the released code);
+* unsampled layers keep ``w`` in the look-ahead (their move and their meta-gradient term are
+  both dropped), so no graph is built below the deepest sampled layer — that is the saving;
+* the sampler input is the per-channel sum of the layer's latest *training* gradient (the
+  previous actual step's ``.grad``): the look-ahead gradient of every layer would need the
+  full create-graph backward the sampler exists to avoid;
+* the class-1 bias starts at log(K/(L−K)), so a fresh sampler picks K of L layers on average;
+* the layer choice shapes the autograd graph, so it is read on the host: one tiny
+  device→host copy per step (famus only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """Trainable parameter names from the input side to the output side.
+
+    Registration order is not forward order (timm-style nets register the classifier first),
+    so walk the autograd graph of one forward (on buffer clones: no BN side effects) and sort
+    by the backward distance from the loss; the longest distance comes first.
+    """
+    from nlbench.metagrad import buffer_clones, trainable
+
+    params = trainable(model)
+    ids = {id(p): n for n, p in params.items()}
+    out = torch.func.functional_call(model, (params, buffer_clones(model)), (x,))
+    depth: dict[str, int] = {}
+    frontier, seen, d = [out.sum().grad_fn], set(), 0
+    while frontier:
+        nxt = []
+        for fn in frontier:
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            var = getattr(fn, "variable", None)
+            if var is not None and id(var) in ids:
+                depth.setdefault(ids[id(var)], d)
+            nxt.extend(f for f, _ in fn.next_functions)
+        frontier, d = nxt, d + 1
+    unused = [n for n in params if n not in depth]
+    return unused + sorted(depth, key=lambda n: -depth[n])
+
+
+def gated_names(order: list[str], gated: int, kept: list[str]) -> tuple[list[str], list[str]]:
+    """(gated, always kept): the last ``gated`` tensors of ``order`` minus the classifier's."""
+    rest = [n for n in order if n not in set(kept)]
+    return rest[max(0, len(rest) - (gated - len(kept))):], list(kept)
+
+
+def hard_gumbel(logits: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
+    """Straight-through hard Gumbel-softmax over the last dim with an explicit generator."""
+    u = torch.rand(logits.shape, generator=gen, device=logits.device, dtype=logits.dtype)
+    gumbel = -torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-7)))
+    soft = F.softmax((logits + gumbel) / tau, dim=-1)
+    hard = F.one_hot(soft.argmax(-1), logits.shape[-1]).to(soft.dtype)
+    return hard - soft.detach() + soft
+
+
+def channel_sums(grad: torch.Tensor | None, channels: int, device) -> torch.Tensor:
+    """Per-output-channel sum of a gradient, scaled to unit RMS (zeros before any step)."""
+    if grad is None:
+        return torch.zeros(channels, device=device)
+    s = grad.detach().float().reshape(channels, -1).sum(1)
+    return s / s.pow(2).mean().sqrt().clamp_min(1e-12)
+
+
+class LayerSamplers(nn.Module):
+    """One gate network per gated layer; ``forward`` returns the straight-through gates."""
+
+    def __init__(self, shapes: dict[str, torch.Size], k: int, hidden: int = 128,
+                 tau: float = 5.0) -> None:  # fmt: skip
+        super().__init__()
+        self.names = list(shapes)
+        self.channels = [int(s[0]) if len(s) else 1 for s in shapes.values()]
+        self.tau = float(tau)
+        n = max(1, len(self.names))
+        prior = math.log(max(k, 1e-3) / max(n - k, 1e-3))
+        self.nets = nn.ModuleList()
+        for c in self.channels:
+            net = nn.Sequential(nn.Linear(c, hidden), nn.PReLU(), nn.Linear(hidden, hidden),
+                                nn.PReLU(), nn.Linear(hidden, 2))  # fmt: skip
+            with torch.no_grad():
+                net[-1].weight.mul_(0.1)
+                net[-1].bias.copy_(torch.tensor([0.0, prior]))
+            self.nets.append(net)
+
+    def forward(self, grads: dict[str, torch.Tensor | None], gen) -> torch.Tensor:
+        """Gates r (L,) with value 0/1 and the soft sample's gradient (straight-through)."""
+        device = self.nets[0][0].weight.device
+        logits = torch.stack([
+            net(channel_sums(grads.get(name), c, device))
+            for name, c, net in zip(self.names, self.channels, self.nets)
+        ])  # fmt: skip
+        return hard_gumbel(logits, self.tau, gen)[:, 1]
+
+
+def count_penalty(r: torch.Tensor, k: int, quirk: bool = False) -> torch.Tensor:
+    """``(Σ r − K)²``; with ``quirk`` the released code's ``(r_last − K)²``."""
+    return (r[-1] - k) ** 2 if quirk else (r.sum() - k) ** 2
+
+
+def grad_stat_penalty(meta_grad: torch.Tensor, train_grad: torch.Tensor) -> torch.Tensor:
+    """``L_g``: match the mean and std of the meta gradient to the training gradient's."""
+    t = train_grad.detach().float()
+    m = meta_grad.float()
+    return (m.mean() - t.mean()) ** 2 + (m.std() - t.std()) ** 2

@@ -1,0 +1,300 @@
+"""What ``mwnet``, ``l2r`` and ``famus`` share: meta batches, one network's meta step.
+
+Not a plugin (no entry point). A :class:`Learner` owns one network with its optimizer, the
+weighting parameters (MW-Net's meta-net; L2R has none), optional FaMUS samplers and the meta
+batches it draws from; :meth:`Learner.step` is Algorithm 1 of the FaMUS supplement (virtual
+step → meta step → actual step with the weights recomputed by the updated meta-net).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nlbench import metagrad
+from nlbench.data import DeviceImages, TrainSet
+from nlbench.errors import UsageError
+from nlbench.method import TrainContext
+from nlbench_plugins._famus_sampler import (
+    LayerSamplers, count_penalty, forward_order, gated_names, grad_stat_penalty,
+)  # fmt: skip
+
+COMMON_HPARAMS: dict[str, Any] = {
+    "meta_set": "clean:1000",  # clean:N (trusted hold-out) or pseudo (GMM pseudo-clean set)
+    "meta_batch_size": None,  # None → batch_size
+    "meta_grad": "exact",  # exact (double backward) | jvp (exact, forward-mode) | fd (finite diff.)
+    "fd_eps": 0.01,  # fd step = fd_eps / ||v|| (DARTS)
+    "reuse_forward": True,  # the actual step reuses the look-ahead's forward (exact same maths)
+    "warmup_epochs": 10,  # pseudo meta set only: plain CE epochs before the first GMM
+    "p_threshold": 0.5,  # pseudo meta set = clean probability above this
+    "famus": False,  # FaMUS layer sampling as a speed-up plug-in
+    "famus_k": 4,  # K: layers sampled per step
+    "famus_gated": 15,  # the last N parameter tensors are gated (final two always kept)
+    "famus_lr": 0.1,  # δ: sampler SGD lr
+    "famus_tau": 5.0,  # Gumbel-softmax temperature
+    "famus_lambda_r": 0.1,  # λ_r of (Σr − K)²
+    "famus_lambda_g": 0.1,  # λ_g of the gradient-statistics regulariser
+    "famus_reg_quirk": False,  # True: L_r sees only the last gate (the released code)
+}
+MWNET_HPARAMS: dict[str, Any] = {
+    "meta_lr": 1e-3,  # β
+    "meta_opt": "adam",  # adam (stable MW-Net.py) | sgd (WRN script, FaMUS)
+    "meta_wd": 1e-4,
+    "meta_hidden": 100,
+    # sum: w/Σw (WRN script, FaMUS) | mean: sum(w·ℓ)/B (stable MW-Net.py). Default sum: with
+    # mean the meta-net can lower the meta loss by scaling every weight up (a larger effective
+    # lr) and on digits 60 % it does (weights → 1, ERM accuracy); sum leaves only the ranking.
+    "weight_norm": "sum",
+}
+META_GRADS = ("exact", "jvp", "fd")
+
+
+class VNet(nn.Module):
+    """MW-Net's weighting function: Linear(1→h)–ReLU–Linear(h→1)–Sigmoid on the loss."""
+
+    def __init__(self, hidden: int = 100) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, loss: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(loss.reshape(-1, 1))).reshape(-1)
+
+
+def meta_optimizer(params, hp: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam(lr β, wd) as the stable MW-Net code, or SGD(β, m 0.9, Nesterov, wd) as FaMUS."""
+    name = str(hp["meta_opt"])
+    if name == "adam":
+        return torch.optim.Adam(params, lr=float(hp["meta_lr"]), weight_decay=float(hp["meta_wd"]))
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=float(hp["meta_lr"]), momentum=0.9, nesterov=True,
+                               weight_decay=float(hp["meta_wd"]))  # fmt: skip
+    raise UsageError(f"meta_opt '{name}': accepted adam, sgd")
+
+
+def check_hparams(hp: dict[str, Any], name: str) -> None:
+    if hp["meta_grad"] not in META_GRADS:
+        raise UsageError(f"meta_grad '{hp['meta_grad']}': accepted {', '.join(META_GRADS)}")
+    if hp["meta_grad"] != "exact" and hp["famus"]:
+        raise UsageError(f"meta_grad={hp['meta_grad']} with famus=true: famus needs "
+                         "meta_grad=exact")
+    if hp.get("weight_norm", "mean") not in ("mean", "sum"):
+        raise UsageError(f"weight_norm '{hp['weight_norm']}': accepted mean, sum")
+    kind = str(hp.get("meta_set"))
+    if kind != "pseudo" and not kind.startswith("clean:"):
+        raise UsageError(f"{name} needs a meta set: meta_set '{kind}': accepted clean:N, pseudo")
+
+
+class MetaBatches:
+    """An endless shuffled stream of meta batches (augmented as the training batches).
+
+    Either the trusted ``clean:N`` images, or train indices (pseudo-clean set) with their
+    noisy labels. Reshuffles after each pass; no host sync.
+    """
+
+    def __init__(self, images: DeviceImages, labels: torch.Tensor, augment: str,
+                 gen: torch.Generator, index: torch.Tensor | None = None) -> None:  # fmt: skip
+        self.images, self.labels, self.augment, self.gen = images, labels, augment, gen
+        self.index = index
+        self.size = len(labels) if index is None else int(index.numel())
+        self.order, self.pos = None, 0
+
+    def draw(self, bs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.size == 0:
+            raise UsageError("empty meta set")
+        bs = min(bs, self.size)
+        if self.order is None or self.pos + bs > self.size:
+            self.order = torch.randperm(self.size, generator=self.gen, device=self.gen.device)
+            self.order, self.pos = self.order.to(self.labels.device), 0
+        pick = self.order[self.pos : self.pos + bs]
+        self.pos += bs
+        idx = pick if self.index is None else self.index[pick]
+        return self.images.augmented(idx, self.augment, self.gen), self.labels[idx]
+
+    @classmethod
+    def pseudo(cls, train: TrainSet, index: torch.Tensor) -> MetaBatches:
+        return cls(train.images, train.labels, train.augment, train.gen, index)
+
+
+def classifier_names(model: nn.Module, params: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the classifier's parameters (timm's ``get_classifier()``), if the model has one."""
+    head = getattr(model, "get_classifier", None)
+    if head is None:
+        return []
+    ids = {id(p) for p in head().parameters()}
+    return [n for n, p in params.items() if id(p) in ids]
+
+
+class Learner:
+    """One network trained by meta-reweighting: ``rule`` is ``mwnet`` or ``l2r``."""
+
+    def __init__(self, ctx: TrainContext, rule: str, famus: bool) -> None:
+        self.ctx, self.hp, self.rule = ctx, ctx.hparams, rule
+        self.model = ctx.build_model()
+        self.opt = ctx.make_optimizer(self.model.parameters())
+        self.vnet = self.vopt = None
+        if rule == "mwnet":
+            self.vnet = VNet(int(self.hp["meta_hidden"])).to(ctx.device)
+            self.vopt = meta_optimizer(self.vnet.parameters(), self.hp)
+        self.meta: MetaBatches | None = None
+        self.samplers = self.sopt = None
+        self.gated: list[str] = []
+        self.kept: list[str] = []
+        if famus:
+            params = metagrad.trainable(self.model)
+            probe = torch.zeros(2, ctx.in_chans, ctx.image_size, ctx.image_size, device=ctx.device)
+            order = forward_order(self.model, probe)
+            kept = classifier_names(self.model, params) or order[-2:]
+            self.gated, self.kept = gated_names(order, int(self.hp["famus_gated"]), kept)
+            shapes = {n: params[n].shape for n in self.gated}
+            self.samplers = LayerSamplers(shapes, int(self.hp["famus_k"]),
+                                          tau=float(self.hp["famus_tau"])).to(ctx.device)
+            self.sopt = torch.optim.SGD(self.samplers.parameters(), lr=float(self.hp["famus_lr"]))
+        self.counts = torch.zeros(len(self.gated))
+        self.steps = 0
+
+    # -- weights ----------------------------------------------------------------------------
+    def weights(self, losses: torch.Tensor) -> torch.Tensor:
+        """MW-Net's normalised weights of detached losses (graph to the meta-net)."""
+        return metagrad.normalise_weights(self.vnet(losses), str(self.hp["weight_norm"]))
+
+    # -- one step ----------------------------------------------------------------------------
+    def warmup_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Plain cross-entropy (pseudo meta sets before the first GMM)."""
+        self.model.train()
+        logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach(), "train_acc": (logits.argmax(1) == y).float().mean()}
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Virtual step → meta update → actual step (FaMUS supplement, Algorithm 1)."""
+        self.model.train()
+        lr = float(self.opt.param_groups[0]["lr"])
+        mbs = int(self.hp["meta_batch_size"] or self.hp["batch_size"])
+        mx, my = self.meta.draw(mbs)
+        reuse = bool(self.hp["reuse_forward"])
+        with metagrad.eager(self.model):
+            if self.rule == "mwnet":
+                losses, meta_loss = self._mwnet_meta(x, y, mx, my, lr, reuse)
+                with torch.no_grad():
+                    raw = self.vnet(losses.detach())  # recomputed with the updated meta-net
+                    w = metagrad.normalise_weights(raw, str(self.hp["weight_norm"]))
+                stat = {"weight_mean": raw.mean()}
+            else:
+                losses, meta_loss, w = self._l2r_meta(x, y, mx, my, lr, reuse)
+                stat = {"weight_zero_frac": (w == 0).float().mean()}
+        if not reuse:
+            losses = F.cross_entropy(self.model(x).float(), y, reduction="none")
+        loss = (w.detach() * losses).sum()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.steps += 1
+        return {"loss": loss.detach(), "meta_loss": meta_loss, **stat}
+
+    def _mwnet_meta(self, x, y, mx, my, lr, reuse):
+        theta = list(self.vnet.parameters())
+        if self.samplers is not None:
+            def weigh(losses):
+                return (self.weights(losses.detach()) * losses).sum()
+            losses, meta_loss, grads = self._famus_meta(x, y, mx, my, lr, reuse, weigh, theta)
+        elif self.hp["meta_grad"] in ("fd", "jvp"):
+            mg = metagrad.fd_meta_gradient(self.model, x, y, self.weights, theta, mx, my, lr,
+                                           reuse=reuse, eps=float(self.hp["fd_eps"]),
+                                           mode=str(self.hp["meta_grad"]))  # fmt: skip
+            losses, meta_loss, grads = mg.losses, mg.meta_loss, mg.grads
+        else:
+            mg = metagrad.meta_gradient(
+                self.model, x, y, lambda l: (self.weights(l.detach()) * l).sum(), theta, mx, my,
+                lr, reuse=reuse,
+            )  # fmt: skip
+            losses, meta_loss, grads = mg.losses, mg.meta_loss, mg.grads
+        self.vopt.zero_grad(set_to_none=True)
+        for p, g in zip(theta, grads):
+            p.grad = g
+        self.vopt.step()
+        return losses, meta_loss
+
+    def _l2r_meta(self, x, y, mx, my, lr, reuse):
+        """ε = 0, weights ``max(−∂L_meta/∂ε, 0)`` normalised to sum 1 (L2R Eqs. (4)–(6))."""
+        eps = torch.zeros(y.shape[0], device=y.device, requires_grad=True)
+        if self.samplers is not None:
+            losses, meta_loss, (g,) = self._famus_meta(
+                x, y, mx, my, lr, reuse, lambda l: (eps * l).sum(), [eps])
+        elif self.hp["meta_grad"] in ("fd", "jvp"):
+            mg = metagrad.fd_meta_gradient(self.model, x, y, lambda _l: eps, [eps], mx, my, lr,
+                                           reuse=reuse, lookahead=False,
+                                           eps=float(self.hp["fd_eps"]),
+                                           mode=str(self.hp["meta_grad"]))  # fmt: skip
+            losses, meta_loss, (g,) = mg.losses, mg.meta_loss, mg.grads
+        else:
+            mg = metagrad.meta_gradient(self.model, x, y, lambda l: (eps * l).sum(), [eps], mx, my,
+                                        lr, reuse=reuse)  # fmt: skip
+            losses, meta_loss, (g,) = mg.losses, mg.meta_loss, mg.grads
+        w = metagrad.normalise_weights((-g).clamp_min(0), "sum")
+        return losses, meta_loss, w.detach()
+
+    def _famus_meta(self, x, y, mx, my, lr, reuse, weigh, theta):
+        """The meta-gradient through the sampled layers only; updates the samplers (δ)."""
+        prev = {n: p.grad for n, p in self.model.named_parameters() if n in set(self.gated)}
+        r = self.samplers(prev, self.ctx.gen) if self.gated else torch.zeros(0)
+        mask = r.detach().cpu() > 0.5  # the layer choice shapes the graph: one host read
+        self.counts += mask.float()
+        chosen = [n for n, m in zip(self.gated, mask.tolist()) if m]
+        gates = {n: r[i] for i, n in enumerate(self.gated) if mask[i]}
+        v = metagrad.virtual_step(self.model, x, y, weigh, lr, select=self.kept + chosen,
+                                  gates=gates, reuse=reuse)  # fmt: skip
+        lm = metagrad.meta_loss(self.model, v.fast, mx, my)
+        hp = self.hp
+        reg = float(hp["famus_lambda_r"]) * count_penalty(r, int(hp["famus_k"]),
+                                                          bool(hp["famus_reg_quirk"]))
+        last = self.kept[0] if self.kept else None
+        lam_g = float(hp["famus_lambda_g"])
+        if lam_g > 0 and last is not None and last in v.train_grads:
+            (gm,) = torch.autograd.grad(lm, v.fast[last], create_graph=True, retain_graph=True)
+            reg = reg + lam_g * grad_stat_penalty(gm, v.train_grads[last])
+        eta = list(self.samplers.parameters())
+        need = reuse or torch.is_tensor(reg) and reg.requires_grad
+        grads = torch.autograd.grad(lm, theta + eta, retain_graph=bool(need), allow_unused=True)
+        g_theta, g_eta = grads[: len(theta)], grads[len(theta) :]
+        g_reg = (torch.autograd.grad(reg, eta, retain_graph=reuse, allow_unused=True)
+                 if torch.is_tensor(reg) and reg.requires_grad else [None] * len(eta))  # fmt: skip
+        self.sopt.zero_grad(set_to_none=True)
+        for p, a, b in zip(eta, g_eta, g_reg):
+            p.grad = (a if a is not None else torch.zeros_like(p)) + (b if b is not None else 0)
+        self.sopt.step()
+        g_theta = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(g_theta, theta))
+        return v.losses, lm.detach(), g_theta
+
+    # -- epoch bookkeeping ----------------------------------------------------------------------
+    def take_layer_stats(self) -> dict[str, Any]:
+        """Per gated layer, the fraction of this epoch's steps that sampled it (and reset)."""
+        if not self.gated or self.steps == 0:
+            return {}
+        frac = (self.counts / self.steps).tolist()
+        out = {"layers": dict(zip(self.gated, [round(f, 4) for f in frac])),
+               "mean_sampled": round(float(self.counts.sum()) / self.steps, 3)}  # fmt: skip
+        self.counts.zero_()
+        self.steps = 0
+        return out
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.vnet is not None:
+            out.update(vnet=self.vnet.state_dict(), vopt=self.vopt.state_dict())
+        if self.samplers is not None:
+            out.update(samplers=self.samplers.state_dict(), sopt=self.sopt.state_dict())
+        return out
+
+    def load(self, state: dict[str, Any]) -> None:
+        if self.vnet is not None and "vnet" in state:
+            self.vnet.load_state_dict(state["vnet"])
+            self.vopt.load_state_dict(state["vopt"])
+        if self.samplers is not None and "samplers" in state:
+            self.samplers.load_state_dict(state["samplers"])
+            self.sopt.load_state_dict(state["sopt"])

@@ -1,0 +1,147 @@
+"""The method class behind ``mwnet``, ``l2r`` and ``famus`` (not a plugin: no entry point).
+
+One or two :class:`~nlbench_plugins._meta_common.Learner` networks. The meta set is either the
+runner's trusted hold-out (``meta_set=clean:N``, ``ctx.meta``) or a pseudo-clean set rebuilt
+every epoch from a two-component GMM on the per-sample training losses of the scan
+(``meta_set=pseudo``, FaMUS supplement §E, :func:`nlbench.gmm.clean_probability`): with two
+networks each one's meta set is the *other's* pseudo-clean set (Algorithm 2), with one network
+its own. Before the first GMM (``warmup_epochs``) a pseudo run trains with plain cross-entropy.
+Test predictions sum the networks' logits (``Method.predict``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from nlbench.data import Batch, EpochPlan
+from nlbench.gmm import clean_probability
+from nlbench.method import Method, Scan, TrainContext
+from nlbench.seeding import derive_seed
+from nlbench_plugins._meta_common import Learner, MetaBatches, check_hparams
+
+PEER = {"net1": "net2", "net2": "net1", "net": "net"}
+
+
+class MetaReweight(Method):
+    """Meta-reweighting with one (``nets=("net",)``) or two networks; see the module docstring."""
+
+    rule = "mwnet"
+    nets: tuple[str, ...] = ("net",)
+    name = "mwnet"
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        check_hparams(self.hp, self.name)
+        self.famus = bool(self.hp["famus"]) or self.name == "famus"
+        self.learners = {n: Learner(ctx, self.rule, self.famus) for n in self.nets}
+        self.kind = "pseudo" if str(self.hp["meta_set"]) == "pseudo" else "clean"
+        if self.kind == "clean":
+            if ctx.meta is None:
+                from nlbench.errors import UsageError
+
+                raise UsageError(f"{self.name}: meta_set {self.hp['meta_set']} built no meta set")
+            for lr in self.learners.values():
+                lr.meta = MetaBatches(ctx.meta.images, ctx.meta.labels, ctx.train.augment, ctx.gen)
+        self.meta_sizes: dict[str, int] = {}
+        self.fallback: dict[str, bool] = {}
+
+    # -- the runner's contract -------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {n: lr.model for n, lr in self.learners.items()}
+
+    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [lr.opt for lr in self.learners.values()]
+
+    def warming_up(self, epoch: int) -> bool:
+        return self.kind == "pseudo" and epoch < int(self.hp["warmup_epochs"])
+
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
+        plan = EpochPlan(steps=self.ctx.train.num_batches() * len(self.nets))
+        self._epoch_warm = self.warming_up(epoch)
+        if self.kind == "pseudo" and not self._epoch_warm:
+            self._pseudo_split(epoch, scan(), plan)
+        elif self.kind == "clean":
+            self.meta_sizes = {n: int(self.ctx.meta.size) for n in self.nets}
+            if self.rule == "mwnet" and self.nets == ("net",):
+                plan.clean_prob = self._vnet_scores(scan())
+        plan.metrics["meta_kind"] = self.kind
+        for n, size in self.meta_sizes.items():
+            plan.metrics[f"meta_size_{n}"] = size
+        plan.metrics["warmup"] = self._epoch_warm
+        return plan
+
+    @torch.no_grad()
+    def _vnet_scores(self, scan: Scan) -> torch.Tensor:
+        """MW-Net's weight of each training sample's loss, as a clean score (detection AUC)."""
+        return self.learners["net"].vnet(scan.loss["net"]).float()
+
+    def _pseudo_split(self, epoch: int, scan: Scan, plan: EpochPlan) -> None:
+        """GMM per network; each network's meta set = its peer's pseudo-clean samples."""
+        seed = int(self.ctx.extras.get("seed", 0))
+        prob = {n: clean_probability(scan.loss[n], seed=derive_seed("gmm", seed, epoch, n) % 2**32)
+                for n in self.nets}  # fmt: skip
+        tau = float(self.hp["p_threshold"])
+        for n, lr in self.learners.items():
+            p = prob[PEER[n]]
+            idx = torch.nonzero(p > tau).flatten()
+            floor = max(int(self.hp["meta_batch_size"] or self.hp["batch_size"]), 1)
+            self.fallback[n] = int(idx.numel()) < min(floor, p.numel())
+            if self.fallback[n]:  # too few: the more probably clean half (as DivideMix's fallback)
+                idx = torch.argsort(p, descending=True, stable=True)[: max(1, p.numel() // 2)]
+            lr.meta = MetaBatches.pseudo(self.ctx.train, idx)
+            self.meta_sizes[n] = int(idx.numel())
+            plan.metrics[f"meta_fallback_{n}"] = self.fallback[n]
+        plan.clean_prob = torch.stack(list(prob.values())).mean(0)
+
+    def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch]:
+        """Each network gets its own shuffled pass (Algorithm 2: net 1's epoch, then net 2's);
+        after the last batch the samplers' per-layer selection rates go into the plan."""
+        for n in self.nets:
+            for b in self.ctx.train.batches():
+                yield Batch(b.x, b.y, b.index, tag=n)
+        if plan is not None and self.famus:
+            for n, lr in self.learners.items():
+                stats = lr.take_layer_stats()
+                if stats:
+                    plan.metrics[f"famus_layers_{n}"] = stats["layers"]
+                    plan.metrics[f"famus_mean_sampled_{n}"] = stats["mean_sampled"]
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        learner = self.learners[batch.tag or self.nets[0]]
+        if self._epoch_warm:
+            return learner.warmup_step(batch.x, batch.y)
+        return learner.step(batch.x, batch.y)
+
+    # -- state and record -------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        return {n: lr.state() for n, lr in self.learners.items()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for n, lr in self.learners.items():
+            lr.load(state.get(n, {}))
+
+    def record_info(self) -> dict[str, Any]:
+        hp = self.hp
+        size = int(self.ctx.meta.size) if self.kind == "clean" else None
+        info: dict[str, Any] = {
+            "meta_set": {"kind": self.kind, "size": size,
+                         "source": "trusted hold-out" if self.kind == "clean"
+                         else ("peer network's GMM" if len(self.nets) == 2 else "own GMM")},
+            "meta_grad": hp["meta_grad"], "reuse_forward": bool(hp["reuse_forward"]),
+            "virtual_step": "plain SGD at the live lr (no momentum/wd, as the papers' code)",
+            "networks": list(self.nets), "famus": self.famus,
+        }  # fmt: skip
+        if self.rule == "mwnet":
+            info.update(weight_norm=hp["weight_norm"], meta_opt=hp["meta_opt"],
+                        meta_lr=hp["meta_lr"])  # fmt: skip
+        if self.famus:
+            first = next(iter(self.learners.values()))
+            info["famus_gated_layers"] = first.gated
+            info["famus_always_kept"] = first.kept
+            info["famus_reg"] = "L_r over the last gate only (released code)" \
+                if hp["famus_reg_quirk"] else "L_r = (sum_l r_l - K)^2 over all gates (paper)"
+        return info

@@ -1,0 +1,175 @@
+"""End-to-end runs of mwnet, l2r and famus on digits; records carry meta-set facts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import assert_usage_error, run_cli
+from nlbench.testing import check_method_contract
+
+SMALL = ("--dataset", "digits", "--noise", "sym:0.4", "--train-subset", "500", "--device", "cpu")
+
+
+def cli_record(capsys, tmp_path, method: str, *extra: str) -> dict:
+    res = run_cli(capsys, "run", "--method", method, *SMALL, "--out", str(tmp_path), *extra)
+    assert res.code == 0, res.err
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith(method)]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "done"
+    return record
+
+
+@pytest.mark.parametrize("name,overrides", [
+    ("mwnet", {}), ("l2r", {}), ("famus", {"warmup_epochs": 1}),
+])  # fmt: skip
+def test_method_contract(name, overrides, tmp_path):
+    check_method_contract(name, tmp_path, set=overrides)
+
+
+def test_mwnet_cli_records_meta_set(capsys, tmp_path):
+    record = cli_record(capsys, tmp_path, "mwnet", "--epochs", "4")
+    info = record["method_info"]
+    assert info["meta_set"]["kind"] == "clean" and info["meta_set"]["size"] == 100
+    assert info["weight_norm"] == "sum" and info["famus"] is False
+    assert record["data"]["meta_set"] == {"kind": "clean", "size": 100}
+    assert "clean_meta" in record["flags"]
+    for epoch in record["epochs"]:
+        assert epoch["meta_kind"] == "clean" and epoch["meta_size_net"] == 100
+        assert epoch["detection_auc"] is not None  # the meta-net's weight as a clean score
+    assert record["summary"]["last_acc"] > 0.5
+
+
+def test_l2r_cli_fd_and_famus(capsys, tmp_path):
+    record = cli_record(capsys, tmp_path, "l2r", "--epochs", "3", "--set", "meta_grad=fd")
+    assert record["method_info"]["meta_grad"] == "fd"
+    assert record["summary"]["last_acc"] > 0.5
+    record = cli_record(capsys, tmp_path / "f", "l2r", "--epochs", "3", "--set", "famus=true")
+    assert record["method_info"]["famus"] is True
+    assert "famus_layers_net" in record["epochs"][-1]
+
+
+def test_famus_cli_pseudo_meta_set_and_layers(capsys, tmp_path):
+    record = cli_record(capsys, tmp_path, "famus", "--epochs", "4", "--set", "warmup_epochs=2")
+    info = record["method_info"]
+    assert info["meta_set"]["kind"] == "pseudo" and info["networks"] == ["net1", "net2"]
+    assert set(info["famus_always_kept"]) == {"fc.weight", "fc.bias"}
+    warm, meta = record["epochs"][:2], record["epochs"][2:]
+    assert all(e["warmup"] and e["detection_auc"] is None for e in warm)
+    for e in meta:
+        assert not e["warmup"] and e["meta_kind"] == "pseudo"
+        assert 0 < e["meta_size_net1"] < 500 and 0 < e["meta_size_net2"] < 500
+        assert e["detection_auc"] > 0.5
+        for net in ("net1", "net2"):
+            layers = e[f"famus_layers_{net}"]
+            assert set(layers) == set(info["famus_gated_layers"])
+            assert all(0.0 <= f <= 1.0 for f in layers.values())
+            assert e[f"famus_mean_sampled_{net}"] > 0
+    assert "two_net" in record["flags"]
+
+
+def test_famus_with_clean_meta_set_and_mwnet_variants(capsys, tmp_path):
+    record = cli_record(capsys, tmp_path, "famus", "--epochs", "2", "--set", "meta_set=clean:100")
+    assert record["method_info"]["meta_set"] == {
+        "kind": "clean", "size": 100, "source": "trusted hold-out"}
+    record = cli_record(capsys, tmp_path / "p", "mwnet", "--epochs", "2", "--set",
+                        "meta_set=pseudo", "--set", "warmup_epochs=1", "--set", "famus=true")
+    assert record["method_info"]["meta_set"]["source"] == "own GMM"
+    assert record["epochs"][1]["meta_size_net"] > 0
+
+
+@pytest.mark.parametrize("setting,fragment", [
+    ("meta_set=none", "meta_set"), ("meta_grad=second", "meta_grad"),
+    ("weight_norm=max", "weight_norm"), ("meta_opt=rmsprop", "meta_opt"),
+])  # fmt: skip
+def test_usage_errors(capsys, tmp_path, setting, fragment):
+    res = run_cli(capsys, "run", "--method", "mwnet", *SMALL, "--epochs", "1",
+                  "--out", str(tmp_path), "--set", setting)  # fmt: skip
+    assert_usage_error(res, fragment)
+
+
+def test_actual_step_moves_bn_stats_once_and_reuse_matches_fresh_forward(tmp_path):
+    """reuse_forward=true and false give the same first update (same weights, same maths)."""
+    from nlbench.testing import _build_tiny
+
+    states = []
+    for reuse in (True, False):
+        torch.manual_seed(0)
+        method = _build_tiny("l2r", tmp_path)
+        method.hp["reuse_forward"] = reuse
+        learner = method.learners["net"]
+        torch.manual_seed(1)
+        x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
+        learner.meta.draw = lambda bs: (x[:8], y[:8])
+        learner.step(x, y)
+        states.append({k: v.clone() for k, v in learner.model.state_dict().items()})
+    for k in states[0]:
+        torch.testing.assert_close(states[0][k], states[1][k], rtol=1e-4, atol=1e-5)
+
+
+def test_layer_order_and_gating_follow_the_forward_pass():
+    """cnn_small registers its classifier first; gating must still pick the top layers."""
+    from nlbench import metagrad
+    from nlbench_plugins._famus_sampler import forward_order, gated_names
+    from nlbench_plugins._meta_common import classifier_names
+    from nlbench_plugins.models_small import cnn_small
+
+    model = cnn_small(10, 3, 32)
+    order = forward_order(model, torch.zeros(2, 3, 32, 32))
+    assert order[0] == "features.0.0.weight" and order[-2:] == ["fc.weight", "fc.bias"]
+    kept = classifier_names(model, metagrad.trainable(model))
+    gated, kept = gated_names(order, 6, kept)
+    assert kept == ["fc.weight", "fc.bias"]
+    assert gated == ["features.4.1.bias", "features.6.0.weight", "features.6.1.weight",
+                     "features.6.1.bias"]  # fmt: skip
+
+
+def test_hard_gumbel_is_binary_straight_through_with_the_prior_rate():
+    from nlbench_plugins._famus_sampler import LayerSamplers, count_penalty, hard_gumbel
+
+    logits = torch.zeros(5, 2, requires_grad=True)
+    y = hard_gumbel(logits, 5.0, torch.Generator().manual_seed(0))
+    assert set(y.detach().flatten().tolist()) <= {0.0, 1.0}
+    y[:, 1].sum().backward()
+    assert logits.grad.abs().sum() > 0
+    samplers = LayerSamplers({f"l{i}": torch.Size([3]) for i in range(12)}, k=4)
+    gen = torch.Generator().manual_seed(0)
+    rate = torch.stack([samplers({}, gen) for _ in range(300)]).sum(1).mean()
+    assert abs(float(rate) - 4.0) < 0.4
+    r = torch.tensor([1.0, 0.0, 1.0])
+    assert float(count_penalty(r, 4)) == 4.0 and float(count_penalty(r, 4, quirk=True)) == 9.0
+
+
+def test_mwnet_jvp_meta_gradient_runs(capsys, tmp_path):
+    record = cli_record(capsys, tmp_path, "mwnet", "--epochs", "2", "--set", "meta_grad=jvp")
+    assert record["method_info"]["meta_grad"] == "jvp"
+
+
+@pytest.fixture(scope="module")
+def cifar_root(shared_data, tmp_path_factory):
+    """Real CIFAR-10 in the official layout (skipped when ../shared/data is absent)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("cifar10-meta")
+    subprocess.run([sys.executable, str(shared_data / "make_cifar10.py"), str(root)], check=True,
+                   capture_output=True)  # fmt: skip
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize("method,overrides", [
+    ("mwnet", {}), ("l2r", {}), ("famus", {"warmup_epochs": 1}),
+])  # fmt: skip
+def test_meta_methods_on_a_cifar10_subset(cifar_root, tmp_path, method, overrides):
+    from nlbench.api import run
+
+    record = run(method=method, dataset="cifar10", noise="sym:0.4", profile="quick", epochs=2,
+                 train_subset=2000, data_root=str(cifar_root), out=str(tmp_path), device="cpu",
+                 set=overrides)  # fmt: skip
+    assert record["status"] == "done", record.get("error")
+    assert record["method_info"]["meta_set"]["kind"] == ("pseudo" if method == "famus" else "clean")
+    assert record["summary"]["last_acc"] > 0.15, record["summary"]
