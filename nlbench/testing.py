@@ -70,17 +70,26 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
     return record
 
 
-def _build_tiny(name: str, out) -> Any:
-    from nlbench.config import RunConfig
-    from nlbench.plugins import get_host
-    from nlbench.runner import Runner, ScanCache
-    from nlbench.prepare import prepare
+def build_method(cfg: Any) -> tuple[Any, Any]:
+    """A method built with the runner's real context for ``cfg`` (unit tests of one method).
 
-    cfg = RunConfig(method=name, dataset="digits", noise="0.4", out=str(out), device="cpu", **TINY)
+    Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation scan.
+    """
+    from nlbench.plugins import get_host
+    from nlbench.prepare import prepare
+    from nlbench.runner import Runner, ScanCache
+
     runner = Runner(cfg)
     prep = prepare(cfg, get_host())
     cache = ScanCache(lambda: None)
     ctx = runner._context(prep, torch.device("cpu"), cache)
     method = prep.method_spec.factory(ctx)
     cache._compute = lambda: runner._scan(method, ctx.train, 512)
-    return method
+    return method, ctx
+
+
+def _build_tiny(name: str, out) -> Any:
+    from nlbench.config import RunConfig
+
+    cfg = RunConfig(method=name, dataset="digits", noise="0.4", out=str(out), device="cpu", **TINY)
+    return build_method(cfg)[0]

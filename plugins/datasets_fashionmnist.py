@@ -22,6 +22,7 @@ from nlbench.data import DatasetData, ImageSet, LoadRequest
 from nlbench.download import Archive, Expected, require_files
 from nlbench.errors import DataMissingError
 from nlbench.specs import DatasetSpec
+from nlbench_plugins._profiles import small_image_profiles
 
 MEAN, STD = (0.2860,), (0.3530,)
 IDX_IMAGES, IDX_LABELS = 2051, 2049
@@ -69,16 +70,7 @@ def load_fashionmnist(request: LoadRequest) -> DatasetData:
     )  # fmt: skip
 
 
-PROFILES = {
-    "paper": {
-        "model": "preact_resnet18", "epochs": 100, "batch_size": 128, "lr": 0.02,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
-    },
-    "quick": {
-        "model": "cnn_small", "epochs": 15, "batch_size": 128, "lr": 0.05,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
-    },
-}  # fmt: skip
+PROFILES = small_image_profiles(paper_epochs=100)
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from nlbench import hookimpl
 from nlbench.data import DatasetData, ImageSet, LoadRequest
 from nlbench.errors import DataMissingError
 from nlbench.specs import DatasetSpec
+from nlbench_plugins._profiles import small_image_profiles
 
 ROOT_ENV, SIZE_ENV = "NLBENCH_IMAGEFOLDER", "NLBENCH_IMAGEFOLDER_SIZE"
 DEFAULT_SIZE = 32
@@ -107,16 +108,7 @@ def configured_size() -> int:
     return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_SIZE
 
 
-PROFILES = {
-    "paper": {
-        "model": "preact_resnet18", "epochs": 200, "batch_size": 128, "lr": 0.02,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
-    },
-    "quick": {
-        "model": "cnn_small", "epochs": 15, "batch_size": 128, "lr": 0.05,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
-    },
-}  # fmt: skip
+PROFILES = small_image_profiles(paper_epochs=200)
 
 
 @hookimpl

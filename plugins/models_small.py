@@ -21,7 +21,7 @@ from nlbench import hookimpl
 from nlbench.specs import ModelSpec
 
 
-class TinyCNN(nn.Module):
+class TinyCNN(ClassifierNet):
     """Two 3×3 conv-BN-ReLU blocks, 4×4 average pooling, a linear head (timm contract).
 
     Pooling to 4×4 rather than 1×1 keeps enough capacity to memorise noisy labels, which is
@@ -30,8 +30,7 @@ class TinyCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, width: int = 32,
                  dropout: float = 0.0, **_: object):  # fmt: skip
-        super().__init__()
-        self.drop_rate = float(dropout)
+        super().__init__(dropout)
         self.num_features = 2 * width * 16
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
@@ -43,17 +42,8 @@ class TinyCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-        if self.drop_rate:
-            x = F.dropout(x, self.drop_rate, self.training)
-        return x if pre_logits else self.fc(x)
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(x, 4).flatten(1)
 
 
 def tiny_cnn(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.Module:

@@ -18,3 +18,16 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "cifar10-jpeg.tar.gz").exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cifar_root(shared_data, tmp_path_factory) -> Path:
+    """Real CIFAR-10 in the official python layout, written once per session by
+    ../shared/data/make_cifar10.py (skipped when ../shared/data is absent)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("cifar10-real")
+    subprocess.run([sys.executable, str(shared_data / "make_cifar10.py"), str(root)], check=True,
+                   capture_output=True)  # fmt: skip
+    return root

@@ -10,10 +10,7 @@ import torch
 
 from nlbench.config import RunConfig
 from nlbench.method import Scan
-from nlbench.plugins import get_host
-from nlbench.prepare import prepare
-from nlbench.runner import Runner, ScanCache
-from nlbench.testing import check_method_contract
+from nlbench.testing import build_method, check_method_contract
 from nlbench_plugins._dividemix_settings import resolve_setting, table_entry
 from nlbench_plugins.method_dividemix import (
     MixBatch, class_balanced_pool, co_divide, linear_rampup,
@@ -24,13 +21,7 @@ def build(tmp_path, **overrides):
     """A DivideMix instance on 300 digits samples, with the runner's real context."""
     cfg = RunConfig(method="dividemix", dataset="digits", noise="0.4", out=str(tmp_path),
                     device="cpu", train_subset=300, overrides=overrides)  # fmt: skip
-    runner = Runner(cfg)
-    prep = prepare(cfg, get_host())
-    cache = ScanCache(lambda: None)
-    ctx = runner._context(prep, torch.device("cpu"), cache)
-    method = prep.method_spec.factory(ctx)
-    cache._compute = lambda: runner._scan(method, ctx.train, 512)
-    return method, ctx
+    return build_method(cfg)
 
 
 def two_cluster_scan(n: int, clean1: torch.Tensor, clean2: torch.Tensor) -> Scan:

@@ -147,18 +147,6 @@ def test_mwnet_jvp_meta_gradient_runs(capsys, tmp_path):
     assert record["method_info"]["meta_grad"] == "jvp"
 
 
-@pytest.fixture(scope="module")
-def cifar_root(shared_data, tmp_path_factory):
-    """Real CIFAR-10 in the official layout (skipped when ../shared/data is absent)."""
-    import subprocess
-    import sys
-
-    root = tmp_path_factory.mktemp("cifar10-meta")
-    subprocess.run([sys.executable, str(shared_data / "make_cifar10.py"), str(root)], check=True,
-                   capture_output=True)  # fmt: skip
-    return root
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("method,overrides", [

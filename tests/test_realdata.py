@@ -12,15 +12,6 @@ import pytest
 pytestmark = pytest.mark.realdata
 
 
-@pytest.fixture(scope="module")
-def cifar_root(shared_data, tmp_path_factory):
-    """CIFAR-10 in the official python layout, written by ../shared/data/make_cifar10.py."""
-    root = tmp_path_factory.mktemp("cifar10-real")
-    subprocess.run([sys.executable, str(shared_data / "make_cifar10.py"), str(root)], check=True,
-                   capture_output=True)  # fmt: skip
-    return root
-
-
 def test_cifar10_loads_through_the_registry(cifar_root):
     from nlbench.api import build_dataset
 
