@@ -154,11 +154,17 @@ def pending(jobs: Iterable[Job]) -> list[Job]:
 
 
 def threads_per_job(jobs: int, cpus: int | None = None) -> int:
-    """Torch threads for each of ``jobs`` concurrent runs: the CPUs shared out, at least 1."""
+    """Torch threads for each of ``jobs`` concurrent runs: the CPUs shared out, at least 1.
+
+    ``OMP_NUM_THREADS``, when set, caps it: on a machine shared with other work, more threads
+    than free cores make every run many times slower.
+    """
     if cpus is None:
         affinity = getattr(os, "sched_getaffinity", None)
         cpus = len(affinity(0)) if affinity else (os.cpu_count() or 1)
-    return max(1, cpus // max(1, jobs))
+    share = max(1, cpus // max(1, jobs))
+    cap = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return min(share, int(cap)) if cap.isdigit() and int(cap) > 0 else share
 
 
 def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:

@@ -101,9 +101,12 @@ def test_bad_toml_and_bad_executor_option(tmp_path):
         make_executor(get_host(), "local", {"jobs": 0})
 
 
-def test_threads_per_job():
+def test_threads_per_job(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert threads_per_job(2, cpus=16) == 8
     assert threads_per_job(4, cpus=2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads_per_job(1, cpus=16) == 3 and threads_per_job(8, cpus=16) == 2
 
 
 class Recorder:
