@@ -23,7 +23,7 @@ import torch
 
 from nlbench.config import RunConfig
 from nlbench.data import DatasetData, EpochPlan, ImageSet, TrainSet
-from nlbench.hparams import BASE_HPARAMS
+from nlbench.hparams import BASE_HPARAMS, eval_batch_size
 from nlbench.method import SingleNetMethod, TrainContext
 from nlbench.models import build_model
 from nlbench.plugins import get_host
@@ -104,7 +104,7 @@ def measure(n: int = 4096, model: str = "tiny_cnn", rounds: int = 5, device: str
     erm = SingleNetMethod(ctx)
     dm = DivideMix(ctx)
     runner = Runner(RunConfig(device=device))
-    cache._compute = lambda: runner._scan(dm, ctx.train, int(hp["eval_batch_size"]))
+    cache._compute = lambda: runner._scan(dm, ctx.train, eval_batch_size(hp, ctx.device))
     for b in dm.epoch_batches(0, dm.start_epoch(0, cache.get)):  # the warm-up epoch
         dm.train_step(b)
     rows: list[tuple[float, dict[str, float]]] = []

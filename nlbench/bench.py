@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nlbench.config import RunConfig
 from nlbench.data import DatasetData, DeviceImages, ImageSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
-from nlbench.hparams import BASE_HPARAMS, resolve_hparams
+from nlbench.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams
 from nlbench.method import MetaSet, Method, TrainContext
 from nlbench.models import build_model
 from nlbench.seeding import derive_seed, seed_model_init, torch_generator
@@ -172,7 +172,7 @@ def build_loop(name: str, s: BenchSettings, data: DatasetData, device: torch.dev
     ctx = bench_context(hp, s, data, device, host, cache)
     seed_model_init(derive_seed("init", s.seed))
     method = host.get("methods", name).factory(ctx)
-    cache._compute = lambda: runner._scan(method, ctx.train, int(hp["eval_batch_size"]))
+    cache._compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, ctx.device))
     return MethodLoop(method, ctx, runner, cache)
 
 

@@ -19,6 +19,7 @@ from nlbench import checkpoint, distributed, envinfo
 from nlbench.config import RunConfig, canonical_json
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
+from nlbench.hparams import eval_batch_size
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
 from nlbench.models import build_model, features_and_logits
@@ -237,7 +238,8 @@ class Runner:
         ctx = self._context(prep, device, cache)
         method = prep.method_spec.factory(ctx)
         state.method = method
-        cache._compute = lambda: self._scan(method, ctx.train, int(prep.hparams["eval_batch_size"]))
+        scan_bs = eval_batch_size(prep.hparams, ctx.device)
+        cache._compute = lambda: self._scan(method, ctx.train, scan_bs)
         start_epoch, prior = self._start_or_resume(state, ctx, method)
         state.epochs = prior["epochs"]
         record = self._base_record(state, method)
@@ -282,7 +284,7 @@ class Runner:
             scan = cache.get()
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
-                **{f"{k}_acc": self._evaluate(method, v, int(hp["eval_batch_size"]))
+                **{f"{k}_acc": self._evaluate(method, v, eval_batch_size(hp, ctx.device))
                    for k, v in evalsets.items()},
                 **fit_metrics(scan.ensemble_logits(), ctx.train.labels, clean),
                 **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from nlbench import hookimpl
+from nlbench.hparams import eval_batch_size
 
 
 def summed_gradients(
@@ -85,4 +86,4 @@ def epoch_finished(run: Any, epoch: int, metrics: dict) -> dict | None:
     clean = torch.from_numpy(run.prep.clean)
     with torch.enable_grad():
         return gradient_diagnostics(net, run.method.ctx.train, clean,
-                                    int(hp["eval_batch_size"]))  # fmt: skip
+                                    eval_batch_size(hp, run.method.ctx.device))  # fmt: skip
