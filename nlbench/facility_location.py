@@ -248,6 +248,25 @@ def density_counts(x: torch.Tensor, labels: torch.Tensor, radius: float) -> torc
             out[idx[lo : lo + d.shape[0]]] = (d <= radius).sum(1).to(torch.float32)
     return out
 
+def same_label_distance_quantile(
+    x: torch.Tensor, labels: torch.Tensor, q: float, per_class: int = 1000
+) -> float:
+    """The q-quantile of pairwise distances within each noisy-label class.
+
+    Deterministic: the first ``per_class`` samples of each class (sample order is already a
+    seeded shuffle of the data), so 10 classes cost 10 × 1000² distances.
+    """
+    dists = []
+    for c in torch.unique(labels):
+        xc = x[labels == c][:per_class].float()
+        d = pairwise_distances(xc)
+        dists.append(d[torch.triu_indices(len(xc), len(xc), 1, device=x.device).unbind()])
+    flat = torch.cat(dists)
+    if flat.numel() == 0:
+        return 0.0
+    k = max(1, int(round(q * flat.numel())))
+    return float(flat.kthvalue(k).values)
+
 
 def agreement_fractions(x: torch.Tensor, labels: torch.Tensor, radius: float) -> torch.Tensor:
     """Per sample: the fraction of all samples within ``radius`` that share its label.

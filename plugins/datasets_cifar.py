@@ -87,28 +87,29 @@ def _read_split(folder: Path, files: list, label_key: str) -> ImageSet:
     return ImageSet(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
 
 
+def _load(request: LoadRequest, archive, name: str, label_key: str, names_key: str,
+          mean: tuple[float, ...], std: tuple[float, ...]) -> DatasetData:  # fmt: skip
+    """One CIFAR variant: train in official order, test, class names from the meta file."""
+    folder = _folder(archive, request, name)
+    meta = load_numpy_pickle(folder / archive.meta["filename"])
+    classes = [str(c) for c in meta[names_key]]
+    return DatasetData(
+        train=_read_split(folder, archive.train_list, label_key),
+        test=_read_split(folder, archive.test_list, label_key),
+        num_classes=len(classes), classes=classes, mean=mean, std=std, augment="crop_flip",
+        info={"data_dir": str(folder)},
+    )  # fmt: skip
+
+
 def load_cifar10(request: LoadRequest) -> DatasetData:
     """Load CIFAR-10 (50,000 train in official order, 10,000 test) as uint8 3×32×32."""
-    folder = _folder(CIFAR10, request, "cifar10")
-    meta = load_numpy_pickle(folder / CIFAR10.meta["filename"])
-    return DatasetData(
-        train=_read_split(folder, CIFAR10.train_list, "labels"),
-        test=_read_split(folder, CIFAR10.test_list, "labels"),
-        num_classes=10, classes=[str(c) for c in meta["label_names"]],
-        mean=CIFAR10_MEAN, std=CIFAR10_STD, augment="crop_flip", info={"data_dir": str(folder)},
-    )  # fmt: skip
+    return _load(request, CIFAR10, "cifar10", "labels", "label_names", CIFAR10_MEAN, CIFAR10_STD)
 
 
 def load_cifar100(request: LoadRequest) -> DatasetData:
     """Load CIFAR-100 fine labels (50,000 train in official order, 10,000 test)."""
-    folder = _folder(CIFAR100, request, "cifar100")
-    meta = load_numpy_pickle(folder / CIFAR100.meta["filename"])
-    return DatasetData(
-        train=_read_split(folder, CIFAR100.train_list, "fine_labels"),
-        test=_read_split(folder, CIFAR100.test_list, "fine_labels"),
-        num_classes=100, classes=[str(c) for c in meta["fine_label_names"]],
-        mean=CIFAR100_MEAN, std=CIFAR100_STD, augment="crop_flip", info={"data_dir": str(folder)},
-    )  # fmt: skip
+    return _load(request, CIFAR100, "cifar100", "fine_labels", "fine_label_names",
+                 CIFAR100_MEAN, CIFAR100_STD)  # fmt: skip
 
 
 # The ``cpu`` profile is meant for CIFAR-10 with --train-subset 5000..10000 on a laptop CPU.

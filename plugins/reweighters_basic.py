@@ -17,7 +17,9 @@ import torch
 
 from nlbench import hookimpl
 from nlbench.components import check_choice
-from nlbench.facility_location import agreement_fractions, density_counts
+from nlbench.facility_location import (
+    agreement_fractions, density_counts, same_label_distance_quantile,
+)  # fmt: skip
 from nlbench.errors import UsageError
 from nlbench.specs import ReweighterSpec
 
@@ -42,26 +44,6 @@ class Density:
         if self.mode == "count":
             return density_counts(vectors, labels, radius)
         return agreement_fractions(vectors, labels, radius)
-
-
-def same_label_distance_quantile(
-    x: torch.Tensor, labels: torch.Tensor, q: float, per_class: int = 1000
-) -> float:
-    """The q-quantile of pairwise distances within each noisy-label class.
-
-    Deterministic: the first ``per_class`` samples of each class (sample order is already a
-    seeded shuffle of the data), so 10 classes cost 10 × 1000² distances.
-    """
-    dists = []
-    for c in torch.unique(labels):
-        xc = x[labels == c][:per_class].float()
-        d = torch.cdist(xc, xc)
-        dists.append(d[torch.triu_indices(len(xc), len(xc), 1, device=x.device).unbind()])
-    flat = torch.cat(dists)
-    if flat.numel() == 0:
-        return 0.0
-    k = max(1, int(round(q * flat.numel())))
-    return float(flat.kthvalue(k).values)
 
 
 @hookimpl

@@ -136,7 +136,8 @@ def test_select_group_partitions_large_groups():
 def test_radius_quantile_matches_numpy():
     import numpy as np
 
-    from nlbench_plugins.reweighters_basic import Density, same_label_distance_quantile
+    from nlbench.facility_location import same_label_distance_quantile
+    from nlbench_plugins.reweighters_basic import Density
 
     g = torch.Generator().manual_seed(3)
     x = torch.randn(60, 4, generator=g)
