@@ -101,10 +101,16 @@ def fl_objective(dist: torch.Tensor, indices: torch.Tensor) -> float:
     return float((dist.max() - mind).double().sum())
 
 
+def _objective(dmax: float, mind: torch.Tensor) -> float:
+    """f(S) from the greedy's running ``mind_i = min_{j∈S} D_ij`` (bitwise :func:`fl_objective`:
+    a running minimum of the same values), without re-gathering the k selected rows."""
+    return float((dmax - mind).double().sum())
+
+
 def greedy_fl(dist: torch.Tensor, k: int) -> FLResult:
     """Plain greedy: all gains recomputed every step (the reference the others must match)."""
-    n = dist.shape[0]
-    mind = torch.full((n,), float(dist.max()), dtype=dist.dtype, device=dist.device)
+    n, dmax = dist.shape[0], float(dist.max())
+    mind = torch.full((n,), dmax, dtype=dist.dtype, device=dist.device)
     picked = torch.zeros(n, dtype=torch.bool, device=dist.device)
     out = torch.empty(k, dtype=torch.long, device=dist.device)
     step = _rows_per_block(n, dist.element_size())
@@ -114,7 +120,8 @@ def greedy_fl(dist: torch.Tensor, k: int) -> FLResult:
         out[t] = j
         picked[j] = True
         mind = torch.minimum(mind, dist[j])
-    return FLResult(out, fl_objective(dist, out), evaluations=k * n, info={"algorithm": "greedy"})
+    obj = _objective(dmax, mind) if k else 0.0
+    return FLResult(out, obj, evaluations=k * n, info={"algorithm": "greedy"})
 
 
 def lazy_greedy_fl(dist: torch.Tensor, k: int, batch: int = 8) -> FLResult:
@@ -123,8 +130,8 @@ def lazy_greedy_fl(dist: torch.Tensor, k: int, batch: int = 8) -> FLResult:
     Accepts the best re-evaluated candidate only when its exact gain is strictly above every
     other bound (else the batch doubles), so ties resolve exactly as in :func:`greedy_fl`.
     """
-    n = dist.shape[0]
-    mind = torch.full((n,), float(dist.max()), dtype=dist.dtype, device=dist.device)
+    n, dmax = dist.shape[0], float(dist.max())
+    mind = torch.full((n,), dmax, dtype=dist.dtype, device=dist.device)
     step = _rows_per_block(n, dist.element_size())
     bounds = torch.cat([_gains(dist[lo : lo + step], mind) for lo in range(0, n, step)])
     out, evals = [], n
@@ -145,40 +152,42 @@ def lazy_greedy_fl(dist: torch.Tensor, k: int, batch: int = 8) -> FLResult:
         bounds[j] = -math.inf
         torch.minimum(mind, dist[j], out=mind)
     idx = torch.stack(out) if out else torch.empty(0, dtype=torch.long, device=dist.device)
-    return FLResult(idx, fl_objective(dist, idx), evals, {"algorithm": "lazy"})
+    return FLResult(idx, _objective(dmax, mind) if out else 0.0, evals, {"algorithm": "lazy"})
 
 
 def stochastic_greedy_fl(dist: torch.Tensor, k: int, epsilon: float = 0.01,
                          gen: torch.Generator | None = None) -> FLResult:  # fmt: skip
-    """Stochastic greedy: the best of about ``s = ceil(n/k · ln(1/ε))`` random unpicked points.
+    """Stochastic greedy: the best of ``s = ceil(n/k · ln(1/ε))`` random unpicked points.
 
-    Candidates are drawn with replacement from all n points, ``ceil(s·n/(n−t))`` at step t,
-    so about ``s`` of them are unpicked; all draws come from one call to the generator.
-    Picked points have gain exactly 0, so the argmax is unpicked unless every draw was
-    picked; then the step falls back to the best unpicked point (rare: about (t/n)^s).
+    The unpicked points live in the first ``m`` slots of a shuffled index (a picked point is
+    swapped with the last live slot), so every step draws ``s`` candidates uniformly (with
+    replacement) among the unpicked only: no wasted evaluations on picked points, no fallback,
+    and no device→host read in the loop. All random numbers come from one call to ``gen``.
     """
-    n = dist.shape[0]
+    n, device = dist.shape[0], dist.device
     s = max(1, math.ceil(n / max(1, k) * math.log(1.0 / epsilon)))
-    sizes = [min(n, math.ceil(s * n / (n - t))) for t in range(k)]
-    pool = torch.randint(0, n, (sum(sizes),), generator=gen, device=dist.device)
-    mind = torch.full((n,), float(dist.max()), dtype=dist.dtype, device=dist.device)
-    out, lo, evals = [], 0, 0
+    on = gen.device if gen is not None else torch.device("cpu")
+    live = torch.randperm(n, generator=gen, device=on).to(device)
+    u = torch.rand(k, s, generator=gen, device=on, dtype=torch.float64).to(device)
+    live_counts = torch.arange(n, n - k, -1, device=device, dtype=torch.float64)[:, None]
+    slots = (u * live_counts).long().minimum((live_counts - 1).long())  # step t: s slots < n−t
+    dmax = float(dist.max())
+    mind = torch.full((n,), dmax, dtype=dist.dtype, device=device)
+    out, evals = [], 0
     for t in range(k):
-        cand = pool[lo : lo + sizes[t]]
-        lo += sizes[t]
+        pos = slots[t] if n - t >= s else slots[t, : n - t]
+        cand = live[pos]
+        rows = dist.index_select(0, cand)
         # gain = Σ mind − Σ min(mind, D_j·): the candidate with the smallest Σ min wins
-        arg = torch.minimum(dist.index_select(0, cand), mind).sum(1).argmin()
-        evals += sizes[t]
+        arg = torch.minimum(rows, mind, out=rows).sum(1).argmin()
+        evals += int(pos.numel())
         j = cand[arg]
-        if float(mind[j]) == 0.0:  # a picked point (D_jj = 0): every draw was picked
-            picked = torch.zeros(n, dtype=torch.bool, device=dist.device)
-            picked[torch.stack(out)] = True
-            rest = torch.nonzero(~picked).squeeze(1)
-            j = rest[_gains(dist.index_select(0, rest), mind).argmax()]
         out.append(j)
         torch.minimum(mind, dist[j], out=mind)
-    idx = torch.stack(out) if out else torch.empty(0, dtype=torch.long, device=dist.device)
-    return FLResult(idx, fl_objective(dist, idx), evals, {"algorithm": "stochastic", "sample": s})
+        live[pos[arg]] = live[n - t - 1]  # retire the pick: swap in the last live point
+    out = torch.stack(out) if out else torch.empty(0, dtype=torch.long, device=device)
+    obj = _objective(dmax, mind) if k else 0.0
+    return FLResult(out, obj, evals, {"algorithm": "stochastic", "sample": s})
 
 
 def run_fl(dist: torch.Tensor, k: int, algorithm: str = "auto", epsilon: float = 0.01,

@@ -152,3 +152,12 @@ def test_radius_quantile_matches_numpy():
     assert got == pytest.approx(flat[int(round(0.25 * flat.size)) - 1], rel=1e-5)
     w = Density({"radius_quantile": 0.25}).weigh(x, labels)
     assert w.min() >= 1 and w.max() > 1
+
+
+def test_reported_objective_is_the_objective_of_the_selection():
+    """The greedies report f(S) from their running minimum: it must equal a recomputation."""
+    dist = pairwise_distances(points(60, d=3, seed=7, dtype=torch.float32))
+    for res in (greedy_fl(dist, 9), lazy_greedy_fl(dist, 9),
+                stochastic_greedy_fl(dist, 9, gen=torch.Generator().manual_seed(3))):  # fmt: skip
+        assert res.objective == fl_objective(dist, res.indices)
+    assert lazy_greedy_fl(dist, 0).objective == 0.0
