@@ -98,6 +98,27 @@ class EpochPlan:
     steps: int | None = None
 
 
+def class_balanced_pool(
+    labels: torch.Tensor, n: int, num_classes: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Up to ``n`` indices, at most ⌈n / C⌉ per noisy class, in random order.
+
+    The noise-balanced epochs of Clothing1M (DivideMix's loader, FaMUS's 1,000 mini-batches).
+
+    Same rule as the official loader: walk a random order and keep a sample while its class is
+    under quota and the pool is under ``n``; vectorised (no per-sample host loop).
+    """
+    perm = torch.randperm(labels.numel(), generator=gen, device=gen.device).to(labels.device)
+    lab = labels[perm]
+    order = torch.argsort(lab, stable=True)
+    counts = torch.bincount(lab, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel(), device=labels.device) - starts[lab[order]]
+    keep = perm[rank < math.ceil(n / num_classes)]
+    return keep[:n]
+
+
 def class_balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``n`` samples with classes as balanced as the data allows (sorted)."""
     classes = np.unique(labels)

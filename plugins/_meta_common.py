@@ -38,6 +38,9 @@ COMMON_HPARAMS: dict[str, Any] = {
     "famus_lambda_r": 0.1,  # λ_r of (Σr − K)²
     "famus_lambda_g": 0.1,  # λ_g of the gradient-statistics regulariser
     "famus_reg_quirk": False,  # True: L_r sees only the last gate (the released code)
+    # Clothing1M (FaMUS supplement §E): each network's epoch is this many mini-batches drawn
+    # from a fresh pool balanced by noisy label; None → one pass over the whole train set
+    "batches_per_epoch": None,
 }
 MWNET_HPARAMS: dict[str, Any] = {
     "meta_lr": 1e-3,  # β

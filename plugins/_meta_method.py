@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from nlbench.data import Batch, EpochPlan
+from nlbench.data import Batch, EpochPlan, class_balanced_pool
 from nlbench.gmm import clean_probability
 from nlbench.method import Method, Scan, TrainContext
 from nlbench.seeding import derive_seed
@@ -48,6 +48,7 @@ class MetaReweight(Method):
                 lr.meta = MetaBatches(ctx.meta.images, ctx.meta.labels, ctx.train.augment, ctx.gen)
         self.meta_sizes: dict[str, int] = {}
         self.fallback: dict[str, bool] = {}
+        self.pools: dict[str, torch.Tensor | None] = {n: None for n in self.nets}
 
     # -- the runner's contract -------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -59,8 +60,19 @@ class MetaReweight(Method):
     def warming_up(self, epoch: int) -> bool:
         return self.kind == "pseudo" and epoch < int(self.hp["warmup_epochs"])
 
+    def _draw_pools(self) -> int:
+        """Per network a fresh noise-balanced pool of ``batches_per_epoch`` batches (Clothing1M);
+        returns the batches per network of this epoch."""
+        nb, train = self.hp["batches_per_epoch"], self.ctx.train
+        if nb is None:
+            return train.num_batches()
+        size = int(nb) * train.batch_size
+        self.pools = {n: class_balanced_pool(train.labels, size, self.ctx.num_classes, train.gen)
+                      for n in self.nets}  # fmt: skip
+        return max(train.num_batches(EpochPlan(indices=p)) for p in self.pools.values())
+
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
-        plan = EpochPlan(steps=self.ctx.train.num_batches() * len(self.nets))
+        plan = EpochPlan(steps=self._draw_pools() * len(self.nets))
         self._epoch_warm = self.warming_up(epoch)
         if self.kind == "pseudo" and not self._epoch_warm:
             self._pseudo_split(epoch, scan(), plan)
@@ -101,7 +113,7 @@ class MetaReweight(Method):
         """Each network gets its own shuffled pass (Algorithm 2: net 1's epoch, then net 2's);
         after the last batch the samplers' per-layer selection rates go into the plan."""
         for n in self.nets:
-            for b in self.ctx.train.batches():
+            for b in self.ctx.train.batches(EpochPlan(indices=self.pools[n])):
                 yield Batch(b.x, b.y, b.index, tag=n)
         if plan is not None and self.famus:
             for n, lr in self.learners.items():
@@ -134,6 +146,8 @@ class MetaReweight(Method):
             "meta_grad": hp["meta_grad"], "reuse_forward": bool(hp["reuse_forward"]),
             "virtual_step": "plain SGD at the live lr (no momentum/wd, as the papers' code)",
             "networks": list(self.nets), "famus": self.famus,
+            "epoch": "one pass over the train set" if hp["batches_per_epoch"] is None else
+            f"{hp['batches_per_epoch']} batches per network from a fresh noise-balanced pool",
         }  # fmt: skip
         if self.rule == "mwnet":
             info.update(weight_norm=hp["weight_norm"], meta_opt=hp["meta_opt"],

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlbench import hookimpl
-from nlbench.data import Batch, EpochPlan
+from nlbench.data import Batch, EpochPlan, class_balanced_pool
 from nlbench.errors import UsageError
 from nlbench.gmm import clean_probability, normalise_losses
 from nlbench.method import Method, TrainContext
@@ -104,25 +104,6 @@ def co_divide(
         mask[order[: max(1, min(n - 1, n // 2))]] = True
         fallback = "median"
     return Split(pool[mask], prob[mask], pool[~mask], fallback)
-
-
-def class_balanced_pool(
-    labels: torch.Tensor, n: int, num_classes: int, gen: torch.Generator
-) -> torch.Tensor:
-    """Up to ``n`` indices, at most ⌈n / C⌉ per noisy class, in random order (Clothing1M).
-
-    Same rule as the official loader: walk a random order and keep a sample while its class is
-    under quota and the pool is under ``n``; vectorised (no per-sample host loop).
-    """
-    perm = torch.randperm(labels.numel(), generator=gen, device=gen.device).to(labels.device)
-    lab = labels[perm]
-    order = torch.argsort(lab, stable=True)
-    counts = torch.bincount(lab, minlength=num_classes)
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.numel(), device=labels.device) - starts[lab[order]]
-    keep = perm[rank < math.ceil(n / num_classes)]
-    return keep[:n]
 
 
 def linear_rampup(progress: float, warmup: int, length: int) -> float:

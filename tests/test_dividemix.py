@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from nlbench.config import RunConfig
+from nlbench.data import class_balanced_pool
 from nlbench.method import Scan
 from nlbench.testing import build_method, check_method_contract
 from nlbench_plugins._dividemix_settings import resolve_setting, table_entry
-from nlbench_plugins.method_dividemix import (
-    MixBatch, class_balanced_pool, co_divide, linear_rampup,
-)  # fmt: skip
+from nlbench_plugins.method_dividemix import MixBatch, co_divide, linear_rampup
 
 
 def build(tmp_path, **overrides):

@@ -161,3 +161,28 @@ def test_meta_methods_on_a_cifar10_subset(cifar_root, tmp_path, method, override
     assert record["status"] == "done", record.get("error")
     assert record["method_info"]["meta_set"]["kind"] == ("pseudo" if method == "famus" else "clean")
     assert record["summary"]["last_acc"] > 0.15, record["summary"]
+
+
+def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
+    """Clothing1M's FaMUS epoch: each network trains on ``batches_per_epoch`` mini-batches of a
+    fresh pool balanced by noisy label (supplement §E), not on a pass over the whole set."""
+    from nlbench.config import RunConfig
+    from nlbench.testing import build_method
+
+    cfg = RunConfig(method="famus", dataset="digits", noise="0.4", out=str(tmp_path),
+                    device="cpu", train_subset=500,
+                    overrides={"batches_per_epoch": 3, "batch_size": 20, "warmup_epochs": 1})  # fmt: skip
+    method, ctx = build_method(cfg)
+    plan = method.start_epoch(0, ctx.scan)
+    assert plan.steps == 3 * 2
+    batches = list(method.epoch_batches(0, plan))
+    assert [b.tag for b in batches] == ["net1"] * 3 + ["net2"] * 3
+    for name, pool in method.pools.items():
+        counts = torch.bincount(ctx.train.labels[pool], minlength=10)
+        assert pool.numel() == 60 and int(counts.max()) <= 6  # ⌈60 / 10⌉ per noisy class
+        seen = torch.cat([b.index for b in batches if b.tag == name])
+        assert torch.equal(seen.sort().values, pool.sort().values)
+    first = {n: p.clone() for n, p in method.pools.items()}
+    method.start_epoch(1, ctx.scan)  # a fresh pool every epoch
+    assert not torch.equal(first["net1"], method.pools["net1"])
+    assert "noise-balanced" in method.record_info()["epoch"]
