@@ -87,6 +87,25 @@ def gather_rows(part: torch.Tensor, n: int, info: DistInfo) -> torch.Tensor:
     return torch.cat(chunks)[:n]
 
 
+def average_grads(params) -> None:
+    """Mean the ``.grad`` of parameters that DDP does not own (meta-nets, FaMUS samplers)
+    over the ranks, in one all-reduce, so every rank takes the same step and they stay equal.
+
+    A no-op outside a process group. Each rank's gradient comes from its own slice of the
+    batch, so the mean is the meta-gradient of the whole batch (as DDP's is for the network).
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(part.view_as(g))
+
+
 def sum_scalar(value: float, info: DistInfo) -> float:
     if not info.active:
         return value

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nlbench import metagrad
+from nlbench import distributed, metagrad
 from nlbench.data import DeviceImages, TrainSet
 from nlbench.errors import UsageError
 from nlbench.method import TrainContext
@@ -220,6 +220,7 @@ class Learner:
         self.vopt.zero_grad(set_to_none=True)
         for p, g in zip(theta, grads):
             p.grad = g
+        distributed.average_grads(theta)  # under DDP every rank's meta-net takes the same step
         self.vopt.step()
         return losses, meta_loss
 
@@ -270,6 +271,7 @@ class Learner:
         self.sopt.zero_grad(set_to_none=True)
         for p, a, b in zip(eta, g_eta, g_reg):
             p.grad = (a if a is not None else torch.zeros_like(p)) + (b if b is not None else 0)
+        distributed.average_grads(eta)
         self.sopt.step()
         g_theta = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(g_theta, theta))
         return v.losses, lm.detach(), g_theta
