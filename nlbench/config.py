@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -122,6 +123,23 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# hparams that only batch the no-grad passes (evaluation, scans): a run's result does not
+# depend on them (checked: digits ERM, 1024 vs 128, identical metrics)
+BATCHING_ONLY = frozenset({"eval_batch_size"})
+
+
+def comparable_hparams(hp: Mapping[str, Any]) -> dict[str, Any]:
+    """The hparams that decide a run's result, comparable across nlbench versions.
+
+    ``None`` values (an option left off, including options added after a record was written)
+    and :data:`BATCHING_ONLY` keys are dropped, tuples become lists (as in JSON). Sweeps use
+    it to recognise a finished run whose run_id hash predates a new option; leaderboards to
+    group records of the same configuration.
+    """
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()
+            if v is not None and k not in BATCHING_ONLY}  # fmt: skip
 
 
 def canonical_json(obj: Any) -> str:

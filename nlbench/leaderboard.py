@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from nlbench.config import canonical_json
+from nlbench.config import canonical_json, comparable_hparams
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.record import atomic_write_text, read_record
 
@@ -47,7 +47,8 @@ def collect(results: Path, strict: bool = False) -> Collected:
     """Read every ``run.json`` under ``results`` in sorted order; keep the finished ones.
 
     A record that cannot be read is named and skipped (``strict`` makes it an error); a
-    record seen twice (same run_id) counts once, from the first path in sorted order.
+    record seen twice (same run_id) counts once, from the first path in sorted order (and
+    one run recorded under two run_ids once, in :func:`frame`).
     """
     if not results.is_dir():
         raise UsageError(f"--results {results}: not a directory")
@@ -82,7 +83,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "dataset": cfg["dataset"], "profile": cfg["profile"], "noise": cfg["noise"],
         "method": cfg["method"], "seed": int(cfg["seed"]), "noise_seed": int(cfg["noise_seed"]),
         "run_id": record["run_id"], "model": str(hp.get("model")), "epochs": int(hp["epochs"]),
-        "variant": canonical_json({"hparams": hp, "train_subset": cfg.get("train_subset")}),
+        "variant": canonical_json({"hparams": comparable_hparams(hp),
+                                   "train_subset": cfg.get("train_subset")}),
+        "created": str(record.get("created") or ""),
         "budget": canonical_json([hp.get("model"), hp["epochs"], cfg.get("train_subset")]),
         "last": float(summary["last_acc"]), "last10": _float(summary.get("last10_acc")),
         "best": _float(summary.get("best_acc")), "wall": _float(summary.get("wall_s")),
@@ -106,11 +109,19 @@ def noise_order(spec: str) -> tuple[str, int, float, str]:
 
 
 def frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record, in a total order that does not depend on the input order."""
+    """One row per run, in a total order that does not depend on the input order.
+
+    Two records of the same run (same configuration by :func:`comparable_hparams`, seed and
+    noise seed, under different run_ids: e.g. one re-run after a new optional hparam changed
+    the hash) count once: the later ``created``, so a seed is never counted twice.
+    """
     df = pd.DataFrame([_row(r) for r in records])
     if df.empty:
         return df
     df["noise_key"] = df["noise"].map(noise_order)
+    run = ["dataset", "profile", "noise", "method", "variant", "seed", "noise_seed"]
+    df = df.sort_values([*run, "created", "run_id"], ascending=[True] * len(run) + [False, True],
+                        kind="mergesort").drop_duplicates(run, keep="first")  # fmt: skip
     keys = ["dataset", "profile", "noise_key", "method", "variant", "seed", "noise_seed", "run_id"]
     return df.sort_values(keys, kind="mergesort").reset_index(drop=True)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import tomllib
 
-from nlbench.config import RunConfig
+from nlbench.config import RunConfig, comparable_hparams
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.plugins import Host
 
@@ -131,9 +131,6 @@ def run_state(run_dir: Path) -> str:
 
 
 IDENTITY_KEYS = ("method", "dataset", "noise", "profile", "seed", "noise_seed", "train_subset")
-# hparams that only batch the no-grad passes (evaluation, scans): a record made with another
-# value is the same run (checked: digits ERM, batch 1024 vs 128, identical metrics)
-BATCHING_ONLY = frozenset({"eval_batch_size"})
 
 
 def same_run(identity: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
@@ -141,18 +138,13 @@ def same_run(identity: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
 
     Hparams are compared key by key, a key absent on one side counting as ``None``: a
     hparam added to nlbench later with a ``None`` (feature off) default leaves the run what it
-    was, though its run_id hash changes; so does a different :data:`BATCHING_ONLY` value.
-    Any other difference is a different run.
+    was, though its run_id hash changes; so does a different eval batching
+    (:func:`nlbench.config.comparable_hparams`). Any other difference is a different run.
     """
     if any(identity.get(k) != config.get(k) for k in IDENTITY_KEYS):
         return False
-    a, b = identity.get("hparams", {}), config.get("hparams", {})
-    keys = (set(a) | set(b)) - BATCHING_ONLY
-    return all(_plain(a.get(k)) == _plain(b.get(k)) for k in keys)
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    mine, theirs = identity.get("hparams", {}), config.get("hparams", {})
+    return comparable_hparams(mine) == comparable_hparams(theirs)
 
 
 def finished_records(out: Path) -> list[tuple[str, dict[str, Any]]]:

@@ -183,3 +183,18 @@ def test_noise_order(specs, expected):
 def test_pipe_table_is_unpadded_and_escapes_pipes():
     text = lb.pipe_table(["a", "b"], [["x|y", "1"]])
     assert text == "| a | b |\n| --- | --- |\n| x\\|y | 1 |\n"
+
+
+def test_a_run_recorded_twice_counts_once_the_later(tmp_path, published):
+    """The same configuration and seed under two run_ids (a re-run after a new optional hparam
+    changed the hash, or a batching-only difference) is one run: the later record counts."""
+    old = synthetic_record(accs=(0.5, 0.6), hparams={"eval_batch_size": 1024})
+    new = synthetic_record(accs=(0.5, 0.8), hparams={"eval_batch_size": None, "added": None})
+    new["created"] = "2025-06-01T00:00:00"
+    assert old["run_id"] != new["run_id"]
+    for rec in (old, new):
+        write_synthetic(tmp_path, rec)
+    boards, _ = lb.build(tmp_path, published=published)
+    row = next(line for line in boards["synth-quick.md"].splitlines() if "| erm |" in line)
+    assert "| 80.00 | 1 |" in row and new["run_id"].rsplit("-", 1)[-1][:8] in row
+    assert old["run_id"].rsplit("-", 1)[-1][:8] not in row
