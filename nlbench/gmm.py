@@ -8,8 +8,12 @@ sets none).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+
+from nlbench.errors import UsageError
 
 
 def normalise_losses(losses: torch.Tensor) -> torch.Tensor:
@@ -44,3 +48,37 @@ def clean_probability(
     gmm.fit(arr)
     prob = gmm.predict_proba(arr)[:, int(np.argmin(gmm.means_.ravel()))]
     return torch.from_numpy(prob.astype(np.float32)).to(losses.device)
+
+
+@dataclass
+class Split:
+    """One network's training split: labeled indices with their weights, unlabeled indices."""
+
+    labeled: torch.Tensor
+    weight: torch.Tensor
+    unlabeled: torch.Tensor
+    fallback: str | None = None
+
+
+def co_divide(
+    prob: torch.Tensor, pool: torch.Tensor, threshold: float, min_labeled: int, min_unlabeled: int
+) -> Split:
+    """Split ``pool`` by the *other* network's clean probability ``prob`` (aligned with pool).
+
+    DivideMix's co-divide, which FaMUS's MixMatch variant shares. Labeled = ``prob > τ`` with
+    weight ``prob``. When that leaves fewer than ``min_labeled`` labeled or ``min_unlabeled``
+    unlabeled samples (DivideMix's code crashes on an empty loader, DivideMix#49), fall back to
+    the median split of FaMUS's code: the more probably clean half is labeled.
+    """
+    n = int(pool.numel())
+    if n < 2:
+        raise UsageError(f"a labeled/unlabeled split needs at least 2 training samples, got {n}")
+    mask = prob > threshold
+    n_labeled = int(mask.sum())
+    fallback = None
+    if n_labeled < min_labeled or n - n_labeled < min_unlabeled:
+        order = torch.argsort(prob, descending=True, stable=True)
+        mask = torch.zeros_like(mask)
+        mask[order[: max(1, min(n - 1, n // 2))]] = True
+        fallback = "median"
+    return Split(pool[mask], prob[mask], pool[~mask], fallback)

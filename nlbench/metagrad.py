@@ -58,6 +58,13 @@ def buffer_clones(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: b.clone() for n, b in model.named_buffers()}
 
 
+def virtual_logits(
+    model: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
+    """Logits of ``model`` at ``params`` on buffer clones (no running-statistic side effects)."""
+    return _upcast(functional_call(model, (dict(params), buffer_clones(model)), (x,)))
+
+
 def per_sample_ce(
     model: nn.Module,
     params: Mapping[str, torch.Tensor],
@@ -151,10 +158,17 @@ def virtual_step(
 
 
 def meta_loss(
-    model: nn.Module, fast: Mapping[str, torch.Tensor], meta_x: torch.Tensor, meta_y: torch.Tensor
+    model: nn.Module,
+    fast: Mapping[str, torch.Tensor],
+    meta_x: torch.Tensor,
+    meta_y: torch.Tensor | None,
+    objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy of the virtual model on the meta batch (buffer clones)."""
-    return per_sample_ce(model, fast, meta_x, meta_y).mean()
+    """Mean cross-entropy of the virtual model on the meta batch (buffer clones), or
+    ``objective(logits)`` (FaMUS's MixMatch variant: soft targets plus the prior penalty)."""
+    if objective is None:
+        return per_sample_ce(model, fast, meta_x, meta_y).mean()
+    return objective(functional_call(model, (dict(fast), buffer_clones(model)), (meta_x,)))
 
 
 @dataclass
@@ -178,15 +192,18 @@ def meta_gradient(
     *,
     select: Iterable[str] | None = None,
     reuse: bool = False,
+    losses: torch.Tensor | None = None,
+    meta_objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> MetaGrad:
     """``∂L_meta(ŵ(θ))/∂θ`` for ``targets`` θ (meta-net parameters, or L2R's ε).
 
     With ``reuse`` the graph of the first forward survives (retain_graph) so the actual step
-    can backpropagate ``Σ w_i ℓ_i`` through the returned ``losses``.
+    can backpropagate ``Σ w_i ℓ_i`` through the returned ``losses``. ``losses`` (computed by the
+    caller from its own first forward) and ``meta_objective`` replace the cross-entropies.
     """
     targets = list(targets)
-    v = virtual_step(model, x, y, weigh, lr, select=select, reuse=reuse)
-    lm = meta_loss(model, v.fast, meta_x, meta_y)
+    v = virtual_step(model, x, y, weigh, lr, select=select, reuse=reuse, losses=losses)
+    lm = meta_loss(model, v.fast, meta_x, meta_y, meta_objective)
     grads = torch.autograd.grad(lm, targets, retain_graph=reuse, allow_unused=True)
     grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, targets))
     return MetaGrad(grads, v.losses, lm.detach())

@@ -13,6 +13,11 @@ import torch
 import torch.nn.functional as F
 
 
+def full_precision(logits: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 logits → float32 for the losses; float32/float64 stay as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
 def sharpen(p: torch.Tensor, T: float) -> torch.Tensor:
     """Temperature-sharpen rows of probabilities: ``p^(1/T)`` renormalised (Eq. (7), MixMatch).
 
@@ -65,7 +70,7 @@ def mixmatch(
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean over rows of ``−Σ_c t_c log softmax(z)_c`` (DivideMix's Lx, Eq. (9))."""
-    return -(F.log_softmax(logits.float(), dim=1) * targets).sum(dim=1).mean()
+    return -(F.log_softmax(full_precision(logits), dim=1) * targets).sum(dim=1).mean()
 
 
 def probability_mse(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -73,7 +78,7 @@ def probability_mse(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
     The mean runs over rows *and* classes, as in the official code (``torch.mean((p − q)²)``).
     """
-    return (torch.softmax(logits.float(), dim=1) - targets).pow(2).mean()
+    return (torch.softmax(full_precision(logits), dim=1) - targets).pow(2).mean()
 
 
 def uniform_prior_penalty(logits: torch.Tensor) -> torch.Tensor:
@@ -82,12 +87,19 @@ def uniform_prior_penalty(logits: torch.Tensor) -> torch.Tensor:
     p̄ is the batch-mean softmax. The penalty stops the network from assigning every
     (mostly unlabeled) sample to one class, which high noise otherwise encourages.
     """
-    mean_prob = torch.softmax(logits.float(), dim=1).mean(0)
+    mean_prob = torch.softmax(full_precision(logits), dim=1).mean(0)
     prior = torch.full_like(mean_prob, 1.0 / mean_prob.numel())
     return (prior * (prior.log() - mean_prob.clamp_min(1e-12).log())).sum()
 
 
 def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Mean of ``Σ_c p_c log p_c``: the confidence penalty of DivideMix's warm-up (asym noise)."""
-    logp = F.log_softmax(logits.float(), dim=1)
+    logp = F.log_softmax(full_precision(logits), dim=1)
     return (logp.exp() * logp).sum(dim=1).mean()
+
+
+def linear_rampup(progress: float, warmup: int, length: int) -> float:
+    """The ramp factor in [0, 1]: ``clip((progress − warm-up) / length, 0, 1)``."""
+    if length <= 0:
+        return 1.0
+    return min(max((progress - warmup) / length, 0.0), 1.0)

@@ -243,7 +243,56 @@ class Learner:
         w = metagrad.normalise_weights((-g).clamp_min(0), "sum")
         return losses, meta_loss, w.detach()
 
-    def _famus_meta(self, x, y, mx, my, lr, reuse, weigh, theta):
+    def mix_step(self, task) -> dict[str, torch.Tensor]:
+        """One step of FaMUS's MixMatch variant (:mod:`nlbench_plugins._famus_mix`).
+
+        As :meth:`step` with MW-Net's rule, but the per-sample loss (the meta-net's input) is
+        the soft cross-entropy of each mixed row, the weighted objective is ``task.total`` and
+        the meta loss ``task.meta`` on the mixed pseudo-clean batch.
+        """
+        self.model.train()
+        lr = float(self.opt.param_groups[0]["lr"])
+        reuse = bool(self.hp["reuse_forward"])
+        theta = list(self.vnet.parameters())
+        with metagrad.eager(self.model):
+            with metagrad.decomposed_bn(self.model):  # the first forward is differentiated twice
+                logits = (self.model(task.x) if reuse else metagrad.virtual_logits(
+                    self.model, metagrad.trainable(self.model), task.x))  # fmt: skip
+            costs = task.costs(logits)
+
+            def weigh(c: torch.Tensor) -> torch.Tensor:
+                return task.total(logits, c, self.weights(c.detach()))
+
+            if self.samplers is not None:
+                _, meta_loss, grads = self._famus_meta(
+                    None, None, task.meta_x, None, lr, reuse, weigh, theta, losses=costs,
+                    meta_objective=task.meta)  # fmt: skip
+            else:
+                mg = metagrad.meta_gradient(self.model, None, None, weigh, theta, task.meta_x,
+                                            None, lr, reuse=reuse, losses=costs,
+                                            meta_objective=task.meta)  # fmt: skip
+                meta_loss, grads = mg.meta_loss, mg.grads
+            self.vopt.zero_grad(set_to_none=True)
+            for p, g in zip(theta, grads):
+                p.grad = g
+            distributed.average_grads(theta)
+            self.vopt.step()
+            with torch.no_grad():
+                raw = self.vnet(costs.detach())  # recomputed with the updated meta-net
+                w = metagrad.normalise_weights(raw, str(self.hp["weight_norm"]))
+        if not reuse:
+            logits = self.model(task.x)
+            costs = task.costs(logits)
+        loss = task.total(logits, costs, w.detach())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.steps += 1
+        return {"loss": loss.detach(), "meta_loss": meta_loss, "weight_mean": raw.mean(),
+                "lambda_u": torch.full((), task.lambda_u, device=loss.device)}  # fmt: skip
+
+    def _famus_meta(self, x, y, mx, my, lr, reuse, weigh, theta, losses=None,
+                    meta_objective=None):  # fmt: skip
         """The meta-gradient through the sampled layers only; updates the samplers (δ)."""
         prev = {n: p.grad for n, p in self.model.named_parameters() if n in set(self.gated)}
         r = self.samplers(prev, self.ctx.gen) if self.gated else torch.zeros(0)
@@ -252,8 +301,8 @@ class Learner:
         chosen = [n for n, m in zip(self.gated, mask.tolist()) if m]
         gates = {n: r[i] for i, n in enumerate(self.gated) if mask[i]}
         v = metagrad.virtual_step(self.model, x, y, weigh, lr, select=self.kept + chosen,
-                                  gates=gates, reuse=reuse)  # fmt: skip
-        lm = metagrad.meta_loss(self.model, v.fast, mx, my)
+                                  gates=gates, reuse=reuse, losses=losses)  # fmt: skip
+        lm = metagrad.meta_loss(self.model, v.fast, mx, my, meta_objective)
         hp = self.hp
         reg = float(hp["famus_lambda_r"]) * count_penalty(r, int(hp["famus_k"]),
                                                           bool(hp["famus_reg_quirk"]))

@@ -11,6 +11,7 @@ Test predictions sum the networks' logits (``Method.predict``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,9 +19,11 @@ import torch
 import torch.nn as nn
 
 from nlbench.data import Batch, EpochPlan, class_balanced_pool
-from nlbench.gmm import clean_probability
+from nlbench.gmm import Split, clean_probability, co_divide
+from nlbench.mixmatch import linear_rampup
 from nlbench.method import Method, Scan, TrainContext
 from nlbench.seeding import derive_seed
+from nlbench_plugins._famus_mix import MIX_DEFAULTS, MixMetaBatch, build_task
 from nlbench_plugins._meta_common import Learner, MetaBatches, check_hparams
 
 PEER = {"net1": "net2", "net2": "net1", "net": "net"}
@@ -49,6 +52,21 @@ class MetaReweight(Method):
         self.meta_sizes: dict[str, int] = {}
         self.fallback: dict[str, bool] = {}
         self.pools: dict[str, torch.Tensor | None] = {n: None for n in self.nets}
+        self.mix = bool(self.hp.get("mixmatch"))
+        if self.mix and (self.nets != ("net1", "net2") or self.kind != "pseudo"
+                         or self.hp["batches_per_epoch"] is not None
+                         or self.hp["meta_grad"] != "exact"):  # fmt: skip
+            from nlbench.errors import UsageError
+
+            raise UsageError(f"{self.name}: mixmatch=true is FaMUS's two-network variant on "
+                             "pseudo-clean sets: use famus with meta_set=pseudo, meta_grad=exact "
+                             "and no batches_per_epoch")  # fmt: skip
+        self.mix_hp = {k: self.hp.get(k) if self.hp.get(k) is not None else v
+                       for k, v in MIX_DEFAULTS.items()}  # fmt: skip
+        self.splits: dict[str, Split] = {}
+        self.probs: dict[str, torch.Tensor] = {}
+        self.meta_index: dict[str, torch.Tensor] = {}
+        self._epoch = 0
 
     # -- the runner's contract -------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -74,8 +92,11 @@ class MetaReweight(Method):
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         plan = EpochPlan(steps=self._draw_pools() * len(self.nets))
         self._epoch_warm = self.warming_up(epoch)
+        self._epoch = epoch
         if self.kind == "pseudo" and not self._epoch_warm:
             self._pseudo_split(epoch, scan(), plan)
+            if self.mix:
+                self._mix_split(plan)
         elif self.kind == "clean":
             self.meta_sizes = {n: int(self.ctx.meta.size) for n in self.nets}
             if self.rule == "mwnet" and self.nets == ("net",):
@@ -106,15 +127,39 @@ class MetaReweight(Method):
                 idx = torch.argsort(p, descending=True, stable=True)[: max(1, p.numel() // 2)]
             lr.meta = MetaBatches.pseudo(self.ctx.train, idx)
             self.meta_sizes[n] = int(idx.numel())
+            self.meta_index[n] = idx
+            self.probs[n] = p
             plan.metrics[f"meta_fallback_{n}"] = self.fallback[n]
         plan.clean_prob = torch.stack(list(prob.values())).mean(0)
+
+    def _mix_split(self, plan: EpochPlan) -> None:
+        """MixMatch variant: each network's labeled/unlabeled split from its peer's GMM."""
+        train, bs = self.ctx.train, self.ctx.train.batch_size
+        pool = torch.arange(len(train), device=train.device)
+        steps = 0
+        for n in self.nets:  # official guard: < 64 (a batch) or > 90 % labeled → median split
+            split = co_divide(self.probs[n], pool, float(self.hp["p_threshold"]), bs,
+                              max(1, len(train) // 10))  # fmt: skip
+            self.splits[n] = split
+            steps += max(math.ceil(split.labeled.numel() / bs),
+                         math.ceil(split.unlabeled.numel() / bs))  # fmt: skip
+            plan.metrics[f"labeled_{n}"] = int(split.labeled.numel())
+            plan.metrics[f"unlabeled_{n}"] = int(split.unlabeled.numel())
+            plan.metrics[f"split_fallback_{n}"] = split.fallback
+        plan.steps = steps
+        ramp = linear_rampup(float(self._epoch), int(self.hp["warmup_epochs"]),
+                             int(self.mix_hp["rampup_epochs"]))  # fmt: skip
+        plan.metrics["lambda_u"] = float(self.mix_hp["lambda_u"]) * ramp
 
     def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch]:
         """Each network gets its own shuffled pass (Algorithm 2: net 1's epoch, then net 2's);
         after the last batch the samplers' per-layer selection rates go into the plan."""
-        for n in self.nets:
-            for b in self.ctx.train.batches(EpochPlan(indices=self.pools[n])):
-                yield Batch(b.x, b.y, b.index, tag=n)
+        if self.mix and not self._epoch_warm:
+            yield from self._mix_batches()
+        else:
+            for n in self.nets:
+                for b in self.ctx.train.batches(EpochPlan(indices=self.pools[n])):
+                    yield Batch(b.x, b.y, b.index, tag=n)
         if plan is not None and self.famus:
             for n, lr in self.learners.items():
                 stats = lr.take_layer_stats()
@@ -122,10 +167,39 @@ class MetaReweight(Method):
                     plan.metrics[f"famus_layers_{n}"] = stats["layers"]
                     plan.metrics[f"famus_mean_sampled_{n}"] = stats["mean_sampled"]
 
+    def _mix_batches(self) -> Iterator[Batch]:
+        """Per network ``max(⌈|L|/B⌉, ⌈|U|/B⌉)`` steps; the shorter set and the meta set cycle
+        (the official loop); second views are fresh augmentations of the same samples."""
+        train, bs = self.ctx.train, self.ctx.train.batch_size
+        mbs = int(self.hp["meta_batch_size"] or bs)
+        for n in self.nets:
+            split, prob = self.splits[n], self.probs[n]
+            num_iter = max(math.ceil(split.labeled.numel() / bs),
+                           math.ceil(split.unlabeled.numel() / bs))  # fmt: skip
+            labeled = train.sampler(split.labeled, bs)
+            unlabeled = train.sampler(split.unlabeled, bs)
+            meta = train.sampler(self.meta_index[n], mbs)
+            for _ in range(num_iter):
+                b, u, m = next(labeled), next(unlabeled), next(meta)
+                yield MixMetaBatch(
+                    b.x, b.y, b.index, weight=prob[b.index], tag=n, x2=train.view(b.index),
+                    u1=u.x, u2=train.view(u.index), uy=u.y, uw=prob[u.index],
+                    m1=m.x, m2=train.view(m.index), my=m.y, mw=prob[m.index],
+                )  # fmt: skip
+
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         learner = self.learners[batch.tag or self.nets[0]]
         if self._epoch_warm:
             return learner.warmup_step(batch.x, batch.y)
+        if isinstance(batch, MixMetaBatch):
+            peer = self.learners[PEER[batch.tag]].model
+            ramp = linear_rampup(float(self._epoch), int(self.hp["warmup_epochs"]),
+                                 int(self.mix_hp["rampup_epochs"]))  # fmt: skip
+            task = build_task(learner.model, peer, batch, self.ctx.num_classes,
+                              float(self.mix_hp["alpha"]),
+                              float(self.mix_hp["lambda_u"]) * ramp, self.ctx.gen,
+                              self.ctx.autocast)  # fmt: skip
+            return learner.mix_step(task)
         return learner.step(batch.x, batch.y)
 
     # -- state and record -------------------------------------------------------------------
@@ -152,6 +226,12 @@ class MetaReweight(Method):
         if self.rule == "mwnet":
             info.update(weight_norm=hp["weight_norm"], meta_opt=hp["meta_opt"],
                         meta_lr=hp["meta_lr"])  # fmt: skip
+        if self.mix:
+            info["mixmatch"] = {
+                **self.mix_hp, "temperature": 0.5,
+                "meta_set": "peer GMM's clean probability > p_threshold, mixed",
+                "source": "official CNWL code (train_famus_redminiimage.py), re-implemented",
+            }  # fmt: skip
         if self.famus:
             first = next(iter(self.learners.values()))
             info["famus_gated_layers"] = first.gated

@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from nlbench import hookimpl
 from nlbench.data import Batch, EpochPlan, class_balanced_pool
 from nlbench.errors import UsageError
-from nlbench.gmm import clean_probability, normalise_losses
+from nlbench.gmm import Split, clean_probability, co_divide, normalise_losses
 from nlbench.method import Method, TrainContext
 from nlbench.mixmatch import (
-    mixmatch, negative_entropy, probability_mse, sharpen, soft_cross_entropy,
+    linear_rampup, mixmatch, negative_entropy, probability_mse, sharpen, soft_cross_entropy,
     uniform_prior_penalty,
 )  # fmt: skip
 from nlbench.seeding import derive_seed
@@ -70,47 +70,6 @@ class MixBatch(Batch):
     u2: torch.Tensor | None = None
     warmup: bool = False
     progress: float = 0.0
-
-
-@dataclass
-class Split:
-    """One network's training split: labeled indices with their weights, unlabeled indices."""
-
-    labeled: torch.Tensor
-    weight: torch.Tensor
-    unlabeled: torch.Tensor
-    fallback: str | None = None
-
-
-def co_divide(
-    prob: torch.Tensor, pool: torch.Tensor, threshold: float, min_labeled: int, min_unlabeled: int
-) -> Split:
-    """Split ``pool`` by the *other* network's clean probability ``prob`` (aligned with pool).
-
-    Labeled = ``prob > τ`` with weight ``prob``. When that leaves fewer than ``min_labeled``
-    labeled or ``min_unlabeled`` unlabeled samples (the official code crashes on an empty
-    loader, DivideMix#49), fall back to the median split FaMUS uses: the more probably clean
-    half is labeled.
-    """
-    n = int(pool.numel())
-    if n < 2:
-        raise UsageError(f"dividemix needs at least 2 training samples to split, got {n}")
-    mask = prob > threshold
-    n_labeled = int(mask.sum())
-    fallback = None
-    if n_labeled < min_labeled or n - n_labeled < min_unlabeled:
-        order = torch.argsort(prob, descending=True, stable=True)
-        mask = torch.zeros_like(mask)
-        mask[order[: max(1, min(n - 1, n // 2))]] = True
-        fallback = "median"
-    return Split(pool[mask], prob[mask], pool[~mask], fallback)
-
-
-def linear_rampup(progress: float, warmup: int, length: int) -> float:
-    """The ramp factor in [0, 1]: ``clip((progress − warm-up) / length, 0, 1)``."""
-    if length <= 0:
-        return 1.0
-    return min(max((progress - warmup) / length, 0.0), 1.0)
 
 
 class DivideMix(Method):

@@ -7,8 +7,13 @@ tol 1e-2, clean = posterior of the smaller-mean component) builds its pseudo-cle
 (probability > ``p_threshold``), which is the *other* network's meta set. Test = the summed
 logits of both. ``--set meta_set=clean:N`` uses trusted data instead (the Table 1 setting).
 
-Re-implementation notes (no official CIFAR code, methods.md §4.5): the supplement's Algorithm 2
-only (no MixMatch on training or meta batches, so no uniform-prior or unlabeled terms);
+Re-implementation notes (no official CIFAR code, methods.md §4.5): by default the supplement's
+Algorithm 2 only (no MixMatch on training or meta batches, so no uniform-prior or unlabeled
+terms); ``--set mixmatch=true`` adds the DivideMix machinery of the paper's state-of-the-art
+runs as the official CNWL code has it (co-divided labeled/unlabeled sets, label refinement,
+co-guessing, MixMatch on training and meta batches, λu·MSE on the unlabeled rows, prior
+penalty: :mod:`nlbench_plugins._famus_mix`); its CIFAR λu and α are unpublished, so the
+official CNWL defaults (50, 4) are used unless set;
 ``warmup_epochs`` of plain cross-entropy before the first GMM, as the DivideMix machinery FaMUS
 builds on; normalised MW-Net weights (``weight_norm=sum``); meta-net SGD lr β = 1e-3 (m 0.9,
 Nesterov, wd 5e-4); samplers SGD lr δ = 0.1, K = 4, λ_r = λ_g = 0.1.
@@ -25,6 +30,9 @@ DEFAULTS = {
     **COMMON_HPARAMS, **MWNET_HPARAMS,
     "meta_set": "pseudo", "famus": True, "meta_opt": "sgd", "meta_wd": 5e-4,
     "weight_norm": "sum",
+    # MixMatch variant (the paper's state-of-the-art runs, official CNWL code): None = off;
+    # λu, Beta(α, α) and the λu ramp default to the official 50, 4 and 16 epochs when on
+    "mixmatch": None, "lambda_u": None, "alpha": None, "rampup_epochs": None,
 }  # fmt: skip
 # Supplement §E: PreAct ResNet-18, SGD m 0.9 wd 5e-4, batch 64, lr 0.02 /10 at 200 and 250,
 # 300 epochs; Clothing1M ResNet-50, batch 32, lr 0.002 /10 at 100, 150 epochs, wd 1e-3,

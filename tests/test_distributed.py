@@ -90,8 +90,8 @@ def test_two_process_meta_learners_match_single_process(tmp_path, method, extra)
     args = ["run", "--method", method, "--noise", "0.4", "--epochs", "3", "--device", "cpu",
             "-q", "--run-id", "d", "--train-subset", "600", *extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, "-m", "nlbench", *args, "--out", str(tmp_path / "one")],
-                            env=env, capture_output=True, text=True)  # fmt: skip
+    single = subprocess.run([sys.executable, "-m", "nlbench", *args, "--out",
+                             str(tmp_path / "one")], env=env, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",

@@ -13,7 +13,9 @@ from nlbench.data import class_balanced_pool
 from nlbench.method import Scan
 from nlbench.testing import build_method, check_method_contract
 from nlbench_plugins._dividemix_settings import resolve_setting, table_entry
-from nlbench_plugins.method_dividemix import MixBatch, co_divide, linear_rampup
+from nlbench.gmm import co_divide
+from nlbench.mixmatch import linear_rampup
+from nlbench_plugins.method_dividemix import MixBatch
 
 
 def build(tmp_path, **overrides):

@@ -24,6 +24,7 @@ def cli_record(capsys, tmp_path, method: str, *extra: str) -> dict:
 
 @pytest.mark.parametrize("name,overrides", [
     ("mwnet", {}), ("l2r", {}), ("famus", {"warmup_epochs": 1}),
+    ("famus", {"warmup_epochs": 1, "mixmatch": True}),
 ])  # fmt: skip
 def test_method_contract(name, overrides, tmp_path):
     check_method_contract(name, tmp_path, set=overrides)
@@ -151,6 +152,7 @@ def test_mwnet_jvp_meta_gradient_runs(capsys, tmp_path):
 @pytest.mark.realdata
 @pytest.mark.parametrize("method,overrides", [
     ("mwnet", {}), ("l2r", {}), ("famus", {"warmup_epochs": 1}),
+    ("famus", {"warmup_epochs": 1, "mixmatch": True}),
 ])  # fmt: skip
 def test_meta_methods_on_a_cifar10_subset(cifar_root, tmp_path, method, overrides):
     from nlbench.api import run
@@ -169,9 +171,9 @@ def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
     from nlbench.config import RunConfig
     from nlbench.testing import build_method
 
+    overrides = {"batches_per_epoch": 3, "batch_size": 20, "warmup_epochs": 1}
     cfg = RunConfig(method="famus", dataset="digits", noise="0.4", out=str(tmp_path),
-                    device="cpu", train_subset=500,
-                    overrides={"batches_per_epoch": 3, "batch_size": 20, "warmup_epochs": 1})  # fmt: skip
+                    device="cpu", train_subset=500, overrides=overrides)  # fmt: skip
     method, ctx = build_method(cfg)
     plan = method.start_epoch(0, ctx.scan)
     assert plan.steps == 3 * 2
@@ -186,3 +188,61 @@ def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
     method.start_epoch(1, ctx.scan)  # a fresh pool every epoch
     assert not torch.equal(first["net1"], method.pools["net1"])
     assert "noise-balanced" in method.record_info()["epoch"]
+
+
+def test_famus_mixmatch_task_refines_guesses_and_mixes():
+    """Refinement keeps a fully trusted label, co-guessing averages both nets, shapes follow
+    the official layout ([x1, x2, u1, u2] with the labeled rows first)."""
+    from contextlib import nullcontext
+
+    from nlbench_plugins._famus_mix import MixMetaBatch, MixTask, build_task, refine_and_guess
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4))
+    peer = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4))
+    v = lambda n: torch.randn(n, 3, 2, 2)  # noqa: E731
+    y = torch.tensor([0, 1, 2])
+    refined, guess = refine_and_guess(net, peer, v(3), v(3), y, torch.ones(3), 4, nullcontext)
+    torch.testing.assert_close(refined, torch.nn.functional.one_hot(y, 4).float())
+    assert torch.allclose(guess.sum(1), torch.ones(3))
+    b = MixMetaBatch(v(3), y, torch.arange(3), weight=torch.full((3,), 0.5), tag="net1",
+                     x2=v(3), u1=v(5), u2=v(5), uy=torch.zeros(5, dtype=torch.long),
+                     uw=torch.zeros(5), m1=v(2), m2=v(2), my=torch.ones(2, dtype=torch.long),
+                     mw=torch.ones(2))  # fmt: skip
+    task = build_task(net, peer, b, 4, 4.0, 2.0, torch.Generator().manual_seed(1), nullcontext)
+    assert isinstance(task, MixTask) and task.x.shape == (16, 3, 2, 2) and task.n_x == 6
+    assert task.targets.shape == task.guess.shape == (16, 4) and task.meta_x.shape[0] == 4
+    assert torch.allclose(task.targets.sum(1), torch.ones(16))
+    logits = torch.randn(16, 4)
+    w = torch.full((16,), 1 / 16)
+    costs = task.costs(logits)
+    mse = (logits.softmax(1) - task.guess).pow(2).mean(1)
+    from nlbench.mixmatch import uniform_prior_penalty
+
+    expected = 2 * (w[:6] * costs[:6]).sum() + 2 * 2.0 * (w[6:] * mse[6:]).sum() \
+        + uniform_prior_penalty(logits)
+    torch.testing.assert_close(task.total(logits, costs, w), expected)
+
+
+def test_famus_mixmatch_cli_records_the_split(capsys, tmp_path):
+    record = cli_record(capsys, tmp_path, "famus", "--epochs", "4", "--set", "warmup_epochs=2",
+                        "--set", "mixmatch=true")  # fmt: skip
+    info = record["method_info"]["mixmatch"]
+    assert info["lambda_u"] == 50.0 and info["alpha"] == 4.0 and info["rampup_epochs"] == 16
+    warm, mix = record["epochs"][:2], record["epochs"][2:]
+    assert all("labeled_net1" not in e or e["labeled_net1"] is None for e in warm)
+    for e in mix:
+        assert e["labeled_net1"] + e["unlabeled_net1"] == 500
+        assert e["detection_auc"] is not None and "famus_layers_net2" in e
+    assert [e["lambda_u"] for e in mix] == [0.0, 50.0 / 16]
+    assert record["summary"]["last_acc"] > 0.3
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--set", "meta_set=clean:50"], "mixmatch=true"),
+    (["--set", "batches_per_epoch=2"], "mixmatch=true"),
+])  # fmt: skip
+def test_famus_mixmatch_usage_errors(capsys, tmp_path, extra, fragment):
+    res = run_cli(capsys, "run", "--method", "famus", *SMALL, "--epochs", "1",
+                  "--out", str(tmp_path), "--set", "mixmatch=true", *extra)  # fmt: skip
+    assert_usage_error(res, fragment)

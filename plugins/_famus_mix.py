@@ -1,0 +1,115 @@
+"""FaMUS's MixMatch variant (``famus --set mixmatch=true``): the batches and losses of a step.
+
+Not a plugin (no entry point). The FaMUS paper's state-of-the-art runs are MW-Net with FaMUS's
+samplers on top of DivideMix's machinery (methods.md §4.5.4); the official code exists only for
+CNWL red noise (``train_famus_redminiimage.py``, ``data_utils.py``), which this follows:
+
+* co-divide: each network trains on the split its *peer's* GMM makes — labeled = clean
+  probability above ``p_threshold`` (median split when fewer than a batch or more than 90 % are
+  labeled), unlabeled = the rest; the meta set = probability above ``meta_threshold``; every
+  sample carries its clean probability ``w``;
+* label refinement on labeled, unlabeled *and* meta samples alike:
+  ``sharpen(w·onehot(noisy label) + (1 − w)·p̄_own, T)``, with ``p̄_own`` the training network's
+  mean prediction over two augmentations; co-guessed targets
+  ``sharpen(mean of both networks over both views, T)``; T = 0.5; the training network runs
+  in train mode, the peer in eval mode, all under ``no_grad`` (as the official code);
+* MixMatch: ``[x1, x2, u1, u2]`` with refined and guessed targets mixed by one ``l`` and one
+  permutation; the meta batch ``[m1, m2]`` mixed separately;
+* per mixed row ``ℓ_i`` = soft cross-entropy against the refined target (the meta-net's input);
+  objective ``2·Σ_{labeled rows} w_i ℓ_i + 2·λu·Σ_{unlabeled rows} w_i·MSE_i + prior penalty``
+  with MW-Net's weights normalised over the whole batch (the 2 undoes the halving), ``MSE_i``
+  the mean squared error of the softmax against the guessed target, λu ramped linearly over
+  ``rampup_epochs`` after the warm-up; meta loss = soft cross-entropy on the mixed meta batch
+  plus the prior penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nlbench.data import Batch
+from nlbench.mixmatch import (
+    full_precision, mixmatch, sharpen, soft_cross_entropy, uniform_prior_penalty,
+)  # fmt: skip
+
+TEMPERATURE = 0.5  # hard-coded in the official code (boost_labeled_data / boost_unlabeled_data)
+MIX_DEFAULTS = {"lambda_u": 50.0, "alpha": 4.0, "rampup_epochs": 16}  # the official argparse
+
+
+@dataclass
+class MixMetaBatch(Batch):
+    """Raw views of one step: labeled ``x``/``x2`` (weights ``weight``), unlabeled ``u1``/``u2``
+    with noisy labels ``uy`` and weights ``uw``, meta ``m1``/``m2`` with ``my``/``mw``."""
+
+    x2: torch.Tensor | None = None
+    u1: torch.Tensor | None = None
+    u2: torch.Tensor | None = None
+    uy: torch.Tensor | None = None
+    uw: torch.Tensor | None = None
+    m1: torch.Tensor | None = None
+    m2: torch.Tensor | None = None
+    my: torch.Tensor | None = None
+    mw: torch.Tensor | None = None
+
+
+@dataclass
+class MixTask:
+    """A mixed step: what :meth:`Learner.mix_step` differentiates."""
+
+    x: torch.Tensor  # mixed training inputs; the first n_x rows are the labeled ones
+    targets: torch.Tensor  # mixed refined targets
+    guess: torch.Tensor  # mixed co-guessed targets
+    n_x: int
+    lambda_u: float
+    meta_x: torch.Tensor
+    meta_targets: torch.Tensor
+
+    def costs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per-row soft cross-entropy against the refined target (the meta-net's input)."""
+        return -(F.log_softmax(full_precision(logits), dim=1) * self.targets).sum(dim=1)
+
+    def total(self, logits: torch.Tensor, costs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        mse = (torch.softmax(full_precision(logits), dim=1) - self.guess).pow(2).mean(dim=1)
+        n = self.n_x
+        return (2 * (w[:n] * costs[:n]).sum() + 2 * self.lambda_u * (w[n:] * mse[n:]).sum()
+                + uniform_prior_penalty(logits))  # fmt: skip
+
+    def meta(self, logits: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(logits, self.meta_targets) + uniform_prior_penalty(logits)
+
+
+@torch.no_grad()
+def refine_and_guess(net: nn.Module, peer: nn.Module, v1: torch.Tensor, v2: torch.Tensor,
+                     y: torch.Tensor, w: torch.Tensor, num_classes: int,
+                     autocast) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(refined targets, co-guessed targets) of one pair of views, both sharpened."""
+    with autocast():
+        own = [net(v).float().softmax(1) for v in (v1, v2)]  # train mode, one view at a time
+        peer_p = peer(torch.cat([v1, v2])).float().softmax(1)  # eval mode: one forward
+    n = v1.shape[0]
+    wv = w.float().unsqueeze(1)
+    refined = wv * F.one_hot(y, num_classes).float() + (1 - wv) * (own[0] + own[1]) / 2
+    guess = (own[0] + own[1] + peer_p[:n] + peer_p[n:]) / 4
+    return sharpen(refined, TEMPERATURE), sharpen(guess, TEMPERATURE)
+
+
+def build_task(
+    net: nn.Module, peer: nn.Module, b: MixMetaBatch, num_classes: int, alpha: float,
+    lambda_u: float, gen: torch.Generator, autocast,
+) -> MixTask:
+    """Refine, guess and mix one step's batches (training net in train mode, peer in eval)."""
+    net.train()
+    peer.eval()
+    tx, gx = refine_and_guess(net, peer, b.x, b.x2, b.y, b.weight, num_classes, autocast)
+    tu, gu = refine_and_guess(net, peer, b.u1, b.u2, b.uy, b.uw, num_classes, autocast)
+    tm, _ = refine_and_guess(net, peer, b.m1, b.m2, b.my, b.mw, num_classes, autocast)
+    inputs = torch.cat([b.x, b.x2, b.u1, b.u2])
+    both = torch.cat([torch.cat([tx, tx, tu, tu]), torch.cat([gx, gx, gu, gu])], dim=1)
+    mixed_x, mixed_t, _ = mixmatch(inputs, both, alpha, gen)  # one l, one permutation
+    meta_x, meta_t, _ = mixmatch(torch.cat([b.m1, b.m2]), torch.cat([tm, tm]), alpha, gen)
+    return MixTask(mixed_x, mixed_t[:, :num_classes], mixed_t[:, num_classes:],
+                   2 * b.x.shape[0], float(lambda_u), meta_x, meta_t)  # fmt: skip
