@@ -24,10 +24,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _gather_worker(rank: int, world: int, port: int, queue) -> None:
+def _join_group(rank: int, world: int, port: int):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
-    info, _ = distributed.setup("cpu")
+    return distributed.setup("cpu")[0]
+
+
+def _run_two(worker) -> dict:
+    """Run ``worker(rank, world, port, queue)`` in two spawned processes; {rank: result}."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=worker, args=(r, 2, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    return results
+
+
+def _gather_worker(rank: int, world: int, port: int, queue) -> None:
+    info = _join_group(rank, world, port)
     lo, hi = distributed.shard_range(7, info)
     part = torch.arange(lo, hi, dtype=torch.float32)[:, None].repeat(1, 2)
     queue.put((rank, distributed.gather_rows(part, 7, info).tolist()))
@@ -35,44 +53,25 @@ def _gather_worker(rank: int, world: int, port: int, queue) -> None:
 
 
 def test_gather_rows_reassembles_unequal_shards():
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_gather_worker, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
+    results = _run_two(_gather_worker)
     expected = [[float(i), float(i)] for i in range(7)]
     assert results[0] == expected and results[1] == expected
 
 
 def _average_worker(rank: int, world: int, port: int, queue) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
-    info, _ = distributed.setup("cpu")
+    info = _join_group(rank, world, port)
     a, b = torch.zeros(2, 3, requires_grad=True), torch.zeros(4, requires_grad=True)
     a.grad = torch.full((2, 3), float(rank + 1))
     b.grad = torch.arange(4.0) * (rank + 1)
     none = torch.zeros(1, requires_grad=True)  # no grad: left alone
     distributed.average_grads([a, b, none])
-    queue.put((rank, a.grad.tolist(), b.grad.tolist(), none.grad))
+    queue.put((rank, (a.grad.tolist(), b.grad.tolist(), none.grad)))
     distributed.teardown(info)
 
 
 def test_average_grads_means_meta_net_gradients_over_ranks():
     """Meta-nets and FaMUS samplers live outside DDP: their gradients are averaged by hand."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_average_worker, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    for _, a, b, none in results:
+    for a, b, none in _run_two(_average_worker).values():
         assert a == [[1.5] * 3] * 2 and b == [0.0, 1.5, 3.0, 4.5] and none is None
     a = torch.zeros(2, requires_grad=True)
     a.grad = torch.ones(2)
@@ -80,15 +79,8 @@ def test_average_grads_means_meta_net_gradients_over_ranks():
     assert a.grad.tolist() == [1.0, 1.0]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("method,extra", [
-    ("mwnet", ["--set", "meta_set=clean:100"]),
-    ("famus", ["--set", "warmup_epochs=1"]),
-])  # fmt: skip
-def test_two_process_meta_learners_match_single_process(tmp_path, method, extra):
-    """The meta path under DDP: look-ahead through the wrapped net, meta-net steps averaged."""
-    args = ["run", "--method", method, "--noise", "0.4", "--epochs", "3", "--device", "cpu",
-            "-q", "--run-id", "d", "--train-subset", "600", *extra]  # fmt: skip
+def one_and_two_processes(tmp_path, args: list[str]) -> tuple[dict, dict]:
+    """The records of ``nlbench <args>`` in one process and under torchrun with two (gloo)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single = subprocess.run([sys.executable, "-m", "nlbench", *args, "--out",
                              str(tmp_path / "one")], env=env, capture_output=True, text=True)
@@ -102,24 +94,25 @@ def test_two_process_meta_learners_match_single_process(tmp_path, method, extra)
     one = json.loads((tmp_path / "one" / "d" / "run.json").read_text())
     two = json.loads((tmp_path / "two" / "d" / "run.json").read_text())
     assert two["env"]["world_size"] == 2 and two["status"] == "done"
+    return one, two
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,extra", [
+    ("mwnet", ["--set", "meta_set=clean:100"]),
+    ("famus", ["--set", "warmup_epochs=1"]),
+])  # fmt: skip
+def test_two_process_meta_learners_match_single_process(tmp_path, method, extra):
+    """The meta path under DDP: look-ahead through the wrapped net, meta-net steps averaged."""
+    args = ["run", "--method", method, "--noise", "0.4", "--epochs", "3", "--device", "cpu",
+            "-q", "--run-id", "d", "--train-subset", "600", *extra]  # fmt: skip
+    one, two = one_and_two_processes(tmp_path, args)
     assert abs(one["summary"]["last_acc"] - two["summary"]["last_acc"]) < 0.1
 
 
 @pytest.mark.slow
 def test_two_process_gloo_run_matches_single_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, "-m", "nlbench", *ARGS, "--out",
-                             str(tmp_path / "one")], env=env, capture_output=True, text=True)
-    assert single.returncode == 0, single.stderr
-    ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-port", str(_free_port()), "-m", "nlbench", *ARGS, "--out", str(tmp_path / "two")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert ddp.returncode == 0, ddp.stderr
-    one = json.loads((tmp_path / "one" / "d" / "run.json").read_text())
-    two = json.loads((tmp_path / "two" / "d" / "run.json").read_text())
-    assert two["env"]["world_size"] == 2 and two["status"] == "done"
+    one, two = one_and_two_processes(tmp_path, ARGS)
     assert two["noise"]["labels_sha256"] == one["noise"]["labels_sha256"]
     for a, b in zip(one["epochs"], two["epochs"]):
         assert abs(a["test_acc"] - b["test_acc"]) < 0.08
