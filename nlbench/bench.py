@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nlbench.config import RunConfig
 from nlbench.data import DatasetData, DeviceImages, ImageSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
-from nlbench.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams
+from nlbench.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_channels_last
 from nlbench.method import MetaSet, Method, TrainContext
 from nlbench.models import build_model
 from nlbench.seeding import derive_seed, seed_model_init, torch_generator
@@ -180,7 +180,7 @@ def bench_context(hp: dict[str, Any], s: BenchSettings, data: DatasetData, devic
                   host: Any, cache: Any) -> TrainContext:  # fmt: skip
     """A TrainContext like the runner's, on synthetic data (clean meta set when asked)."""
     gen = torch_generator(derive_seed("data", s.seed), device)
-    channels_last = bool(hp["channels_last"]) and device.type == "cuda"
+    channels_last = use_channels_last(hp, device)
     noisy = data.train.y.clone()
     train = TrainSet(data.train, noisy, data, device, s.batch_size, gen, channels_last)
     meta, meta_info = None, {"kind": str(hp.get("meta_set") or "none"), "size": 0}

@@ -19,7 +19,7 @@ from nlbench import checkpoint, distributed, envinfo
 from nlbench.config import RunConfig, canonical_json
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
-from nlbench.hparams import eval_batch_size
+from nlbench.hparams import eval_batch_size, use_channels_last
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
 from nlbench.models import build_model, features_and_logits
@@ -99,7 +99,7 @@ class Runner:
     def _context(self, prep: Prepared, device: torch.device, cache: ScanCache) -> TrainContext:
         hp, data = prep.hparams, prep.data
         gen = torch_generator(derive_seed("data", self.cfg.seed), device)
-        channels_last = bool(hp["channels_last"]) and device.type == "cuda"
+        channels_last = use_channels_last(hp, device)
         noisy = torch.from_numpy(prep.noisy)
         if data.stream is not None:  # streaming sets (Clothing1M) bring their own loader
             train = data.stream.train_set(noisy, device, int(hp["batch_size"]), gen, hp)

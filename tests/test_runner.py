@@ -24,3 +24,18 @@ def test_erm_record_has_schema_fields(nlbench_run, tmp_path):
     lines = (run_dir / "epochs.jsonl").read_text().splitlines()
     assert len(lines) == len(record["epochs"]) == 2
     assert not (run_dir / "checkpoint.pt").exists()
+
+
+def test_channels_last_is_cuda_only_unless_always(nlbench_run):
+    """``channels_last=true`` (default) leaves CPU runs as recorded; ``always`` opts CPU in."""
+    import torch
+
+    from nlbench.hparams import use_channels_last
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not use_channels_last({"channels_last": True}, cpu)
+    assert use_channels_last({"channels_last": True}, cuda)
+    assert use_channels_last({"channels_last": "always"}, cpu)
+    assert not use_channels_last({"channels_last": False}, cuda)
+    record = nlbench_run("erm", "0.4", set={"channels_last": "always"})
+    assert record["status"] == "done" and record["config"]["hparams"]["channels_last"] == "always"
