@@ -157,9 +157,13 @@ def variant_labels(agg: pd.DataFrame) -> list[str]:
             continue
         mine = _flat_variant(json.loads(variant))
         flats = [_flat_variant(o) for o in others]
-        keys = sorted(k for k in mine if any(f.get(k) != mine[k] for f in flats))
-        labels.append(f"{method} [{', '.join(f'{k}={mine[k]}' for k in keys)}]")
+        union = set(mine).union(*flats)  # an option left off (None) is absent: show it as null
+        keys = sorted(k for k in union if any(f.get(k) != mine.get(k) for f in flats))
+        labels.append(f"{method} [{', '.join(f'{k}={mine.get(k, NULL)}' for k in keys)}]")
     return labels
+
+
+NULL = canonical_json(None)
 
 
 def _flat_variant(v: dict[str, Any]) -> dict[str, str]:

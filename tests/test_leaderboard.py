@@ -198,3 +198,15 @@ def test_a_run_recorded_twice_counts_once_the_later(tmp_path, published):
     row = next(line for line in boards["synth-quick.md"].splitlines() if "| erm |" in line)
     assert "| 80.00 | 1 |" in row and new["run_id"].rsplit("-", 1)[-1][:8] in row
     assert old["run_id"].rsplit("-", 1)[-1][:8] not in row
+
+
+def test_variant_with_an_option_left_off_is_labelled_null(tmp_path, published):
+    """A variant that turns an optional hparam on is told apart from the one that leaves it
+    off (None, dropped from the comparison): both labels name the key."""
+    off = synthetic_record(accs=(0.5, 0.6))
+    on = synthetic_record(accs=(0.5, 0.7), hparams={"mixmatch": True})
+    for rec in (off, on):
+        write_synthetic(tmp_path, rec)
+    boards, _ = lb.build(tmp_path, published=published)
+    text = boards["synth-quick.md"]
+    assert "| erm [mixmatch=true] |" in text and "| erm [mixmatch=null] |" in text
