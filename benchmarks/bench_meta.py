@@ -18,9 +18,10 @@ Variants (all one network, CIFAR-shaped 3×32×32 batches, meta batch = batch si
   samplers converge to, supplement Fig. 2).
 
 FaMUS gates the last ``famus_gated`` (15) tensors: all of ``cnn_small``'s 14, so there its
-saving is only the unsampled layers' share (0.86x mwnet with fresh samplers on this CPU);
-``test_famus_on_the_papers_network`` measures the paper's PreAct ResNet-18, where the
-look-ahead never reaches below the last stage (0.44x on one CPU thread, batch 32).
+saving is only the unsampled layers' share (``test_meta_step_cost``: 0.7-0.9x mwnet with
+fresh samplers on a 2-core CPU); ``test_famus_on_the_papers_network`` measures the paper's
+PreAct ResNet-18, where the look-ahead never reaches below the last stage (0.44x on one CPU
+thread, batch 32).
 
 One process, every variant's steps interleaved round by round after a warm-up round, median
 per-step time over ``rounds`` (≥ 5), fixed thread count.

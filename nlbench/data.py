@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-AUGMENTS = ("crop_flip", "crop", "none")
+AUGMENTS = ("crop_flip", "crop", "flip", "none")
 
 
 @dataclass
@@ -184,7 +184,8 @@ class DeviceImages:
     def augmented(self, index: torch.Tensor, policy: str, gen: torch.Generator) -> torch.Tensor:
         raw = self.x[index]
         if policy != "none":
-            raw = random_crop_flip(raw, gen, pad=4, flip=policy == "crop_flip")
+            pad = 0 if policy == "flip" else 4
+            raw = random_crop_flip(raw, gen, pad=pad, flip=policy != "crop")
         return self.normalise(raw)
 
 
@@ -205,10 +206,11 @@ class TrainSet:
         gen: torch.Generator,
         channels_last: bool = False,
         shard: tuple[int, int] = (0, 1),
+        augment: str | None = None,
     ) -> None:
         self.images = DeviceImages(data, dataset.mean, dataset.std, device, channels_last)
         self.labels = noisy_labels.to(device)
-        self.augment = dataset.augment
+        self.augment = augment or dataset.augment  # the run's ``augment`` hparam, if set
         self.num_classes = dataset.num_classes
         self.batch_size = batch_size
         self.gen = gen

@@ -103,7 +103,8 @@ def fl_objective(dist: torch.Tensor, indices: torch.Tensor) -> float:
 
 def _objective(dmax: float, mind: torch.Tensor) -> float:
     """f(S) from the greedy's running ``mind_i = min_{j∈S} D_ij`` (bitwise :func:`fl_objective`:
-    a running minimum of the same values), without re-gathering the k selected rows."""
+    a running minimum of the same values), without re-gathering the k selected rows; the
+    empty set leaves ``mind = M`` everywhere, so f(∅) = 0."""
     return float((dmax - mind).double().sum())
 
 
@@ -120,8 +121,7 @@ def greedy_fl(dist: torch.Tensor, k: int) -> FLResult:
         out[t] = j
         picked[j] = True
         mind = torch.minimum(mind, dist[j])
-    obj = _objective(dmax, mind) if k else 0.0
-    return FLResult(out, obj, evaluations=k * n, info={"algorithm": "greedy"})
+    return FLResult(out, _objective(dmax, mind), evaluations=k * n, info={"algorithm": "greedy"})
 
 
 def lazy_greedy_fl(dist: torch.Tensor, k: int, batch: int = 8) -> FLResult:
@@ -152,7 +152,7 @@ def lazy_greedy_fl(dist: torch.Tensor, k: int, batch: int = 8) -> FLResult:
         bounds[j] = -math.inf
         torch.minimum(mind, dist[j], out=mind)
     idx = torch.stack(out) if out else torch.empty(0, dtype=torch.long, device=dist.device)
-    return FLResult(idx, _objective(dmax, mind) if out else 0.0, evals, {"algorithm": "lazy"})
+    return FLResult(idx, _objective(dmax, mind), evals, {"algorithm": "lazy"})
 
 
 def stochastic_greedy_fl(dist: torch.Tensor, k: int, epsilon: float = 0.01,
@@ -173,21 +173,19 @@ def stochastic_greedy_fl(dist: torch.Tensor, k: int, epsilon: float = 0.01,
     slots = (u * live_counts).long().minimum((live_counts - 1).long())  # step t: s slots < n−t
     dmax = float(dist.max())
     mind = torch.full((n,), dmax, dtype=dist.dtype, device=device)
-    out, evals = [], 0
+    out = []
     for t in range(k):
-        pos = slots[t] if n - t >= s else slots[t, : n - t]
+        pos = slots[t]
         cand = live[pos]
         rows = dist.index_select(0, cand)
         # gain = Σ mind − Σ min(mind, D_j·): the candidate with the smallest Σ min wins
         arg = torch.minimum(rows, mind, out=rows).sum(1).argmin()
-        evals += int(pos.numel())
         j = cand[arg]
         out.append(j)
         torch.minimum(mind, dist[j], out=mind)
         live[pos[arg]] = live[n - t - 1]  # retire the pick: swap in the last live point
     out = torch.stack(out) if out else torch.empty(0, dtype=torch.long, device=device)
-    obj = _objective(dmax, mind) if k else 0.0
-    return FLResult(out, obj, evals, {"algorithm": "stochastic", "sample": s})
+    return FLResult(out, _objective(dmax, mind), k * s, {"algorithm": "stochastic", "sample": s})
 
 
 def run_fl(dist: torch.Tensor, k: int, algorithm: str = "auto", epsilon: float = 0.01,

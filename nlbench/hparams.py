@@ -25,20 +25,28 @@ BASE_HPARAMS: dict[str, Any] = {
     "gamma": 0.1,
     "onecycle_pct": 0.3,
     "onecycle_div": 25.0,
-    # None: 1024 on CUDA, the training batch size on CPU (measured on cnn_small, 1 thread:
-    # batches of 1024 run inference 1.8x slower per image than 128, out of cache)
+    # None: 1024 on CUDA, the training batch size on CPU (benchmarks/bench_cpu_layout.py,
+    # cnn_small, 1 thread: batches of 1024 run inference ~1.85x slower per image than 128)
     "eval_batch_size": None,
     "meta_set": None,
     "dropout": None,
     "pretrained": None,
     "amp": True,
     # True: channels-last images and nets on CUDA only (the default; CPU runs stay as they
-    # were recorded); "always": on CPU too (measured on cnn_small, 1 thread, batch 128:
-    # training steps 1.33x and inference 2.1x faster; float results differ in the last bits)
+    # were recorded); "always": on CPU too (benchmarks/bench_cpu_layout.py, cnn_small, 1
+    # thread, batch 128: training steps ~1.35x, inference ~1.9-2.1x faster; float results
+    # differ in the last bits)
     "channels_last": True,
+    # train-time augmentation: None keeps the dataset's policy (crop_flip for the image
+    # sets); "crop_flip", "crop", "flip", "off" override it (the CIFAR cpu profile's reason is in its comment)
+    "augment": None,
     # per-epoch gradient diagnostics (observers_diagnostics): off by default, it costs a pass
     "diagnostics": False,
 }
+
+
+# ``off`` rather than ``none``: --set reads "none" as null (the dataset's own policy)
+AUGMENT_POLICIES = (None, "crop_flip", "crop", "flip", "off")
 
 
 def profile_names(dspec: DatasetSpec) -> list[str]:
@@ -89,18 +97,31 @@ def _validate(hp: dict[str, Any]) -> None:
     if hp.get("channels_last") not in (True, False, "always"):
         raise UsageError(f"channels_last must be true, false or always, got "
                          f"{hp['channels_last']!r}")  # fmt: skip
+    if hp.get("augment") not in AUGMENT_POLICIES:
+        raise UsageError(f"augment must be one of {', '.join(map(str, AUGMENT_POLICIES))}, "
+                         f"got {hp['augment']!r}")  # fmt: skip
     if not isinstance(hp["milestones"], list):
         raise UsageError(f"milestones must be a list like [0.5, 0.75], got {hp['milestones']!r}")
+
+
+def train_augment(hp: dict[str, Any]) -> str | None:
+    """The run's augmentation policy as nlbench.data names it (None: the dataset's own)."""
+    value = hp.get("augment")
+    return "none" if value == "off" else value
+
+
+def _is_cuda(device: Any) -> bool:
+    return getattr(device, "type", str(device)) == "cuda"
 
 
 def use_channels_last(hp: dict[str, Any], device: Any) -> bool:
     """Whether images and networks use the channels-last memory format on ``device``."""
     value = hp.get("channels_last")
-    return value == "always" or (value is True and getattr(device, "type", str(device)) == "cuda")
+    return value == "always" or (value is True and _is_cuda(device))
 
 
 def eval_batch_size(hp: dict[str, Any], device: Any) -> int:
     """The batch size of evaluation and train-set scans on ``device`` (see BASE_HPARAMS)."""
     if hp.get("eval_batch_size"):
         return int(hp["eval_batch_size"])
-    return 1024 if getattr(device, "type", str(device)) == "cuda" else int(hp["batch_size"])
+    return 1024 if _is_cuda(device) else int(hp["batch_size"])

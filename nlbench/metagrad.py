@@ -40,12 +40,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from nlbench.mixmatch import full_precision
+
 Weigh = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _upcast(logits: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 logits → float32; float32/float64 stay as they are (float64 tests)."""
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
 def trainable(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -62,7 +59,7 @@ def virtual_logits(
     model: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor
 ) -> torch.Tensor:
     """Logits of ``model`` at ``params`` on buffer clones (no running-statistic side effects)."""
-    return _upcast(functional_call(model, (dict(params), buffer_clones(model)), (x,)))
+    return full_precision(functional_call(model, (dict(params), buffer_clones(model)), (x,)))
 
 
 def per_sample_ce(
@@ -75,7 +72,7 @@ def per_sample_ce(
     """Per-sample cross-entropy of ``model`` evaluated at ``params`` (buffer clones by default)."""
     bufs = buffer_clones(model) if buffers is None else dict(buffers)
     logits = functional_call(model, (dict(params), bufs), (x,))
-    return F.cross_entropy(_upcast(logits), y, reduction="none")
+    return F.cross_entropy(full_precision(logits), y, reduction="none")
 
 
 def normalise_weights(w: torch.Tensor, mode: str) -> torch.Tensor:
@@ -133,7 +130,7 @@ def virtual_step(
     if losses is None:
         with decomposed_bn(model):  # its graph is differentiated twice
             if reuse:
-                losses = F.cross_entropy(_upcast(model(x)), y, reduction="none")
+                losses = F.cross_entropy(full_precision(model(x)), y, reduction="none")
             else:
                 losses = per_sample_ce(model, params, x, y)
     names = list(params) if select is None else [n for n in params if n in set(select)]
@@ -168,7 +165,7 @@ def meta_loss(
     ``objective(logits)`` (FaMUS's MixMatch variant: soft targets plus the prior penalty)."""
     if objective is None:
         return per_sample_ce(model, fast, meta_x, meta_y).mean()
-    return objective(functional_call(model, (dict(fast), buffer_clones(model)), (meta_x,)))
+    return objective(virtual_logits(model, fast, meta_x))
 
 
 @dataclass
@@ -334,7 +331,7 @@ def jvp_directional(
     buffers = dict(model.named_buffers())
 
     def losses(p):
-        return F.cross_entropy(_upcast(functional_call(model, (p, buffers), (x,))), y,
+        return F.cross_entropy(full_precision(functional_call(model, (p, buffers), (x,))), y,
                                reduction="none")  # fmt: skip
 
     with batch_stats_only(model):
@@ -375,7 +372,7 @@ def fd_meta_gradient(
     targets = list(targets)
     params = trainable(model)
     if reuse:
-        losses = F.cross_entropy(_upcast(model(x)), y, reduction="none")
+        losses = F.cross_entropy(full_precision(model(x)), y, reduction="none")
     else:
         losses = per_sample_ce(model, params, x, y)
     w = weights(losses.detach())

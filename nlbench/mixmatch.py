@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 
 def full_precision(logits: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 logits → float32 for the losses; float32/float64 stay as they are."""
+    """bf16/fp16 logits → float32 for the losses; float32/float64 (float64 tests) stay."""
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 

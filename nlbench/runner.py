@@ -19,7 +19,7 @@ from nlbench import checkpoint, distributed, envinfo
 from nlbench.config import RunConfig, canonical_json
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
-from nlbench.hparams import eval_batch_size, use_channels_last
+from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
 from nlbench.models import build_model, features_and_logits
@@ -102,10 +102,15 @@ class Runner:
         channels_last = use_channels_last(hp, device)
         noisy = torch.from_numpy(prep.noisy)
         if data.stream is not None:  # streaming sets (Clothing1M) bring their own loader
+            if train_augment(hp) not in (None, data.augment):
+                raise UsageError(f"augment={hp['augment']!r} is not available for the streamed "
+                                 f"dataset '{self.cfg.dataset}'; it decodes with "
+                                 f"{data.augment!r}. Accepted: {data.augment!r}.")  # fmt: skip
             train = data.stream.train_set(noisy, device, int(hp["batch_size"]), gen, hp)
         else:
             train = TrainSet(data.train, noisy, data, device, int(hp["batch_size"]), gen,
-                             channels_last, (self.dist.rank, self.dist.world))  # fmt: skip
+                             channels_last, (self.dist.rank, self.dist.world),
+                             train_augment(hp))  # fmt: skip
         meta = None
         if prep.meta is not None:
             meta_images = DeviceImages(prep.meta, data.mean, data.std, device, channels_last)
@@ -269,6 +274,7 @@ class Runner:
     def _loop(self, state, ctx, method, cache, start_epoch, prior) -> tuple:
         prep, hp = state.prep, state.prep.hparams
         evalsets = self._eval_sets(prep, ctx.device)
+        eval_bs = eval_batch_size(hp, ctx.device)
         clean = torch.from_numpy(prep.clean).to(ctx.device)
         wall0 = time.perf_counter() - prior["wall_s"]
         images, train_s = prior["images"], prior["train_s"]
@@ -284,8 +290,7 @@ class Runner:
             scan = cache.get()
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
-                **{f"{k}_acc": self._evaluate(method, v, eval_batch_size(hp, ctx.device))
-                   for k, v in evalsets.items()},
+                **{f"{k}_acc": self._evaluate(method, v, eval_bs) for k, v in evalsets.items()},
                 **fit_metrics(scan.ensemble_logits(), ctx.train.labels, clean),
                 **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
                 **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},

@@ -75,6 +75,7 @@ def build_method(cfg: Any) -> tuple[Any, Any]:
 
     Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation scan.
     """
+    from nlbench.hparams import eval_batch_size
     from nlbench.plugins import get_host
     from nlbench.prepare import prepare
     from nlbench.runner import Runner, ScanCache
@@ -84,7 +85,8 @@ def build_method(cfg: Any) -> tuple[Any, Any]:
     cache = ScanCache(lambda: None)
     ctx = runner._context(prep, torch.device("cpu"), cache)
     method = prep.method_spec.factory(ctx)
-    cache._compute = lambda: runner._scan(method, ctx.train, 512)
+    scan_bs = eval_batch_size(prep.hparams, ctx.device)
+    cache._compute = lambda: runner._scan(method, ctx.train, scan_bs)
     return method, ctx
 
 

@@ -83,18 +83,25 @@ class MixTask:
 
 
 @torch.no_grad()
-def refine_and_guess(net: nn.Module, peer: nn.Module, v1: torch.Tensor, v2: torch.Tensor,
+def refine_and_guess(net: nn.Module, peer: nn.Module | None, v1: torch.Tensor, v2: torch.Tensor,
                      y: torch.Tensor, w: torch.Tensor, num_classes: int,
-                     autocast) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """(refined targets, co-guessed targets) of one pair of views, both sharpened."""
+                     autocast) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """(refined targets, co-guessed targets) of one pair of views, both sharpened.
+
+    ``peer=None`` skips the co-guess (the meta batch: the official code computes it and never
+    uses it; the peer is in eval mode, so leaving it out changes nothing else).
+    """
     with autocast():
         own = [net(v).float().softmax(1) for v in (v1, v2)]  # train mode, one view at a time
-        peer_p = peer(torch.cat([v1, v2])).float().softmax(1)  # eval mode: one forward
-    n = v1.shape[0]
+        peer_p = None if peer is None else peer(torch.cat([v1, v2])).float().softmax(1)
     wv = w.float().unsqueeze(1)
-    refined = wv * F.one_hot(y, num_classes).float() + (1 - wv) * (own[0] + own[1]) / 2
+    refined = sharpen(wv * F.one_hot(y, num_classes).float() + (1 - wv) * (own[0] + own[1]) / 2,
+                      TEMPERATURE)  # fmt: skip
+    if peer_p is None:
+        return refined, None
+    n = v1.shape[0]
     guess = (own[0] + own[1] + peer_p[:n] + peer_p[n:]) / 4
-    return sharpen(refined, TEMPERATURE), sharpen(guess, TEMPERATURE)
+    return refined, sharpen(guess, TEMPERATURE)
 
 
 def build_task(
@@ -106,7 +113,7 @@ def build_task(
     peer.eval()
     tx, gx = refine_and_guess(net, peer, b.x, b.x2, b.y, b.weight, num_classes, autocast)
     tu, gu = refine_and_guess(net, peer, b.u1, b.u2, b.uy, b.uw, num_classes, autocast)
-    tm, _ = refine_and_guess(net, peer, b.m1, b.m2, b.my, b.mw, num_classes, autocast)
+    tm, _ = refine_and_guess(net, None, b.m1, b.m2, b.my, b.mw, num_classes, autocast)
     inputs = torch.cat([b.x, b.x2, b.u1, b.u2])
     both = torch.cat([torch.cat([tx, tx, tu, tu]), torch.cat([gx, gx, gu, gu])], dim=1)
     mixed_x, mixed_t, _ = mixmatch(inputs, both, alpha, gen)  # one l, one permutation

@@ -193,12 +193,25 @@ class Learner:
                 stat = {"weight_zero_frac": (w == 0).float().mean()}
         if not reuse:
             losses = F.cross_entropy(self.model(x).float(), y, reduction="none")
-        loss = (w.detach() * losses).sum()
+        loss = self._actual_step((w.detach() * losses).sum())
+        return {"loss": loss, "meta_loss": meta_loss, **stat}
+
+    def _actual_step(self, loss: torch.Tensor) -> torch.Tensor:
+        """The real update of the network with the (fixed) weights; the loss, detached."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.steps += 1
-        return {"loss": loss.detach(), "meta_loss": meta_loss, **stat}
+        return loss.detach()
+
+    def _step_meta_net(self, theta: list[torch.Tensor], grads) -> None:
+        """One meta-net step from its meta-gradient (averaged over ranks under DDP, so every
+        rank's meta-net stays the same)."""
+        self.vopt.zero_grad(set_to_none=True)
+        for p, g in zip(theta, grads):
+            p.grad = g
+        distributed.average_grads(theta)
+        self.vopt.step()
 
     def _mwnet_meta(self, x, y, mx, my, lr, reuse):
         theta = list(self.vnet.parameters())
@@ -217,11 +230,7 @@ class Learner:
                 lr, reuse=reuse,
             )  # fmt: skip
             losses, meta_loss, grads = mg.losses, mg.meta_loss, mg.grads
-        self.vopt.zero_grad(set_to_none=True)
-        for p, g in zip(theta, grads):
-            p.grad = g
-        distributed.average_grads(theta)  # under DDP every rank's meta-net takes the same step
-        self.vopt.step()
+        self._step_meta_net(theta, grads)
         return losses, meta_loss
 
     def _l2r_meta(self, x, y, mx, my, lr, reuse):
@@ -272,23 +281,15 @@ class Learner:
                                             None, lr, reuse=reuse, losses=costs,
                                             meta_objective=task.meta)  # fmt: skip
                 meta_loss, grads = mg.meta_loss, mg.grads
-            self.vopt.zero_grad(set_to_none=True)
-            for p, g in zip(theta, grads):
-                p.grad = g
-            distributed.average_grads(theta)
-            self.vopt.step()
+            self._step_meta_net(theta, grads)
             with torch.no_grad():
                 raw = self.vnet(costs.detach())  # recomputed with the updated meta-net
                 w = metagrad.normalise_weights(raw, str(self.hp["weight_norm"]))
         if not reuse:
             logits = self.model(task.x)
             costs = task.costs(logits)
-        loss = task.total(logits, costs, w.detach())
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        self.steps += 1
-        return {"loss": loss.detach(), "meta_loss": meta_loss, "weight_mean": raw.mean(),
+        loss = self._actual_step(task.total(logits, costs, w.detach()))
+        return {"loss": loss, "meta_loss": meta_loss, "weight_mean": raw.mean(),
                 "lambda_u": torch.full((), task.lambda_u, device=loss.device)}  # fmt: skip
 
     def _famus_meta(self, x, y, mx, my, lr, reuse, weigh, theta, losses=None,

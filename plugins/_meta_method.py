@@ -66,7 +66,7 @@ class MetaReweight(Method):
         self.splits: dict[str, Split] = {}
         self.probs: dict[str, torch.Tensor] = {}
         self.meta_index: dict[str, torch.Tensor] = {}
-        self._epoch = 0
+        self.lambda_u = 0.0  # this epoch's ramped λu (MixMatch variant)
 
     # -- the runner's contract -------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -92,11 +92,10 @@ class MetaReweight(Method):
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         plan = EpochPlan(steps=self._draw_pools() * len(self.nets))
         self._epoch_warm = self.warming_up(epoch)
-        self._epoch = epoch
         if self.kind == "pseudo" and not self._epoch_warm:
             self._pseudo_split(epoch, scan(), plan)
             if self.mix:
-                self._mix_split(plan)
+                self._mix_split(epoch, plan)
         elif self.kind == "clean":
             self.meta_sizes = {n: int(self.ctx.meta.size) for n in self.nets}
             if self.rule == "mwnet" and self.nets == ("net",):
@@ -132,24 +131,28 @@ class MetaReweight(Method):
             plan.metrics[f"meta_fallback_{n}"] = self.fallback[n]
         plan.clean_prob = torch.stack(list(prob.values())).mean(0)
 
-    def _mix_split(self, plan: EpochPlan) -> None:
-        """MixMatch variant: each network's labeled/unlabeled split from its peer's GMM."""
+    def _mix_split(self, epoch: int, plan: EpochPlan) -> None:
+        """MixMatch variant: each network's labeled/unlabeled split from its peer's GMM, and
+        the epoch's ramped λu."""
         train, bs = self.ctx.train, self.ctx.train.batch_size
         pool = torch.arange(len(train), device=train.device)
-        steps = 0
         for n in self.nets:  # official guard: < 64 (a batch) or > 90 % labeled → median split
             split = co_divide(self.probs[n], pool, float(self.hp["p_threshold"]), bs,
                               max(1, len(train) // 10))  # fmt: skip
             self.splits[n] = split
-            steps += max(math.ceil(split.labeled.numel() / bs),
-                         math.ceil(split.unlabeled.numel() / bs))  # fmt: skip
             plan.metrics[f"labeled_{n}"] = int(split.labeled.numel())
             plan.metrics[f"unlabeled_{n}"] = int(split.unlabeled.numel())
             plan.metrics[f"split_fallback_{n}"] = split.fallback
-        plan.steps = steps
-        ramp = linear_rampup(float(self._epoch), int(self.hp["warmup_epochs"]),
+        plan.steps = sum(self._mix_iters(n) for n in self.nets)
+        ramp = linear_rampup(float(epoch), int(self.hp["warmup_epochs"]),
                              int(self.mix_hp["rampup_epochs"]))  # fmt: skip
-        plan.metrics["lambda_u"] = float(self.mix_hp["lambda_u"]) * ramp
+        self.lambda_u = float(self.mix_hp["lambda_u"]) * ramp
+        plan.metrics["lambda_u"] = self.lambda_u
+
+    def _mix_iters(self, name: str) -> int:
+        """Steps of one network's mixed epoch: ``max(⌈|L|/B⌉, ⌈|U|/B⌉)`` (the official loop)."""
+        split, bs = self.splits[name], self.ctx.train.batch_size
+        return max(math.ceil(split.labeled.numel() / bs), math.ceil(split.unlabeled.numel() / bs))
 
     def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch]:
         """Each network gets its own shuffled pass (Algorithm 2: net 1's epoch, then net 2's);
@@ -168,18 +171,16 @@ class MetaReweight(Method):
                     plan.metrics[f"famus_mean_sampled_{n}"] = stats["mean_sampled"]
 
     def _mix_batches(self) -> Iterator[Batch]:
-        """Per network ``max(⌈|L|/B⌉, ⌈|U|/B⌉)`` steps; the shorter set and the meta set cycle
-        (the official loop); second views are fresh augmentations of the same samples."""
+        """Per network :meth:`_mix_iters` steps; the shorter set and the meta set cycle (the
+        official loop); second views are fresh augmentations of the same samples."""
         train, bs = self.ctx.train, self.ctx.train.batch_size
         mbs = int(self.hp["meta_batch_size"] or bs)
         for n in self.nets:
             split, prob = self.splits[n], self.probs[n]
-            num_iter = max(math.ceil(split.labeled.numel() / bs),
-                           math.ceil(split.unlabeled.numel() / bs))  # fmt: skip
             labeled = train.sampler(split.labeled, bs)
             unlabeled = train.sampler(split.unlabeled, bs)
             meta = train.sampler(self.meta_index[n], mbs)
-            for _ in range(num_iter):
+            for _ in range(self._mix_iters(n)):
                 b, u, m = next(labeled), next(unlabeled), next(meta)
                 yield MixMetaBatch(
                     b.x, b.y, b.index, weight=prob[b.index], tag=n, x2=train.view(b.index),
@@ -193,11 +194,8 @@ class MetaReweight(Method):
             return learner.warmup_step(batch.x, batch.y)
         if isinstance(batch, MixMetaBatch):
             peer = self.learners[PEER[batch.tag]].model
-            ramp = linear_rampup(float(self._epoch), int(self.hp["warmup_epochs"]),
-                                 int(self.mix_hp["rampup_epochs"]))  # fmt: skip
             task = build_task(learner.model, peer, batch, self.ctx.num_classes,
-                              float(self.mix_hp["alpha"]),
-                              float(self.mix_hp["lambda_u"]) * ramp, self.ctx.gen,
+                              float(self.mix_hp["alpha"]), self.lambda_u, self.ctx.gen,
                               self.ctx.autocast)  # fmt: skip
             return learner.mix_step(task)
         return learner.step(batch.x, batch.y)

@@ -125,3 +125,16 @@ def test_random_crop_flip_matches_per_sample_crops(flip):
     for i in range(6):
         crop = padded[i, :, dy[i] : dy[i] + 5, dx[i] : dx[i] + 7]
         assert torch.equal(out[i], crop.flip(2) if mask[i] else crop)
+
+
+def test_flip_policy_only_mirrors():
+    """``flip`` (the CIFAR cpu profile's policy): every view is the image or its mirror."""
+    from nlbench.data import DeviceImages, ImageSet
+
+    x = torch.randint(0, 256, (64, 3, 5, 7), dtype=torch.uint8)
+    images = DeviceImages(ImageSet(x, torch.zeros(64, dtype=torch.long)), (0.0,) * 3,
+                          (1 / 255,) * 3, torch.device("cpu"), channels_last=False)  # fmt: skip
+    out = images.augmented(torch.arange(64), "flip", torch.Generator().manual_seed(0))
+    same = ((out - x.float()).abs() < 1e-3).flatten(1).all(1)
+    mirrored = ((out - x.flip(3).float()).abs() < 1e-3).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and 0 < int(mirrored.sum()) < 64

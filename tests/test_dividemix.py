@@ -10,11 +10,11 @@ import torch
 
 from nlbench.config import RunConfig
 from nlbench.data import class_balanced_pool
+from nlbench.gmm import co_divide
 from nlbench.method import Scan
+from nlbench.mixmatch import linear_rampup
 from nlbench.testing import build_method, check_method_contract
 from nlbench_plugins._dividemix_settings import resolve_setting, table_entry
-from nlbench.gmm import co_divide
-from nlbench.mixmatch import linear_rampup
 from nlbench_plugins.method_dividemix import MixBatch
 
 

@@ -205,6 +205,10 @@ def test_famus_mixmatch_task_refines_guesses_and_mixes():
     refined, guess = refine_and_guess(net, peer, v(3), v(3), y, torch.ones(3), 4, nullcontext)
     torch.testing.assert_close(refined, torch.nn.functional.one_hot(y, 4).float())
     assert torch.allclose(guess.sum(1), torch.ones(3))
+    a, b, half = v(3), v(3), torch.full((3,), 0.5)
+    with_peer, _ = refine_and_guess(net, peer, a, b, y, half, 4, nullcontext)
+    alone, no_guess = refine_and_guess(net, None, a, b, y, half, 4, nullcontext)
+    assert no_guess is None and torch.equal(alone, with_peer)  # the meta batch needs no guess
     b = MixMetaBatch(v(3), y, torch.arange(3), weight=torch.full((3,), 0.5), tag="net1",
                      x2=v(3), u1=v(5), u2=v(5), uy=torch.zeros(5, dtype=torch.long),
                      uw=torch.zeros(5), m1=v(2), m2=v(2), my=torch.ones(2, dtype=torch.long),

@@ -39,3 +39,40 @@ def test_channels_last_is_cuda_only_unless_always(nlbench_run):
     assert not use_channels_last({"channels_last": False}, cuda)
     record = nlbench_run("erm", "0.4", set={"channels_last": "always"})
     assert record["status"] == "done" and record["config"]["hparams"]["channels_last"] == "always"
+
+
+def test_augment_overrides_the_datasets_policy(nlbench_run):
+    """``augment`` replaces the dataset's train-time policy; ``off`` is nlbench.data's "none"
+    (``--set augment=none`` would parse as null, the dataset's own policy)."""
+    import pytest
+    import torch
+
+    from nlbench.data import DatasetData, ImageSet, TrainSet
+    from nlbench.errors import UsageError
+    from nlbench.hparams import resolve_hparams, train_augment
+
+    assert train_augment({"augment": None}) is None
+    assert train_augment({"augment": "off"}) == "none"
+    assert train_augment({"augment": "crop"}) == "crop"
+    images = ImageSet(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
+    data = DatasetData(train=images, test=images, num_classes=2, classes=["a", "b"],
+                       mean=(0.5,), std=(0.5,), augment="crop_flip")  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.zeros(4, dtype=torch.long)
+    assert TrainSet(images, labels, data, torch.device("cpu"), 2, gen).augment == "crop_flip"
+    assert TrainSet(images, labels, data, torch.device("cpu"), 2, gen,
+                    augment="none").augment == "none"  # fmt: skip
+
+    plain = nlbench_run("erm", "0.4")  # digits: no augmentation of its own
+    cropped = nlbench_run("erm", "0.4", set={"augment": "crop"})
+    assert cropped["config"]["hparams"]["augment"] == "crop"
+    assert cropped["run_id"] != plain["run_id"]
+    assert cropped["epochs"][-1]["train_loss"] != plain["epochs"][-1]["train_loss"]
+
+    from nlbench.config import RunConfig
+    from nlbench.plugins import get_host
+
+    host = get_host()
+    cfg = RunConfig(method="erm", dataset="digits", overrides={"augment": "mirror"})
+    with pytest.raises(UsageError, match="augment must be one of"):
+        resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg)
