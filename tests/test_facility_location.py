@@ -161,3 +161,24 @@ def test_reported_objective_is_the_objective_of_the_selection():
                 stochastic_greedy_fl(dist, 9, gen=torch.Generator().manual_seed(3))):  # fmt: skip
         assert res.objective == fl_objective(dist, res.indices)
     assert lazy_greedy_fl(dist, 0).objective == 0.0
+
+
+def test_exact_fl_optimum_under_samples_a_tight_clean_cluster():
+    """Why ``fl_only``'s medoids are mostly mislabelled (methods_fl docstring), by brute force:
+    one class of the noisy label in p − y space, half clean in a tight cluster, half
+    mislabelled in two looser ones. The *exact* optimum (not only greedy) puts one medoid on
+    the clean cluster and the rest on the loose ones: precision 1/6, far below the clean
+    fraction 1/2. Weighting each medoid by its cluster size (the fast schedule) restores the
+    data's own mix exactly (seed §5.3: "consistent with the entire dataset"), no better."""
+    gen = torch.Generator().manual_seed(0)
+    clean = 0.05 * torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    noisy = torch.cat([torch.tensor([[1.0, 0.0]] * 3), torch.tensor([[0.0, 1.0]] * 3)]).double()
+    noisy = noisy + 0.3 * torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    dist = pairwise_distances(torch.cat([clean, noisy]))
+    is_clean = torch.arange(12) < 6
+    subsets = itertools.combinations(range(12), 6)
+    medoids = torch.tensor(max(subsets, key=lambda s: fl_objective(dist, torch.tensor(s))))
+    assert lazy_greedy_fl(dist, 6).objective >= (1 - 1 / math.e) * fl_objective(dist, medoids)
+    assert is_clean[medoids].double().mean().item() == pytest.approx(1 / 6)
+    sizes = cluster_sizes(dist, medoids)
+    assert (sizes * is_clean[medoids]).sum().item() / sizes.sum().item() == pytest.approx(0.5)
