@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nlbench.config import RunConfig
+from nlbench.data import AUGMENTS
 from nlbench.errors import UsageError
 from nlbench.specs import DatasetSpec, MethodSpec
 
@@ -45,8 +46,9 @@ BASE_HPARAMS: dict[str, Any] = {
 }
 
 
-# ``off`` rather than ``none``: --set reads "none" as null (the dataset's own policy)
-AUGMENT_POLICIES = (None, "crop_flip", "crop", "flip", "off")
+# nlbench.data's policies, with ``off`` for ``none``: --set reads "none" as null (the
+# dataset's own policy)
+AUGMENT_POLICIES = (None, *("off" if a == "none" else a for a in AUGMENTS))
 
 
 def profile_names(dspec: DatasetSpec) -> list[str]:

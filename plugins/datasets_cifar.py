@@ -123,13 +123,15 @@ PROFILES = {
         "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
     },
     # CIFAR-10 at 2-core-CPU scale, used with --train-subset 5000: ERM ~5 min on one thread.
-    # Measured (ERM, sym:0.6, 40 epochs, 1 thread beside one other job): with crop+flip
+    # Measured (`nlbench run --method erm --dataset cifar10 --profile cpu --noise sym:0.6
+    # --train-subset 5000 --set augment=...`, 1 thread beside one other job): with crop+flip
     # cnn_small cannot fit the noise at all (train loss stays ~2.1, noisy_fit flat at ~0.08,
-    # best 45.8, last 45.6), so the board showed nothing to be robust against; with no
+    # best 45.8, last 45.6: record erm-cifar10-c31e7a8f664d, in git at 6bf0b82), so the board
+    # showed nothing to be robust against; with no
     # augmentation it memorises from the start (best 32.8 at epoch 8, last 28.7, noisy_fit
     # 0.84); flips only (the papers' flip without their 4-px crop) give the papers' shape:
     # best 40.8 just after the first decay, then noisy_fit climbs 0.09 -> 0.33 and the last
-    # epoch falls to 38.5. Weight decay is the papers' 5e-4 (1e-4 behaves the same: 41.1 ->
+    # epoch falls to 38.5 (results/cifar10-cpu/erm-cifar10-60af0b77e0b8). Weight decay is the papers' 5e-4 (1e-4 behaves the same: 41.1 ->
     # 38.8). Channels-last is on for the CPU too: ~1.35x faster steps, results equal up to
     # float rounding (benchmarks/bench_cpu_layout.py).
     "cpu": {

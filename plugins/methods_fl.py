@@ -18,10 +18,11 @@ per dataset and ``--set radius=`` overrides it.
 Measured (digits, ``sym:0.6``, quick profile): FL's medoids are *not* mostly clean. Coverage
 spends medoids on the spread-out mislabelled points, so ``selected_precision`` is ~0.24, below
 the clean fraction 0.40 (``selector=random`` gives 0.40). It is the objective, not the space
-or the moment: seed 0, ``fl_only``, one change at a time, precision 0.245 (p − y, the default),
-0.245 (softmax: within one class p − y is p shifted, the same distances), 0.245 (feature
-gradients), 0.252 (features), 0.353 (unit-normalised p − y), 0.258 (selecting at epoch 5,
-before memorisation), 0.287 (ratio 0.2). Weighting is what concentrates the loss on clean
+or the moment (seed 0, ``nlbench run --method fl_only --dataset digits --noise sym:0.6`` with
+one ``--set`` each): default (p − y) 0.245; ``space=softmax`` 0.245 (within one class p − y is
+p shifted: the same distances); ``space=feature_grad`` 0.245; ``space=features`` 0.252;
+``normalize=true`` 0.353; ``select_epoch=5`` (before memorisation) 0.258; ``fl_ratio=0.2``
+0.287. Weighting is what concentrates the loss on clean
 labels: ``weighted_precision`` (the runner's weight-averaged precision) is ~0.51 for
 ``fl_weighted`` and ~0.68 for ``density_weighted``; last accuracy 0.78 and 0.84 vs ERM 0.69.
 """
