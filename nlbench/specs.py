@@ -88,6 +88,25 @@ class ReweighterSpec:
 
 
 @dataclass(frozen=True)
+class Deviation:
+    """One known difference between a built-in method and its official code.
+
+    ``nlbench show method M`` prints them as "differences from the official code"; a board row
+    whose run set ``option`` to a non-official value says so.
+
+    Attributes:
+        what: the difference, in one sentence.
+        why: why the suite keeps it (or why it is the default).
+        restore: how to get the official behaviour (``--set key=value`` or a profile), or ``""``
+            when there is no switch.
+    """
+
+    what: str
+    why: str
+    restore: str = ""
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """A training method.
 
@@ -99,6 +118,7 @@ class MethodSpec:
             networks), ``noise_tuned`` (hparams chosen knowing the noise rate).
         reference: citation of the source paper.
         search_space: optional sweep ranges, ``{key: [values]}``.
+        deviations: known differences from the official code (:class:`Deviation`).
     """
 
     name: str
@@ -109,6 +129,7 @@ class MethodSpec:
     flags: frozenset[str] = frozenset()
     reference: str = ""
     search_space: Mapping[str, list] = field(default_factory=dict)
+    deviations: tuple[Deviation, ...] = ()
 
 
 @dataclass(frozen=True)
