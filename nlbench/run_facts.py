@@ -72,8 +72,12 @@ def restore_options(deviation: Deviation) -> dict[str, Any]:
     return {key: parse_value(value.rstrip(",.;)")) for key, value in pairs}
 
 
+# options that act only on CUDA: bf16 autocast is a no-op elsewhere, so a CPU run is fp32
+CUDA_ONLY = frozenset({"amp"})
+
+
 def active_deviations(
-    mspec: MethodSpec, hparams: Hparams, overrides: Hparams | None = None
+    mspec: MethodSpec, hparams: Hparams, overrides: Hparams | None = None, device: str = "cuda"
 ) -> list[dict[str, Any]]:
     """The deviations a run leaves in effect, for ``method_info["deviations"]``.
 
@@ -81,14 +85,27 @@ def active_deviations(
     those options has another value in the run; one entry per such option, with the run's
     value, the official one, whether ``--set`` chose it (``set``: False means the profile's or
     the method's default) and the deviation's ``what``. Deviations without an option are
-    permanent and listed by ``nlbench show method``, not per run.
+    permanent and listed by ``nlbench show method``, not per run. On a ``device`` other than
+    CUDA the :data:`CUDA_ONLY` options change nothing and are not listed.
     """
     overrides = overrides or {}
     out = []
     for dev in mspec.deviations:
         for key, official in restore_options(dev).items():
             value = hparams.get(key)
-            if key in hparams and value != official:
+            inert = key in CUDA_ONLY and device != "cuda"
+            if key in hparams and value != official and not inert:
                 entry = {"option": key, "value": value, "official": official}
                 out.append({**entry, "set": key in overrides, "what": dev.what})
     return out
+
+
+def record_facts(prep: Any, overrides: Hparams, device: str) -> dict[str, Any]:
+    """The record's ``flags`` and ``method_info["deviations"]`` of a prepared run
+    (:class:`nlbench.prepare.Prepared`: only its specs and hparams are read)."""
+    mspec, dspec, hp = prep.method_spec, prep.dataset_spec, prep.hparams
+    noise = noise_setting(prep.noise_spec, dspec)
+    return {
+        "flags": run_flags(mspec, hp, noise, dspec),
+        "deviations": active_deviations(mspec, hp, overrides, device),
+    }

@@ -26,7 +26,7 @@ from nlbench.models import build_model, features_and_logits
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
 from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
-from nlbench.run_facts import active_deviations, noise_setting, run_flags
+from nlbench.run_facts import noise_setting, record_facts
 from nlbench.schedules import lr_at
 from nlbench.seeding import derive_seed, seed_model_init, set_deterministic, torch_generator
 
@@ -355,17 +355,15 @@ class Runner:
         mspec = prep.method_spec
         prov = envinfo.provenance(self.host, state.device)
         prov["env"]["world_size"] = self.dist.world
-        noise = noise_setting(prep.noise_spec, prep.dataset_spec)
-        flags = run_flags(mspec, prep.hparams, noise, prep.dataset_spec)
-        deviations = active_deviations(mspec, prep.hparams, self.cfg.overrides)
+        facts = record_facts(prep, self.cfg.overrides, state.device.type)
         return {
             "schema": SCHEMA, "run_id": prep.run_id,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **prov,
             "config": {**prep.identity, "model": prep.hparams["model"], "device": str(state.device)},
-            "flags": flags, "reference": mspec.reference, "noise": prep.noise,
+            "flags": facts["flags"], "reference": mspec.reference, "noise": prep.noise,
             "data": prep.data_info,
-            "method_info": {**method.record_info(), "deviations": deviations},
+            "method_info": {**method.record_info(), "deviations": facts["deviations"]},
             "epochs": [], "summary": {}, "status": "running",
         }  # fmt: skip
 
