@@ -193,3 +193,16 @@ def test_run_records_its_deviations(tmp_path):
     assert options["fl_scope"]["value"] is None and options["fl_scope"]["official"] == "global"
     assert options["fl_scope"]["set"] is False
     assert "amp" not in options  # bf16 autocast is CUDA-only: this CPU run was fp32
+
+
+@pytest.mark.parametrize("method", ["dividemix", "fl_only", "density_weighted", "fl_weighted"])
+@pytest.mark.parametrize("dataset", ["cifar10", "fashionmnist"])
+def test_paper_profiles_run_the_official_fp32(method, dataset):
+    def identity(profile: str):
+        return run_identity(RunConfig(method=method, dataset=dataset, profile=profile), get_host())
+
+    paper, quick = identity("paper"), identity("quick")
+    assert paper.hparams["amp"] is False and quick.hparams["amp"] is True
+    on_cuda = [d["option"] for d in active_deviations(quick.method_spec, quick.hparams)]
+    assert "amp" in on_cuda
+    assert "amp" not in [d["option"] for d in active_deviations(paper.method_spec, paper.hparams)]
