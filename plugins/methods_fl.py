@@ -68,9 +68,18 @@ COMMON: dict[str, Any] = {
 # The seed's robust setting (§6.2): ResNet-32, SGD m 0.9, wd 2e-4, batch 128, 200 epochs,
 # lr 0.1 decayed at epochs 120 and 160 (the text says "decay by 0.01"; we use ×0.1 each, the
 # ResNet CIFAR convention of its ref. [8]); fp32 as its time's code (amp off).
-PAPER = {"model": "resnet32", "epochs": 200, "batch_size": 128, "lr": 0.1, "momentum": 0.9,
-         "weight_decay": 2e-4, "scheduler": "multistep", "milestones": [120, 160], "gamma": 0.1,
-         "amp": False}
+PAPER = {
+    "model": "resnet32",
+    "epochs": 200,
+    "batch_size": 128,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 2e-4,
+    "scheduler": "multistep",
+    "milestones": [120, 160],
+    "gamma": 0.1,
+    "amp": False,
+}
 # tiny_cnn's penultimate features are further apart than 2.0: on digits at the first decay
 # (60 % noise) same-class distances have quantiles 5/25/50 % = 0.0/7.2/8.3, so r = 2.0 counts
 # only the point itself (uniform weights); r = 7.0 (about the 25 % quantile) separates clean

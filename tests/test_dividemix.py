@@ -87,8 +87,8 @@ def test_resolve_setting_history_penalty_and_overrides():
     def ctx(noise, rate, **hp):
         base = {"lambda_u": None, "p_threshold": None, "gmm_history": None, "conf_penalty": None}
         setting = NoiseSetting(noise, rate, f"{noise}:{rate}")
-        return SimpleNamespace(hparams={**base, **hp}, dataset="cifar10", noise_type=noise,
-                               num_classes=10, noise=setting)  # fmt: skip
+        facts = {"dataset": "cifar10", "noise_type": noise, "num_classes": 10, "noise": setting}
+        return SimpleNamespace(hparams={**base, **hp}, **facts)
 
     high = resolve_setting(ctx("sym", 0.9))
     assert (high.gmm_history, high.conf_penalty, high.p_threshold) == (5, False, 0.6)

@@ -24,8 +24,17 @@ from nlbench.noise import NoiseContext, labels_sha256, noise_report, transition_
 from nlbench.plugins import get_host
 from nlbench.seeding import numpy_rng
 
-LABEL_MODELS = ["sym", "sym_incl", "asym", "asym_block5", "pairflip", "instance", "random_labels",
-                "flip", "flip2"]  # fmt: skip
+LABEL_MODELS = [
+    "sym",
+    "sym_incl",
+    "asym",
+    "asym_block5",
+    "pairflip",
+    "instance",
+    "random_labels",
+    "flip",
+    "flip2",
+]
 INPUT_MODELS = ["shuffled_pixels", "random_pixels", "gaussian"]
 
 
