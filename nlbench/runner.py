@@ -26,6 +26,7 @@ from nlbench.models import build_model, features_and_logits
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
 from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
+from nlbench.run_facts import noise_setting, record_facts
 from nlbench.schedules import lr_at
 from nlbench.seeding import derive_seed, seed_model_init, set_deterministic, torch_generator
 
@@ -135,6 +136,7 @@ class Runner:
             train=train, epochs=int(hp["epochs"]), steps_per_epoch=train.num_batches(),
             build_model=make, gen=gen, scan=cache.get, meta=meta, amp_dtype=amp,
             dataset=prep.dataset_spec.name, noise_type=prep.noise_spec.type,
+            noise=noise_setting(prep.noise_spec, prep.dataset_spec),
             extras={"meta_info": prep.data_info["meta_set"], "seed": self.cfg.seed},
         )  # fmt: skip
 
@@ -353,13 +355,15 @@ class Runner:
         mspec = prep.method_spec
         prov = envinfo.provenance(self.host, state.device)
         prov["env"]["world_size"] = self.dist.world
+        facts = record_facts(prep, self.cfg.overrides, state.device.type)
         return {
             "schema": SCHEMA, "run_id": prep.run_id,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **prov,
             "config": {**prep.identity, "model": prep.hparams["model"], "device": str(state.device)},
-            "flags": sorted(mspec.flags), "reference": mspec.reference,
-            "noise": prep.noise, "data": prep.data_info, "method_info": method.record_info(),
+            "flags": facts["flags"], "reference": mspec.reference, "noise": prep.noise,
+            "data": prep.data_info,
+            "method_info": {**method.record_info(), "deviations": facts["deviations"]},
             "epochs": [], "summary": {}, "status": "running",
         }  # fmt: skip
 

@@ -1,7 +1,9 @@
-"""``nlbench show method NAME``: hyper-parameters per profile and dataset, flags, citation."""
+"""``nlbench show method NAME``: hyper-parameters per profile and dataset, flags, citation, and
+the method's known differences from its official code."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -33,6 +35,8 @@ def method_table(name: str) -> dict[str, Any]:
         "name": name, "description": mspec.description, "reference": mspec.reference,
         "flags": sorted(mspec.flags), "plugin": entry.plugin, "distribution": entry.distribution,
         "default_hparams": dict(mspec.default_hparams), "profiles": profiles,
+        "flags_per_run": mspec.flags_for is not None,
+        "deviations": [dataclasses.asdict(d) for d in mspec.deviations],
     }  # fmt: skip
 
 
@@ -60,7 +64,9 @@ def _print(info: dict[str, Any]) -> None:
 
     console.print(f"[bold]{info['name']}[/]: {info['description']}")
     console.print(f"reference: {info['reference'] or '-'}")
-    console.print(f"flags: {', '.join(info['flags']) or 'none'}  (plugin {info['plugin']})")
+    per_run = "; more per run, from its hparams and noise" if info.get("flags_per_run") else ""
+    flags = ", ".join(info["flags"]) or "none"
+    console.print(f"flags: {flags}{per_run}  (plugin {info['plugin']})")
     for profile, per_dataset in info["profiles"].items():
         table = Table(title=f"profile {profile}", title_justify="left")
         table.add_column("dataset", style="bold")
@@ -70,3 +76,26 @@ def _print(info: dict[str, Any]) -> None:
             rest = ", ".join(f"{k}={v}" for k, v in sorted(hp.items()) if k != "model")
             table.add_row(dname, str(hp["model"]), rest)
         console.print(table)
+    print_deviations(info.get("deviations", []))
+
+
+def print_deviations(deviations: list[dict[str, str]]) -> None:
+    """The "differences from the official code" table: what differs, why, how to restore it.
+
+    Runs record the ones whose option they leave non-official (``method_info["deviations"]``).
+    """
+    from rich.table import Table
+
+    from nlbench.console import console
+
+    title = "differences from the official code"
+    if not deviations:
+        console.print(f"{title}: none recorded")
+        return
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("difference")
+    table.add_column("why")
+    table.add_column("official behaviour with")
+    for dev in deviations:
+        table.add_row(dev["what"], dev["why"], dev["restore"] or "-")
+    console.print(table)
