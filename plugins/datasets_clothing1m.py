@@ -44,6 +44,11 @@ CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Wind
            "Jacket", "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear"]  # fmt: skip
 REQUIRED = ["noisy_label_kv.txt", "clean_label_kv.txt", "noisy_train_key_list.txt",
             "clean_val_key_list.txt", "clean_test_key_list.txt"]  # fmt: skip
+KEY_FILES = {
+    "train": "noisy_train_key_list.txt",
+    "val": "clean_val_key_list.txt",
+    "test": "clean_test_key_list.txt",
+}
 HOW_TO_GET = ("Clothing1M has no public download: request it from the authors "
               "(https://github.com/Cysu/noisy_label) and unpack the release there")  # fmt: skip
 
@@ -288,6 +293,22 @@ class Clothing1MStream:
         self.data, self.folder = data, folder
         self.keys = {"train": train_keys, "val": val_keys, "test": test_keys}
         self.workers = default_workers()
+
+    def verify(self) -> str | None:
+        """None when every image the key lists name is a file, else what is missing (one line).
+
+        ``nlbench data prepare`` calls it: a run would otherwise fail on the first missing
+        image, possibly hours in.
+        """
+        for split, keys in self.keys.items():
+            missing = [k for k in keys if not (self.folder / k).is_file()]
+            if missing:
+                return (
+                    f"{len(missing):,} of {len(keys):,} images listed in {KEY_FILES[split]} "
+                    f"are missing under {self.folder} (first: {missing[0]}); unpack the "
+                    "release's images/ there"
+                )
+        return None
 
     def _paths(self, split: str, ids: torch.Tensor | None) -> list[str]:
         keys = self.keys[split]
