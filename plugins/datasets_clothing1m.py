@@ -40,6 +40,10 @@ from nlbench.specs import DatasetSpec
 
 MEAN, STD = (0.6959, 0.6537, 0.6371), (0.3113, 0.3192, 0.3214)
 RESIZE, CROP = 256, 224
+# Fit metrics (noisy_fit, clean_fit, train_acc_*) are measured on this many train images, a
+# seeded subset fixed for the run, unless the method scans the whole set anyway: a full scan of
+# 1M JPEGs costs ~10 GPU-minutes, several times a 1,000-batch epoch (nlbench.fitscan).
+FIT_SUBSET = 10_000
 CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker",
            "Jacket", "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear"]  # fmt: skip
 REQUIRED = ["noisy_label_kv.txt", "clean_label_kv.txt", "noisy_train_key_list.txt",
@@ -189,8 +193,10 @@ class Clothing1MTrainSet:
         batch_size: int,
         gen: torch.Generator,
         hparams: dict[str, Any],
+        fit_subset: int | None = None,
     ) -> None:
         self.images = _Images(paths)
+        self.fit_subset = fit_subset  # read by the runner (nlbench.fitscan)
         self.labels = noisy.to(device)
         self.device, self.batch_size, self.gen = device, batch_size, gen
         self.num_classes = len(CLASSES)
@@ -293,6 +299,7 @@ class Clothing1MStream:
         self.data, self.folder = data, folder
         self.keys = {"train": train_keys, "val": val_keys, "test": test_keys}
         self.workers = default_workers()
+        self.fit_subset = FIT_SUBSET
 
     def verify(self) -> str | None:
         """None when every image the key lists name is a file, else what is missing (one line).
@@ -320,7 +327,7 @@ class Clothing1MStream:
         """The train set over the keys that remain after subset and meta hold-out."""
         self.workers = int(hparams.get("num_workers", self.workers))
         paths = self._paths("train", getattr(self.data.train, "ids", None))
-        return Clothing1MTrainSet(paths, noisy, device, batch_size, gen, hparams)
+        return Clothing1MTrainSet(paths, noisy, device, batch_size, gen, hparams, self.fit_subset)
 
     def eval_sets(self, device: torch.device) -> dict[str, Clothing1MEvalSet]:
         out = {}
