@@ -179,3 +179,12 @@ def test_dry_run_with_measured_ratios_and_given_epoch(tmp_path, capsys):
 def test_dry_run_bad_cost_input_is_one_line(tmp_path, capsys, extra, fragment):
     result = run_cli(capsys, "sweep", "-m", "erm", "--out", str(tmp_path), "--dry-run", *extra)
     assert_usage_error(result, fragment)
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_sweep_executor_options_build_the_slurm_executor(name):
+    from nlbench.sweep import make_executor
+
+    table = dict(load_toml(SWEEPS / f"{name}-paper.toml")["executor"])
+    executor = make_executor(get_host(), table.pop("name"), table)
+    assert executor.params["gpus_per_node"] == 1 and executor.params["timeout_min"] == table["time"]
