@@ -15,7 +15,11 @@ def register(cli: click.Group) -> None:
     @data_group.command("prepare")
     @click.argument("dataset")
     @click.option(
-        "--root", default=None, help="Data directory [$NLBENCH_DATA or ~/.cache/nlbench/data]."
+        "--root",
+        "--data-root",
+        "root",
+        default=None,
+        help="Data directory [$NLBENCH_DATA or ~/.cache/nlbench/data].",
     )
     @click.option("--offline", is_flag=True, help="Never download; only check what is there.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -44,7 +48,8 @@ def _print(result) -> None:
     from nlbench.console import console
 
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.splits.items())
-    console.print(f"[bold]{result.name}[/] ready in {result.folder or result.root}: {sizes}")
+    where = f" in {result.folder}" if result.folder else ""
+    console.print(f"[bold]{result.name}[/] ready{where}: {sizes}")
     if result.files:
         table = Table("file", "checksum", title="files", title_justify="left")
         for name, status in result.files.items():
