@@ -43,6 +43,15 @@ def _config(s: CheckSettings, data_root: Path | None) -> dict[str, Any]:
     return cfg
 
 
+def _root(s: CheckSettings, work: Path, data_root: Path | None) -> Path | None:
+    """Real CIFAR-10 when the data root has it, else a synthetic copy (no download, ever)."""
+    from nlbench.gpucheck.epochs import has_cifar10, write_synthetic_cifar10
+
+    if s.ddp_dataset != "cifar10" or has_cifar10(data_root):
+        return data_root
+    return write_synthetic_cifar10(work / "data", s.synthetic_train, s.synthetic_test)
+
+
 def _cli_args(cfg: dict[str, Any]) -> list[str]:
     args = ["run", "-q"]
     for key, value in cfg.items():
@@ -69,7 +78,7 @@ def run_ddp(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str, A
     """The plain leg in this process, the torchrun leg as a subprocess; records compared."""
     from nlbench.api import run
 
-    procs, cfg = _procs(s), _config(s, data_root)
+    procs, cfg = _procs(s), _config(s, _root(s, work, data_root))
     backend = "none: one process runs without a process group"
     if procs > 1:
         backend = "gloo" if s.device == "cpu" else "nccl"
