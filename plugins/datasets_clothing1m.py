@@ -14,6 +14,11 @@ offsets and flips are drawn in the main process from the run's generator, so aug
 not depend on the number of workers. With ``batches_per_epoch`` set, an epoch is that many
 class-balanced batches (by noisy label), as in the papers (1,000 batches of 32).
 
+The fit diagnostics (``noisy_fit``, ``clean_fit``, ``train_acc_*``) are measured on a seeded
+subset of :data:`FIT_SUBSET` train images (the train set's ``fit_subset``; the record's data
+info says ``fit_subset: N``), so that a method that needs no scan does not decode all 1M
+images every epoch; methods that scan (GMMs, selection) still get the whole set.
+
 ``DatasetData.train`` holds the labels with a 0-channel image tensor and the key positions
 (:class:`KeyedImageSet`), so ``--train-subset`` and meta hold-outs (``take``) keep working and
 the stream reads which keys remain when the runner asks for the train set.

@@ -102,8 +102,9 @@ def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | N
 def register(cli: click.Group) -> None:
     @cli.command("sweep")
     @_options
-    def sweep_cmd(config, sets, diagnostics, executor, jobs, executor_opts, dry_run, erm_epoch_s,
-                  ratios, **kw):  # fmt: skip
+    def sweep_cmd(
+        config, sets, diagnostics, executor, jobs, executor_opts, dry_run, erm_epoch_s, ratios, **kw
+    ):
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
         from nlbench.console import console
         from nlbench.plugins import get_host
@@ -155,14 +156,16 @@ def _print_estimate(console, jobs, host, cost) -> None:
         hp = run_identity(j.cfg, host).hparams
         done = j.state == "done"
         rows.append((j.cfg.method, j.cfg.dataset, hp["model"], int(hp["epochs"]), done))
-    table = Table("method", "runs", "finished", "to run", "ratio", "GPU-h to run", "longest run h",
-                  title="estimated cost", title_justify="left")  # fmt: skip
+    columns = ("method", "runs", "finished", "to run", "ratio", "GPU-h to run", "longest run h")
+    table = Table(*columns, title="estimated cost", title_justify="left")
     total: float | None = 0.0
     for e in estimate(rows, cost):
         hours = "?" if e.gpu_h is None else f"{e.gpu_h:.1f}"
         total = None if total is None or e.gpu_h is None else total + e.gpu_h
-        table.add_row(e.method, str(e.runs), str(e.done), str(e.runs - e.done),
-                      f"{cost.ratio(e.method):.2f}", hours, f"{e.longest_h:.1f}")  # fmt: skip
+        ratio, longest = f"{cost.ratio(e.method):.2f}", f"{e.longest_h:.1f}"
+        table.add_row(
+            e.method, str(e.runs), str(e.done), str(e.runs - e.done), ratio, hours, longest
+        )
     console.print(table)
     to_run = sum(j.state != "done" for j in jobs)
     unknown = "? (no ERM epoch time for some dataset/model: pass --erm-epoch-s)"
