@@ -19,6 +19,7 @@ from nlbench import checkpoint, distributed, envinfo
 from nlbench.config import RunConfig, canonical_json
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
+from nlbench.fitscan import fit_logits, fit_subset_index, rows
 from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
@@ -76,8 +77,10 @@ class ScanCache:
 
     def __init__(self, compute) -> None:
         self._compute, self._scan = compute, None
+        self.calls = 0  # how often anyone asked (the runner tells whether the method did)
 
     def get(self) -> Scan:
+        self.calls += 1
         if self._scan is None:
             self._scan = self._compute()
         return self._scan
@@ -142,18 +145,24 @@ class Runner:
 
     # -- per-epoch pieces -------------------------------------------------------------------
     @torch.no_grad()
-    def _scan(self, method: Method, train: TrainSet, eval_bs: int) -> Scan:
+    def _scan(
+        self, method: Method, train: TrainSet, eval_bs: int, index: torch.Tensor | None = None
+    ) -> Scan:
         """Per-network loss/logits (and features if asked) over the train set, eval mode.
 
-        Under DDP each rank scans its shard and the rows are all-gathered.
+        Under DDP each rank scans its shard and the rows are all-gathered. With ``index`` only
+        those samples are scanned (rows in that order), by every rank alike.
         """
         losses, logits, feats = {}, {}, {}
         lo, hi = distributed.shard_range(len(train), self.dist)
+        if index is not None:
+            lo, hi = 0, len(train)
         for name, net in method.networks().items():
             net = distributed.unwrap(net)
             net.eval()
             parts: list[tuple[torch.Tensor, torch.Tensor | None]] = []
-            for idx in train.scan_batches(eval_bs):
+            chunks = train.scan_batches(eval_bs) if index is None else index.split(eval_bs)
+            for idx in chunks:
                 idx = idx[(idx >= lo) & (idx < hi)]
                 if idx.numel() == 0:
                     continue
@@ -165,8 +174,11 @@ class Runner:
                         f, out = None, net(x)
                 parts.append((out.float(), None if f is None else f.float()))
             gather = lambda t: distributed.gather_rows(t, len(train), self.dist)  # noqa: E731
+            if index is not None:
+                gather = lambda t: t  # noqa: E731 - every rank scanned the whole subset
             logits[name] = gather(torch.cat([p[0] for p in parts]))
-            losses[name] = F.cross_entropy(logits[name], train.labels, reduction="none")
+            labels = train.labels if index is None else train.labels[index]
+            losses[name] = F.cross_entropy(logits[name], labels, reduction="none")
             if method.needs_features:
                 feats[name] = gather(torch.cat([p[1] for p in parts]))
         return Scan(losses, logits, feats)
@@ -280,20 +292,27 @@ class Runner:
         clean = torch.from_numpy(prep.clean).to(ctx.device)
         wall0 = time.perf_counter() - prior["wall_s"]
         images, train_s = prior["images"], prior["train_s"]
+        fit_idx = fit_subset_index(ctx.train, self.cfg.seed)  # None: the whole train set
+        if fit_idx is not None:
+            prep.data_info["fit_subset"] = int(fit_idx.numel())
         for epoch in range(start_epoch, int(hp["epochs"])):
             t0 = time.perf_counter()
+            calls = cache.calls
             plan = method.start_epoch(epoch, cache.get)
             select_s = time.perf_counter() - t0
             means, seen, lr = self._train_epoch(method, ctx, epoch, plan)
+            scanned = cache.calls > calls
             cache.invalidate()
             _sync(ctx.device)
             train_s += time.perf_counter() - t0
             images += seen
-            scan = cache.get()
+            logits = fit_logits(
+                cache.get, lambda i: self._scan(method, ctx.train, eval_bs, i), fit_idx, scanned
+            )
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
                 **{f"{k}_acc": self._evaluate(method, v, eval_bs) for k, v in evalsets.items()},
-                **fit_metrics(scan.ensemble_logits(), ctx.train.labels, clean),
+                **fit_metrics(logits, rows(ctx.train.labels, fit_idx), rows(clean, fit_idx)),
                 **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
                 **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},
             }  # fmt: skip
