@@ -163,6 +163,11 @@ class MetaReweight(Method):
             for n in self.nets:
                 for b in self.ctx.train.batches(EpochPlan(indices=self.pools[n])):
                     yield Batch(b.x, b.y, b.index, tag=n)
+        if plan is not None and self.rule == "mwnet" and not self._epoch_warm:
+            for n, lr in self.learners.items():
+                curve = lr.take_weight_function()
+                if curve:
+                    plan.metrics[f"weight_fn_{n}"] = curve
         if plan is not None and self.famus:
             for n, lr in self.learners.items():
                 stats = lr.take_layer_stats()
