@@ -117,6 +117,19 @@ class MetaBatches:
         idx = pick if self.index is None else self.index[pick]
         return self.images.augmented(idx, self.augment, self.gen), self.labels[idx]
 
+    def state(self) -> dict[str, Any]:
+        """Where the stream is (its shuffled order and position): a resumed run draws the same
+        meta batches as an uninterrupted one when the meta set cycles mid-epoch."""
+        return {"order": self.order, "pos": self.pos, "size": self.size}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if int(state["size"]) != self.size:
+            raise UsageError(f"--resume: the checkpoint's meta set has {state['size']} samples, "
+                             f"this run's {self.size}; rerun without --resume")  # fmt: skip
+        order = state["order"]
+        self.order = None if order is None else order.to(self.labels.device)
+        self.pos = int(state["pos"])
+
     @classmethod
     def pseudo(cls, train: TrainSet, index: torch.Tensor) -> MetaBatches:
         return cls(train.images, train.labels, train.augment, train.gen, index)
@@ -365,6 +378,8 @@ class Learner:
             out.update(vnet=self.vnet.state_dict(), vopt=self.vopt.state_dict())
         if self.samplers is not None:
             out.update(samplers=self.samplers.state_dict(), sopt=self.sopt.state_dict())
+        if self.meta is not None:  # the clean stream spans epochs; a pseudo one is rebuilt
+            out["meta"] = self.meta.state()
         return out
 
     def load(self, state: dict[str, Any]) -> None:
@@ -374,3 +389,5 @@ class Learner:
         if self.samplers is not None and "samplers" in state:
             self.samplers.load_state_dict(state["samplers"])
             self.sopt.load_state_dict(state["sopt"])
+        if self.meta is not None and "meta" in state:
+            self.meta.load_state(state["meta"])
