@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from nlbench import hookimpl
 from nlbench.specs import MethodSpec
+from nlbench_plugins import _meta_deviations as deviations
 from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins._meta_method import MetaReweight
 
@@ -53,5 +54,6 @@ def register_methods(register) -> None:
             flags=frozenset({"clean_meta"}),
             reference="Shu et al., Meta-Weight-Net: Learning an Explicit Mapping For Sample "
             "Weighting, NeurIPS 2019",
+            deviations=deviations.MWNET,
         )
     )
