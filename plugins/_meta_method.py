@@ -27,6 +27,9 @@ from nlbench_plugins._famus_mix import MIX_DEFAULTS, MixMetaBatch, build_task
 from nlbench_plugins._meta_common import Learner, MetaBatches, check_hparams
 
 PEER = {"net1": "net2", "net2": "net1", "net": "net"}
+WEIGHT_FN = ("epochs[].weight_fn_<net>: the meta-net's raw weight at the 5/25/50/75/95 % "
+             "quantiles of the epoch's weighed losses (loss_q, weight_q) and at a fixed loss "
+             "grid (weight_grid)")  # fmt: skip
 
 
 class MetaReweight(Method):
@@ -228,7 +231,9 @@ class MetaReweight(Method):
         }  # fmt: skip
         if self.rule == "mwnet":
             info.update(weight_norm=hp["weight_norm"], meta_opt=hp["meta_opt"],
-                        meta_lr=hp["meta_lr"])  # fmt: skip
+                        meta_lr=hp["meta_lr"], weight_fn=WEIGHT_FN)  # fmt: skip
+        else:
+            info["clean_cost"] = "mean CE + weight_decay/2 * ||w||^2 (official model.cost)"
         if self.mix:
             info["mixmatch"] = {
                 **self.mix_hp, "temperature": 0.5,
@@ -239,6 +244,8 @@ class MetaReweight(Method):
             first = next(iter(self.learners.values()))
             info["famus_gated_layers"] = first.gated
             info["famus_always_kept"] = first.kept
+            info["famus_lookahead"] = ("every layer moves: sampled gated r*g, unsampled "
+                                       "(1-r)*g.detach(), earlier g.detach(), classifier g")
             info["famus_reg"] = "L_r over the last gate only (released code)" \
                 if hp["famus_reg_quirk"] else "L_r = (sum_l r_l - K)^2 over all gates (paper)"
         return info

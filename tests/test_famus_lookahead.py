@@ -172,3 +172,23 @@ def test_grad_stat_penalty_reaches_the_meta_net():
             down = brute()
             flat[i] = old
             assert abs((up - down) / (2 * h) - float(gflat[i])) < 1e-9 + 1e-5 * abs(float(gflat[i]))
+
+
+def test_learner_sends_l_g_into_the_meta_net_and_steps_samplers_with_nesterov(tmp_path):
+    """In the real meta step, λ_g changes the meta-net gradient (same gates: same seed)."""
+    from nlbench.testing import _build_tiny
+
+    learner = next(iter(_build_tiny("famus", tmp_path).learners.values()))
+    group = learner.sopt.param_groups[0]
+    assert group["momentum"] == 0.9 and group["nesterov"] and group["weight_decay"] == 0
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g)
+    theta = list(learner.vnet.parameters())
+    out = {}
+    for lam in (0.0, 0.1):
+        learner.hp["famus_lambda_g"] = lam
+        learner.ctx.gen.manual_seed(1)
+        _, _, out[lam] = learner._famus_meta(x, y, x[:8], y[:8], 0.1, False,
+                                             weigh_with(learner.vnet), theta)  # fmt: skip
+    diff = sum(float((a - b).abs().sum()) for a, b in zip(out[0.0], out[0.1]))
+    assert diff > 0
