@@ -71,9 +71,11 @@ def eager(model: nn.Module):
 @contextmanager
 def batch_stats_only(model: nn.Module):
     """Train-mode batch norm without running-statistic updates (forward-mode passes)."""
-    mods = [m for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-            and m.training]
+    mods = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.training
+    ]
     for m in mods:
         m.track_running_stats = False
     try:

@@ -126,8 +126,13 @@ def train_gradients(
                 losses = F.cross_entropy(full_precision(model(x)), y, reduction="none")
             else:
                 losses = per_sample_ce(model, params, x, y)
-    grads = torch.autograd.grad(weigh(losses), list(params.values()), create_graph=True,
-                                retain_graph=True, allow_unused=True)  # fmt: skip
+    grads = torch.autograd.grad(
+        weigh(losses),
+        list(params.values()),
+        create_graph=True,
+        retain_graph=True,
+        allow_unused=True,
+    )
     return losses, {n: g for n, g in zip(params, grads) if g is not None}
 
 

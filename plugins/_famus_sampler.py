@@ -72,7 +72,7 @@ def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
 def gated_names(order: list[str], gated: int, kept: list[str]) -> tuple[list[str], list[str]]:
     """(gated, always kept): the last ``gated`` tensors of ``order`` minus the classifier's."""
     rest = [n for n in order if n not in set(kept)]
-    return rest[max(0, len(rest) - (gated - len(kept))):], list(kept)
+    return rest[max(0, len(rest) - (gated - len(kept))) :], list(kept)
 
 
 def hard_gumbel(logits: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:

@@ -15,12 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlbench import distributed, metagrad
-from nlbench.data import DeviceImages, TrainSet
 from nlbench.errors import UsageError
 from nlbench.method import TrainContext
 from nlbench_plugins._famus_sampler import (
     LayerSamplers, count_penalty, forward_order, gated_names, grad_stat_penalty,
 )  # fmt: skip
+from nlbench_plugins._meta_batches import MetaBatches
 from nlbench_plugins._meta_weights import WeightProbe
 
 COMMON_HPARAMS: dict[str, Any] = {
@@ -82,8 +82,9 @@ def check_hparams(hp: dict[str, Any], name: str) -> None:
     if hp["meta_grad"] not in META_GRADS:
         raise UsageError(f"meta_grad '{hp['meta_grad']}': accepted {', '.join(META_GRADS)}")
     if hp["meta_grad"] != "exact" and hp["famus"]:
-        raise UsageError(f"meta_grad={hp['meta_grad']} with famus=true: famus needs "
-                         "meta_grad=exact")
+        raise UsageError(
+            f"meta_grad={hp['meta_grad']} with famus=true: famus needs meta_grad=exact"
+        )
     if hp.get("weight_norm", "mean") not in ("mean", "sum"):
         raise UsageError(f"weight_norm '{hp['weight_norm']}': accepted mean, sum")
     kind = str(hp.get("meta_set"))
@@ -91,56 +92,13 @@ def check_hparams(hp: dict[str, Any], name: str) -> None:
         raise UsageError(f"{name} needs a meta set: meta_set '{kind}': accepted clean:N, pseudo")
 
 
-class MetaBatches:
-    """An endless shuffled stream of meta batches (augmented as the training batches).
-
-    Either the trusted ``clean:N`` images, or train indices (pseudo-clean set) with their
-    noisy labels. Reshuffles after each pass; no host sync.
-    """
-
-    def __init__(self, images: DeviceImages, labels: torch.Tensor, augment: str,
-                 gen: torch.Generator, index: torch.Tensor | None = None) -> None:  # fmt: skip
-        self.images, self.labels, self.augment, self.gen = images, labels, augment, gen
-        self.index = index
-        self.size = len(labels) if index is None else int(index.numel())
-        self.order, self.pos = None, 0
-
-    def draw(self, bs: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.size == 0:
-            raise UsageError("empty meta set")
-        bs = min(bs, self.size)
-        if self.order is None or self.pos + bs > self.size:
-            self.order = torch.randperm(self.size, generator=self.gen, device=self.gen.device)
-            self.order, self.pos = self.order.to(self.labels.device), 0
-        pick = self.order[self.pos : self.pos + bs]
-        self.pos += bs
-        idx = pick if self.index is None else self.index[pick]
-        return self.images.augmented(idx, self.augment, self.gen), self.labels[idx]
-
-    def state(self) -> dict[str, Any]:
-        """Where the stream is (its shuffled order and position): a resumed run draws the same
-        meta batches as an uninterrupted one when the meta set cycles mid-epoch."""
-        return {"order": self.order, "pos": self.pos, "size": self.size}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if int(state["size"]) != self.size:
-            raise UsageError(f"--resume: the checkpoint's meta set has {state['size']} samples, "
-                             f"this run's {self.size}; rerun without --resume")  # fmt: skip
-        order = state["order"]
-        self.order = None if order is None else order.to(self.labels.device)
-        self.pos = int(state["pos"])
-
-    @classmethod
-    def pseudo(cls, train: TrainSet, index: torch.Tensor) -> MetaBatches:
-        return cls(train.images, train.labels, train.augment, train.gen, index)
-
-
 def decay_map(model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, float]:
     """Each trainable tensor's weight decay in the network's optimizer: L2R's clean cost adds
     ``λ/2·‖ŵ‖²`` as the official ``model.cost`` (cross-entropy plus the L2 decay) does."""
     wd = {id(p): float(g.get("weight_decay", 0.0)) for g in opt.param_groups for p in g["params"]}
-    return {n: wd[id(p)] for n, p in model.named_parameters()
-            if p.requires_grad and wd.get(id(p), 0.0)}  # fmt: skip
+    return {
+        n: wd[id(p)] for n, p in model.named_parameters() if p.requires_grad and wd.get(id(p), 0.0)
+    }
 
 
 def classifier_names(model: nn.Module, params: dict[str, torch.Tensor]) -> list[str]:
@@ -175,10 +133,15 @@ class Learner:
             kept = classifier_names(self.model, params) or order[-2:]
             self.gated, self.kept = gated_names(order, int(self.hp["famus_gated"]), kept)
             shapes = {n: params[n].shape for n in self.gated}
-            self.samplers = LayerSamplers(shapes, int(self.hp["famus_k"]),
-                                          tau=float(self.hp["famus_tau"])).to(ctx.device)
-            self.sopt = torch.optim.SGD(self.samplers.parameters(), lr=float(self.hp["famus_lr"]),
-                                        momentum=0.9, nesterov=True)  # official build_grad_models
+            self.samplers = LayerSamplers(
+                shapes, int(self.hp["famus_k"]), tau=float(self.hp["famus_tau"])
+            ).to(ctx.device)
+            self.sopt = torch.optim.SGD(
+                self.samplers.parameters(),
+                lr=float(self.hp["famus_lr"]),
+                momentum=0.9,
+                nesterov=True,
+            )  # official build_grad_models
         self.counts = torch.zeros(len(self.gated))
         self.steps = 0
         self.probe = WeightProbe()  # the epoch's weighed losses (MW-Net's weight function)
@@ -242,8 +205,10 @@ class Learner:
     def _mwnet_meta(self, x, y, mx, my, lr, reuse):
         theta = list(self.vnet.parameters())
         if self.samplers is not None:
+
             def weigh(losses):
                 return (self.weights(losses.detach()) * losses).sum()
+
             losses, meta_loss, grads = self._famus_meta(x, y, mx, my, lr, reuse, weigh, theta)
         elif self.hp["meta_grad"] in ("fd", "jvp"):
             mg = metagrad.fd_meta_gradient(self.model, x, y, self.weights, theta, mx, my, lr,
@@ -265,7 +230,8 @@ class Learner:
         eps = torch.zeros(y.shape[0], device=y.device, requires_grad=True)
         if self.samplers is not None:
             losses, meta_loss, (g,) = self._famus_meta(
-                x, y, mx, my, lr, reuse, lambda l: (eps * l).sum(), [eps], decay=self.decay)
+                x, y, mx, my, lr, reuse, lambda l: (eps * l).sum(), [eps], decay=self.decay
+            )
         elif self.hp["meta_grad"] in ("fd", "jvp"):
             mg = metagrad.fd_meta_gradient(self.model, x, y, lambda _l: eps, [eps], mx, my, lr,
                                            reuse=reuse, lookahead=False,
@@ -326,21 +292,24 @@ class Learner:
         """FaMUS's meta step (official ``meta_step``): gates from the look-ahead gradients,
         every layer moved, one backward of ``L_meta + λ_g·L_g + λ_r·L_r`` into the weighting
         parameters and the samplers; updates the samplers (δ)."""
-        losses, grads = metagrad.train_gradients(self.model, x, y, weigh, reuse=reuse,
-                                                 losses=losses)  # fmt: skip
+        losses, grads = metagrad.train_gradients(
+            self.model, x, y, weigh, reuse=reuse, losses=losses
+        )
         r = self.samplers(grads, self.ctx.gen) if self.gated else torch.zeros(0)
         mask = r.detach().cpu() > 0.5  # the layer choice shapes the graph: one host read
         self.counts += mask.float()
         chosen = [n for n, m in zip(self.gated, mask.tolist()) if m]
         gates = {n: r[i] for i, n in enumerate(self.gated)}
-        fast = metagrad.look_ahead(metagrad.trainable(self.model), grads, lr,
-                                   select=self.kept + chosen, gates=gates)  # fmt: skip
+        fast = metagrad.look_ahead(
+            metagrad.trainable(self.model), grads, lr, select=self.kept + chosen, gates=gates
+        )
         lm = metagrad.meta_loss(self.model, fast, mx, my, meta_objective, decay)
         hp = self.hp
         total = lm
         if self.gated:
             total = total + float(hp["famus_lambda_r"]) * count_penalty(
-                r, int(hp["famus_k"]), bool(hp["famus_reg_quirk"])).to(lm)  # fmt: skip
+                r, int(hp["famus_k"]), bool(hp["famus_reg_quirk"])
+            ).to(lm)
         lam_g, kept = float(hp["famus_lambda_g"]), [n for n in self.kept if n in grads]
         if lam_g > 0 and self.rule == "mwnet" and kept:  # L2R: ∇ at ε = 0 is 0 (no std grad)
             target = torch.autograd.grad(lm, [fast[n] for n in kept], retain_graph=True)
@@ -352,8 +321,9 @@ class Learner:
             p.grad = gp if gp is not None else torch.zeros_like(p)
         distributed.average_grads(eta)
         self.sopt.step()
-        g_theta = tuple(torch.zeros_like(t) if gt is None else gt
-                        for gt, t in zip(g[: len(theta)], theta))  # fmt: skip
+        g_theta = tuple(
+            torch.zeros_like(t) if gt is None else gt for gt, t in zip(g[: len(theta)], theta)
+        )
         return losses, lm.detach(), g_theta
 
     # -- epoch bookkeeping ----------------------------------------------------------------------

@@ -22,13 +22,22 @@ KEPT = ["6.weight", "6.bias"]
 
 def setup():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 6), nn.Tanh(), nn.Linear(6, 4),
-                          nn.Tanh(), nn.Linear(4, 3)).double()  # fmt: skip
+    model = nn.Sequential(
+        nn.Linear(5, 6),
+        nn.Tanh(),
+        nn.Linear(6, 6),
+        nn.Tanh(),
+        nn.Linear(6, 4),
+        nn.Tanh(),
+        nn.Linear(4, 3),
+    ).double()
     torch.manual_seed(3)
     vnet = VNet(hidden=4).double()
     g = torch.Generator().manual_seed(1)
-    x, mx = torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g,
-                                                                             dtype=torch.float64)
+    x, mx = (
+        torch.randn(8, 5, generator=g, dtype=torch.float64),
+        torch.randn(6, 5, generator=g, dtype=torch.float64),
+    )
     y, my = torch.randint(0, 3, (8,), generator=g), torch.randint(0, 3, (6,), generator=g)
     return model, vnet, x, y, mx, my
 
@@ -50,13 +59,14 @@ def plain_grads(model, vnet, x, y) -> dict[str, torch.Tensor]:
 
 
 def unit_gates() -> dict[str, torch.Tensor]:
-    return {n: torch.tensor(1.0 if n in SAMPLED else 0.0, dtype=torch.float64, requires_grad=True)
-            for n in SAMPLED + UNSAMPLED}  # fmt: skip
+    return {
+        n: torch.tensor(1.0 if n in SAMPLED else 0.0, dtype=torch.float64, requires_grad=True)
+        for n in SAMPLED + UNSAMPLED
+    }
 
 
 def famus_look_ahead(model, vnet, x, y, gates):
-    v = metagrad.virtual_step(model, x, y, weigh_with(vnet), LR, select=KEPT + SAMPLED,
-                              gates=gates)  # fmt: skip
+    v = metagrad.virtual_step(model, x, y, weigh_with(vnet), LR, select=KEPT + SAMPLED, gates=gates)
     return v
 
 
@@ -82,8 +92,9 @@ def test_meta_gradient_flows_only_through_the_selected_layers():
 
     def brute() -> float:
         live = plain_grads(model, vnet, x, y)
-        fast = {n: p - LR * (live[n] if n in KEPT + SAMPLED else frozen[n])
-                for n, p in params.items()}  # fmt: skip
+        fast = {
+            n: p - LR * (live[n] if n in KEPT + SAMPLED else frozen[n]) for n, p in params.items()
+        }
         with torch.no_grad():
             return float(metagrad.meta_loss(model, fast, mx, my))
 
@@ -109,8 +120,7 @@ def test_gates_get_the_gradient_of_their_move():
     gates = unit_gates()
     v = famus_look_ahead(model, vnet, x, y, gates)
     names = list(gates)
-    auto = torch.autograd.grad(metagrad.meta_loss(model, v.fast, mx, my),
-                               [gates[n] for n in names])  # fmt: skip
+    auto = torch.autograd.grad(metagrad.meta_loss(model, v.fast, mx, my), [gates[n] for n in names])
     g0 = plain_grads(model, vnet, x, y)
     params = {n: p.detach() for n, p in model.named_parameters()}
 
@@ -188,7 +198,8 @@ def test_learner_sends_l_g_into_the_meta_net_and_steps_samplers_with_nesterov(tm
     for lam in (0.0, 0.1):
         learner.hp["famus_lambda_g"] = lam
         learner.ctx.gen.manual_seed(1)
-        _, _, out[lam] = learner._famus_meta(x, y, x[:8], y[:8], 0.1, False,
-                                             weigh_with(learner.vnet), theta)  # fmt: skip
+        _, _, out[lam] = learner._famus_meta(
+            x, y, x[:8], y[:8], 0.1, False, weigh_with(learner.vnet), theta
+        )
     diff = sum(float((a - b).abs().sum()) for a, b in zip(out[0.0], out[0.1]))
     assert diff > 0

@@ -10,8 +10,14 @@ from nlbench.api import run
 
 TIMING = ("seconds", "select_s", "select_seconds")
 # 200 meta images in batches of 30: the stream reshuffles in the middle of every epoch
-BASE = dict(dataset="digits", noise="sym:0.4", train_subset=300, epochs=3, device="cpu",
-            deterministic=True)  # fmt: skip
+BASE = {
+    "dataset": "digits",
+    "noise": "sym:0.4",
+    "train_subset": 300,
+    "epochs": 3,
+    "device": "cpu",
+    "deterministic": True,
+}
 META = {"meta_set": "clean:200", "meta_batch_size": 30, "batch_size": 32}
 
 
@@ -23,10 +29,14 @@ def _metrics(record: dict) -> list[dict]:
     return [{k: v for k, v in e.items() if k not in TIMING} for e in record["epochs"]]
 
 
-@pytest.mark.parametrize("method,extra", [
-    ("mwnet", {}), ("l2r", {}),
-    pytest.param("mwnet", {"famus": True}, marks=pytest.mark.slow),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "method,extra",
+    [
+        ("mwnet", {}),
+        ("l2r", {}),
+        pytest.param("mwnet", {"famus": True}, marks=pytest.mark.slow),
+    ],
+)
 def test_resume_after_epoch_one_matches_uninterrupted(tmp_path, monkeypatch, method, extra):
     hp = {**META, **extra}
     reference = run(method=method, out=str(tmp_path / "a"), run_id="ref", set=hp, **BASE)
@@ -42,8 +52,7 @@ def test_resume_after_epoch_one_matches_uninterrupted(tmp_path, monkeypatch, met
     with pytest.raises(Stop):
         run(method=method, out=str(tmp_path / "b"), run_id="cut", set=hp, **BASE)
     monkeypatch.setattr(checkpoint, "save", save)
-    resumed = run(method=method, out=str(tmp_path / "b"), run_id="cut", resume=True, set=hp,
-                  **BASE)  # fmt: skip
+    resumed = run(method=method, out=str(tmp_path / "b"), run_id="cut", resume=True, set=hp, **BASE)
     assert resumed["status"] == "done"
     assert [e["epoch"] for e in resumed["epochs"]] == [0, 1, 2]
     assert _metrics(resumed) == _metrics(reference)

@@ -102,10 +102,12 @@ def test_l2r_clean_cost_with_weight_decay_matches_finite_differences(bn):
             return float(metagrad.meta_loss(model, fast, mx, my, decay=decay))
 
     eps = torch.zeros(8, dtype=torch.float64, requires_grad=True)
-    (g,) = metagrad.meta_gradient(model, x, y, lambda l: (eps * l).sum(), [eps], mx, my, LR,
-                                  decay=decay).grads  # fmt: skip
-    (plain,) = metagrad.meta_gradient(model, x, y, lambda l: (eps * l).sum(), [eps], mx, my,
-                                      LR).grads  # fmt: skip
+    (g,) = metagrad.meta_gradient(
+        model, x, y, lambda l: (eps * l).sum(), [eps], mx, my, LR, decay=decay
+    ).grads
+    (plain,) = metagrad.meta_gradient(
+        model, x, y, lambda l: (eps * l).sum(), [eps], mx, my, LR
+    ).grads
     assert (g - plain).abs().max() > 1e-4  # the decay term changes the weights
     h = 1e-6
     for i in range(8):
@@ -114,9 +116,20 @@ def test_l2r_clean_cost_with_weight_decay_matches_finite_differences(bn):
         fd = (brute(e) - brute(-e)) / (2 * h)
         assert abs(fd - float(g[i])) < 1e-9 + 1e-5 * abs(float(g[i]))
     for mode in ("jvp", "fd"):  # the first-order paths see the same clean cost
-        (d,) = metagrad.fd_meta_gradient(model, x, y, lambda _l: eps, [eps], mx, my, LR,
-                                         lookahead=False, mode=mode, eps=1e-4,
-                                         decay=decay).grads  # fmt: skip
+        (d,) = metagrad.fd_meta_gradient(
+            model,
+            x,
+            y,
+            lambda _l: eps,
+            [eps],
+            mx,
+            my,
+            LR,
+            lookahead=False,
+            mode=mode,
+            eps=1e-4,
+            decay=decay,
+        ).grads
         assert float(metagrad.cosine([g], [d])) > 0.999
 
 

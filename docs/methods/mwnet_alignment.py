@@ -36,9 +36,16 @@ from nlbench.runner import Runner, ScanCache
 
 
 def load(args):
-    cfg = RunConfig(method="mwnet", dataset=args.dataset, noise=args.noise, profile=args.profile,
-                    train_subset=args.train_subset, data_root=args.data_root, device="cpu",
-                    out="/tmp/nlbench-alignment")  # fmt: skip
+    cfg = RunConfig(
+        method="mwnet",
+        dataset=args.dataset,
+        noise=args.noise,
+        profile=args.profile,
+        train_subset=args.train_subset,
+        data_root=args.data_root,
+        device="cpu",
+        out="/tmp/nlbench-alignment",
+    )
     prep = prepare(cfg, get_host())
     ctx = Runner(cfg)._context(prep, torch.device("cpu"), ScanCache(lambda: None))
     method = prep.method_spec.factory(ctx)
@@ -67,8 +74,12 @@ def meta_direction(model, ctx, bs: int) -> dict[str, torch.Tensor]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint")
-    for k, v in (("dataset", "cifar10"), ("noise", "cifar_n:worse"), ("profile", "cpu"),
-                 ("data_root", None)):  # fmt: skip
+    for k, v in (
+        ("dataset", "cifar10"),
+        ("noise", "cifar_n:worse"),
+        ("profile", "cpu"),
+        ("data_root", None),
+    ):
         ap.add_argument(f"--{k.replace('_', '-')}", default=v)
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--train-mode", action="store_true", help="batch-norm batch statistics")
@@ -82,8 +93,13 @@ def main() -> None:
     for idx in order.split(args.batch_size):  # shuffled: mixed-class batches, as in training
         x, y = train.plain(idx), train.labels[idx]
         with torch.no_grad():
-            losses.append(F.cross_entropy(metagrad.virtual_logits(
-                model, metagrad.trainable(model), x), y, reduction="none"))  # fmt: skip
+            losses.append(
+                F.cross_entropy(
+                    metagrad.virtual_logits(model, metagrad.trainable(model), x),
+                    y,
+                    reduction="none",
+                )
+            )
         d.append(metagrad.jvp_directional(model, x, y, v))
     inv = torch.argsort(order)
     loss, d = torch.cat(losses)[inv], torch.cat(d)[inv]
@@ -93,18 +109,28 @@ def main() -> None:
     is_clean = noisy_lab == prep.clean
     loss, d, w = loss.numpy(), d.numpy(), w.numpy()
     print(f"noise rate {1 - is_clean.mean():.3f}")
-    print(f"AUC(−loss) {roc_auc_score(is_clean, -loss):.3f}  AUC(weight) "
-          f"{roc_auc_score(is_clean, w):.3f}")  # fmt: skip
+    print(
+        f"AUC(−loss) {roc_auc_score(is_clean, -loss):.3f}  AUC(weight) "
+        f"{roc_auc_score(is_clean, w):.3f}"
+    )
     print(f"mean d: clean {d[is_clean].mean():.4g}  mislabelled {d[~is_clean].mean():.4g}")
-    print(f"spearman(loss, d) overall {spearmanr(loss, d)[0]:.3f}; "
-          f"within noisy classes {np.mean([spearmanr(loss[noisy_lab == c], d[noisy_lab == c])[0] for c in np.unique(noisy_lab)]):.3f}")  # noqa: E501
-    print(f"spearman(loss, d) among clean {spearmanr(loss[is_clean], d[is_clean])[0]:.3f}, "
-          f"among mislabelled {spearmanr(loss[~is_clean], d[~is_clean])[0]:.3f}")  # fmt: skip
+    within = np.mean(
+        [spearmanr(loss[noisy_lab == c], d[noisy_lab == c])[0] for c in np.unique(noisy_lab)]
+    )
+    print(
+        f"spearman(loss, d) overall {spearmanr(loss, d)[0]:.3f}; within noisy classes {within:.3f}"
+    )
+    print(
+        f"spearman(loss, d) among clean {spearmanr(loss[is_clean], d[is_clean])[0]:.3f}, "
+        f"among mislabelled {spearmanr(loss[~is_clean], d[~is_clean])[0]:.3f}"
+    )
     print("class  count  mean_loss  mean_d  clean_frac")
     for c in np.unique(noisy_lab):
         m = noisy_lab == c
-        print(f"{c:5d} {m.sum():6d} {loss[m].mean():10.3f} {d[m].mean():8.4g} "
-              f"{is_clean[m].mean():10.3f}")  # fmt: skip
+        print(
+            f"{c:5d} {m.sum():6d} {loss[m].mean():10.3f} {d[m].mean():8.4g} "
+            f"{is_clean[m].mean():10.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,12 @@ def meta_steps(learner, ctx, vnet, steps: int, lr: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint")
-    for k, v in (("dataset", "cifar10"), ("noise", "cifar_n:worse"), ("profile", "cpu"),
-                 ("data_root", None)):  # fmt: skip
+    for k, v in (
+        ("dataset", "cifar10"),
+        ("noise", "cifar_n:worse"),
+        ("profile", "cpu"),
+        ("data_root", None),
+    ):
         ap.add_argument(f"--{k.replace('_', '-')}", default=v)
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--steps", type=int, default=100)
@@ -66,8 +70,12 @@ def main() -> None:
     model, train = learner.model, ctx.train
     model.eval()
     with torch.no_grad():
-        loss = torch.cat([F.cross_entropy(model(train.plain(i)).float(), train.labels[i],
-                                          reduction="none") for i in train.scan_batches(256)])
+        loss = torch.cat(
+            [
+                F.cross_entropy(model(train.plain(i)).float(), train.labels[i], reduction="none")
+                for i in train.scan_batches(256)
+            ]
+        )
     is_clean = train.labels.numpy() == prep.clean
     model.train()
     torch.manual_seed(0)
