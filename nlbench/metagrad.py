@@ -6,7 +6,8 @@ FaMUS supplement Eqs. (1)–(6)):
 * virtual step ``ŵ(θ) = w − α ∇_w L_w(θ)``, ``L_w = Σ_i W_i(θ) ℓ_i(w)`` with the live learning rate
   α (the optimizer's current lr), as plain SGD: the papers' code takes the look-ahead without
   momentum or weight decay, and so does this module;
-* meta loss ``L_meta(ŵ)``: mean cross-entropy on a trusted (or pseudo-clean) batch;
+* meta loss ``L_meta(ŵ)``: mean cross-entropy on a trusted (or pseudo-clean) batch (L2R adds
+  the weight-decay cost of ŵ, as its official clean cost does);
 * ``∂L_meta/∂θ`` by double backward (``torch.autograd.grad(create_graph=True)``) through
   ``torch.func.functional_call`` on the live module: no copy of the network per step.
 
@@ -16,10 +17,12 @@ forward that the actual step uses. With ``reuse=True`` that forward is the look-
 forward (plain ``model(x)``), whose per-sample losses — same parameters, same batch — the actual
 step then reuses, saving one forward pass.
 
-FaMUS (``select``/``gates``): only the layers in ``select`` take the look-ahead move and carry a
-meta-gradient; the others stay at ``w`` (detached), so neither the create-graph backward nor the
-meta forward/backward build graph below the deepest selected layer. With every layer selected
-and unit gates this is exactly the full meta-gradient.
+FaMUS (``select``/``gates``, paper Eq. 9 and the official ``grad_operator_layer.py``): every
+layer takes the look-ahead move, so the meta loss is evaluated at the full look-ahead weights;
+only the layers in ``select`` carry a meta-gradient through their move (the others move by their
+detached gradient), and the meta backward builds no graph below the deepest selected or gated
+layer. Unsampled gated layers move by ``(1 − r)·g`` (detached g), which is how their gates get
+gradient. With every layer selected and unit gates this is exactly the full meta-gradient.
 
 The exact path stays eager: torch.compile cannot trace the double backward. ``fd_directional``
 gives the finite-difference alternative (DARTS' Eq. (8) trick, Liu et al. 2019): the only
@@ -30,16 +33,14 @@ taken as a central difference of two forward passes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-import types
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from nlbench.autograd_modes import batch_stats_only, decomposed_bn, eager  # noqa: F401 (API)
 from nlbench.mixmatch import full_precision
 
 Weigh = Callable[[torch.Tensor], torch.Tensor]
@@ -91,15 +92,81 @@ def normalise_weights(w: torch.Tensor, mode: str) -> torch.Tensor:
 
 @dataclass
 class Virtual:
-    """One look-ahead: per-sample training losses, the virtual parameters and the moved names.
+    """One look-ahead: per-sample training losses, the virtual parameters, the gradients.
 
-    ``losses`` keep their graph to ``w`` (the actual step may reuse them); ``train_grads`` are
-    the detached look-ahead gradients of the selected layers.
+    ``losses`` keep their graph to ``w`` (the actual step may reuse them); ``grads`` are the
+    training gradients ``∇_w L_w`` of every used tensor, with their graph to the weighting
+    parameters (FaMUS's ``L_g`` differentiates the classifier's).
     """
 
     losses: torch.Tensor
     fast: dict[str, torch.Tensor]
-    train_grads: dict[str, torch.Tensor] = field(default_factory=dict)
+    grads: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def train_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weigh: Weigh,
+    *,
+    reuse: bool = False,
+    losses: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-sample losses and ``∇_w L_w`` of every trainable tensor, with graph (create_graph).
+
+    ``reuse``: first forward = ``model(x)`` on the real buffers (its losses serve the actual
+    step); otherwise a functional forward on buffer clones. ``losses``: precomputed per-sample
+    losses with graph to the live parameters. Tensors the loss does not use are left out.
+    """
+    params = trainable(model)
+    if losses is None:
+        with decomposed_bn(model):  # its graph is differentiated twice
+            if reuse:
+                losses = F.cross_entropy(full_precision(model(x)), y, reduction="none")
+            else:
+                losses = per_sample_ce(model, params, x, y)
+    grads = torch.autograd.grad(
+        weigh(losses),
+        list(params.values()),
+        create_graph=True,
+        retain_graph=True,
+        allow_unused=True,
+    )
+    return losses, {n: g for n, g in zip(params, grads) if g is not None}
+
+
+def look_ahead(
+    params: Mapping[str, torch.Tensor],
+    grads: Mapping[str, torch.Tensor],
+    lr: float,
+    *,
+    select: Iterable[str] | None = None,
+    gates: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """``ŵ_l = w_l − α·m_l`` for *every* layer l (paper Eq. 9; FaMUS ``grad_operator_layer``).
+
+    ``m_l = g_l`` on the layers in ``select`` (all by default): they carry the meta-gradient.
+    Elsewhere ``m_l = g_l.detach()``: the layer still moves, so ``L_meta`` is taken at the full
+    look-ahead weights, but no meta-gradient flows through its move. A gated layer (``gates``,
+    straight-through r_l ∈ {0, 1}) moves by ``r_l·g_l`` when selected and by
+    ``(1 − r_l)·g_l.detach()`` when not, so an unsampled gate still gets gradient.
+    """
+    chosen = None if select is None else set(select)
+    fast = {}
+    for n, p in params.items():
+        g = grads.get(n)
+        on = chosen is None or n in chosen
+        if g is None:  # unused by the loss (e.g. a frozen branch): no move
+            fast[n] = p if on else p.detach()
+            continue
+        r = gates.get(n) if gates is not None else None
+        if on:
+            fast[n] = p - lr * (g if r is None else r * g)
+        else:
+            g = g.detach()
+            fast[n] = p.detach() - lr * (g if r is None else (1 - r) * g)
+    return fast
 
 
 def virtual_step(
@@ -114,44 +181,24 @@ def virtual_step(
     reuse: bool = False,
     losses: torch.Tensor | None = None,
 ) -> Virtual:
-    """``ŵ = w − α·r_l·∇_w L_w`` on the selected layers (all by default), ``w`` elsewhere.
+    """:func:`train_gradients` then :func:`look_ahead` (every layer moves at the live lr α).
 
     Args:
         weigh: maps the per-sample losses ℓ (with graph) to the weighted loss ``L_w`` whose
             dependence on the weighting parameters is kept (create_graph).
-        lr: the live inner learning rate α.
-        select: names of the layers that move and carry a meta-gradient (FaMUS).
-        gates: optional per-layer scalars r_l multiplying the move (straight-through gates).
-        reuse: first forward = ``model(x)`` on the real buffers (its losses serve the actual
-            step); otherwise a functional forward on buffer clones (no side effects).
-        losses: precomputed per-sample losses with graph to the live parameters.
+        select: names of the layers whose move carries a meta-gradient (FaMUS); the others
+            move by their detached gradient.
+        gates: per-layer straight-through scalars r_l (see :func:`look_ahead`).
     """
-    params = trainable(model)
-    if losses is None:
-        with decomposed_bn(model):  # its graph is differentiated twice
-            if reuse:
-                losses = F.cross_entropy(full_precision(model(x)), y, reduction="none")
-            else:
-                losses = per_sample_ce(model, params, x, y)
-    names = list(params) if select is None else [n for n in params if n in set(select)]
-    grads = torch.autograd.grad(
-        weigh(losses), [params[n] for n in names], create_graph=True, retain_graph=True,
-        allow_unused=True,
-    )  # fmt: skip
-    fast, train_grads = {}, {}
-    chosen = dict(zip(names, grads))
-    for n, p in params.items():
-        g = chosen.get(n)
-        if n not in chosen:
-            fast[n] = p.detach()
-            continue
-        if g is None:  # unused by the loss (e.g. a frozen branch): no move
-            fast[n] = p
-            continue
-        r = gates.get(n) if gates is not None else None
-        fast[n] = p - lr * (g if r is None else r * g)
-        train_grads[n] = g.detach()
-    return Virtual(losses, fast, train_grads)
+    losses, grads = train_gradients(model, x, y, weigh, reuse=reuse, losses=losses)
+    fast = look_ahead(trainable(model), grads, lr, select=select, gates=gates)
+    return Virtual(losses, fast, grads)
+
+
+def decay_penalty(fast: Mapping[str, torch.Tensor], decay: Mapping[str, float]) -> torch.Tensor:
+    """``Σ_n λ_n/2·‖ŵ_n‖²``: the L2 weight-decay cost (gradient ``λ·w``, as SGD's weight_decay)."""
+    terms = [0.5 * wd * fast[n].pow(2).sum() for n, wd in decay.items() if wd and n in fast]
+    return torch.stack(terms).sum() if terms else torch.zeros(())
 
 
 def meta_loss(
@@ -160,12 +207,18 @@ def meta_loss(
     meta_x: torch.Tensor,
     meta_y: torch.Tensor | None,
     objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    decay: Mapping[str, float] | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of the virtual model on the meta batch (buffer clones), or
-    ``objective(logits)`` (FaMUS's MixMatch variant: soft targets plus the prior penalty)."""
+    ``objective(logits)`` (FaMUS's MixMatch variant: soft targets plus the prior penalty);
+    ``decay`` adds :func:`decay_penalty` (L2R's clean cost includes the weight decay)."""
     if objective is None:
-        return per_sample_ce(model, fast, meta_x, meta_y).mean()
-    return objective(virtual_logits(model, fast, meta_x))
+        out = per_sample_ce(model, fast, meta_x, meta_y).mean()
+    else:
+        out = objective(virtual_logits(model, fast, meta_x))
+    if decay:
+        out = out + decay_penalty(fast, decay).to(out)
+    return out
 
 
 @dataclass
@@ -191,16 +244,18 @@ def meta_gradient(
     reuse: bool = False,
     losses: torch.Tensor | None = None,
     meta_objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    decay: Mapping[str, float] | None = None,
 ) -> MetaGrad:
     """``∂L_meta(ŵ(θ))/∂θ`` for ``targets`` θ (meta-net parameters, or L2R's ε).
 
     With ``reuse`` the graph of the first forward survives (retain_graph) so the actual step
     can backpropagate ``Σ w_i ℓ_i`` through the returned ``losses``. ``losses`` (computed by the
-    caller from its own first forward) and ``meta_objective`` replace the cross-entropies.
+    caller from its own first forward) and ``meta_objective`` replace the cross-entropies;
+    ``decay`` (name → λ) adds the weight-decay cost of the virtual weights to the meta loss.
     """
     targets = list(targets)
     v = virtual_step(model, x, y, weigh, lr, select=select, reuse=reuse, losses=losses)
-    lm = meta_loss(model, v.fast, meta_x, meta_y, meta_objective)
+    lm = meta_loss(model, v.fast, meta_x, meta_y, meta_objective, decay)
     grads = torch.autograd.grad(lm, targets, retain_graph=reuse, allow_unused=True)
     grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, targets))
     return MetaGrad(grads, v.losses, lm.detach())
@@ -236,82 +291,14 @@ def meta_direction(
     fast: Mapping[str, torch.Tensor],
     meta_x: torch.Tensor,
     meta_y: torch.Tensor,
+    decay: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """``v = ∇_ŵ L_meta(ŵ)`` at detached virtual parameters, and the meta loss."""
     leaves = {n: p.detach().requires_grad_(True) for n, p in fast.items()}
-    lm = meta_loss(model, leaves, meta_x, meta_y)
+    lm = meta_loss(model, leaves, meta_x, meta_y, decay=decay)
     grads = torch.autograd.grad(lm, list(leaves.values()), allow_unused=True)
     v = {n: g for n, g in zip(leaves, grads) if g is not None}
     return v, lm.detach()
-
-
-def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
-    """Train-mode batch norm from elementary ops (same maths and running-stat update).
-
-    Autograd's double backward of these ops is several times cheaper than that of the fused
-    ``native_batch_norm`` (measured 26 vs 93–156 ms on a 128×32×16×16 CPU tensor): the
-    create-graph backward of the look-ahead goes through this form.
-    """
-    if not self.training and self.track_running_stats:
-        return self._nlbench_native_forward(x)
-    dims = [0, *range(2, x.dim())]
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    mean = x.mean(dims, keepdim=True)
-    xc = x - mean
-    var = (xc * xc).mean(dims, keepdim=True)
-    out = xc * torch.rsqrt(var + self.eps)
-    if self.affine:
-        out = out * self.weight.view(shape) + self.bias.view(shape)
-    if self.training and self.track_running_stats:
-        with torch.no_grad():
-            self.num_batches_tracked.add_(1)
-            count = float(self.num_batches_tracked)
-            m = self.momentum if self.momentum is not None else 1.0 / count
-            n = x.numel() / x.shape[1]
-            self.running_mean.mul_(1 - m).add_(mean.reshape(-1), alpha=m)
-            self.running_var.mul_(1 - m).add_(var.reshape(-1) * (n / max(n - 1, 1)), alpha=m)
-    return out
-
-
-@contextmanager
-def decomposed_bn(model: nn.Module):
-    """Swap every batch-norm layer's forward for :func:`_decomposed_bn_forward` (restored)."""
-    mods = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in mods:
-        m._nlbench_native_forward = m.forward
-        m.forward = types.MethodType(_decomposed_bn_forward, m)
-    try:
-        yield
-    finally:
-        for m in mods:
-            del m.forward
-            del m._nlbench_native_forward
-
-
-@contextmanager
-def eager(model: nn.Module):
-    """Bypass ``nn.Module.compile()`` (``--compile``): the double backward must run eagerly."""
-    saved = getattr(model, "_compiled_call_impl", None)
-    model._compiled_call_impl = None
-    try:
-        yield
-    finally:
-        model._compiled_call_impl = saved
-
-
-@contextmanager
-def batch_stats_only(model: nn.Module):
-    """Train-mode batch norm without running-statistic updates (forward-mode passes)."""
-    mods = [m for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-            and m.training]
-    for m in mods:
-        m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m in mods:
-            m.track_running_stats = True
 
 
 def jvp_directional(
@@ -360,6 +347,7 @@ def fd_meta_gradient(
     lookahead: bool = True,
     eps: float = 1e-2,
     mode: str = "fd",
+    decay: Mapping[str, float] | None = None,
 ) -> MetaGrad:
     """The meta-gradient with first-order backward passes only (``meta_grad=fd|jvp``).
 
@@ -383,7 +371,7 @@ def fd_meta_gradient(
                 for (n, p), gi in zip(params.items(), g)}  # fmt: skip
     else:
         fast = {n: p.detach() for n, p in params.items()}
-    v, lm = meta_direction(model, fast, meta_x, meta_y)
+    v, lm = meta_direction(model, fast, meta_x, meta_y, decay)
     d = jvp_directional(model, x, y, v) if mode == "jvp" else fd_directional(model, x, y, v, eps)
     grads = torch.autograd.grad(-lr * (w * d).sum(), targets, allow_unused=True)
     grads = tuple(torch.zeros_like(t) if gi is None else gi for gi, t in zip(grads, targets))

@@ -3,26 +3,27 @@
 Not a plugin (no entry point): ``method_famus``, ``method_mwnet`` and ``method_l2r`` use it.
 
 Per gated layer l a small MLP Γ(·; η_l) (in → 128 → PReLU → 128 → PReLU → 2) reads the layer's
-gradient, summed per output channel and normalised, and a hard Gumbel-softmax (temperature 5,
-straight-through) draws the gate r_l ∈ {0, 1}. Layers with r_l = 1 carry the meta-gradient
-(supplement Eq. (6) restricted to the sampled layers); the samplers learn with SGD lr δ from the
-meta loss (through r_l) plus the regularisers
+look-ahead gradient, summed per output channel and standardised, and a hard Gumbel-softmax
+(temperature 5, straight-through) draws the gate r_l ∈ {0, 1}. Every layer moves in the
+look-ahead (:func:`nlbench.metagrad.look_ahead`): sampled gated layers by ``r_l·g_l`` (they carry
+the meta-gradient), unsampled ones by ``(1 − r_l)·g_l.detach()``, layers below the gated ones by
+their detached gradient, the classifier by ``g``. The samplers learn with SGD (lr δ, momentum
+0.9, Nesterov, no weight decay: the official ``build_grad_models``) from the meta loss (through
+r_l) plus
 
 * ``L_r = (Σ_l r_l − K)²`` (λ_r): about K layers per step. The released code appends the gate
   activations outside its layer loop, so its ``L_r`` only sees the *last* gate; we use the
   paper's sum over all gates and keep the quirk behind ``famus_reg_quirk=true``.
-* ``L_g`` (λ_g): squared differences of the mean and std of the meta-loss gradient and the
-  training gradient at the last layer.
+
+and the meta-net (MW-Net) additionally from
+
+* ``L_g`` (λ_g, paper Eqs. 11–12): per output row of the classifier's weight (whole tensor for
+  its bias), squared differences of the mean and std of the *training* gradient (graph to the
+  meta-net) and the detached meta-loss gradient at the look-ahead weights.
 
 Choices of this re-implementation (no official CIFAR code exists, methods.md §4.5.6):
 * gated = the last ``famus_gated`` (15) parameter tensors in forward order (found from the
-  autograd graph) but the classifier's weight and bias, which are always kept; earlier
-  tensors carry no meta-gradient (as the released code);
-* unsampled layers keep ``w`` in the look-ahead (their move and their meta-gradient term are
-  both dropped), so no graph is built below the deepest sampled layer — that is the saving;
-* the sampler input is the per-channel sum of the layer's latest *training* gradient (the
-  previous actual step's ``.grad``): the look-ahead gradient of every layer would need the
-  full create-graph backward the sampler exists to avoid;
+  autograd graph) but the classifier's weight and bias, which are always kept;
 * the class-1 bias starts at log(K/(L−K)), so a fresh sampler picks K of L layers on average;
 * the layer choice shapes the autograd graph, so it is read on the host: one tiny
   device→host copy per step (famus only).
@@ -35,6 +36,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from nlbench.mixmatch import full_precision
 
 
 def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
@@ -69,7 +72,7 @@ def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
 def gated_names(order: list[str], gated: int, kept: list[str]) -> tuple[list[str], list[str]]:
     """(gated, always kept): the last ``gated`` tensors of ``order`` minus the classifier's."""
     rest = [n for n in order if n not in set(kept)]
-    return rest[max(0, len(rest) - (gated - len(kept))):], list(kept)
+    return rest[max(0, len(rest) - (gated - len(kept))) :], list(kept)
 
 
 def hard_gumbel(logits: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
@@ -82,11 +85,12 @@ def hard_gumbel(logits: torch.Tensor, tau: float, gen: torch.Generator | None) -
 
 
 def channel_sums(grad: torch.Tensor | None, channels: int, device) -> torch.Tensor:
-    """Per-output-channel sum of a gradient, scaled to unit RMS (zeros before any step)."""
-    if grad is None:
+    """Per-output-channel sum of a gradient, standardised ``(s − mean)/(std + 1e-9)`` (the
+    official ``input_norm``); zeros when there is no gradient or a single channel."""
+    if grad is None or channels < 2:
         return torch.zeros(channels, device=device)
     s = grad.detach().float().reshape(channels, -1).sum(1)
-    return s / s.pow(2).mean().sqrt().clamp_min(1e-12)
+    return (s - s.mean()) / (s.std() + 1e-9)
 
 
 class LayerSamplers(nn.Module):
@@ -124,8 +128,20 @@ def count_penalty(r: torch.Tensor, k: int, quirk: bool = False) -> torch.Tensor:
     return (r[-1] - k) ** 2 if quirk else (r.sum() - k) ** 2
 
 
-def grad_stat_penalty(meta_grad: torch.Tensor, train_grad: torch.Tensor) -> torch.Tensor:
-    """``L_g``: match the mean and std of the meta gradient to the training gradient's."""
-    t = train_grad.detach().float()
-    m = meta_grad.float()
-    return (m.mean() - t.mean()) ** 2 + (m.std() - t.std()) ** 2
+def grad_stat_penalty(train: list[torch.Tensor], meta: list[torch.Tensor]) -> torch.Tensor:
+    """``L_g`` (Eqs. 11–12) summed over the classifier's tensors.
+
+    Per output row of a matrix (the whole tensor for a vector): ``(mean_t − mean_m)² +
+    (std_t − std_m)²``, averaged over rows; ``train`` keeps its graph (to the meta-net),
+    ``meta`` (the meta loss's gradient at the look-ahead weights) is the detached target.
+    """
+    total = torch.zeros((), device=train[0].device, dtype=full_precision(train[0]).dtype)
+    for t, m in zip(train, meta):
+        t, m = full_precision(t), full_precision(m.detach())
+        if t.dim() >= 2:
+            t, m = t.reshape(t.shape[0], -1), m.reshape(m.shape[0], -1)
+            diff = (t.mean(1) - m.mean(1)) ** 2 + (t.std(1) - m.std(1)) ** 2
+        else:
+            diff = (t.mean() - m.mean()) ** 2 + (t.std() - m.std()) ** 2
+        total = total + diff.mean()
+    return total

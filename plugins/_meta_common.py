@@ -15,12 +15,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlbench import distributed, metagrad
-from nlbench.data import DeviceImages, TrainSet
 from nlbench.errors import UsageError
 from nlbench.method import TrainContext
 from nlbench_plugins._famus_sampler import (
     LayerSamplers, count_penalty, forward_order, gated_names, grad_stat_penalty,
 )  # fmt: skip
+from nlbench_plugins._meta_batches import MetaBatches
+from nlbench_plugins._meta_weights import WeightProbe
 
 COMMON_HPARAMS: dict[str, Any] = {
     "meta_set": "clean:1000",  # clean:N (trusted hold-out) or pseudo (GMM pseudo-clean set)
@@ -81,8 +82,9 @@ def check_hparams(hp: dict[str, Any], name: str) -> None:
     if hp["meta_grad"] not in META_GRADS:
         raise UsageError(f"meta_grad '{hp['meta_grad']}': accepted {', '.join(META_GRADS)}")
     if hp["meta_grad"] != "exact" and hp["famus"]:
-        raise UsageError(f"meta_grad={hp['meta_grad']} with famus=true: famus needs "
-                         "meta_grad=exact")
+        raise UsageError(
+            f"meta_grad={hp['meta_grad']} with famus=true: famus needs meta_grad=exact"
+        )
     if hp.get("weight_norm", "mean") not in ("mean", "sum"):
         raise UsageError(f"weight_norm '{hp['weight_norm']}': accepted mean, sum")
     kind = str(hp.get("meta_set"))
@@ -90,35 +92,13 @@ def check_hparams(hp: dict[str, Any], name: str) -> None:
         raise UsageError(f"{name} needs a meta set: meta_set '{kind}': accepted clean:N, pseudo")
 
 
-class MetaBatches:
-    """An endless shuffled stream of meta batches (augmented as the training batches).
-
-    Either the trusted ``clean:N`` images, or train indices (pseudo-clean set) with their
-    noisy labels. Reshuffles after each pass; no host sync.
-    """
-
-    def __init__(self, images: DeviceImages, labels: torch.Tensor, augment: str,
-                 gen: torch.Generator, index: torch.Tensor | None = None) -> None:  # fmt: skip
-        self.images, self.labels, self.augment, self.gen = images, labels, augment, gen
-        self.index = index
-        self.size = len(labels) if index is None else int(index.numel())
-        self.order, self.pos = None, 0
-
-    def draw(self, bs: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.size == 0:
-            raise UsageError("empty meta set")
-        bs = min(bs, self.size)
-        if self.order is None or self.pos + bs > self.size:
-            self.order = torch.randperm(self.size, generator=self.gen, device=self.gen.device)
-            self.order, self.pos = self.order.to(self.labels.device), 0
-        pick = self.order[self.pos : self.pos + bs]
-        self.pos += bs
-        idx = pick if self.index is None else self.index[pick]
-        return self.images.augmented(idx, self.augment, self.gen), self.labels[idx]
-
-    @classmethod
-    def pseudo(cls, train: TrainSet, index: torch.Tensor) -> MetaBatches:
-        return cls(train.images, train.labels, train.augment, train.gen, index)
+def decay_map(model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, float]:
+    """Each trainable tensor's weight decay in the network's optimizer: L2R's clean cost adds
+    ``λ/2·‖ŵ‖²`` as the official ``model.cost`` (cross-entropy plus the L2 decay) does."""
+    wd = {id(p): float(g.get("weight_decay", 0.0)) for g in opt.param_groups for p in g["params"]}
+    return {
+        n: wd[id(p)] for n, p in model.named_parameters() if p.requires_grad and wd.get(id(p), 0.0)
+    }
 
 
 def classifier_names(model: nn.Module, params: dict[str, torch.Tensor]) -> list[str]:
@@ -142,6 +122,7 @@ class Learner:
             self.vnet = VNet(int(self.hp["meta_hidden"])).to(ctx.device)
             self.vopt = meta_optimizer(self.vnet.parameters(), self.hp)
         self.meta: MetaBatches | None = None
+        self.decay = decay_map(self.model, self.opt) if rule == "l2r" else None
         self.samplers = self.sopt = None
         self.gated: list[str] = []
         self.kept: list[str] = []
@@ -152,11 +133,18 @@ class Learner:
             kept = classifier_names(self.model, params) or order[-2:]
             self.gated, self.kept = gated_names(order, int(self.hp["famus_gated"]), kept)
             shapes = {n: params[n].shape for n in self.gated}
-            self.samplers = LayerSamplers(shapes, int(self.hp["famus_k"]),
-                                          tau=float(self.hp["famus_tau"])).to(ctx.device)
-            self.sopt = torch.optim.SGD(self.samplers.parameters(), lr=float(self.hp["famus_lr"]))
+            self.samplers = LayerSamplers(
+                shapes, int(self.hp["famus_k"]), tau=float(self.hp["famus_tau"])
+            ).to(ctx.device)
+            self.sopt = torch.optim.SGD(
+                self.samplers.parameters(),
+                lr=float(self.hp["famus_lr"]),
+                momentum=0.9,
+                nesterov=True,
+            )  # official build_grad_models
         self.counts = torch.zeros(len(self.gated))
         self.steps = 0
+        self.probe = WeightProbe()  # the epoch's weighed losses (MW-Net's weight function)
 
     # -- weights ----------------------------------------------------------------------------
     def weights(self, losses: torch.Tensor) -> torch.Tensor:
@@ -188,6 +176,7 @@ class Learner:
                     raw = self.vnet(losses.detach())  # recomputed with the updated meta-net
                     w = metagrad.normalise_weights(raw, str(self.hp["weight_norm"]))
                 stat = {"weight_mean": raw.mean()}
+                self.probe.add(losses)
             else:
                 losses, meta_loss, w = self._l2r_meta(x, y, mx, my, lr, reuse)
                 stat = {"weight_zero_frac": (w == 0).float().mean()}
@@ -216,8 +205,10 @@ class Learner:
     def _mwnet_meta(self, x, y, mx, my, lr, reuse):
         theta = list(self.vnet.parameters())
         if self.samplers is not None:
+
             def weigh(losses):
                 return (self.weights(losses.detach()) * losses).sum()
+
             losses, meta_loss, grads = self._famus_meta(x, y, mx, my, lr, reuse, weigh, theta)
         elif self.hp["meta_grad"] in ("fd", "jvp"):
             mg = metagrad.fd_meta_gradient(self.model, x, y, self.weights, theta, mx, my, lr,
@@ -234,20 +225,23 @@ class Learner:
         return losses, meta_loss
 
     def _l2r_meta(self, x, y, mx, my, lr, reuse):
-        """ε = 0, weights ``max(−∂L_meta/∂ε, 0)`` normalised to sum 1 (L2R Eqs. (4)–(6))."""
+        """ε = 0, weights ``max(−∂L_meta/∂ε, 0)`` normalised to sum 1 (L2R Eqs. (4)–(6)); the
+        clean cost includes the weight decay, as the official ``model.cost``."""
         eps = torch.zeros(y.shape[0], device=y.device, requires_grad=True)
         if self.samplers is not None:
             losses, meta_loss, (g,) = self._famus_meta(
-                x, y, mx, my, lr, reuse, lambda l: (eps * l).sum(), [eps])
+                x, y, mx, my, lr, reuse, lambda l: (eps * l).sum(), [eps], decay=self.decay
+            )
         elif self.hp["meta_grad"] in ("fd", "jvp"):
             mg = metagrad.fd_meta_gradient(self.model, x, y, lambda _l: eps, [eps], mx, my, lr,
                                            reuse=reuse, lookahead=False,
                                            eps=float(self.hp["fd_eps"]),
-                                           mode=str(self.hp["meta_grad"]))  # fmt: skip
+                                           mode=str(self.hp["meta_grad"]),
+                                           decay=self.decay)  # fmt: skip
             losses, meta_loss, (g,) = mg.losses, mg.meta_loss, mg.grads
         else:
             mg = metagrad.meta_gradient(self.model, x, y, lambda l: (eps * l).sum(), [eps], mx, my,
-                                        lr, reuse=reuse)  # fmt: skip
+                                        lr, reuse=reuse, decay=self.decay)  # fmt: skip
             losses, meta_loss, (g,) = mg.losses, mg.meta_loss, mg.grads
         w = metagrad.normalise_weights((-g).clamp_min(0), "sum")
         return losses, meta_loss, w.detach()
@@ -285,6 +279,7 @@ class Learner:
             with torch.no_grad():
                 raw = self.vnet(costs.detach())  # recomputed with the updated meta-net
                 w = metagrad.normalise_weights(raw, str(self.hp["weight_norm"]))
+            self.probe.add(costs)
         if not reuse:
             logits = self.model(task.x)
             costs = task.costs(logits)
@@ -293,38 +288,43 @@ class Learner:
                 "lambda_u": torch.full((), task.lambda_u, device=loss.device)}  # fmt: skip
 
     def _famus_meta(self, x, y, mx, my, lr, reuse, weigh, theta, losses=None,
-                    meta_objective=None):  # fmt: skip
-        """The meta-gradient through the sampled layers only; updates the samplers (δ)."""
-        prev = {n: p.grad for n, p in self.model.named_parameters() if n in set(self.gated)}
-        r = self.samplers(prev, self.ctx.gen) if self.gated else torch.zeros(0)
+                    meta_objective=None, decay=None):  # fmt: skip
+        """FaMUS's meta step (official ``meta_step``): gates from the look-ahead gradients,
+        every layer moved, one backward of ``L_meta + λ_g·L_g + λ_r·L_r`` into the weighting
+        parameters and the samplers; updates the samplers (δ)."""
+        losses, grads = metagrad.train_gradients(
+            self.model, x, y, weigh, reuse=reuse, losses=losses
+        )
+        r = self.samplers(grads, self.ctx.gen) if self.gated else torch.zeros(0)
         mask = r.detach().cpu() > 0.5  # the layer choice shapes the graph: one host read
         self.counts += mask.float()
         chosen = [n for n, m in zip(self.gated, mask.tolist()) if m]
-        gates = {n: r[i] for i, n in enumerate(self.gated) if mask[i]}
-        v = metagrad.virtual_step(self.model, x, y, weigh, lr, select=self.kept + chosen,
-                                  gates=gates, reuse=reuse, losses=losses)  # fmt: skip
-        lm = metagrad.meta_loss(self.model, v.fast, mx, my, meta_objective)
+        gates = {n: r[i] for i, n in enumerate(self.gated)}
+        fast = metagrad.look_ahead(
+            metagrad.trainable(self.model), grads, lr, select=self.kept + chosen, gates=gates
+        )
+        lm = metagrad.meta_loss(self.model, fast, mx, my, meta_objective, decay)
         hp = self.hp
-        reg = float(hp["famus_lambda_r"]) * count_penalty(r, int(hp["famus_k"]),
-                                                          bool(hp["famus_reg_quirk"]))
-        last = self.kept[0] if self.kept else None
-        lam_g = float(hp["famus_lambda_g"])
-        if lam_g > 0 and last is not None and last in v.train_grads:
-            (gm,) = torch.autograd.grad(lm, v.fast[last], create_graph=True, retain_graph=True)
-            reg = reg + lam_g * grad_stat_penalty(gm, v.train_grads[last])
+        total = lm
+        if self.gated:
+            total = total + float(hp["famus_lambda_r"]) * count_penalty(
+                r, int(hp["famus_k"]), bool(hp["famus_reg_quirk"])
+            ).to(lm)
+        lam_g, kept = float(hp["famus_lambda_g"]), [n for n in self.kept if n in grads]
+        if lam_g > 0 and self.rule == "mwnet" and kept:  # L2R: ∇ at ε = 0 is 0 (no std grad)
+            target = torch.autograd.grad(lm, [fast[n] for n in kept], retain_graph=True)
+            total = total + lam_g * grad_stat_penalty([grads[n] for n in kept], list(target))
         eta = list(self.samplers.parameters())
-        need = reuse or torch.is_tensor(reg) and reg.requires_grad
-        grads = torch.autograd.grad(lm, theta + eta, retain_graph=bool(need), allow_unused=True)
-        g_theta, g_eta = grads[: len(theta)], grads[len(theta) :]
-        g_reg = (torch.autograd.grad(reg, eta, retain_graph=reuse, allow_unused=True)
-                 if torch.is_tensor(reg) and reg.requires_grad else [None] * len(eta))  # fmt: skip
+        g = torch.autograd.grad(total, theta + eta, retain_graph=reuse, allow_unused=True)
         self.sopt.zero_grad(set_to_none=True)
-        for p, a, b in zip(eta, g_eta, g_reg):
-            p.grad = (a if a is not None else torch.zeros_like(p)) + (b if b is not None else 0)
+        for p, gp in zip(eta, g[len(theta) :]):
+            p.grad = gp if gp is not None else torch.zeros_like(p)
         distributed.average_grads(eta)
         self.sopt.step()
-        g_theta = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(g_theta, theta))
-        return v.losses, lm.detach(), g_theta
+        g_theta = tuple(
+            torch.zeros_like(t) if gt is None else gt for gt, t in zip(g[: len(theta)], theta)
+        )
+        return losses, lm.detach(), g_theta
 
     # -- epoch bookkeeping ----------------------------------------------------------------------
     def take_layer_stats(self) -> dict[str, Any]:
@@ -338,12 +338,18 @@ class Learner:
         self.steps = 0
         return out
 
+    def take_weight_function(self) -> dict[str, Any]:
+        """The meta-net's weight at this epoch's loss quantiles and a fixed grid (and reset)."""
+        return self.probe.take(self.vnet) if self.vnet is not None else {}
+
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.vnet is not None:
             out.update(vnet=self.vnet.state_dict(), vopt=self.vopt.state_dict())
         if self.samplers is not None:
             out.update(samplers=self.samplers.state_dict(), sopt=self.sopt.state_dict())
+        if self.meta is not None:  # the clean stream spans epochs; a pseudo one is rebuilt
+            out["meta"] = self.meta.state()
         return out
 
     def load(self, state: dict[str, Any]) -> None:
@@ -353,3 +359,5 @@ class Learner:
         if self.samplers is not None and "samplers" in state:
             self.samplers.load_state_dict(state["samplers"])
             self.sopt.load_state_dict(state["sopt"])
+        if self.meta is not None and "meta" in state:
+            self.meta.load_state(state["meta"])

@@ -24,9 +24,15 @@ from nlbench.mixmatch import linear_rampup
 from nlbench.method import Method, Scan, TrainContext
 from nlbench.seeding import derive_seed
 from nlbench_plugins._famus_mix import MIX_DEFAULTS, MixMetaBatch, build_task
-from nlbench_plugins._meta_common import Learner, MetaBatches, check_hparams
+from nlbench_plugins._meta_batches import MetaBatches
+from nlbench_plugins._meta_common import Learner, check_hparams
 
 PEER = {"net1": "net2", "net2": "net1", "net": "net"}
+WEIGHT_FN = (
+    "epochs[].weight_fn_<net>: the meta-net's raw weight at the 5/25/50/75/95 % "
+    "quantiles of the epoch's weighed losses (loss_q, weight_q) and at a fixed loss "
+    "grid (weight_grid)"
+)
 
 
 class MetaReweight(Method):
@@ -163,6 +169,11 @@ class MetaReweight(Method):
             for n in self.nets:
                 for b in self.ctx.train.batches(EpochPlan(indices=self.pools[n])):
                     yield Batch(b.x, b.y, b.index, tag=n)
+        if plan is not None and self.rule == "mwnet" and not self._epoch_warm:
+            for n, lr in self.learners.items():
+                curve = lr.take_weight_function()
+                if curve:
+                    plan.metrics[f"weight_fn_{n}"] = curve
         if plan is not None and self.famus:
             for n, lr in self.learners.items():
                 stats = lr.take_layer_stats()
@@ -223,7 +234,9 @@ class MetaReweight(Method):
         }  # fmt: skip
         if self.rule == "mwnet":
             info.update(weight_norm=hp["weight_norm"], meta_opt=hp["meta_opt"],
-                        meta_lr=hp["meta_lr"])  # fmt: skip
+                        meta_lr=hp["meta_lr"], weight_fn=WEIGHT_FN)  # fmt: skip
+        else:
+            info["clean_cost"] = "mean CE + weight_decay/2 * ||w||^2 (official model.cost)"
         if self.mix:
             info["mixmatch"] = {
                 **self.mix_hp, "temperature": 0.5,
@@ -234,6 +247,13 @@ class MetaReweight(Method):
             first = next(iter(self.learners.values()))
             info["famus_gated_layers"] = first.gated
             info["famus_always_kept"] = first.kept
-            info["famus_reg"] = "L_r over the last gate only (released code)" \
-                if hp["famus_reg_quirk"] else "L_r = (sum_l r_l - K)^2 over all gates (paper)"
+            info["famus_lookahead"] = (
+                "every layer moves: sampled gated r*g, unsampled "
+                "(1-r)*g.detach(), earlier g.detach(), classifier g"
+            )
+            info["famus_reg"] = (
+                "L_r over the last gate only (released code)"
+                if hp["famus_reg_quirk"]
+                else "L_r = (sum_l r_l - K)^2 over all gates (paper)"
+            )
         return info

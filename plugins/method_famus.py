@@ -16,13 +16,16 @@ penalty: :mod:`nlbench_plugins._famus_mix`); its CIFAR λu and α are unpublishe
 official CNWL defaults (50, 4) are used unless set;
 ``warmup_epochs`` of plain cross-entropy before the first GMM, as the DivideMix machinery FaMUS
 builds on; normalised MW-Net weights (``weight_norm=sum``); meta-net SGD lr β = 1e-3 (m 0.9,
-Nesterov, wd 5e-4); samplers SGD lr δ = 0.1, K = 4, λ_r = λ_g = 0.1.
+Nesterov, wd 5e-4); samplers SGD lr δ = 0.1 (m 0.9, Nesterov), K = 4, λ_r = λ_g = 0.1 (L_g on
+the classifier's per-row gradient statistics, into the meta-net). Differences from the official
+code: ``MethodSpec.deviations`` (``nlbench show method famus``).
 """
 
 from __future__ import annotations
 
 from nlbench import hookimpl
 from nlbench.specs import MethodSpec
+from nlbench_plugins import _meta_deviations as deviations
 from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins._meta_method import MetaReweight
 
@@ -80,5 +83,6 @@ def register_methods(register) -> None:
             flags=frozenset({"two_net"}),
             reference="Xu et al., Faster Meta Update Strategy for Noise-Robust Deep Learning, "
             "CVPR 2021 (re-implementation)",
+            deviations=deviations.FAMUS,
         )
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from nlbench import hookimpl
 from nlbench.specs import MethodSpec
+from nlbench_plugins import _meta_deviations as deviations
 from nlbench_plugins._meta_common import COMMON_HPARAMS
 from nlbench_plugins._meta_method import MetaReweight
 
@@ -47,5 +48,6 @@ def register_methods(register) -> None:
             flags=frozenset({"clean_meta"}),
             reference="Ren et al., Learning to Reweight Examples for Robust Deep Learning, "
             "ICML 2018",
+            deviations=deviations.L2R,
         )
     )

@@ -10,12 +10,28 @@ FaMUS; the default) or ``mean`` = ``sum(w·ℓ)/B`` (stable ``MW-Net.py``; metho
 60 % noise it does (weights → 1, ERM's accuracy). ``--set famus=true`` restricts
 the meta-gradient to the layers FaMUS's samplers pick; ``--set meta_set=pseudo`` uses the
 network's own GMM pseudo-clean set instead of trusted data ("MW-Net + pseudo-clean").
+Every epoch's record holds the learned weight function (``weight_fn_net``: the meta-net's weight
+at the epoch's loss quantiles and on a fixed loss grid, :mod:`nlbench_plugins._meta_weights`).
+
+Class-dependent noise (``docs/methods/mwnet-cifar-n.md``): on ``cifar_n:worse`` (and digits
+``pairflip:0.4``) the learned curve *increases* with the loss, so the weights are anti-correlated
+with cleanliness (detection AUC ≈ 0.2) and MW-Net fits the noise more than ERM. This is MW-Net's
+own dynamics, not a code defect (meta-gradient checked against finite differences and against
+the forward-mode path on the real checkpoint) and not class imbalance (pairflip has balanced
+noisy labels; the loss–usefulness correlation is as negative within each noisy class): the curve
+is learned increasing in the first epochs, when a large loss means "not learned yet"; later the
+meta objective asks for a decreasing curve (Spearman(loss, <∇ℓ_i, ∇L_meta>) = −0.37 at epoch 11),
+but for learnable, class-dependent noise that push is weak and the meta-net answers it by
+saturating every weight towards 1 (flat after ``w/Σw``) rather than reordering. With ``sym``
+noise the push is strong and the curve flips (digits epoch 3, CIFAR ``sym:0.6`` epoch 10);
+FaMUS escapes by starting meta-learning after its warm-up.
 """
 
 from __future__ import annotations
 
 from nlbench import hookimpl
 from nlbench.specs import MethodSpec
+from nlbench_plugins import _meta_deviations as deviations
 from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins._meta_method import MetaReweight
 
@@ -53,5 +69,6 @@ def register_methods(register) -> None:
             flags=frozenset({"clean_meta"}),
             reference="Shu et al., Meta-Weight-Net: Learning an Explicit Mapping For Sample "
             "Weighting, NeurIPS 2019",
+            deviations=deviations.MWNET,
         )
     )
