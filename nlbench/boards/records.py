@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from nlbench.errors import NlbenchError, UsageError
 from nlbench.record import read_record
 from nlbench.registry import NAME_RE
 
+RUN_ID_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+)+$")
 STUDY_PREFIX = "studies-"  # results/studies-<name>/ feed leaderboards/studies/<name>.md
 BAD_RECORD = (
     NlbenchError,
@@ -74,7 +76,7 @@ def collect(results: Path, strict: bool = False) -> Collected:
             record = read_record(path)
             done = record.get("status") == "done"
             if done:
-                row(record)  # validate now so a bad record is named here
+                run_id = row(record)["run_id"]  # validate now so a bad record is named here
                 numbers = json.dumps([record["summary"], record["epochs"]], sort_keys=True)
         except BAD_RECORD as exc:
             msg = str(exc) if isinstance(exc, NlbenchError) else f"{path}: bad record ({exc!r})"
@@ -84,16 +86,13 @@ def collect(results: Path, strict: bool = False) -> Collected:
             continue
         if not done:
             out.unfinished += 1
-        elif record["run_id"] in seen:
-            first, first_numbers = seen[record["run_id"]]
+        elif run_id in seen:
+            first, first_numbers = seen[run_id]
             if numbers != first_numbers:
-                out.conflicts.append(
-                    one_line(
-                        f"run_id {record['run_id']}: {first} and {path} " f"differ; using {first}"
-                    )
-                )
+                msg = f"run_id {run_id}: {first} and {path} differ; using {first}"
+                out.conflicts.append(one_line(msg))
         else:
-            seen[record["run_id"]] = (path.as_posix(), numbers)
+            seen[run_id] = (path.as_posix(), numbers)
             out.records.append((path.as_posix(), record, study_of(path, results)))
     return out
 
@@ -101,6 +100,12 @@ def collect(results: Path, strict: bool = False) -> Collected:
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
         raise ValueError(f"config.{what} {value!r} is not a name matching {NAME_RE.pattern}")
+    return value
+
+
+def _run_id(value: Any) -> str:
+    if not isinstance(value, str) or not RUN_ID_RE.match(value):
+        raise ValueError(f"run_id {value!r} is not <method>-<dataset>-<hash>")
     return value
 
 
@@ -148,7 +153,7 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "method": _name(cfg["method"], "method"),
         "seed": int(cfg["seed"]),
         "noise_seed": int(cfg["noise_seed"]),
-        "run_id": one_line(str(record["run_id"]), 80),
+        "run_id": _run_id(record["run_id"]),
         "model": one_line(str(hp.get("model")), 40),
         "epochs": int(hp["epochs"]),
         "variant": canonical_json(
@@ -174,8 +179,8 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "final_train": _acc(epochs[-1].get("train_acc_noisy") if epochs else None, "train acc"),
         "final_fit": _acc(epochs[-1].get("noisy_fit") if epochs else None, "noisy_fit"),
         "cos_curve": tuple(_finite(e.get("grad_cos_clean_all")) for e in epochs),
-        "batch_size": str(hp.get("batch_size")),
-        "scheduler": str(hp.get("scheduler")),
+        "batch_size": int(hp.get("batch_size") or 0),
+        "scheduler": one_line(str(hp.get("scheduler")), 40),
     }
 
 

@@ -8,7 +8,6 @@ plain per-noise tables.
 
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
@@ -38,10 +37,6 @@ BATCH = (
     "shrinks as noise grows; the batch-size-to-lr ratio does not predict generalization under "
     "noise and scheduling."
 )
-
-
-def _hp(variant: str, key: str) -> object:
-    return json.loads(variant)["hparams"].get(key)
 
 
 def _fit_cell(values: pd.Series, budget: int) -> str:
@@ -87,12 +82,8 @@ def memorisation(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
 
 def batch_schedule(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
     """One row per (noise, batch size, schedule) and the curves incl. the gradient cosine."""
-    df = df.assign(
-        bs=df["variant"].map(lambda v: _hp(v, "batch_size") or 0),
-        sched=df["variant"].map(lambda v: str(_hp(v, "scheduler"))),
-    )
     rows, series = [], {"test accuracy %": [], "noisy_fit %": [], "cos(clean, all) gradient": []}
-    for (noise, bs, sched), part in df.groupby(["noise", "bs", "sched"], sort=True):
+    for (noise, bs, sched), part in df.groupby(["noise", "batch_size", "scheduler"], sort=True):
         label = f"{noise} · batch {bs} · {sched}"
         rows.append(
             [
