@@ -39,6 +39,19 @@ BATCH = (
 )
 
 
+INPUT_NOISE = ("shuffled_pixels", "random_pixels", "gaussian")  # 004_*.txt's order
+
+
+def corruption_order(spec: str) -> tuple:
+    """Label corruptions by rate first, then the input corruptions in the reports' order."""
+    kind = spec.partition(":")[0]
+    return (
+        kind in INPUT_NOISE,
+        INPUT_NOISE.index(kind) if kind in INPUT_NOISE else 0,
+        noise_order(spec),
+    )
+
+
 def _fit_cell(values: pd.Series, budget: int) -> str:
     fitted = [v for v in values if not math.isnan(v)]
     if not fitted:
@@ -50,7 +63,7 @@ def _fit_cell(values: pd.Series, budget: int) -> str:
 def memorisation(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
     """Table per corruption and the fit/test curves, one series per corruption."""
     rows, train, test = [], [], []
-    for noise in sorted(df["noise"].unique(), key=noise_order):
+    for noise in sorted(df["noise"].unique(), key=corruption_order):
         part = df[df["noise"] == noise]
         rows.append(
             [
