@@ -29,7 +29,11 @@ def test_svg_bytes_are_deterministic_and_embedded(tmp_path):
     second, _ = lb.build(res)
     svg = first["figures/synth-quick-sym-0.2.svg"]
     assert svg == second["figures/synth-quick-sym-0.2.svg"]
-    assert svg.startswith("<?xml") and "<dc:date>" not in svg and "Matplotlib v" not in svg
+    assert (
+        svg.startswith("<?xml")
+        and "<dc:date>" not in svg
+        and f"Matplotlib v{figures.version()}" in svg
+    )
     assert ">fancy<" in svg  # text stays text (svg.fonttype none)
     assert "](figures/synth-quick-sym-0.2.svg)" in first["synth-quick.md"]
 
@@ -72,3 +76,17 @@ def test_board_builds_without_matplotlib(tmp_path, capsys, monkeypatch):
     monkeypatch.delitem(sys.modules, "matplotlib")
     stale = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out), "--check")
     assert stale.code == 1 and "synth-quick-sym-0.2.svg" in stale.err
+
+
+def test_figures_of_another_matplotlib_version_are_named_not_compared(tmp_path, capsys):
+    res, out = records(tmp_path / "res"), tmp_path / "boards"
+    run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    path = out / "figures" / "synth-quick-sym-0.2.svg"
+    path.write_text(
+        path.read_text().replace(f"Matplotlib v{figures.version()}", "Matplotlib v0.1")
+        + "<!-- other bytes -->"
+    )
+    check = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out), "--check")
+    assert check.code == 0 and f"not compared: {path}" in check.err
+    run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))  # rewrites it
+    assert f"Matplotlib v{figures.version()}" in path.read_text()

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from synthetic_records import synthetic_record, write_synthetic
 
 from nlbench import leaderboard as lb
-from nlbench.boards.records import collect
 
 
 @pytest.fixture(autouse=True)

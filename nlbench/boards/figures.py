@@ -3,14 +3,16 @@
 matplotlib is an optional extra (``pip install nlbench[report]``). Determinism: the ``Figure``
 API without pyplot (no global backend), a fixed ``svg.hashsalt`` (clip-path and glyph ids),
 ``svg.fonttype = 'none'`` (text stays text, no font outlines that vary by installed fonts), and
-no ``Date``/``Creator`` metadata. The bytes can still change with the matplotlib version; the
-boards were generated with the version in ``pyproject.toml``'s ``report`` extra.
+no ``Date`` metadata. The bytes can still change with the matplotlib version, which the SVG
+names (``Creator``): ``--check`` compares a figure only when it was made by the installed version
+(:func:`made_by_other_version`) and says which ones it could not compare.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -27,6 +29,19 @@ def available() -> bool:
         return importlib.util.find_spec("matplotlib") is not None
     except (ImportError, ValueError):
         return False
+
+
+def version() -> str:
+    import matplotlib
+
+    return matplotlib.__version__
+
+
+def made_by_other_version(svg: bytes) -> str | None:
+    """The matplotlib version an SVG names, when it differs from the installed one."""
+    m = re.search(rb"Matplotlib v([0-9][0-9A-Za-z.+-]*)", svg[:4000])
+    theirs = m.group(1).decode() if m else None  # none named: compare the bytes
+    return None if theirs in (None, version()) else theirs
 
 
 def spread(curves: Curves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,5 +86,5 @@ def figure_svg(title: str, panels: list[Panel], xlabel: str = "epoch") -> str:
         axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
         fig.suptitle(_escape(title))
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()
