@@ -5,7 +5,7 @@ NLBENCH := $(VENV)/bin/nlbench
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench leaderboards gpu-check clean
+.PHONY: setup demo test test-all bench leaderboards studies gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -31,7 +31,7 @@ bench: setup
 	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) -m pytest benchmarks --benchmark-only -q -s
 
-# Regenerate leaderboards/<dataset>-<profile>.md from the committed records in results/.
+# Regenerate the boards, figures, claims.md and studies/ from the committed records in results/.
 leaderboards: setup
 	$(NLBENCH) leaderboard --results results --out leaderboards
 
@@ -42,6 +42,14 @@ leaderboards: setup
 GPU_CHECK_OUT ?= benchmarks/results/gpu-check.json
 gpu-check: setup
 	$(PY) -m nlbench.gpucheck --out $(GPU_CHECK_OUT) $(if $(NLBENCH_DATA),--data-root $(NLBENCH_DATA),)
+
+# The digits study sweeps (a few CPU minutes; finished runs are skipped), then the boards.
+studies: setup
+	$(NLBENCH) sweep -c leaderboards/sweeps/studies-memorisation-digits.toml
+	for b in 16 128; do for s in constant cosine onecycle; do \
+	  $(NLBENCH) sweep -c leaderboards/sweeps/studies-batch-schedule-digits-b$$b.toml \
+	    --set scheduler=$$s || exit 1; done; done
+	$(MAKE) leaderboards
 
 clean:
 	rm -rf runs build *.egg-info

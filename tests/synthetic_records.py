@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,13 @@ def synthetic_record(
     hparams: dict[str, Any] | None = None,
     train_subset: int | None = None,
     extra_epoch: dict | None = None,
+    fit_epochs: int | None = None,
 ) -> dict:
-    """A complete record whose test accuracies per epoch are ``accs``."""
+    """A complete record whose test accuracies per epoch are ``accs``.
+
+    The noisy labels' sha256 depends on dataset, noise and noise seed only (as real labels do),
+    so runs of different methods on one seed pair up on the boards.
+    """
     hp = {"model": "tiny_cnn", "epochs": len(accs), "lr": 0.05, **(hparams or {})}
     identity = {
         "method": method,
@@ -55,19 +61,20 @@ def synthetic_record(
         for i, a in enumerate(accs)
     ]
     kind, _, arg = noise.partition(":")
+    sha = hashlib.sha256(f"{dataset}|{noise}|0|{train_subset}".encode()).hexdigest()
     return {
         "schema": SCHEMA, "run_id": compute_run_id(identity), "created": "2024-01-01T00:00:00",
         "nlbench_version": "0.1.0", "git_sha": None, "plugins": {}, "env": {},
         "config": {**identity, "model": hp["model"], "device": "cpu"},
         "flags": sorted(flags), "reference": "", "data": {}, "method_info": {},
         "noise": {"type": kind, "arg": arg, "realized_rate": float(arg or 0) + 0.001 * seed,
-                  "convention": CONVENTIONS.get(kind, "")},
+                  "convention": CONVENTIONS.get(kind, ""), "labels_sha256": sha},
         "epochs": epochs,
         "summary": {"last_acc": accs[-1], "best_acc": max(accs),
                     "best_epoch": accs.index(max(accs)),
                     "last10_acc": sum(accs[-10:]) / len(accs[-10:]),
                     "wall_s": wall_s, "images_per_s": 1000.0 / wall_s, "peak_mem_mb": None,
-                    "epochs_to_fit": None},
+                    "epochs_to_fit": fit_epochs},
         "status": status,
     }  # fmt: skip
 

@@ -48,6 +48,12 @@ def golden_records() -> list[dict]:
     ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def no_figures(monkeypatch):
+    """Figures have their own tests (test_board_figures.py); here they only cost time."""
+    monkeypatch.setattr(lb, "figures_available", lambda: False)
+
+
 @pytest.fixture
 def published(tmp_path) -> pd.DataFrame:
     path = tmp_path / "published.csv"
@@ -67,8 +73,9 @@ def write_all(
 
 
 def test_golden_board(tmp_path, published):
-    boards, collected = lb.build(write_all(tmp_path / "res", golden_records()), published=published)
-    assert sorted(boards) == ["synth-paper.md", "synth-quick.md"]
+    res = write_all(tmp_path / "res", golden_records())
+    boards, collected = lb.build(res, published=published, figures=False)
+    assert sorted(boards) == ["claims.md", "synth-paper.md", "synth-quick.md"]
     assert collected.problems == []
     if os.environ.get("NLBENCH_REGEN_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
@@ -90,23 +97,32 @@ def test_same_bytes_whatever_the_file_order(tmp_path, published):
         assert boards == reference
 
 
+def _rows(text: str, noise: str) -> list[list[str]]:
+    section = text.split(f"## Noise `{noise}`")[1].split("##")[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    return [line.strip("| ").split(" | ") for line in lines[1:]]
+
+
 def test_ranking_ties_cost_and_variants(tmp_path, published):
-    boards, _ = lb.build(write_all(tmp_path, golden_records()), published=published)
+    boards, _ = lb.build(write_all(tmp_path, golden_records()), published=published, figures=False)
     text = boards["synth-quick.md"]
-    sym06 = text.split("## Noise `sym:0.6`")[1].split("##")[0]
-    rows = [line for line in sym06.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    # alpha and beta tie at 40.00: the name breaks the tie
-    assert [r.split(" | ")[1] for r in rows] == ["alpha", "beta", "erm"]
-    sym02 = text.split("## Noise `sym:0.2`")[1].split("##")[0]
-    fancy = next(line for line in sym02.splitlines() if "| fancy |" in line)
-    assert "86.00 ± 1.41" in fancy and "3.00×" in fancy  # 33 s vs erm lr=0.05 mean 11 s
-    assert "clean meta data, two-net ensemble" in fancy
-    assert "erm [lr=0.01]" in sym02 and "erm [lr=0.05]" in sym02
+    sym06 = _rows(text, "sym:0.6")
+    # alpha and beta tie at 40.00: the name breaks the tie; one seed each: no rank group
+    assert [r[1] for r in sym06] == ["alpha", "beta", "erm"]
+    assert [r[0] for r in sym06] == ["–", "–", "–"] and sym06[0][3] == "– (n=1)"
+    fancy = next(r for r in _rows(text, "sym:0.2") if r[1] == "fancy")
+    assert fancy[2] == "86.00 ± 1.41" and fancy[8] == "3.00×"  # 33 s vs erm lr=0.05 mean 11 s
+    assert fancy[11] == "clean meta data, two-net ensemble"
+    # paired with erm lr=0.05 (the ERM variant with most runs) on seeds 0 and 1: +5, +9;
+    # sd 2.83, se 2.00, t(0.975, 1) = 12.706
+    assert fancy[5] == "+7.00 ± 25.41 (n=2)"
+    labels = [r[1] for r in _rows(text, "sym:0.2")]
+    assert "erm · lr=0.01" in labels and "erm · lr=0.05" in labels
     assert text.index("`sym:0.2`") < text.index("`sym:0.6`") < text.index("`sym_incl:0.4`")
 
 
 def test_published_numbers_are_a_separate_cited_table(tmp_path, published):
-    boards, _ = lb.build(write_all(tmp_path, golden_records()), published=published)
+    boards, _ = lb.build(write_all(tmp_path, golden_records()), published=published, figures=False)
     measured, cited = boards["synth-quick.md"].split("## Published numbers")
     assert "91.5 ± 0.2" in cited and "Someone et al." in cited and "[V]" in cited
     assert "Someone et al." not in measured and "Not this dataset" not in cited
@@ -156,7 +172,7 @@ def test_corrupt_and_unknown_schema_records_are_named_and_skipped(tmp_path, caps
     assert result.code == 0
     assert str(res / "broken" / "run.json") in result.err
     assert str(res / "future" / "run.json") in result.err and "schema 99" in result.err
-    clean, _ = lb.build(write_all(tmp_path / "clean", golden_records()))
+    clean, _ = lb.build(write_all(tmp_path / "clean", golden_records()), figures=False)
     assert (out / "synth-quick.md").read_text(encoding="utf-8") == clean["synth-quick.md"]
     strict = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out), "--strict")
     assert strict.code == 2 and "broken" in strict.err
@@ -194,19 +210,35 @@ def test_a_run_recorded_twice_counts_once_the_later(tmp_path, published):
     assert old["run_id"] != new["run_id"]
     for rec in (old, new):
         write_synthetic(tmp_path, rec)
-    boards, _ = lb.build(tmp_path, published=published)
+    boards, _ = lb.build(tmp_path, published=published, figures=False)
     row = next(line for line in boards["synth-quick.md"].splitlines() if "| erm |" in line)
-    assert "| 80.00 | 1 |" in row and new["run_id"].rsplit("-", 1)[-1][:8] in row
+    assert "| 80.00 | – (n=1) | 1 |" in row and new["run_id"].rsplit("-", 1)[-1][:8] in row
     assert old["run_id"].rsplit("-", 1)[-1][:8] not in row
 
 
-def test_variant_with_an_option_left_off_is_labelled_null(tmp_path, published):
-    """A variant that turns an optional hparam on is told apart from the one that leaves it
-    off (None, dropped from the comparison): both labels name the key."""
+def test_a_variant_reads_as_the_option_that_sets_it_apart(tmp_path, published):
+    """A variant that turns an optional hparam on reads as its name; the one that leaves it off
+    (None, dropped from the comparison) as the bare method; other values as key=value."""
     off = synthetic_record(accs=(0.5, 0.6))
     on = synthetic_record(accs=(0.5, 0.7), hparams={"mixmatch": True})
-    for rec in (off, on):
+    lr = synthetic_record(accs=(0.5, 0.7), hparams={"lr": 0.2})
+    for rec in (off, on, lr):
         write_synthetic(tmp_path, rec)
-    boards, _ = lb.build(tmp_path, published=published)
-    text = boards["synth-quick.md"]
-    assert "| erm [mixmatch=true] |" in text and "| erm [mixmatch=null] |" in text
+    boards, _ = lb.build(tmp_path, published=published, figures=False)
+    labels = {r[1] for r in _rows(boards["synth-quick.md"], "sym:0.2")}
+    # every key in which some variant differs is shown, except options that are off
+    assert labels == {"erm · lr=0.05", "erm · lr=0.05 · mixmatch", "erm · lr=0.2"}
+
+
+def test_loss_and_deviations_are_noted(tmp_path, published):
+    """A non-`ce` loss and method_info["deviations"] (both optional in records) are named."""
+    plain = synthetic_record(accs=(0.5, 0.6))
+    gce = synthetic_record(accs=(0.5, 0.7), hparams={"loss": "gce"})
+    dev = synthetic_record("fancy", accs=(0.5, 0.7))
+    dev["method_info"] = {"deviations": [{"what": "no warm-up", "why": "x"}, "lr 0.1 | 0.2"]}
+    for rec in (plain, gce, dev):
+        write_synthetic(tmp_path, rec)
+    boards, _ = lb.build(tmp_path, published=published, figures=False)
+    notes = {r[1]: r[12] for r in _rows(boards["synth-quick.md"], "sym:0.2")}
+    assert notes["erm · loss=gce"] == "loss gce" and notes["erm"] == "–"
+    assert notes["fancy"] == "no warm-up; lr 0.1 / 0.2"

@@ -1,0 +1,174 @@
+"""Study boards (``leaderboards/studies/<name>.md``) from ``results/studies-<name>/``.
+
+A study reproduces a source report's headline experiment; its board is a table per setting and
+a figure, read against the report's findings (checked in claims.md). The kind of study comes
+from the name's start (``memorisation-…``, ``batch-schedule-…``); any other name gets the
+plain per-noise tables.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from nlbench.boards.board import figure_names
+from nlbench.boards.figures import figure_svg
+from nlbench.boards.records import noise_order
+from nlbench.boards.render import DASH, MARKER, aggregate, pct, pipe_table, section_table
+
+MEMO = (
+    'Zhang et al. (2017), "Understanding deep learning requires rethinking generalization", '
+    "as reproduced in the source reports (`002_*.txt`: WRN on CIFAR-10/100, corruption 0, 0.5, "
+    "1; `004_*.txt`: small Inception/AlexNet/MLP, random labels, shuffled and random pixels, "
+    "Gaussian inputs, time to overfit against corruption): a network fits random labels, and "
+    "the time it takes grows with the share of corrupted labels, while test accuracy falls to "
+    "chance. Here: ERM, label corruption `random_labels:P` (a label is replaced by a uniform "
+    "class with probability P, so it may keep its class) and the input corruptions. *epochs to "
+    "fit* is the first epoch at which train accuracy on the given labels reaches 99 %."
+)
+BATCH = (
+    "The label-noise optimisation study (`001_*.txt`): uniform noise that may keep the true "
+    "class (`sym_incl`), constant, cosine and one-cycle learning-rate schedules, and two "
+    "diagnostics per epoch: train accuracy on the noisy examples (`noisy_fit`, memorisation) "
+    "and the cosine between the mean gradient of the clean examples and that of all examples "
+    "(`--set diagnostics=true`). Its findings: label noise turns the gradient away from the "
+    "noise-free direction; larger batches overfit the noisy labels more; the best batch size "
+    "shrinks as noise grows; the batch-size-to-lr ratio does not predict generalization under "
+    "noise and scheduling."
+)
+
+
+INPUT_NOISE = ("shuffled_pixels", "random_pixels", "gaussian")  # 004_*.txt's order
+
+
+def corruption_order(spec: str) -> tuple:
+    """Label corruptions by rate first, then the input corruptions in the reports' order."""
+    kind = spec.partition(":")[0]
+    return (
+        kind in INPUT_NOISE,
+        INPUT_NOISE.index(kind) if kind in INPUT_NOISE else 0,
+        noise_order(spec),
+    )
+
+
+def _fit_cell(values: pd.Series, budget: int) -> str:
+    fitted = [v for v in values if not math.isnan(v)]
+    if not fitted:
+        return f"never in {budget}"
+    text = f"{sum(fitted) / len(fitted):.1f}"
+    return text if len(fitted) == len(values) else f"{text} ({len(fitted)}/{len(values)} fitted)"
+
+
+def memorisation(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
+    """Table per corruption and the fit/test curves, one series per corruption."""
+    rows, train, test = [], [], []
+    for noise in sorted(df["noise"].unique(), key=corruption_order):
+        part = df[df["noise"] == noise]
+        rows.append(
+            [
+                f"`{noise}`",
+                str(len(part)),
+                _fit_cell(part["fit_epochs"], part["epochs"].max()),
+                pct(part["final_train"].mean()),
+                pct(part["last"].mean()),
+                pct(part["best"].mean()),
+                pct(part["realized"].mean(), 1),
+                " ".join(sorted(r.rsplit("-", 1)[-1][:8] for r in part["run_id"])),
+            ]
+        )
+        train.append((noise, [[100 * x for x in c] for c in part["train_fit_curve"]]))
+        test.append((noise, [[100 * x for x in c] for c in part["test_curve"]]))
+    header = [
+        "corruption",
+        "n",
+        "epochs to fit",
+        "final train acc on given labels %",
+        "final test acc %",
+        "best test acc % (oracle)",
+        "realized noise %",
+        "runs",
+    ]
+    panels = [("train accuracy on the given labels %", train), ("test accuracy %", test)]
+    return [MEMO, "", pipe_table(header, rows)], panels
+
+
+def batch_schedule(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
+    """One row per (noise, batch size, schedule) and the curves incl. the gradient cosine."""
+    rows, series = [], {"test accuracy %": [], "noisy_fit %": [], "cos(clean, all) gradient": []}
+    for (noise, bs, sched), part in df.groupby(["noise", "batch_size", "scheduler"], sort=True):
+        label = f"{noise} · batch {bs} · {sched}"
+        rows.append(
+            [
+                f"`{noise}`",
+                str(bs),
+                sched,
+                str(len(part)),
+                pct(part["last"].mean()),
+                pct(part["best"].mean()),
+                pct(part["final_fit"].mean()),
+                _cos(part["cos_curve"]),
+                pct(part["final_train"].mean()),
+            ]
+        )
+        series["test accuracy %"].append(
+            (label, [[100 * x for x in c] for c in part["test_curve"]])
+        )
+        series["noisy_fit %"].append((label, [[100 * x for x in c] for c in part["fit_curve"]]))
+        series["cos(clean, all) gradient"].append((label, [list(c) for c in part["cos_curve"]]))
+    header = [
+        "noise",
+        "batch size",
+        "schedule",
+        "n",
+        "last test acc %",
+        "best test acc % (oracle)",
+        "final noisy_fit %",
+        "grad cos clean·all (first → last epoch)",
+        "final train acc on given labels %",
+    ]
+    return [BATCH, "", pipe_table(header, rows)], list(series.items())
+
+
+def _cos(curves: pd.Series) -> str:
+    firsts = [c[0] for c in curves if c and not math.isnan(c[0])]
+    lasts = [c[-1] for c in curves if c and not math.isnan(c[-1])]
+    if not lasts:
+        return DASH + " (diagnostics off)"
+    return f"{sum(firsts) / len(firsts):.3f} → {sum(lasts) / len(lasts):.3f}"
+
+
+def plain(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
+    lines = []
+    for noise in sorted(df["noise"].unique(), key=noise_order):
+        lines += [f"## Noise `{noise}`", "", section_table(aggregate(df[df["noise"] == noise]))]
+    return lines, []
+
+
+KINDS = {"memorisation": memorisation, "batch-schedule": batch_schedule}
+
+
+def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str, str]:
+    """``studies/<name>.md`` and its figure, as ``{path relative to --out: text}``."""
+    kind = next((k for k in KINDS if name.startswith(k)), "")
+    body, panels = KINDS.get(kind, plain)(name, df)
+    datasets = ", ".join(f"`{d}`/`{p}`" for d, p in sorted(set(zip(df["dataset"], df["profile"]))))
+    lines = [
+        f"# Study: {name}",
+        "",
+        MARKER,
+        "",
+        f"From {len(df)} run record(s) under `results/studies-{name}/` ({datasets}); "
+        f"regenerate with `nlbench leaderboard --results results --out leaderboards`. "
+        "Whether the findings hold here: [claims.md](../claims.md).",
+        "",
+        *body,
+    ]
+    files = {}
+    if panels:
+        fig = figure_names(name, ["curves"])["curves"]
+        lines += [f"![{name}: per-epoch curves](figures/{fig})", ""]
+        if figures:
+            files[f"studies/figures/{fig}"] = figure_svg(f"study {name}", panels)
+    files[f"studies/{name}.md"] = "\n".join(lines)
+    return files

@@ -1,0 +1,130 @@
+"""Claims evaluated to each verdict from synthetic records; the packaged table is valid."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic_records import synthetic_record
+
+from nlbench.boards import claims as cl
+from nlbench.boards.records import frame
+from nlbench.errors import UsageError
+
+
+def runs(method: str, lasts: list[float], noise: str = "sym:0.2", **kw) -> list[dict]:
+    return [
+        synthetic_record(method, noise, seed, (0.1, last), **kw) for seed, last in enumerate(lasts)
+    ]
+
+
+def claim(compare: str, cells: list[str], metric: str = "last", board: str = "synth-quick"):
+    return cl.Claim("c", "a claim", "a paper, Table 1", board, metric, compare, tuple(cells))
+
+
+@pytest.fixture
+def frames() -> dict:
+    records = [
+        *runs("good", [0.90, 0.92, 0.91]),
+        *runs("erm", [0.80, 0.81, 0.79]),
+        *runs("noisy", [0.95, 0.70, 0.88]),
+        *runs("single", [0.99]),
+    ]
+    return {"synth-quick": frame(records)}
+
+
+@pytest.mark.parametrize(
+    ("compare", "cells", "verdict"),
+    [
+        ("order", ["good@sym:0.2", "erm@sym:0.2"], "holds"),
+        ("order", ["erm@sym:0.2", "good@sym:0.2"], "fails"),
+        ("order", ["noisy@sym:0.2", "erm@sym:0.2"], "not significant"),
+        ("order", ["single@sym:0.2", "erm@sym:0.2"], "not significant"),  # one seed: no interval
+        ("order", ["good@sym:0.2", "absent@sym:0.2"], "not measured"),
+        ("order", ["good@sym:0.2", "erm@sym:0.6"], "not measured"),
+        ("order", ["good@sym:0.2", "noisy@sym:0.2", "erm@sym:0.2"], "not significant"),
+        ("at_least", ["noisy@sym:0.2", "good@sym:0.2"], "holds"),  # not significantly below
+        ("at_least", ["erm@sym:0.2", "good@sym:0.2"], "fails"),
+    ],
+)
+def test_pairwise_verdicts(frames, compare, cells, verdict):
+    got, numbers = cl.evaluate(claim(compare, cells), frames)
+    assert got == verdict, numbers
+
+
+def test_numbers_name_means_differences_and_n(frames):
+    _, numbers = cl.evaluate(claim("order", ["good@sym:0.2", "erm@sym:0.2"]), frames)
+    # paired differences +0.10, +0.11, +0.12: mean 11.00 %, s = 1 %, t(0.975, 2) = 4.3027
+    assert "good@sym:0.2 91.00 (n=3)" in numbers and "erm@sym:0.2 80.00 (n=3)" in numbers
+    assert "= +11.00 ± 2.48 (paired, n=3)" in numbers
+
+
+def memo_frames(fits: dict[float, list[int | None]]) -> dict:
+    records = [
+        synthetic_record("erm", f"random_labels:{p}", seed, (0.1, 0.2), fit_epochs=e)
+        for p, epochs in fits.items()
+        for seed, e in enumerate(epochs)
+    ]
+    return {"studies/memo": frame(records)}
+
+
+CELLS = [f"erm@random_labels:{p}" for p in (0.0, 0.5, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("fits", "compare", "cells", "verdict"),
+    [
+        ({1.0: [40, 45]}, "fits", CELLS[2:], "holds"),
+        ({1.0: [None, None]}, "fits", CELLS[2:], "fails"),
+        ({1.0: [40, None]}, "fits", CELLS[2:], "not significant"),
+        ({0.0: [3, 4], 0.5: [20, 25], 1.0: [40, None]}, "grows", CELLS, "holds"),
+        ({0.0: [40, 45], 0.5: [20, 25], 1.0: [3, 4]}, "grows", CELLS, "fails"),
+        ({0.0: [3, 40], 0.5: [20, 5], 1.0: [30, 4]}, "grows", CELLS, "not significant"),
+        ({0.0: [3], 0.5: [20]}, "grows", CELLS, "not measured"),
+    ],
+)
+def test_memorisation_verdicts(fits, compare, cells, verdict):
+    got, numbers = cl.evaluate(
+        claim(compare, cells, "fit_epochs", "studies/memo"), memo_frames(fits)
+    )
+    assert got == verdict, numbers
+
+
+def test_selector_cells_pair_on_the_free_hparams():
+    records = [
+        synthetic_record("erm", "sym:0.4", 0, (0.1, fit), hparams={"batch_size": b, "scheduler": s})
+        for b, s, fit in [
+            (128, "cosine", 0.5),
+            (128, "constant", 0.6),
+            (16, "cosine", 0.3),
+            (16, "constant", 0.41),
+        ]
+    ]
+    c = claim("order", ["erm[batch_size=128]@sym:0.4", "erm[batch_size=16]@sym:0.4"])
+    verdict, numbers = cl.evaluate(c, {"synth-quick": frame(records)})
+    # pairs by schedule: +0.20, +0.19 → paired, n=2
+    assert "(paired, n=2)" in numbers and verdict == "holds", numbers
+
+
+def test_packaged_claims_table_is_valid_and_covers_the_brief():
+    claims = cl.load_claims()
+    ids = {c.id for c in claims}
+    assert {
+        "fl-table5-0.2",
+        "fl-table5-0.4",
+        "fit-random-labels-digits",
+        "fit-time-grows-digits",
+    } <= ids
+    assert all(c.source and c.cells for c in claims)
+
+
+def test_a_bad_claims_table_is_one_usage_error(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text('[[claim]]\nid = "x"\nclaim = "y"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="lacks"):
+        cl.load_claims(path)
+    path.write_text(
+        '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\n'
+        'metric = "last"\ncompare = "order"\ncells = ["no cell"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match="expected method@noise"):
+        cl.load_claims(path)
