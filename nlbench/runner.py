@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from nlbench import checkpoint, distributed, envinfo
-from nlbench.config import RunConfig, canonical_json
+from nlbench.config import RunConfig
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
+from nlbench.identity import same_run
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
 from nlbench.models import build_model, features_and_logits
@@ -325,8 +326,7 @@ class Runner:
             record = read_record(path)
         except NlbenchError:
             return None
-        theirs = {k: v for k, v in record.get("config", {}).items() if k in prep.identity}
-        if canonical_json(theirs) != canonical_json(prep.identity):
+        if not same_run(record.get("config"), prep.key, prep.method_spec):
             raise UsageError(
                 f"{run_dir} holds a run with a different config; pass another --run-id or --out"
             )
