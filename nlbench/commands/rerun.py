@@ -3,6 +3,8 @@
 The record's ``config`` holds everything that decides the result (method, dataset, noise spec,
 profile, seeds, train subset and the fully resolved hparams), so the rerun passes every hparam
 as a ``--set`` override: it reproduces the run even if a profile's defaults changed since.
+A hand-edited record is checked first (:func:`check_record`, then every hparam against its
+declaration): a bad one is one usage error and nothing is written.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-    why = f" (hparams this nlbench resolves differently: {', '.join(keys)})" if keys else ""
+    why = (f" (hparams this nlbench resolves differently: {', '.join(keys)})" if keys else
+           " (a declared default changed since: `nlbench migrate-records` re-keys records)")  # fmt: skip
     return f"run_id differs: {new['run_id']}{why}"
 
 
