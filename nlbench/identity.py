@@ -18,6 +18,7 @@ default changes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,3 +79,21 @@ def same_run(config: Any, key: Mapping[str, Any], mspec: MethodSpec) -> bool:
         return canonical_json(record_key(config, mspec)) == canonical_json(key)
     except NlbenchError:
         return False
+
+
+def execution_note(config: Any, hp: Mapping[str, Any], mspec: MethodSpec) -> str:
+    """``""``, or what a finished record of the same run executed differently from ``hp``.
+
+    Execution settings are not part of the run_id, so asking for ``diagnostics=true`` on a
+    finished run returns that run's record; the note says so and how to run it again.
+    """
+    from nlbench.hparams import declared_hparams
+
+    declared = declared_hparams(mspec)
+    stored = config.get("hparams") if isinstance(config, Mapping) else None
+    stored = stored if isinstance(stored, Mapping) else {}
+    diff = [f"{k}={json.dumps(stored.get(k))} (asked: {json.dumps(v)})" for k, v in hp.items()
+            if declared.get(k, HParam(v)).execution and stored.get(k) != v]  # fmt: skip
+    if not diff:
+        return ""
+    return f"; it ran with {', '.join(diff)}: pass another --out to run it again that way"

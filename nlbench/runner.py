@@ -20,7 +20,7 @@ from nlbench.config import RunConfig
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
-from nlbench.identity import same_run
+from nlbench.identity import execution_note, same_run
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
 from nlbench.models import build_model, features_and_logits
@@ -331,7 +331,9 @@ class Runner:
                 f"{run_dir} holds a run with a different config; pass another --run-id or --out"
             )
         if record.get("status") == "done":
-            log.warning("run %s already finished; returning its record (%s)", run_dir.name, path)
+            note = execution_note(record["config"], prep.hparams, prep.method_spec)
+            log.warning("run %s already finished; returning its record (%s)%s", run_dir.name, path,
+                        note)  # fmt: skip
             return record
         return None
 

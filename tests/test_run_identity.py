@@ -198,3 +198,14 @@ def test_execution_only_matches_the_declarations():
 
     declared = {k for k, h in hparams_mod.BASE_DECLARED.items() if h.execution}
     assert declared == EXECUTION_ONLY
+
+
+def test_a_finished_run_asked_with_other_execution_settings_says_so():
+    from nlbench.identity import execution_note
+
+    mspec = get_host().get("methods", "erm")
+    record = _record_for(RunConfig())
+    hp = dict(record["config"]["hparams"])
+    assert execution_note(record["config"], hp, mspec) == ""
+    note = execution_note(record["config"], {**hp, "diagnostics": True, "lr": 0.5}, mspec)
+    assert "diagnostics=false (asked: true)" in note and "--out" in note and "lr" not in note
