@@ -35,6 +35,8 @@ TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object", type(None):
 
 def check_record(record: Any, where: str) -> None:
     """A usage error naming the first field a hand-edited record gets wrong (what a rerun reads)."""
+    if isinstance(record.get("schema"), bool):  # read_record's ``schema == 1`` lets true pass
+        raise UsageError(f"{where}: schema must be an integer, got {record['schema']}")
     if not isinstance(record.get("run_id"), str):
         raise UsageError(f"{where}: run_id must be a string")
     epochs = record.get("epochs")
