@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from nlbench import checkpoint, distributed, envinfo
-from nlbench.config import RunConfig, canonical_json
+from nlbench.config import RunConfig
 from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.fitscan import fit_logits, fit_subset_index, rows
 from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
+from nlbench.identity import execution_note, same_run
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
 from nlbench.models import build_model, features_and_logits
@@ -346,13 +347,14 @@ class Runner:
             record = read_record(path)
         except NlbenchError:
             return None
-        theirs = {k: v for k, v in record.get("config", {}).items() if k in prep.identity}
-        if canonical_json(theirs) != canonical_json(prep.identity):
+        if not same_run(record.get("config"), prep.key, prep.method_spec):
             raise UsageError(
                 f"{run_dir} holds a run with a different config; pass another --run-id or --out"
             )
         if record.get("status") == "done":
-            log.warning("run %s already finished; returning its record (%s)", run_dir.name, path)
+            note = execution_note(record["config"], prep.hparams, prep.method_spec)
+            log.warning("run %s already finished; returning its record (%s)%s", run_dir.name, path,
+                        note)  # fmt: skip
             return record
         return None
 
