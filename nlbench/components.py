@@ -49,6 +49,37 @@ class Reweighter(Protocol):
     def weigh(self, vectors: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
 
 
+COMPOSED_HPARAMS: dict[str, Any] = {
+    "loss": None,  # a registered loss (losses_basic: ce, gce, sce); None is cross-entropy
+    "selector": None,  # fl | set_cover | random | None
+    "reweighter": None,  # density | None
+    "schedule": "robust",  # robust (select once at the first LR decay) | fast (every epoch)
+    "space": "softmax_grad",  # softmax_grad | feature_grad | features | softmax
+    "density_space": "features",
+    "normalize": False,  # unit-normalise the vectors (the seed's fast FL used normalised grads)
+    "fl_ratio": 0.4,  # Fig. 5
+    "fl_algorithm": "auto",  # auto (greedy on CUDA, lazy elsewhere) | greedy | lazy | stochastic
+    "fl_epsilon": 0.01,  # stochastic greedy's ε
+    "fl_partition": 10_000,  # larger classes are split into random parts of this size
+    "cover_radius": 1.0,  # set_cover's ball radius in `space`
+    "radius": 2.0,  # density radius in `density_space` (Fig. 4)
+    "radius_quantile": None,  # set: radius = this quantile of same-label distances (cpu profile)
+    "density_mode": "count",  # count (Table 5) | agree (§5.3)
+    "select_epoch": None,  # None: the first LR milestone (epoch 120 of 200 in the seed)
+    "warmup_epochs": 5,  # fast schedule: full-data epochs before the first selection
+}
+
+
+def composed_hparams(**overrides: Any) -> dict[str, Any]:
+    """A :class:`ComposedMethod` spec's ``default_hparams``: every key it reads, plus overrides.
+
+    The public way for a plugin to define a composed method (e.g. ``selector="fl"`` or its own
+    reweighter); hparams the chosen selector, reweighter or loss declare on their specs are
+    added per run (:mod:`nlbench.component_hparams`), so they need not be listed here.
+    """
+    return {**COMPOSED_HPARAMS, **overrides}
+
+
 # -- spaces -------------------------------------------------------------------------------------
 def space_vectors(scan: Scan, labels: torch.Tensor, space: str, model: torch.nn.Module,
                   net: str = "net", normalize: bool = False) -> torch.Tensor:  # fmt: skip
@@ -91,9 +122,11 @@ class ComposedMethod(SingleNetMethod):
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        from nlbench.plugins import get_host
+        hp, host = self.hp, ctx.extras.get("host")
+        if host is None:  # built outside the runner (build_context always passes it)
+            from nlbench.plugins import get_host
 
-        hp, host = self.hp, get_host()
+            host = get_host()
         check_choice("schedule", hp["schedule"], SCHEDULES)
         check_choice("space", hp["space"], SPACES)
         check_choice("density_space", hp["density_space"], SPACES)

@@ -40,6 +40,11 @@ def register_reweighters(register: Any) -> None:
 
 
 @hookspec
+def register_losses(register: Any) -> None:
+    """Register per-sample training losses: ``register(LossSpec(...))`` (``--set loss=NAME``)."""
+
+
+@hookspec
 def register_methods(register: Any) -> None:
     """Register training methods: ``register(MethodSpec(...))``."""
 

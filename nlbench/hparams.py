@@ -61,8 +61,14 @@ def method_profile(mspec: MethodSpec, profile: str, dataset: str) -> dict[str, A
     return {**table.get("default", {}), **table.get(dataset, {})}
 
 
-def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> dict[str, Any]:
-    """The fully resolved hparams of one run (validated --set keys)."""
+def resolve_hparams(
+    mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig, host: Any = None
+) -> dict[str, Any]:
+    """The fully resolved hparams of one run (validated --set keys).
+
+    The components the run uses (``loss``, ``selector``, ``reweighter``) add the hparams they
+    declare (:mod:`nlbench.component_hparams`), looked up in ``host`` (default: the loaded one).
+    """
     if cfg.profile not in dspec.profiles:
         raise UsageError(
             f"dataset '{dspec.name}' has no profile '{cfg.profile}'. "
@@ -75,6 +81,7 @@ def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> di
         hp["model"] = cfg.model
     if cfg.epochs is not None:
         hp["epochs"] = cfg.epochs
+    hp.update(_components(hp, cfg, host))
     unknown = sorted(set(cfg.overrides) - set(hp))
     if unknown:
         raise UsageError(
@@ -84,6 +91,18 @@ def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> di
     hp.update(cfg.overrides)
     _validate(hp)
     return hp
+
+
+def _components(hp: dict[str, Any], cfg: RunConfig, host: Any) -> dict[str, Any]:
+    from nlbench.component_hparams import COMPONENT_KEYS, component_hparams
+
+    if not any(key in hp for key in COMPONENT_KEYS):
+        return {}
+    if host is None:
+        from nlbench.plugins import get_host
+
+        host = get_host()
+    return component_hparams(hp, cfg.overrides, host)
 
 
 def _validate(hp: dict[str, Any]) -> None:

@@ -32,31 +32,12 @@ from __future__ import annotations
 from typing import Any
 
 from nlbench import hookimpl
-from nlbench.components import ComposedMethod
+from nlbench.components import ComposedMethod, composed_hparams
 from nlbench.specs import MethodSpec
 
 REFERENCE = ("Cai, Cao & Liu, An Empirical Study of Robust Deep Models (Stanford CS341 report); "
              "cf. Mirzasoleiman, Cao & Leskovec, Coresets for Robust Training of Neural "
              "Networks against Noisy Labels (CRUST), NeurIPS 2020")  # fmt: skip
-
-COMMON: dict[str, Any] = {
-    "selector": None,  # fl | set_cover | random | None
-    "reweighter": None,  # density | None
-    "schedule": "robust",  # robust (select once at the first LR decay) | fast (every epoch)
-    "space": "softmax_grad",  # softmax_grad | feature_grad | features | softmax
-    "density_space": "features",
-    "normalize": False,  # unit-normalise the vectors (the seed's fast FL used normalised grads)
-    "fl_ratio": 0.4,  # Fig. 5
-    "fl_algorithm": "auto",  # auto (greedy on CUDA, lazy elsewhere) | greedy | lazy | stochastic
-    "fl_epsilon": 0.01,  # stochastic greedy's ε
-    "fl_partition": 10_000,  # larger classes are split into random parts of this size
-    "cover_radius": 1.0,  # set_cover's ball radius in `space`
-    "radius": 2.0,  # density radius in `density_space` (Fig. 4)
-    "radius_quantile": None,  # set: radius = this quantile of same-label distances (cpu profile)
-    "density_mode": "count",  # count (Table 5) | agree (§5.3)
-    "select_epoch": None,  # None: the first LR milestone (epoch 120 of 200 in the seed)
-    "warmup_epochs": 5,  # fast schedule: full-data epochs before the first selection
-}
 
 # The seed's robust setting (§6.2): ResNet-32, SGD m 0.9, wd 2e-4, batch 128, 200 epochs,
 # lr 0.1 decayed at epochs 120 and 160 (the text says "decay by 0.01"; we use ×0.1 each, the
@@ -79,7 +60,7 @@ PROFILES = {
 def _spec(name: str, description: str, **overrides: Any) -> MethodSpec:
     return MethodSpec(
         name=name, description=description, factory=ComposedMethod,
-        default_hparams={**COMMON, **overrides}, profiles=PROFILES, reference=REFERENCE,
+        default_hparams=composed_hparams(**overrides), profiles=PROFILES, reference=REFERENCE,
         search_space={"fl_ratio": [0.2, 0.4, 0.6], "radius": [1.0, 1.5, 2.0, 3.0]},
     )  # fmt: skip
 

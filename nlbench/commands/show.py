@@ -24,7 +24,7 @@ def method_table(name: str) -> dict[str, Any]:
         for profile in sorted(dspec.profiles):
             cfg = RunConfig(method=name, dataset=dname, profile=profile)
             try:
-                hp = resolve_hparams(mspec, dspec, cfg)
+                hp = resolve_hparams(mspec, dspec, cfg, host)
             except UsageError:
                 continue
             profiles.setdefault(profile, {})[dname] = hp
