@@ -27,6 +27,7 @@ import torch
 
 from nlbench.config import RunConfig
 from nlbench.data import DatasetData, EpochPlan, ImageSet, TrainSet
+from nlbench.hparam_types import defaults
 from nlbench.hparams import BASE_HPARAMS, eval_batch_size
 from nlbench.method import SingleNetMethod, TrainContext
 from nlbench.models import build_model
@@ -129,7 +130,7 @@ def measure(n: int = 4096, model: str = "tiny_cnn", rounds: int = 5, device: str
     from nlbench_plugins.method_dividemix import DEFAULT_HPARAMS, DivideMix
 
     dev = torch.device(device)
-    hp = {**BASE_HPARAMS, **DEFAULT_HPARAMS, "model": model, "batch_size": batch_size,
+    hp = {**BASE_HPARAMS, **defaults(DEFAULT_HPARAMS), "model": model, "batch_size": batch_size,
           "lr": 0.02, "epochs": 100, "warmup_epochs": 1, "amp": dev.type == "cuda"}  # fmt: skip
     data = synthetic(n)
     ctx, cache = make_context(data, model, dev, hp)

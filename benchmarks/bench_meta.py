@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 
+from nlbench.hparam_types import defaults
 from nlbench.hparams import BASE_HPARAMS
 from nlbench.method import SingleNetMethod, TrainContext
 from nlbench.models import build_model
@@ -78,8 +79,8 @@ def make_steps(model: str, device: torch.device, bs: int,
     y = torch.randint(0, 10, (bs,), generator=g).to(device)
     mx = torch.randn(bs, 3, 32, 32, generator=g).to(device)
     my = torch.randint(0, 10, (bs,), generator=g).to(device)
-    base = {**BASE_HPARAMS, **COMMON_HPARAMS, **MWNET_HPARAMS, "model": model, "batch_size": bs,
-            "lr": 0.05, "amp": False}  # fmt: skip
+    base = {**BASE_HPARAMS, **defaults({**COMMON_HPARAMS, **MWNET_HPARAMS}), "model": model,
+            "batch_size": bs, "lr": 0.05, "amp": False}  # fmt: skip
     steps: dict[str, Any] = {}
     erm = SingleNetMethod(context(model, device, base))
 

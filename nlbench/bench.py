@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from nlbench.config import RunConfig
 from nlbench.data import DatasetData, DeviceImages, ImageSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
+from nlbench.hparam_types import defaults
 from nlbench.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_channels_last
 from nlbench.method import MetaSet, Method, TrainContext
 from nlbench.models import build_model
@@ -154,7 +155,7 @@ def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:
         hp = resolve_hparams(mspec, dspec, RunConfig(method=name, dataset="cifar10",
                                                      profile=profile))  # fmt: skip
     except (NlbenchError, IndexError):
-        hp = {**BASE_HPARAMS, "lr": 0.02, **mspec.default_hparams}
+        hp = {**BASE_HPARAMS, "lr": 0.02, **defaults(mspec.default_hparams)}
     hp.update(model=s.model, batch_size=s.batch_size, epochs=BENCH_EPOCHS)
     if "clean_meta" in mspec.flags and not str(hp.get("meta_set") or "").startswith("clean"):
         hp["meta_set"] = f"clean:{s.meta_size}"

@@ -12,24 +12,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from nlbench.errors import PluginError
+from nlbench.hparam_types import HParam, declarations
 
 # method hparam naming a component -> registry kind
 COMPONENT_KEYS: dict[str, str] = {"loss": "losses", "selector": "selectors", "reweighter": "reweighters"}
 
 
-def declared_default(decl: Any) -> Any:
-    """The default of one declared hparam: a plain value, or a typed declaration's ``default``."""
-    return getattr(decl, "default", decl)
+def declared_hparams(spec: Any) -> dict[str, HParam]:
+    """A component spec's declared hparams, typed (``{}`` when it declares none)."""
+    return declarations(getattr(spec, "hparams", None) or {})
 
 
-def declared_hparams(spec: Any) -> Mapping[str, Any]:
-    """A component spec's declared hparams (``{}`` when it declares none)."""
-    return getattr(spec, "hparams", None) or {}
-
-
-def component_hparams(hp: Mapping[str, Any], overrides: Mapping[str, Any], host: Any) -> dict:
-    """Defaults declared by the components this run uses, for keys ``hp`` does not hold."""
-    out: dict[str, Any] = {}
+def component_hparams(
+    hp: Mapping[str, Any], overrides: Mapping[str, Any], host: Any
+) -> dict[str, HParam]:
+    """Declarations of the components this run uses, for keys ``hp`` does not hold yet."""
+    out: dict[str, HParam] = {}
     owner: dict[str, str] = {}
     for key, kind in COMPONENT_KEYS.items():
         if key not in hp:
@@ -41,11 +39,11 @@ def component_hparams(hp: Mapping[str, Any], overrides: Mapping[str, Any], host:
         for hkey, decl in declared_hparams(spec).items():
             if hkey in hp:
                 continue
-            if hkey in out and out[hkey] != declared_default(decl):
+            if hkey in out and out[hkey].default != decl.default:
                 raise PluginError(
                     f"{key} '{name}' and {owner[hkey]} both declare hparam "
                     f"'{hkey}' with different defaults; rename one"
                 )
-            out[hkey] = declared_default(decl)
+            out[hkey] = decl
             owner[hkey] = f"{key} '{name}'"
     return out

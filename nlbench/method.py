@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlbench.data import Batch, DeviceImages, EpochPlan, TrainSet
+from nlbench.hparam_types import Optional, Str
 
 
 @dataclass
@@ -143,7 +144,9 @@ def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tens
 
 # hparams every single-network method's spec declares: ``loss`` None is cross-entropy (None
 # keeps records written before losses were pluggable the same runs)
-SINGLE_NET_HPARAMS: dict[str, Any] = {"loss": None}
+SINGLE_NET_HPARAMS: dict[str, Any] = {
+    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+}
 
 
 def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -71,20 +71,30 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class SelectorSpec:
-    """A sample selector: ``factory(hparams) -> Selector`` (see :mod:`nlbench.components`)."""
+    """A sample selector: ``factory(hparams) -> Selector`` (see :mod:`nlbench.components`).
+
+    ``hparams``: the component's own hyper-parameters, declared as in
+    ``MethodSpec.default_hparams`` (:class:`nlbench.hparam_types.HParam` or plain defaults).
+    """
 
     name: str
     description: str
     factory: Callable[..., Any]
+    hparams: Hparams = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ReweighterSpec:
-    """A loss reweighter: ``factory(hparams) -> Reweighter`` (see :mod:`nlbench.components`)."""
+    """A loss reweighter: ``factory(hparams) -> Reweighter`` (see :mod:`nlbench.components`).
+
+    ``hparams``: the component's own hyper-parameters, declared as in
+    ``MethodSpec.default_hparams`` (:class:`nlbench.hparam_types.HParam` or plain defaults).
+    """
 
     name: str
     description: str
     factory: Callable[..., Any]
+    hparams: Hparams = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,9 @@ class MethodSpec:
 
     Attributes:
         factory: ``factory(ctx: TrainContext) -> Method``.
-        default_hparams: the method's own hyper-parameters (these keys are accepted by --set).
+        default_hparams: the method's own hyper-parameters (these keys are accepted by --set):
+            ``{key: HParam(default, ...)}`` (type, range, doc; :mod:`nlbench.hparam_types`)
+            or a plain default, whose type is inferred.
         profiles: ``{profile: {dataset_or_"default": hparams}}`` overriding the dataset profile.
         flags: any of ``clean_meta`` (uses trusted clean data), ``two_net`` (ensemble of two
             networks), ``noise_tuned`` (hparams chosen knowing the noise rate).

@@ -17,42 +17,51 @@ import torch.nn.functional as F
 from nlbench import distributed, metagrad
 from nlbench.data import DeviceImages, TrainSet
 from nlbench.errors import UsageError
+from nlbench.hparam_types import Bool, Choice, Float, Int, Optional, Str
 from nlbench.method import TrainContext
 from nlbench_plugins._famus_sampler import (
     LayerSamplers, count_penalty, forward_order, gated_names, grad_stat_penalty,
 )  # fmt: skip
 
+META_GRADS = ("exact", "jvp", "fd")
 COMMON_HPARAMS: dict[str, Any] = {
-    "meta_set": "clean:1000",  # clean:N (trusted hold-out) or pseudo (GMM pseudo-clean set)
-    "meta_batch_size": None,  # None → batch_size
-    "meta_grad": "exact",  # exact (double backward) | jvp (exact, forward-mode) | fd (finite diff.)
-    "fd_eps": 0.01,  # fd step = fd_eps / ||v|| (DARTS)
-    "reuse_forward": True,  # the actual step reuses the look-ahead's forward (exact same maths)
-    "warmup_epochs": 10,  # pseudo meta set only: plain CE epochs before the first GMM
-    "p_threshold": 0.5,  # pseudo meta set = clean probability above this
-    "famus": False,  # FaMUS layer sampling as a speed-up plug-in
-    "famus_k": 4,  # K: layers sampled per step
-    "famus_gated": 15,  # the last N parameter tensors are gated (final two always kept)
-    "famus_lr": 0.1,  # δ: sampler SGD lr
-    "famus_tau": 5.0,  # Gumbel-softmax temperature
-    "famus_lambda_r": 0.1,  # λ_r of (Σr − K)²
-    "famus_lambda_g": 0.1,  # λ_g of the gradient-statistics regulariser
-    "famus_reg_quirk": False,  # True: L_r sees only the last gate (the released code)
+    # clean:N (trusted hold-out) or pseudo (GMM pseudo-clean set)
+    "meta_set": Str("clean:1000", pattern=r"clean:[1-9][0-9]*|pseudo", doc="meta set: clean:N "
+                    "(trusted hold-out) or pseudo (GMM pseudo-clean set)"),
+    "meta_batch_size": Optional(Int(None, low=1, doc="meta batch; null: batch_size")),
+    "meta_grad": Choice("exact", META_GRADS, doc="exact (double backward), jvp (exact, "
+                        "forward-mode), fd (finite differences)"),
+    "fd_eps": Float(0.01, low=0, low_open=True, high=1, doc="fd step = fd_eps / ||v|| (DARTS)"),
+    "reuse_forward": Bool(True, doc="the actual step reuses the look-ahead's forward (same maths)"),
+    "warmup_epochs": Int(10, low=0, doc="pseudo meta set: plain CE epochs before the first GMM"),
+    "p_threshold": Float(0.5, low=0, high=1, high_open=True,
+                         doc="pseudo meta set = clean probability above this"),
+    "famus": Bool(False, doc="FaMUS layer sampling as a speed-up plug-in"),
+    "famus_k": Int(4, low=1, doc="K: layers sampled per step"),
+    "famus_gated": Int(15, low=1, doc="the last N parameter tensors are gated (final two kept)"),
+    "famus_lr": Float(0.1, low=0, high=10, doc="δ: sampler SGD lr"),
+    "famus_tau": Float(5.0, low=0, low_open=True, high=1e6, doc="Gumbel-softmax temperature"),
+    "famus_lambda_r": Float(0.1, low=0, high=1e6, doc="λ_r of (Σr − K)²"),
+    "famus_lambda_g": Float(0.1, low=0, high=1e6, doc="λ_g of the gradient-statistics "
+                             "regulariser"),
+    "famus_reg_quirk": Bool(False, doc="L_r sees only the last gate (the released code)"),
     # Clothing1M (FaMUS supplement §E): each network's epoch is this many mini-batches drawn
     # from a fresh pool balanced by noisy label; None → one pass over the whole train set
-    "batches_per_epoch": None,
-}
+    "batches_per_epoch": Optional(Int(None, low=1, doc="mini-batches per epoch from a pool "
+                                      "balanced by noisy label; null: one pass")),
+}  # fmt: skip
 MWNET_HPARAMS: dict[str, Any] = {
-    "meta_lr": 1e-3,  # β
-    "meta_opt": "adam",  # adam (stable MW-Net.py) | sgd (WRN script, FaMUS)
-    "meta_wd": 1e-4,
-    "meta_hidden": 100,
+    "meta_lr": Float(1e-3, low=0, high=10, doc="β: meta-net lr"),
+    "meta_opt": Choice("adam", ("adam", "sgd"), doc="adam (stable MW-Net.py) | sgd (WRN "
+                       "script, FaMUS)"),
+    "meta_wd": Float(1e-4, low=0, high=1, doc="meta-net weight decay"),
+    "meta_hidden": Int(100, low=1, doc="meta-net hidden units"),
     # sum: w/Σw (WRN script, FaMUS) | mean: sum(w·ℓ)/B (stable MW-Net.py). Default sum: with
     # mean the meta-net can lower the meta loss by scaling every weight up (a larger effective
     # lr) and on digits 60 % it does (weights → 1, ERM accuracy); sum leaves only the ranking.
-    "weight_norm": "sum",
-}
-META_GRADS = ("exact", "jvp", "fd")
+    "weight_norm": Choice("sum", ("sum", "mean"), doc="sum: w/Σw (WRN script, FaMUS) | mean: "
+                          "sum(w·ℓ)/B (stable MW-Net.py)"),
+}  # fmt: skip
 
 
 class VNet(nn.Module):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from nlbench import hookimpl
+from nlbench.hparam_types import Float
 from nlbench.specs import LossSpec
 
 GCE_CITATION = (
@@ -81,7 +82,7 @@ def register_losses(register) -> None:
             "gce",
             "generalized cross-entropy (1 - p_y^q)/q, between CE and MAE",
             generalized_ce,
-            hparams={"q": 0.7},
+            hparams={"q": Float(0.7, low=0, low_open=True, high=1, doc="GCE's exponent")},
             citation=GCE_CITATION,
         )
     )
@@ -90,7 +91,10 @@ def register_losses(register) -> None:
             "sce",
             "symmetric cross-entropy: alpha CE + beta reverse CE (log 0 = -4)",
             symmetric_ce,
-            hparams={"alpha": 0.1, "beta": 1.0},
+            hparams={
+                "alpha": Float(0.1, low=0, high=1e3, doc="weight of CE"),
+                "beta": Float(1.0, low=0, high=1e3, doc="weight of reverse CE"),
+            },
             citation=SCE_CITATION,
         )
     )

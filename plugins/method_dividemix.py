@@ -28,6 +28,7 @@ from nlbench import hookimpl
 from nlbench.data import Batch, EpochPlan, class_balanced_pool
 from nlbench.errors import UsageError
 from nlbench.gmm import Split, clean_probability, co_divide, normalise_losses
+from nlbench.hparam_types import Bool, Float, Int, Optional
 from nlbench.method import Method, TrainContext
 from nlbench.mixmatch import (
     linear_rampup, mixmatch, negative_entropy, probability_mse, sharpen, soft_cross_entropy,
@@ -41,20 +42,28 @@ NETS = ("net1", "net2")
 PEER = {"net1": "net2", "net2": "net1"}
 
 DEFAULT_HPARAMS: dict[str, Any] = {
-    "warmup_epochs": 10,  # CIFAR-10 (30 for CIFAR-100, 1 for Clothing1M)
-    "alpha": 4.0,  # Beta(α, α) of MixMatch
-    "temperature": 0.5,  # sharpening T
-    "lambda_u": None,  # None → Appendix Table 7 for (dataset, noise type, rate)
-    "p_threshold": None,  # clean-probability threshold τ; None → Table 7
-    "gmm_history": None,  # epochs of normalised losses averaged for the GMM; None → table
-    "rampup_epochs": 16,  # λu ramps linearly from 0 over this many epochs after warm-up
-    "warmup_batch_size": None,  # None → 2 × batch_size (the official warm-up loader)
-    "conf_penalty": None,  # warm-up negative-entropy penalty; None → asym noise or Clothing1M
-    "batches_per_epoch": None,  # Clothing1M: class-balanced pools of this many batches
-    "forward_unlabeled": True,  # False: forward only the mixed labeled half (Clothing1M code)
-    "min_labeled": None,  # fewer labeled samples than this → median split; None → batch_size
-    "min_unlabeled": 1,  # fewer unlabeled samples than this → median split
-}
+    "warmup_epochs": Int(10, low=0, doc="CE warm-up epochs (CIFAR-10; 30 CIFAR-100, 1 "
+                         "Clothing1M)"),
+    "alpha": Float(4.0, low=0, high=1e3, doc="Beta(α, α) of MixMatch"),
+    "temperature": Float(0.5, low=0, low_open=True, high=1e3, doc="sharpening T"),
+    "lambda_u": Optional(Float(None, low=0, high=1e6, doc="λu; null: Appendix Table 7 for "
+                               "(dataset, noise type, rate)")),
+    "p_threshold": Optional(Float(None, low=0, high=1, high_open=True,
+                                  doc="clean-probability threshold τ; null: Table 7")),
+    "gmm_history": Optional(Int(None, low=1, doc="epochs of normalised losses averaged for "
+                                "the GMM; null: 5 at r = 0.9, else 1")),
+    "rampup_epochs": Int(16, low=0, doc="λu ramps linearly from 0 over this many epochs"),
+    "warmup_batch_size": Optional(Int(None, low=1, doc="null: 2 × batch_size (official)")),
+    "conf_penalty": Optional(Bool(None, doc="warm-up negative-entropy penalty; null: asym "
+                                  "noise or Clothing1M")),
+    "batches_per_epoch": Optional(Int(None, low=1, doc="Clothing1M: class-balanced pools of "
+                                      "this many batches")),
+    "forward_unlabeled": Bool(True, doc="false: forward only the mixed labeled half "
+                              "(Clothing1M code)"),
+    "min_labeled": Optional(Int(None, low=0, doc="fewer labeled samples → median split; "
+                                "null: batch_size")),
+    "min_unlabeled": Int(1, low=0, doc="fewer unlabeled samples → median split"),
+}  # fmt: skip
 
 
 @dataclass

@@ -22,17 +22,21 @@ Nesterov, wd 5e-4); samplers SGD lr δ = 0.1, K = 4, λ_r = λ_g = 0.1.
 from __future__ import annotations
 
 from nlbench import hookimpl
+from nlbench.hparam_types import Bool, Float, Int, Optional, with_defaults
 from nlbench.specs import MethodSpec
 from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins._meta_method import MetaReweight
 
 DEFAULTS = {
-    **COMMON_HPARAMS, **MWNET_HPARAMS,
-    "meta_set": "pseudo", "famus": True, "meta_opt": "sgd", "meta_wd": 5e-4,
-    "weight_norm": "sum",
+    **with_defaults({**COMMON_HPARAMS, **MWNET_HPARAMS},
+                    meta_set="pseudo", famus=True, meta_opt="sgd", meta_wd=5e-4,
+                    weight_norm="sum"),
     # MixMatch variant (the paper's state-of-the-art runs, official CNWL code): None = off;
     # λu, Beta(α, α) and the λu ramp default to the official 50, 4 and 16 epochs when on
-    "mixmatch": None, "lambda_u": None, "alpha": None, "rampup_epochs": None,
+    "mixmatch": Optional(Bool(None, doc="MixMatch variant (official CNWL code); null: off")),
+    "lambda_u": Optional(Float(None, low=0, high=1e6, doc="λu; null: 50 with mixmatch")),
+    "alpha": Optional(Float(None, low=0, high=1e3, doc="Beta(α, α) of MixMatch; null: 4")),
+    "rampup_epochs": Optional(Int(None, low=0, doc="λu ramp epochs; null: 16")),
 }  # fmt: skip
 # Supplement §E: PreAct ResNet-18, SGD m 0.9 wd 5e-4, batch 64, lr 0.02 /10 at 200 and 250,
 # 300 epochs; Clothing1M ResNet-50, batch 32, lr 0.002 /10 at 100, 150 epochs, wd 1e-3,

@@ -35,8 +35,10 @@ def test_losses_registered_with_citations(host):
     assert {"ce", "gce", "sce"} <= set(reg.names())
     assert "Zhang & Sabuncu" in reg.get("gce").citation
     assert "Symmetric Cross Entropy" in reg.get("sce").citation
-    assert dict(reg.get("gce").hparams) == {"q": 0.7}
-    assert dict(reg.get("sce").hparams) == {"alpha": 0.1, "beta": 1.0}
+    from nlbench.hparam_types import defaults
+
+    assert defaults(reg.get("gce").hparams) == {"q": 0.7}
+    assert defaults(reg.get("sce").hparams) == {"alpha": 0.1, "beta": 1.0}
 
 
 def test_ce_is_minus_log_p_y(host):
@@ -106,6 +108,10 @@ def test_loss_hparams_join_the_run_only_with_their_loss(host):
         resolve_hparams(erm, digits, RunConfig(overrides={"loss": "sce", "q": 0.5}), host)
     with pytest.raises(UsageError, match="unknown loss 'gcee'"):
         resolve_hparams(erm, digits, RunConfig(overrides={"loss": "gcee"}), host)
+    with pytest.raises(UsageError, match="q"):  # typed: GCE declares 0 < q <= 1
+        resolve_hparams(erm, digits, RunConfig(overrides={"loss": "gce", "q": 1.5}), host)
+    with pytest.raises(UsageError, match="beta"):
+        resolve_hparams(erm, digits, RunConfig(overrides={"loss": "sce", "beta": "x"}), host)
 
 
 def test_composed_methods_take_a_loss(host):

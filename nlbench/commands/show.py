@@ -14,7 +14,8 @@ from nlbench.errors import UsageError
 
 def method_table(name: str) -> dict[str, Any]:
     """Resolved hparams of a method for every (profile, dataset) the datasets define."""
-    from nlbench.hparams import resolve_hparams
+    from nlbench.hparam_types import defaults
+    from nlbench.hparams import describe_hparams, resolve_hparams
     from nlbench.plugins import get_host
 
     host = get_host()
@@ -33,7 +34,8 @@ def method_table(name: str) -> dict[str, Any]:
     return {
         "name": name, "description": mspec.description, "reference": mspec.reference,
         "flags": sorted(mspec.flags), "plugin": entry.plugin, "distribution": entry.distribution,
-        "default_hparams": dict(mspec.default_hparams), "profiles": profiles,
+        "default_hparams": defaults(mspec.default_hparams), "profiles": profiles,
+        "hparam_types": describe_hparams(mspec),
     }  # fmt: skip
 
 
@@ -67,6 +69,12 @@ def _print(info: dict[str, Any]) -> None:
     console.print(f"[bold]{info['name']}[/]: {info['description']}")
     console.print(f"reference: {info['reference'] or '-'}")
     console.print(f"flags: {', '.join(info['flags']) or 'none'}  (plugin {info['plugin']})")
+    console.print("hyper-parameters (--set KEY=VALUE; exec: recorded, not in the run_id):")
+    for r in info["hparam_types"]:
+        kind = f"{r['type']} {r['range']}".strip() + (" exec" if r["execution"] else "")
+        default = json.dumps(r["default"])
+        line = f"  {r['name']}: {kind}; default {default} ({r['source']}) {r['doc']}"
+        console.print(line, markup=False, highlight=False)
     for profile, per_dataset in info["profiles"].items():
         table = Table(title=f"profile {profile}", title_justify="left")
         table.add_column("dataset", style="bold")
