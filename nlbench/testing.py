@@ -74,19 +74,14 @@ def build_method(cfg: Any) -> tuple[Any, Any]:
     """A method built with the runner's real context for ``cfg`` (unit tests of one method).
 
     Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation scan.
+    Built on the public :func:`nlbench.context.build_method`, as the runner is.
     """
-    from nlbench.hparams import eval_batch_size
+    from nlbench import context
     from nlbench.plugins import get_host
     from nlbench.prepare import prepare
-    from nlbench.runner import Runner, ScanCache
 
-    runner = Runner(cfg)
-    prep = prepare(cfg, get_host())
-    cache = ScanCache(lambda: None)
-    ctx = runner._context(prep, torch.device("cpu"), cache)
-    method = prep.method_spec.factory(ctx)
-    scan_bs = eval_batch_size(prep.hparams, ctx.device)
-    cache._compute = lambda: runner._scan(method, ctx.train, scan_bs)
+    host = get_host()
+    method, ctx, _ = context.build_method(prepare(cfg, host), torch.device("cpu"), host)
     return method, ctx
 
 
