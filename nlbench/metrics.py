@@ -132,7 +132,7 @@ class BatchSelection:
 
 
 @torch.no_grad()
-def fit_logits(method: Any, scan: Any, train: Any, batch_size: int) -> torch.Tensor:
+def predictor_logits(method: Any, scan: Any, train: Any, batch_size: int) -> torch.Tensor:
     """Train-set logits of the predictor that is tested (``method.predict``), for fit metrics.
 
     A method keeping the default predict (the sum over its networks) reuses the scan's logits

@@ -21,7 +21,7 @@ from nlbench.data import EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.hparams import eval_batch_size
 from nlbench.method import Method, Scan, TrainContext
-from nlbench.metrics import BatchSelection, detection_auc, fit_logits, fit_metrics, plan_metrics
+from nlbench.metrics import BatchSelection, detection_auc, fit_metrics, plan_metrics, predictor_logits
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
 from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
@@ -201,7 +201,7 @@ class Runner:
             _sync(ctx.device)
             train_s += time.perf_counter() - t0
             images += seen
-            fit = fit_logits(method, cache.get, ctx.train, eval_bs)
+            fit = predictor_logits(method, cache.get, ctx.train, eval_bs)
             total = lambda v: distributed.sum_scalar(v, self.dist)  # noqa: E731
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),

@@ -116,6 +116,9 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "sweep") -> Grid:
             axes[key] = _as_list(key, value)
         elif key in COMMON:
             common[key] = value
+        elif key not in {"set", "grid", "executor"}:
+            accepted = ", ".join([*AXES, *COMMON, "set", "grid", "method.NAME", "executor"])
+            raise UsageError(f"{where}: unknown key '{raw}'. Accepted: {accepted}.")
     per_method = method_tables(data.get("method"), where)
     if per_method and "method" not in axes:
         axes["method"] = list(per_method)

@@ -153,7 +153,7 @@ def _method_grid(grid: Mapping[str, Any], method: str, host: Any, strict: set[st
 def expand_hparams(grid: Any, base: list[RunConfig], host: Any) -> list[RunConfig]:
     """Each base config once per combination of the grid values its method accepts."""
     accepted = _Accepted(host)
-    used: set[str] = set()
+    used: dict[str, set[str]] = {}  # method -> keys some run of it accepted
     seen: set[str] = set()
     out: list[RunConfig] = []
     for cfg in base:
@@ -165,24 +165,33 @@ def expand_hparams(grid: Any, base: list[RunConfig], host: Any) -> list[RunConfi
         for combo in itertools.product(*values.values()):
             wanted = {**fixed, **dict(zip(keys, combo))}
             ok = accepted(cfg, wanted)
-            missing = sorted(strict - ok)
-            if missing:
-                raise UsageError(
-                    f"[method.{cfg.method}]: method '{cfg.method}' does not accept "
-                    f"{', '.join(missing)}. Accepted: {', '.join(sorted(ok))}."
-                )
             overrides = {k: v for k, v in wanted.items() if k in ok}
-            used |= set(overrides)
+            used.setdefault(cfg.method, set()).update(overrides)
             run = dataclasses.replace(cfg, overrides=overrides)
             ident = canonical_json(dataclasses.asdict(run))
             if ident not in seen:
                 seen.add(ident)
                 out.append(run)
-    unused = sorted((set(grid.overrides) | set(grid.grid)) - used)
+    _check_used(grid, used, base, accepted)
+    return out
+
+
+def _check_used(grid: Any, used: dict[str, set[str]], base: list[RunConfig], accepted) -> None:
+    """A [method.NAME] key no run of NAME accepts, or a [set]/[grid] key no run accepts, is an
+    error (a typo must not silently run the defaults)."""
+    for method, per in grid.per_method.items():
+        wanted = set(per.get("set", {})) | set(per.get("grid", {}))
+        missing = sorted(wanted - used.get(method, set()))
+        if missing and method in used:
+            ok = accepted(next(c for c in base if c.method == method), {})
+            raise UsageError(
+                f"[method.{method}]: method '{method}' does not accept "
+                f"{', '.join(missing)}. Accepted: {', '.join(sorted(ok))}."
+            )
+    unused = sorted((set(grid.overrides) | set(grid.grid)) - set().union(*used.values()))
     if unused:
         methods = ", ".join(sorted({c.method for c in base}))
         raise UsageError(
             f"sweep: hparam(s) {', '.join(unused)} in --set/--grid ([set]/[grid]) are "
             f"accepted by no run of this sweep (methods: {methods})"
         )
-    return out

@@ -152,3 +152,41 @@ def test_import_failure_is_named_where_names_are_asked(fresh_host, monkeypatch, 
 
     broken = listing(["losses"])["broken"]
     assert {"plugin": "broken_pkg", "error": "ImportError: needs libfoo"} in broken
+
+
+def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
+    """A Runner given a host resolves a composed method's reweighter (and its declared hparam)
+    in that host, not in the global one."""
+    import torch
+
+    from nlbench.components import ComposedMethod, composed_hparams
+    from nlbench.config import RunConfig
+    from nlbench.runner import Runner
+    from nlbench.specs import ReweighterSpec
+
+    class Uniform:
+        def __init__(self, hp):
+            self.level = float(hp["zz_level"])
+
+        def weigh(self, vectors, labels):
+            return torch.full((len(labels),), self.level)
+
+    @hookimpl
+    def register_reweighters(register):
+        register(ReweighterSpec("zz_uniform", "test", Uniform, hparams={"zz_level": 2.0}))
+
+    @hookimpl
+    def register_methods(register):
+        hp = composed_hparams(reweighter="zz_uniform", schedule="fast", warmup_epochs=0)
+        register(MethodSpec("zz_composed", "test", ComposedMethod, default_hparams=hp))
+
+    plugin = types.SimpleNamespace(
+        register_reweighters=register_reweighters, register_methods=register_methods
+    )
+    host = plugins.load_plugins(extra=[("zz_injected", plugin)])
+    plugins.reset()  # the global host no longer knows zz_uniform
+    tiny = {"epochs": 1, "train_subset": 200, "out": str(tmp_path), "device": "cpu"}
+    cfg = RunConfig(method="zz_composed", noise="0.4", overrides={"zz_level": 3.0}, **tiny)
+    record = Runner(cfg, host=host).run()
+    assert record["config"]["hparams"]["zz_level"] == 3.0
+    assert record["epochs"][0]["weight_max"] == 3.0

@@ -11,7 +11,7 @@ import torch
 from nlbench import hookimpl, plugins
 from nlbench.errors import PluginError
 from nlbench.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod
-from nlbench.metrics import BatchSelection, fit_logits
+from nlbench.metrics import BatchSelection, predictor_logits
 from nlbench.specs import MethodSpec
 
 
@@ -93,7 +93,7 @@ def test_fit_metrics_use_the_tested_predictor():
             return {}
 
     scan = Scan({}, {"a": torch.ones(3, 2), "b": torch.ones(3, 2)})
-    assert torch.equal(fit_logits(Fake(), lambda: scan, None, 8), torch.full((3, 2), 2.0))
+    assert torch.equal(predictor_logits(Fake(), lambda: scan, None, 8), torch.full((3, 2), 2.0))
 
 
 def test_fit_metrics_follow_an_overridden_predict(test_methods, nlbench_run):
@@ -133,3 +133,18 @@ def test_observer_cannot_rewrite_a_runner_metric(observer, nlbench_run):
 def test_observer_sees_a_copy(observer, nlbench_run):
     record = nlbench_run("erm", "0.4", epochs=1)
     assert record["epochs"][0]["test_acc"] < 1.0 and "lr" in record["epochs"][0]
+
+
+def test_best_epoch_is_shown_from_one():
+    """Records count epochs from 0; the CLI summary shows best_epoch 0 as epoch 1."""
+    from rich.console import Console
+
+    from nlbench.console import summary_table
+
+    config = {"method": "erm", "dataset": "digits", "noise": "0.4"}
+    record = {"run_id": "r", "config": config, "noise": {}, "epochs": [{"epoch": 0}]}
+    record["summary"] = {"best_epoch": 0}
+    console = Console(record=True, width=120)
+    console.print(summary_table(record))
+    row = next(line for line in console.export_text().splitlines() if "best epoch" in line)
+    assert row.split("│")[2].strip() == "1"
