@@ -15,7 +15,11 @@ from nlbench.errors import PluginError
 from nlbench.hparam_types import HParam, declarations
 
 # method hparam naming a component -> registry kind
-COMPONENT_KEYS: dict[str, str] = {"loss": "losses", "selector": "selectors", "reweighter": "reweighters"}
+COMPONENT_KEYS: dict[str, str] = {
+    "loss": "losses",
+    "selector": "selectors",
+    "reweighter": "reweighters",
+}
 
 
 def declared_hparams(spec: Any) -> dict[str, HParam]:

@@ -21,7 +21,13 @@ from nlbench.data import EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.hparams import eval_batch_size
 from nlbench.method import Method, Scan, TrainContext
-from nlbench.metrics import BatchSelection, detection_auc, fit_metrics, plan_metrics, predictor_logits
+from nlbench.metrics import (
+    BatchSelection,
+    detection_auc,
+    fit_metrics,
+    plan_metrics,
+    predictor_logits,
+)
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
 from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
