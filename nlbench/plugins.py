@@ -39,6 +39,7 @@ class Host:
     registries: dict[str, Registry]
     broken: list[dict[str, str]] = field(default_factory=list)
     provenance: dict[str, tuple[str, str]] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)  # plugins passed in, not found by entry point
 
     def registry(self, kind: str) -> Registry:
         return self.registries[kind]
@@ -156,6 +157,7 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
     for name, obj in extra or []:
         pm.register(obj, name=name)
         host.provenance[name] = ("", "")
+        host.extra.append(name)
     pm.check_pending()
     _fill_registries(host)
     if os.environ.get("NLBENCH_TRACE_PLUGINS"):

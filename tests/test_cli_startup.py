@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,49 @@ def test_warm_list_and_show_do_not_import_torch(tmp_path):
     for argv in (["list", "--json"], ["show", "loss", "gce"], ["show", "method", "erm"]):
         _probe(argv, env)  # fills the cache (loads plugins)
         assert _probe(argv, env) == "NO-TORCH", argv
+
+
+def test_show_every_kind_and_list_losses(tmp_path, monkeypatch, capsys):
+    from helpers import run_cli
+
+    monkeypatch.setenv("NLBENCH_CACHE", str(tmp_path))
+    shown = [
+        ("loss", "gce"),
+        ("dataset", "digits"),
+        ("noise", "sym"),
+        ("model", "tiny_cnn"),
+        ("selector", "fl"),
+        ("reweighter", "density"),
+        ("executor", "local"),
+    ]
+    for kind, name in shown:
+        result = run_cli(capsys, "show", kind, name, "--json")
+        assert result.code == 0, result.err
+        assert json.loads(result.out)["name"] == name
+    result = run_cli(capsys, "show", "loss", "gcee")
+    assert result.code == 2 and "Did you mean 'gce'" in result.err
+    listed = json.loads(run_cli(capsys, "list", "losses", "--json").out)
+    assert {"ce", "gce", "sce"} <= {row["name"] for row in listed["losses"]}
+
+
+def test_cache_is_bypassed_for_plugins_passed_in(tmp_path, monkeypatch):
+    import types
+
+    from nlbench import hookimpl, plugins
+    from nlbench.commands.list import listing
+    from nlbench.specs import LossSpec
+
+    @hookimpl
+    def register_losses(register):
+        register(LossSpec("zz_passed_in", "test", object))
+
+    monkeypatch.setenv("NLBENCH_CACHE", str(tmp_path))
+    plugins.reset()
+    try:
+        plugin = types.SimpleNamespace(register_losses=register_losses)
+        plugins.load_plugins(extra=[("zz", plugin)])
+        assert "zz_passed_in" in {r["name"] for r in listing(["losses"])["losses"]}
+        plugins.reset()
+        assert "zz_passed_in" not in {r["name"] for r in listing(["losses"])["losses"]}
+    finally:
+        plugins.reset()
