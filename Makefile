@@ -5,7 +5,7 @@ NLBENCH := $(VENV)/bin/nlbench
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench leaderboards clean
+.PHONY: setup demo test test-all bench leaderboards gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,14 @@ bench: setup
 # Regenerate leaderboards/<dataset>-<profile>.md from the committed records in results/.
 leaderboards: setup
 	$(NLBENCH) leaderboard --results results --out leaderboards
+
+# One GPU machine check (~8 min on one modern GPU): speed against a plain PyTorch loop (AMP,
+# channels-last, torch.compile), method cost ratios, two epochs of every method on CIFAR-10,
+# torchrun vs a single process. One JSON report; exit 1 when a check fails. CPU self-test:
+# $(PY) -m nlbench.gpucheck --tiny --out /tmp/gpu-check.json
+GPU_CHECK_OUT ?= benchmarks/results/gpu-check.json
+gpu-check: setup
+	$(PY) -m nlbench.gpucheck --out $(GPU_CHECK_OUT) $(if $(NLBENCH_DATA),--data-root $(NLBENCH_DATA),)
 
 clean:
 	rm -rf runs build *.egg-info

@@ -27,6 +27,7 @@ from nlbench.seeding import derive_seed, torch_generator
 
 SPACES = ("softmax_grad", "feature_grad", "features", "softmax")
 SCHEDULES = ("robust", "fast")
+SCOPES = (None, "class", "global")  # the selector's groups; None: per class of the noisy label
 LABELLED = ("softmax_grad", "feature_grad")  # spaces that contain the noisy label
 
 
@@ -63,6 +64,8 @@ COMPOSED_HPARAMS: dict[str, Any] = {
     "normalize": Bool(False, doc="unit-normalise the vectors (the seed's fast FL)"),
     "fl_ratio": Float(0.4, low=0, low_open=True, high=1, doc="medoids per class, as a share "
                       "(Fig. 5)"),
+    "fl_scope": Choice(None, SCOPES, doc="null/class: FL per class of the noisy label | global: "
+                       "the whole set"),
     "fl_algorithm": Choice("auto", ALGORITHMS, doc="auto (greedy on CUDA, lazy elsewhere) | "
                            "greedy | lazy | stochastic"),
     "fl_epsilon": Float(0.01, low=0, low_open=True, high=1, doc="stochastic greedy's ε"),
@@ -119,7 +122,8 @@ def check_choice(key: str, value: Any, accepted: tuple) -> None:
 
 # -- the method ---------------------------------------------------------------------------------
 class ComposedMethod(SingleNetMethod):
-    """ERM with a selector and/or reweighter applied per class of the noisy label.
+    """ERM with a selector and/or reweighter applied per class of the noisy label (the
+    selector on the whole noisy set with ``fl_scope=global``).
 
     Schedules (``schedule``): ``robust`` (seed §6.2) trains on everything until the first LR
     decay, selects/weights once there and keeps that plan to the end; ``fast`` (seed §5.3,
@@ -141,6 +145,7 @@ class ComposedMethod(SingleNetMethod):
             raise UsageError("density_mode=agree compares labels across classes, so it needs a "
                              "label-free density_space (features or softmax), not "
                              f"{hp['density_space']}")  # fmt: skip
+        check_choice("fl_scope", hp.get("fl_scope"), SCOPES)
         sel = hp["selector"]
         self.selector = host.get("selectors", sel).factory(hp) if sel else None
         self.reweighter = (
@@ -199,11 +204,18 @@ class ComposedMethod(SingleNetMethod):
         state["weights"] = weights
         return state
 
+    def _groups(self, labels: torch.Tensor) -> list[torch.Tensor]:
+        """The index groups the selector runs on: each class of the noisy label (CRUST's
+        choice, the default), or the whole noisy set with ``fl_scope=global`` (the FL study's
+        literal "facility location of the noisy dataset")."""
+        if self.hp.get("fl_scope") == "global":
+            return [torch.arange(labels.numel(), device=labels.device)]
+        return [torch.nonzero(labels == c).squeeze(1) for c in range(self.ctx.num_classes)]
+
     def _select(self, vec: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        """Run the selector on each class of the noisy label; global indices and sizes."""
+        """Run the selector on each group (see :meth:`_groups`); global indices and sizes."""
         picked, sizes, info = [], [], {}
-        for c in range(self.ctx.num_classes):
-            members = torch.nonzero(labels == c).squeeze(1)
+        for members in self._groups(labels):
             if members.numel() == 0:
                 continue
             sel = self.selector.select(vec[members], gen)
@@ -241,11 +253,12 @@ class ComposedMethod(SingleNetMethod):
 
     def record_info(self) -> dict[str, Any]:
         hp = self.hp
+        scope = "whole noisy set" if hp.get("fl_scope") == "global" else "class of the noisy label"
         return {
             "selector": hp["selector"], "reweighter": hp["reweighter"],
             "schedule": hp["schedule"], "first_selection_epoch": self.first,
             "space": hp["space"] if self.selector else None,
             "density_space": hp["density_space"] if self.reweighter else None,
-            "per_class": "class of the noisy label",
+            "per_class": scope,
             "similarity": "M - L2 distance, M = max distance in the class",
         }  # fmt: skip

@@ -19,6 +19,7 @@ from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
 from nlbench.method import Method, MetaSet, Scan, TrainContext
 from nlbench.models import build_model, features_and_logits
 from nlbench.prepare import Prepared
+from nlbench.run_facts import noise_setting
 from nlbench.seeding import derive_seed, torch_generator
 
 
@@ -27,8 +28,10 @@ class ScanCache:
 
     def __init__(self, compute: Callable[[], Scan] | None = None) -> None:
         self.compute, self._scan = compute, None
+        self.calls = 0  # how often anyone asked (the runner tells whether the method did)
 
     def get(self) -> Scan:
+        self.calls += 1
         if self._scan is None:
             if self.compute is None:
                 raise RuntimeError("ScanCache.get() before a compute function was set")
@@ -109,25 +112,34 @@ def build_context(
         amp_dtype=amp,
         dataset=prep.dataset_spec.name,
         noise_type=prep.noise_spec.type,
+        noise=noise_setting(prep.noise_spec, prep.dataset_spec),
         extras={"meta_info": prep.data_info["meta_set"], "seed": cfg.seed, "host": host},
     )
 
 
 @torch.no_grad()
 def scan_train_set(
-    method: Method, train: Any, eval_bs: int, dist: Any = distributed.SINGLE
+    method: Method,
+    train: Any,
+    eval_bs: int,
+    dist: Any = distributed.SINGLE,
+    index: torch.Tensor | None = None,
 ) -> Scan:
     """Per-network loss/logits (and features if asked) over the train set, eval mode.
 
-    Under DDP each rank scans its shard and the rows are all-gathered.
+    Under DDP each rank scans its shard and the rows are all-gathered. With ``index`` only
+    those samples are scanned (rows in that order), by every rank alike.
     """
     losses, logits, feats = {}, {}, {}
     lo, hi = distributed.shard_range(len(train), dist)
+    if index is not None:
+        lo, hi = 0, len(train)
     for name, net in method.networks().items():
         net = distributed.unwrap(net)
         net.eval()
         parts: list[tuple[torch.Tensor, torch.Tensor | None]] = []
-        for idx in train.scan_batches(eval_bs):
+        chunks = train.scan_batches(eval_bs) if index is None else index.split(eval_bs)
+        for idx in chunks:
             idx = idx[(idx >= lo) & (idx < hi)]
             if idx.numel() == 0:
                 continue
@@ -139,8 +151,11 @@ def scan_train_set(
                     f, out = None, net(x)
             parts.append((out.float(), None if f is None else f.float()))
         gather = lambda t: distributed.gather_rows(t, len(train), dist)  # noqa: E731
+        if index is not None:
+            gather = lambda t: t  # noqa: E731 - every rank scanned the whole subset
         logits[name] = gather(torch.cat([p[0] for p in parts]))
-        losses[name] = F.cross_entropy(logits[name], train.labels, reduction="none")
+        labels = train.labels if index is None else train.labels[index]
+        losses[name] = F.cross_entropy(logits[name], labels, reduction="none")
         if method.needs_features:
             feats[name] = gather(torch.cat([p[1] for p in parts]))
     return Scan(losses, logits, feats)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 OFFLINE_ENV = "NLBENCH_OFFLINE"
 _CHECKED: set[str] = set()  # folders whose checksums were already compared in this process
+# dataset name -> (folder, files) of its last successful require_files (nlbench data prepare)
+CHECKED_FILES: dict[str, tuple[Path, tuple[Expected, ...]]] = {}
 
 
 @dataclass(frozen=True)
@@ -94,16 +96,22 @@ def warn_checksums(folder: Path, expected: Sequence[Expected], name: str) -> lis
 
 
 def fetch(archive: Archive, root: Path) -> None:
-    """Download ``archive`` into ``root`` (MD5-checked) and extract it there."""
-    from torchvision.datasets.utils import download_and_extract_archive, download_url
+    """Download ``archive`` into ``root`` (MD5-checked) and extract it there.
+
+    The download lands in a temporary folder first and moves into ``root`` only once its MD5
+    matched: torchvision leaves a corrupt download in place, which the next load would then
+    accept as a re-encoded copy.
+    """
+    import tempfile
+
+    from torchvision.datasets.utils import download_url, extract_archive
 
     root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
+        download_url(archive.url, tmp, filename=archive.filename, md5=archive.md5)
+        os.replace(Path(tmp) / archive.filename, root / archive.filename)
     if archive.extract:
-        download_and_extract_archive(
-            archive.url, str(root), filename=archive.filename, md5=archive.md5
-        )
-    else:
-        download_url(archive.url, str(root), filename=archive.filename, md5=archive.md5)
+        extract_archive(str(root / archive.filename), str(root))
 
 
 def require_files(
@@ -149,7 +157,25 @@ def require_files(
             _missing_message(folder, target, missing, name, archives, hint + reason)
         )
     warn_checksums(folder, expected, name)
+    CHECKED_FILES[name] = (folder, tuple(expected))
     return folder
+
+
+def checksum_status(folder: Path, expected: Sequence[Expected]) -> dict[str, str]:
+    """Per expected file: ``official`` (MD5 matches), ``differs`` (a re-encoded or regenerated
+    copy, accepted), ``no checksum`` (none published) or ``missing``."""
+    from torchvision.datasets.utils import check_md5
+
+    status = {}
+    for e in expected:
+        path = e.find(folder)
+        if path is None:
+            status[e.name] = "missing"
+        elif not e.md5 or path.name != Path(e.name).name:
+            status[e.name] = "no checksum"
+        else:
+            status[e.name] = "official" if check_md5(str(path), e.md5) else "differs"
+    return status
 
 
 def _missing_message(

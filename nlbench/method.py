@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from nlbench.data import Batch, DeviceImages, EpochPlan, TrainSet
 from nlbench.hparam_types import Optional, Str
+from nlbench.run_facts import NoiseSetting
 
 
 @dataclass
@@ -48,7 +49,12 @@ class MetaSet:
 
 @dataclass
 class TrainContext:
-    """Everything a method may use. Clean training labels are deliberately absent."""
+    """Everything a method may use. Clean training labels are deliberately absent.
+
+    ``noise`` is the run's noise setting (type, nominal rate, spec) for methods whose
+    published hyper-parameters depend on it (DivideMix's per-setting table); a method that
+    uses it should say so through ``MethodSpec.flags_for`` (``noise_tuned``).
+    """
 
     hparams: dict[str, Any]
     num_classes: int
@@ -65,6 +71,7 @@ class TrainContext:
     amp_dtype: torch.dtype | None = None
     dataset: str = ""
     noise_type: str = ""
+    noise: NoiseSetting | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def autocast(self) -> contextlib.AbstractContextManager:

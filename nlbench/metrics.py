@@ -132,17 +132,20 @@ class BatchSelection:
 
 
 @torch.no_grad()
-def predictor_logits(method: Any, scan: Any, train: Any, batch_size: int) -> torch.Tensor:
+def predictor_logits(
+    method: Any, ensemble: Any, train: Any, batch_size: int, index: torch.Tensor | None = None
+) -> torch.Tensor:
     """Train-set logits of the predictor that is tested (``method.predict``), for fit metrics.
 
-    A method keeping the default predict (the sum over its networks) reuses the scan's logits
-    (no extra pass); one that overrides predict (e.g. one network of two) is evaluated with it.
+    A method keeping the default predict (the sum over its networks) takes ``ensemble()``, the
+    scan's summed logits (no extra pass); one that overrides predict (e.g. one network of two)
+    is evaluated with it, on the rows of ``index`` when given (a fit subset).
     """
     from nlbench.method import Method
 
     if type(method).predict is Method.predict:
-        return scan().ensemble_logits()
+        return ensemble()
     for net in method.networks().values():
         net.eval()
-    parts = [method.predict(train.plain(idx)).float() for idx in train.scan_batches(batch_size)]
-    return torch.cat(parts)
+    chunks = train.scan_batches(batch_size) if index is None else index.split(batch_size)
+    return torch.cat([method.predict(train.plain(idx)).float() for idx in chunks])

@@ -19,6 +19,7 @@ from nlbench.config import RunConfig, canonical_json
 from nlbench.context import ScanCache, build_method, scan_train_set  # noqa: F401
 from nlbench.data import EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
+from nlbench.fitscan import fit_logits, fit_subset_index, rows
 from nlbench.hparams import eval_batch_size
 from nlbench.method import Method, Scan, TrainContext
 from nlbench.metrics import (
@@ -31,6 +32,7 @@ from nlbench.metrics import (
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
 from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
+from nlbench.run_facts import record_facts
 from nlbench.schedules import lr_at
 from nlbench.seeding import derive_seed, seed_model_init, set_deterministic
 
@@ -87,8 +89,10 @@ class Runner:
         self.selection: BatchSelection | None = None  # per-batch picks a method reports
 
     # -- setup (public in nlbench.context) ------------------------------------------------
-    def _scan(self, method: Method, train: TrainSet, eval_bs: int) -> Scan:
-        return scan_train_set(method, train, eval_bs, self.dist)
+    def _scan(
+        self, method: Method, train: TrainSet, eval_bs: int, index: torch.Tensor | None = None
+    ) -> Scan:
+        return scan_train_set(method, train, eval_bs, self.dist, index)
 
     @torch.no_grad()
     def _evaluate(self, method: Method, evalset: Any, bs: int) -> float:
@@ -197,22 +201,30 @@ class Runner:
         clean = torch.from_numpy(prep.clean).to(ctx.device)
         wall0 = time.perf_counter() - prior["wall_s"]
         images, train_s = prior["images"], prior["train_s"]
+        fit_idx = fit_subset_index(ctx.train, self.cfg.seed)  # None: the whole train set
+        if fit_idx is not None:
+            prep.data_info["fit_subset"] = int(fit_idx.numel())
         for epoch in range(start_epoch, int(hp["epochs"])):
             t0 = time.perf_counter()
+            calls = cache.calls
             plan = method.start_epoch(epoch, cache.get)
             self.selection = BatchSelection(ctx.train.labels, clean)
             select_s = time.perf_counter() - t0
             means, seen, lr = self._train_epoch(method, ctx, epoch, plan)
+            scanned = cache.calls > calls
             cache.invalidate()
             _sync(ctx.device)
             train_s += time.perf_counter() - t0
             images += seen
-            fit = predictor_logits(method, cache.get, ctx.train, eval_bs)
+            full = lambda: fit_logits(  # noqa: E731
+                cache.get, lambda i: self._scan(method, ctx.train, eval_bs, i), fit_idx, scanned
+            )
+            logits = predictor_logits(method, full, ctx.train, eval_bs, fit_idx)
             total = lambda v: distributed.sum_scalar(v, self.dist)  # noqa: E731
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
                 **{f"{k}_acc": self._evaluate(method, v, eval_bs) for k, v in evalsets.items()},
-                **fit_metrics(fit, ctx.train.labels, clean),
+                **fit_metrics(logits, rows(ctx.train.labels, fit_idx), rows(clean, fit_idx)),
                 **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
                 **self.selection.metrics(total),
                 **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},
@@ -274,13 +286,15 @@ class Runner:
         mspec = prep.method_spec
         prov = envinfo.provenance(self.host, state.device)
         prov["env"]["world_size"] = self.dist.world
+        facts = record_facts(prep, self.cfg.overrides, state.device.type)
         return {
             "schema": SCHEMA, "run_id": prep.run_id,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **prov,
             "config": {**prep.identity, "model": prep.hparams["model"], "device": str(state.device)},
-            "flags": sorted(mspec.flags), "reference": mspec.reference,
-            "noise": prep.noise, "data": prep.data_info, "method_info": method.record_info(),
+            "flags": facts["flags"], "reference": mspec.reference, "noise": prep.noise,
+            "data": prep.data_info,
+            "method_info": {**method.record_info(), "deviations": facts["deviations"]},
             "epochs": [], "summary": {}, "status": "running",
         }  # fmt: skip
 

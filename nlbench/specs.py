@@ -146,10 +146,15 @@ class MethodSpec:
             or a plain default, whose type is inferred.
         profiles: ``{profile: {dataset_or_"default": hparams}}`` overriding the dataset profile.
         flags: any of ``clean_meta`` (uses trusted clean data), ``two_net`` (ensemble of two
-            networks), ``noise_tuned`` (hparams chosen knowing the noise rate).
+            networks), ``noise_tuned`` (hparams chosen knowing the noise rate): the flags every
+            run of the method carries.
         reference: citation of the source paper.
         search_space: optional sweep ranges, ``{key: [values]}``.
         deviations: known differences from the official code (:class:`Deviation`).
+        flags_for: optional ``flags_for(hparams, noise, dataset) -> set[str]``, the flags that
+            depend on what a run does (``noise`` is a :class:`nlbench.run_facts.NoiseSetting`,
+            ``dataset`` the :class:`DatasetSpec`); a run's flags are ``flags`` plus these. E.g.
+            ``noise_tuned`` when a per-setting table or a rate-valued hparam used the noise rate.
     """
 
     name: str
@@ -161,6 +166,7 @@ class MethodSpec:
     reference: str = ""
     search_space: Mapping[str, list] = field(default_factory=dict)
     deviations: tuple[Deviation, ...] = ()
+    flags_for: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

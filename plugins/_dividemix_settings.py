@@ -1,9 +1,17 @@
-"""DivideMix's per-setting hyper-parameters (paper Appendix Table 7) and its run profiles.
+"""DivideMix's per-setting hyper-parameters (paper Appendix Table 7), profiles and deviations.
 
 λu and the clean-probability threshold τ were tuned per dataset *and noise rate* by the
-authors, so a run that uses them is flagged ``noise_tuned``. The rate comes from the run's
-noise spec (``ctx.extras["noise_rate"]``, the nominal rate); a rate between the paper's settings
-takes the nearest one, and the record says which entry was used.
+authors. The rate is the run's nominal one (``TrainContext.noise.rate``, from the noise spec);
+a rate between the paper's settings takes the nearest one. :func:`setting_for` is a pure
+function of the config, so the runner resolves the same setting before training for the run's
+flags (``noise_tuned`` only when a row keyed by the noise decided a value) and the method
+records it (``method_info``: ``lambda_u``, ``p_threshold``, ``gmm_history``, ``table7_row``).
+
+Resolution happens here, not in the run's hparams: ``lambda_u``/``p_threshold``/``gmm_history``
+stay None ("by Table 7") in ``config.hparams`` and so in the run_id. The table is a function of
+dataset and noise, which the run_id already hashes, so the same config still means the same
+result; an explicit ``--set lambda_u=0`` stays a different config with different flags, which
+it would not be if the table's value were written into the hparams.
 
 Sources (``../shared/docs/methods.md`` §2.1, §2.2, §4.1): CIFAR-10 sym 20 % → λu 0, 50 % → 25,
 80 % → 25, 90 % → 50; asym 40 % → 0. CIFAR-100 sym 20 % → 25, 50/80/90 % → 150. τ = 0.5, 0.6 at
@@ -13,10 +21,13 @@ Sources (``../shared/docs/methods.md`` §2.1, §2.2, §4.1): CIFAR-10 sym 20 % �
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from nlbench.errors import UsageError
+from nlbench.run_facts import NoiseSetting
+from nlbench.specs import DatasetSpec, Deviation
 
 # {dataset: {noise family: {nominal rate: (lambda_u, p_threshold)}}}
 TABLE7: dict[str, dict[str, dict[float, tuple[float, float]]]] = {
@@ -33,11 +44,12 @@ OFFICIAL_DEFAULT = (25.0, 0.5)  # Train_CIFAR.py's argparse defaults
 FAMILY = {"sym": "sym", "sym_incl": "sym", "asym": "asym"}
 HISTORY_RATE = 0.9  # the official code averages 5 epochs of losses at exactly r = 0.9
 
-# Paper profile: the source's exact schedule (Train_CIFAR.py / Train_Clothing1M.py). The quick
-# profile keeps the dataset's budget (digits: tiny_cnn, 30 epochs, batch 64) and shortens the
-# warm-up and ramp in proportion.
+# Paper profile: the source's exact schedule (Train_CIFAR.py / Train_Clothing1M.py) and its
+# numerics (fp32: amp off on every dataset). The quick profile keeps the dataset's budget
+# (digits: tiny_cnn, 30 epochs, batch 64) and shortens the warm-up and ramp in proportion.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
+        "default": {"amp": False},
         "cifar10": {"epochs": 300, "lr": 0.02, "milestones": [150], "gamma": 0.1,
                     "batch_size": 64, "weight_decay": 5e-4, "scheduler": "multistep",
                     "warmup_epochs": 10, "alpha": 4.0},
@@ -55,13 +67,19 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 
 @dataclass(frozen=True)
 class Setting:
-    """The resolved noise-dependent hyper-parameters of one run and where they came from."""
+    """The resolved noise-dependent hyper-parameters of one run and where they came from.
+
+    ``table7_row`` names the Table 7 entry that decided λu/τ (None: the official defaults);
+    ``noise_tuned`` says whether any value was chosen from the noise type or rate.
+    """
 
     lambda_u: float
     p_threshold: float
     gmm_history: int
     conf_penalty: bool
     source: str
+    table7_row: str | None = None
+    noise_tuned: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,11 +87,12 @@ class Setting:
 
 def table_entry(
     dataset: str, noise_type: str, rate: float | None, num_classes: int
-) -> tuple[float, float, str]:
-    """(λu, τ, source) from Table 7 for the nearest listed setting.
+) -> tuple[float, float, str | None, str]:
+    """(λu, τ, row, source) from Table 7 for the nearest listed setting.
 
     Datasets outside the table use CIFAR-10's entries (CIFAR-100's for ≥ 50 classes); noise
-    types the paper never ran, or an unknown rate, get the official defaults λu 25, τ 0.5.
+    types the paper never ran, or an unknown rate, get the official defaults λu 25, τ 0.5
+    (``row`` None).
     """
     if dataset in TABLE7:
         key = dataset
@@ -82,27 +101,29 @@ def table_entry(
     family = "real" if dataset == "clothing1m" else FAMILY.get(noise_type)
     rows = TABLE7[key].get(family or "")
     if not rows:
-        return (*OFFICIAL_DEFAULT, f"official defaults (no Table 7 entry for {noise_type})")
-    if rate is None:
-        if len(rows) > 1:
-            return (*OFFICIAL_DEFAULT, "official defaults (noise rate unknown)")
-        nearest = next(iter(rows))
-    else:
-        nearest = min(rows, key=lambda r: (abs(r - rate), r))
+        return (*OFFICIAL_DEFAULT, None, f"official defaults (no Table 7 entry for {noise_type})")
+    if rate is None and len(rows) > 1:
+        return (*OFFICIAL_DEFAULT, None, "official defaults (noise rate unknown)")
+    nearest = next(iter(rows)) if rate is None else min(rows, key=lambda r: (abs(r - rate), r))
     lam, tau = rows[nearest]
-    return lam, tau, f"Table 7 {key} {family} {nearest:g}"
+    row = f"{key} {family} {nearest:g}"
+    return lam, tau, row, f"Table 7 {row}"
 
 
-def _rate(ctx) -> float | None:
-    rate = ctx.extras.get("noise_rate")
-    return None if rate is None else float(rate)
+def setting_for(
+    hp: Mapping[str, Any], dataset: str, num_classes: int, noise: NoiseSetting
+) -> Setting:
+    """λu, τ, GMM history depth and warm-up penalty of a run (``--set`` values win).
 
-
-def resolve_setting(ctx) -> Setting:
-    """λu, τ, GMM history depth and warm-up penalty for this run (``--set`` values win)."""
-    hp = ctx.hparams
-    rate = _rate(ctx)
-    lam, tau, source = table_entry(ctx.dataset, ctx.noise_type, rate, ctx.num_classes)
+    A pure function of the config, so the runner's flags and the record agree with what the
+    method trains with. ``noise_tuned``: a Table 7 row keyed by the noise (not Clothing1M's
+    single real-noise row) gave λu or τ, the r = 0.9 gate gave the 5-epoch history, or asym
+    noise switched on the warm-up penalty.
+    """
+    rate = noise.rate
+    lam, tau, row, source = table_entry(dataset, noise.type, rate, num_classes)
+    by_noise = row is not None and dataset != "clothing1m"
+    tuned = by_noise and (hp.get("lambda_u") is None or hp.get("p_threshold") is None)
     if hp.get("lambda_u") is not None:
         lam, source = float(hp["lambda_u"]), f"{source}; lambda_u set"
     if hp.get("p_threshold") is not None:
@@ -110,11 +131,25 @@ def resolve_setting(ctx) -> Setting:
     history = hp.get("gmm_history")
     if history is None:
         history = 5 if rate is not None and abs(rate - HISTORY_RATE) < 1e-9 else 1
+        tuned = tuned or history > 1
     penalty = hp.get("conf_penalty")
     if penalty is None:
-        penalty = ctx.noise_type == "asym" or ctx.dataset == "clothing1m"
+        penalty = noise.type == "asym" or dataset == "clothing1m"
+        tuned = tuned or noise.type == "asym"
     _check(hp, lam, tau, int(history))
-    return Setting(float(lam), float(tau), int(history), bool(penalty), source)
+    return Setting(float(lam), float(tau), int(history), bool(penalty), source, row, tuned)
+
+
+def resolve_setting(ctx) -> Setting:
+    """:func:`setting_for` of a method's context (``ctx.noise``; type only when it is None)."""
+    noise = ctx.noise or NoiseSetting(ctx.noise_type, None, ctx.noise_type)
+    return setting_for(ctx.hparams, ctx.dataset, ctx.num_classes, noise)
+
+
+def run_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: DatasetSpec) -> set[str]:
+    """``MethodSpec.flags_for``: ``noise_tuned`` exactly when the setting used the noise."""
+    tuned = setting_for(hp, dataset.name, dataset.num_classes, noise).noise_tuned
+    return {"noise_tuned"} if tuned else set()
 
 
 def _check(hp, lam: float, tau: float, history: int) -> None:
@@ -134,3 +169,53 @@ def _check(hp, lam: float, tau: float, history: int) -> None:
     nb = hp.get("batches_per_epoch")
     if nb is not None and int(nb) < 1:
         raise UsageError(f"dividemix batches_per_epoch must be a positive integer or null, got {nb}")
+
+
+DEVIATIONS = (
+    Deviation(
+        "bf16 autocast on CUDA (quick and cpu profiles) for the training steps, the loss scan "
+        "the GMM fits and evaluation; the official code is fp32",
+        "about twice the speed on tensor cores; mixed precision is an opt-in speed setting and "
+        "the paper profile runs the official fp32",
+        "--set amp=false (the paper profile's value)",
+    ),
+    Deviation(
+        "the λu ramp lasts rampup_epochs 8 in the quick profile instead of 16",
+        "the quick profile trains tens of epochs, not 300; warm-up is shortened in proportion",
+        "--set rampup_epochs=16",
+    ),
+    Deviation(
+        "the quick profile warms up for 5 epochs instead of 10 (CIFAR-10) or 30 (CIFAR-100)",
+        "the quick profile trains tens of epochs, not 300",
+        "--profile paper",
+    ),
+    Deviation(
+        "noise settings the paper never ran take the nearest Table 7 rate, datasets outside "
+        "Table 7 take CIFAR-10's rows (CIFAR-100's for 50 or more classes)",
+        "the official script only has its argparse defaults (λu 25, τ 0.5) and leaves the "
+        "choice to the user; the row used is recorded (method_info.table7_row)",
+        "lambda_u and p_threshold given explicitly (official defaults 25 and 0.5)",
+    ),
+    Deviation(
+        "each GMM fit is seeded from (seed, epoch, network)",
+        "the official fit sets no random_state, so two runs of one config differ",
+    ),
+    Deviation(
+        "a labeled set smaller than min_labeled (default: one batch) or an empty unlabeled set "
+        "falls back to a median split of the clean probabilities",
+        "the official code crashes on an empty set (DivideMix#49); FaMUS uses the same "
+        "median fallback; every epoch records split_fallback_net1/net2",
+    ),
+    Deviation(
+        "Clothing1M: the test accuracy reported at the epoch of the ensemble's best validation "
+        "accuracy (val_selected_acc)",
+        "the official code keeps each network's own best-validation checkpoint and ensembles "
+        "those two; one selection epoch fits the runner's records",
+    ),
+    Deviation(
+        "the paper's symmetric noise draws from all classes (realized r(1 - 1/C)); the "
+        "default sym flips exactly r, and both use the same Table 7 row",
+        "the boards compare every method on one noise convention",
+        "--noise sym_incl:R",
+    ),
+)

@@ -14,6 +14,11 @@ offsets and flips are drawn in the main process from the run's generator, so aug
 not depend on the number of workers. With ``batches_per_epoch`` set, an epoch is that many
 class-balanced batches (by noisy label), as in the papers (1,000 batches of 32).
 
+The fit diagnostics (``noisy_fit``, ``clean_fit``, ``train_acc_*``) are measured on a seeded
+subset of :data:`FIT_SUBSET` train images (the train set's ``fit_subset``; the record's data
+info says ``fit_subset: N``), so that a method that needs no scan does not decode all 1M
+images every epoch; methods that scan (GMMs, selection) still get the whole set.
+
 ``DatasetData.train`` holds the labels with a 0-channel image tensor and the key positions
 (:class:`KeyedImageSet`), so ``--train-subset`` and meta hold-outs (``take``) keep working and
 the stream reads which keys remain when the runner asks for the train set.
@@ -40,10 +45,19 @@ from nlbench.specs import DatasetSpec
 
 MEAN, STD = (0.6959, 0.6537, 0.6371), (0.3113, 0.3192, 0.3214)
 RESIZE, CROP = 256, 224
+# Fit metrics (noisy_fit, clean_fit, train_acc_*) are measured on this many train images, a
+# seeded subset fixed for the run, unless the method scans the whole set anyway: a full scan of
+# 1M JPEGs costs ~10 GPU-minutes, several times a 1,000-batch epoch (nlbench.fitscan).
+FIT_SUBSET = 10_000
 CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker",
            "Jacket", "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear"]  # fmt: skip
 REQUIRED = ["noisy_label_kv.txt", "clean_label_kv.txt", "noisy_train_key_list.txt",
             "clean_val_key_list.txt", "clean_test_key_list.txt"]  # fmt: skip
+KEY_FILES = {
+    "train": "noisy_train_key_list.txt",
+    "val": "clean_val_key_list.txt",
+    "test": "clean_test_key_list.txt",
+}
 HOW_TO_GET = ("Clothing1M has no public download: request it from the authors "
               "(https://github.com/Cysu/noisy_label) and unpack the release there")  # fmt: skip
 
@@ -184,8 +198,10 @@ class Clothing1MTrainSet:
         batch_size: int,
         gen: torch.Generator,
         hparams: dict[str, Any],
+        fit_subset: int | None = None,
     ) -> None:
         self.images = _Images(paths)
+        self.fit_subset = fit_subset  # read by the runner (nlbench.fitscan)
         self.labels = noisy.to(device)
         self.device, self.batch_size, self.gen = device, batch_size, gen
         self.num_classes = len(CLASSES)
@@ -288,6 +304,23 @@ class Clothing1MStream:
         self.data, self.folder = data, folder
         self.keys = {"train": train_keys, "val": val_keys, "test": test_keys}
         self.workers = default_workers()
+        self.fit_subset = FIT_SUBSET
+
+    def verify(self) -> str | None:
+        """None when every image the key lists name is a file, else what is missing (one line).
+
+        ``nlbench data prepare`` calls it: a run would otherwise fail on the first missing
+        image, possibly hours in.
+        """
+        for split, keys in self.keys.items():
+            missing = [k for k in keys if not (self.folder / k).is_file()]
+            if missing:
+                return (
+                    f"{len(missing):,} of {len(keys):,} images listed in {KEY_FILES[split]} "
+                    f"are missing under {self.folder} (first: {missing[0]}); unpack the "
+                    "release's images/ there"
+                )
+        return None
 
     def _paths(self, split: str, ids: torch.Tensor | None) -> list[str]:
         keys = self.keys[split]
@@ -299,7 +332,7 @@ class Clothing1MStream:
         """The train set over the keys that remain after subset and meta hold-out."""
         self.workers = int(hparams.get("num_workers", self.workers))
         paths = self._paths("train", getattr(self.data.train, "ids", None))
-        return Clothing1MTrainSet(paths, noisy, device, batch_size, gen, hparams)
+        return Clothing1MTrainSet(paths, noisy, device, batch_size, gen, hparams, self.fit_subset)
 
     def eval_sets(self, device: torch.device) -> dict[str, Clothing1MEvalSet]:
         out = {}

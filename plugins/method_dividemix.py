@@ -8,8 +8,10 @@ targets with the training net's predictions (co-refinement), guesses the unlabel
 both nets (co-guessing), sharpens both (T = 0.5), applies MixMatch, and minimises
 ``Lx + λu·ramp·Lu + prior penalty`` (Eqs. (9)–(12)). Test = argmax of the summed logits.
 
-Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`._dividemix_settings`);
-the run's MethodSpec carries the ``noise_tuned`` flag for that reason.
+Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`._dividemix_settings`) for
+the run's noise setting (``ctx.noise``); a run whose values came from a row is flagged
+``noise_tuned`` (``MethodSpec.flags_for``), one on the official defaults or explicit values is
+not. Known differences from the official code: ``nlbench show method dividemix``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from nlbench.mixmatch import (
 )  # fmt: skip
 from nlbench.seeding import derive_seed
 from nlbench.specs import MethodSpec
-from nlbench_plugins._dividemix_settings import PROFILES, resolve_setting
+from nlbench_plugins._dividemix_settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
 
 NETS = ("net1", "net2")
 PEER = {"net1": "net2", "net2": "net1"}
@@ -288,7 +290,9 @@ def register_methods(register) -> None:
             factory=DivideMix,
             default_hparams=DEFAULT_HPARAMS,
             profiles=PROFILES,
-            flags=frozenset({"two_net", "noise_tuned"}),
+            flags=frozenset({"two_net"}),
+            flags_for=run_flags,
+            deviations=DEVIATIONS,
             reference="Li, Socher & Hoi, DivideMix: Learning with Noisy Labels as "
             "Semi-supervised Learning, ICLR 2020",
         )

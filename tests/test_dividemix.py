@@ -13,6 +13,7 @@ from nlbench.data import class_balanced_pool
 from nlbench.gmm import co_divide
 from nlbench.method import Scan
 from nlbench.mixmatch import linear_rampup
+from nlbench.run_facts import NoiseSetting
 from nlbench.testing import build_method, check_method_contract
 from nlbench_plugins._dividemix_settings import resolve_setting, table_entry
 from nlbench_plugins.method_dividemix import MixBatch
@@ -85,8 +86,9 @@ def test_table7_entries(dataset, noise, rate, expected):
 def test_resolve_setting_history_penalty_and_overrides():
     def ctx(noise, rate, **hp):
         base = {"lambda_u": None, "p_threshold": None, "gmm_history": None, "conf_penalty": None}
-        return SimpleNamespace(hparams={**base, **hp}, dataset="cifar10", noise_type=noise,
-                               num_classes=10, extras={"noise_rate": rate})  # fmt: skip
+        setting = NoiseSetting(noise, rate, f"{noise}:{rate}")
+        facts = {"dataset": "cifar10", "noise_type": noise, "num_classes": 10, "noise": setting}
+        return SimpleNamespace(hparams={**base, **hp}, **facts)
 
     high = resolve_setting(ctx("sym", 0.9))
     assert (high.gmm_history, high.conf_penalty, high.p_threshold) == (5, False, 0.6)

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from helpers import assert_usage_error, run_cli
-from nlbench.testing import _build_tiny, check_method_contract
+from nlbench.config import RunConfig
+from nlbench.facility_location import fl_objective, pairwise_distances
+from nlbench.testing import _build_tiny, build_method, check_method_contract
 
 METHODS = ("fl_only", "density_weighted", "fl_weighted")
 
@@ -66,7 +68,7 @@ def test_agree_variant_and_stochastic_fl(capsys, tmp_path):
 @pytest.mark.parametrize(("item", "fragment"), [
     ("space=pixels", "space"), ("schedule=slow", "schedule"), ("density_mode=max", "density_mode"),
     ("fl_algorithm=exact", "fl_algorithm"), ("fl_ratio=1.5", "fl_ratio"),
-    ("density_space=softmax_grad", "label-free"),
+    ("density_space=softmax_grad", "label-free"), ("fl_scope=everything", "fl_scope"),
 ])  # fmt: skip
 def test_usage_errors(capsys, tmp_path, item, fragment):
     method = "fl_weighted"
@@ -74,6 +76,49 @@ def test_usage_errors(capsys, tmp_path, item, fragment):
     res = run_cli(capsys, "run", "--method", method, "--epochs", "1", "--out", str(tmp_path),
                   "-q", "--set", item, *extra)  # fmt: skip
     assert_usage_error(res, fragment)
+
+
+def brute_force_greedy(dist: torch.Tensor, k: int) -> list[int]:
+    """Greedy FL by definition: add the point that maximises f(S + j) (lowest index on ties)."""
+    chosen: list[int] = []
+    for _ in range(k):
+        rest = [j for j in range(dist.shape[0]) if j not in chosen]
+        gains = [(fl_objective(dist, torch.tensor(chosen + [j])), -j) for j in rest]
+        chosen.append(-max(gains)[1])
+    return chosen
+
+
+@pytest.mark.parametrize("scope", [None, "global"])
+def test_fl_scope_against_brute_force(tmp_path, scope):
+    """fl_scope=global is one FL over the whole set (the study's literal variant); the default
+    runs one FL per class of the noisy label (CRUST)."""
+    run = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
+    cfg = RunConfig(method="fl_only", dataset="digits", overrides={"fl_scope": scope}, **run)
+    method, _ = build_method(cfg)
+    gen = torch.Generator().manual_seed(0)
+    vec = torch.randn(23, 3, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 3, (23,), generator=gen)
+    idx, sizes, info = method._select(vec, labels, torch.Generator().manual_seed(1))
+    if scope == "global":
+        expected = brute_force_greedy(pairwise_distances(vec), round(0.4 * 23))
+    else:
+        expected = []
+        for c in range(3):
+            members = torch.nonzero(labels == c).squeeze(1)
+            local = brute_force_greedy(pairwise_distances(vec[members]), round(0.4 * len(members)))
+            expected += members[local].tolist()
+    assert idx.tolist() == expected
+    assert info["fl_partitions"] == (1 if scope == "global" else 3)
+    assert float(sizes.sum()) == 23  # every point has one nearest medoid in its group
+
+
+def test_global_scope_end_to_end(capsys, tmp_path):
+    record = cli_run(capsys, tmp_path, "fl_only", "--set", "fl_scope=global")
+    last = record["epochs"][-1]
+    assert last["select_fl_partitions"] == 1
+    assert last["selected"] == round(0.4 * record["data"]["train_size"])
+    assert record["method_info"]["per_class"] == "whole noisy set"
+    assert all(d["option"] != "fl_scope" for d in record["method_info"]["deviations"])
 
 
 @pytest.mark.parametrize("method", METHODS)

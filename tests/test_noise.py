@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from nlbench_plugins.noise_mwnet import flip_matrix, flip_targets
 from nlbench_plugins.noise_synthetic import (
     CIFAR10_ASYM,
     block5_next,
@@ -23,7 +24,17 @@ from nlbench.noise import NoiseContext, labels_sha256, noise_report, transition_
 from nlbench.plugins import get_host
 from nlbench.seeding import numpy_rng
 
-LABEL_MODELS = ["sym", "sym_incl", "asym", "asym_block5", "pairflip", "instance", "random_labels"]
+LABEL_MODELS = [
+    "sym",
+    "sym_incl",
+    "asym",
+    "asym_block5",
+    "pairflip",
+    "instance",
+    "random_labels",
+    "flip",
+    "flip2",
+]
 INPUT_MODELS = ["shuffled_pixels", "random_pixels", "gaussian"]
 
 
@@ -209,6 +220,56 @@ def test_gaussian_matches_channel_mean_and_std():
     xf, of = x.double(), res.train_x[changed].double()
     assert torch.allclose(of.mean((0, 2, 3)), xf.mean((0, 2, 3)), atol=1.5)
     assert torch.allclose(of.std((0, 2, 3)), xf.std((0, 2, 3)), rtol=0.05)
+
+
+def legacy_targets(num_classes: int, count: int) -> list[list[int]]:
+    """MW-Net's draws spelt out: RandomState.choice(a) is a[randint(0, len(a))], and
+    choice(a, k, replace=False) is a[permutation(len(a))[:k]] (numpy's legacy algorithms)."""
+    rs = np.random.RandomState(1)
+    out = []
+    for i in range(num_classes):
+        others = np.delete(np.arange(num_classes), i)
+        picks = [rs.randint(0, num_classes - 1)] if count == 1 else rs.permutation(num_classes - 1)
+        out.append(others[np.asarray(picks)[:count]].tolist())
+    return out
+
+
+@pytest.mark.parametrize("num_classes", [10, 100])
+@pytest.mark.parametrize("count", [1, 2])
+def test_mwnet_flip_matrices_exact(num_classes, count):
+    rate = 0.4
+    expected = np.eye(num_classes) * (1 - rate)
+    for i, targets in enumerate(legacy_targets(num_classes, count)):
+        assert i not in targets and len(set(targets)) == count
+        expected[i, targets] = rate / count
+    matrix = flip_matrix(num_classes, rate, count)
+    assert np.array_equal(matrix, expected)
+    assert np.allclose(matrix.sum(1), 1.0)
+
+
+def test_mwnet_flip_targets_on_cifar10():
+    # what the official flip_labels_C(r, 10) / flip_labels_C_two(r, 10) print
+    assert [t[0] for t in flip_targets(10, 1)] == [6, 9, 6, 0, 0, 1, 8, 6, 2, 4]
+    assert flip_targets(10, 2)[:3] == [[9, 3], [4, 8], [1, 8]]
+
+
+@pytest.mark.parametrize("model,count", [("flip", 1), ("flip2", 2)])
+def test_mwnet_flip_draws_each_label_from_its_row(model, count):
+    clean = balanced(10, 3000)
+    result = apply(model, make_ctx(clean, 10), "0.4")
+    counts = transition_counts(clean, result.labels, 10)
+    matrix = flip_matrix(10, 0.4, count)
+    assert np.all(counts[matrix == 0] == 0)  # only the diagonal and the fixed targets
+    assert np.allclose(counts / 3000, matrix, atol=0.04)  # per-sample draws: ~4.5 sigma
+    assert result.info["targets"] == flip_targets(10, count)
+    again = apply(model, make_ctx(clean, 10, seed=1), "0.4").labels
+    assert not np.array_equal(again, result.labels)  # the noise seed moves the draws only
+    assert np.all(transition_counts(clean, again, 10)[matrix == 0] == 0)
+
+
+def test_mwnet_flip2_needs_three_classes():
+    with pytest.raises(UsageError, match="Accepted: ≥ 3 classes"):
+        apply("flip2", make_ctx(balanced(2, 10), 2, dataset=None), "0.4")
 
 
 @pytest.mark.parametrize("model", [m for m in LABEL_MODELS if m != "random_labels"])

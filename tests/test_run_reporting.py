@@ -93,7 +93,8 @@ def test_fit_metrics_use_the_tested_predictor():
             return {}
 
     scan = Scan({}, {"a": torch.ones(3, 2), "b": torch.ones(3, 2)})
-    assert torch.equal(predictor_logits(Fake(), lambda: scan, None, 8), torch.full((3, 2), 2.0))
+    logits = predictor_logits(Fake(), lambda: scan.ensemble_logits(), None, 8)
+    assert torch.equal(logits, torch.full((3, 2), 2.0))
 
 
 def test_fit_metrics_follow_an_overridden_predict(test_methods, nlbench_run):

@@ -1,8 +1,10 @@
-"""``nlbench show KIND NAME``: a method's hyper-parameters per profile and dataset, flags and
-citation; any other registered component's declared facts (cached: no torch on a warm cache)."""
+"""``nlbench show KIND NAME``: a method's hyper-parameters per profile and dataset, flags,
+citation and known differences from its official code; any other registered component's
+declared facts (cached: no torch on a warm cache)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -36,6 +38,8 @@ def method_table(name: str) -> dict[str, Any]:
         "flags": sorted(mspec.flags), "plugin": entry.plugin, "distribution": entry.distribution,
         "default_hparams": defaults(mspec.default_hparams), "profiles": profiles,
         "hparam_types": describe_hparams(mspec),
+        "flags_per_run": mspec.flags_for is not None,
+        "deviations": [dataclasses.asdict(d) for d in mspec.deviations],
     }  # fmt: skip
 
 
@@ -57,7 +61,6 @@ def register(cli: click.Group) -> None:
             return
         _print(info)
 
-
     register_component_commands(show)
 
 
@@ -68,7 +71,9 @@ def _print(info: dict[str, Any]) -> None:
 
     console.print(f"[bold]{info['name']}[/]: {info['description']}")
     console.print(f"reference: {info['reference'] or '-'}")
-    console.print(f"flags: {', '.join(info['flags']) or 'none'}  (plugin {info['plugin']})")
+    per_run = "; more per run, from its hparams and noise" if info.get("flags_per_run") else ""
+    flags = ", ".join(info["flags"]) or "none"
+    console.print(f"flags: {flags}{per_run}  (plugin {info['plugin']})")
     console.print("hyper-parameters (--set KEY=VALUE; exec: recorded, not in the run_id):")
     for r in info["hparam_types"]:
         kind = f"{r['type']} {r['range']}".strip() + (" exec" if r["execution"] else "")
@@ -84,6 +89,29 @@ def _print(info: dict[str, Any]) -> None:
             rest = ", ".join(f"{k}={v}" for k, v in sorted(hp.items()) if k != "model")
             table.add_row(dname, str(hp["model"]), rest)
         console.print(table)
+    print_deviations(info.get("deviations", []))
+
+
+def print_deviations(deviations: list[dict[str, str]]) -> None:
+    """The "differences from the official code" table: what differs, why, how to restore it.
+
+    Runs record the ones whose option they leave non-official (``method_info["deviations"]``).
+    """
+    from rich.table import Table
+
+    from nlbench.console import console
+
+    title = "differences from the official code"
+    if not deviations:
+        console.print(f"{title}: none recorded")
+        return
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("difference")
+    table.add_column("why")
+    table.add_column("official behaviour with")
+    for dev in deviations:
+        table.add_row(dev["what"], dev["why"], dev["restore"] or "-")
+    console.print(table)
 
 
 # show subcommand -> registry kind (``method`` has its own table above)

@@ -82,7 +82,14 @@ def _options(fn):
         click.option("--jobs", "-j", type=int, default=None, help="local: runs at once."),
         click.option("--executor-option", "-E", "executor_opts", multiple=True,
                      metavar="KEY=VALUE", help="Executor option, e.g. partition=gpu, time=120."),
-        click.option("--dry-run", is_flag=True, help="List the runs and their state only."),
+        click.option("--dry-run", is_flag=True,
+                     help="List the runs, their state and the estimated GPU-hours only."),
+        click.option("--erm-epoch-s", type=float, default=None,
+                     help="Dry run: seconds of one ERM epoch on the target GPU [per-dataset "
+                          "default, nlbench.costs]."),
+        click.option("--ratios", "ratios", type=click.Path(dir_okay=False), default=None,
+                     help="Dry run: method cost ratios from 'nlbench bench --json' or a "
+                          "gpu-check report [built-in table]."),
     ]  # fmt: skip
     for option in reversed(options):
         fn = option(fn)
@@ -103,7 +110,19 @@ def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | N
 def register(cli: click.Group) -> None:
     @cli.command("sweep")
     @_options
-    def sweep_cmd(config, sets, grids, diagnostics, executor, jobs, executor_opts, dry_run, **kw):
+    def sweep_cmd(
+        config,
+        sets,
+        grids,
+        diagnostics,
+        executor,
+        jobs,
+        executor_opts,
+        dry_run,
+        erm_epoch_s,
+        ratios,
+        **kw,
+    ):
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
         from nlbench.console import console
         from nlbench.plugins import get_host
@@ -114,7 +133,12 @@ def register(cli: click.Group) -> None:
         ex = _executor_options(data, executor_opts, jobs)
         host, grid = get_host(), grid_from_mapping(data, config or "sweep")
         if dry_run:
-            _print_jobs(console, plan(grid, host))
+            from nlbench.costs import build_model
+
+            cost = build_model(ratios, erm_epoch_s, _gpus(ex["options"]))
+            jobs_ = plan(grid, host)
+            _print_jobs(console, jobs_)
+            _print_estimate(console, jobs_, host, cost)
             return
         runner = make_executor(host, executor or ex["name"], ex["options"])
         all_jobs, outcomes = sweep(grid, runner, host)
@@ -131,6 +155,41 @@ def _print_jobs(console, jobs) -> None:
         c = j.cfg
         table.add_row(j.run_id, c.method, c.dataset, c.noise, str(c.seed), j.state)
     console.print(table)
+
+
+def _gpus(options: dict[str, Any]) -> int:
+    gpus = options.get("gpus")
+    return gpus if isinstance(gpus, int) and not isinstance(gpus, bool) and gpus > 0 else 1
+
+
+def _print_estimate(console, jobs, host, cost) -> None:
+    """Runs and estimated GPU-hours per method, under the stated cost model."""
+    from rich.table import Table
+
+    from nlbench.costs import estimate
+    from nlbench.prepare import run_identity
+
+    rows = []
+    for j in jobs:
+        hp = run_identity(j.cfg, host).hparams
+        done = j.state == "done"
+        rows.append((j.cfg.method, j.cfg.dataset, hp["model"], int(hp["epochs"]), done))
+    columns = ("method", "runs", "finished", "to run", "ratio", "GPU-h to run", "longest run h")
+    table = Table(*columns, title="estimated cost", title_justify="left")
+    total: float | None = 0.0
+    for e in estimate(rows, cost):
+        hours = "?" if e.gpu_h is None else f"{e.gpu_h:.1f}"
+        total = None if total is None or e.gpu_h is None else total + e.gpu_h
+        ratio, longest = f"{cost.ratio(e.method):.2f}", f"{e.longest_h:.1f}"
+        table.add_row(
+            e.method, str(e.runs), str(e.done), str(e.runs - e.done), ratio, hours, longest
+        )
+    console.print(table)
+    to_run = sum(j.state != "done" for j in jobs)
+    unknown = "? (no ERM epoch time for some dataset/model: pass --erm-epoch-s)"
+    shown = unknown if total is None else f"{total:.1f}"
+    console.print(f"{len(jobs)} runs, {to_run} to run: about {shown} GPU-hours", soft_wrap=True)
+    console.print(cost.describe(), soft_wrap=True)
 
 
 def _print_outcomes(console, jobs, outcomes) -> None:
