@@ -51,6 +51,13 @@ def test_generated_plugin_honours_contract(scaffold, tmp_path):
     assert all(0 <= e["batch_selected_precision"] <= 1 for e in record["epochs"])
 
 
+def test_generated_method_flags_follow_its_hparams(scaffold, nlbench_run):
+    """drop_rate=null reads the noise rate: the run is flagged noise_tuned (flags_for)."""
+    tuned = nlbench_run("my_method", "0.4", epochs=1, overrides={"drop_rate": None})
+    assert "noise_tuned" in tuned["flags"]
+    assert tuned["epochs"][0]["batch_selected_frac"] == pytest.approx(0.6, abs=0.02)
+
+
 def test_generated_composed_method_uses_its_reweighter(scaffold, tmp_path):
     """weight_power is accepted because the reweighter declares it (typed)."""
     overrides = {"weight_power": 2.0}
