@@ -53,7 +53,7 @@ def make_noisy_labels(dataset: str, noise: str, noise_seed: int = 0,
         clean=clean.copy(), num_classes=data.num_classes,
         rng=noise_rng(dataset, spec, noise_seed, len(clean)), dataset=dataset, dataset_spec=dspec,
         train_x=data.train.x, data_root=Path(data_root) if data_root else default_data_root(),
-        sample_ids=np.arange(len(clean)),
+        sample_ids=np.arange(len(clean)), full_size=len(clean),
     )  # fmt: skip
     return clean, apply_noise(spec, ctx, host.registry("noise"))
 

@@ -25,7 +25,7 @@ def _rng_state(ctx: Any) -> dict[str, Any]:
 def save(run_dir: Path, state: Any, method: Any, ctx: Any, totals: dict[str, Any]) -> None:
     """Write everything needed to continue after this epoch, atomically."""
     payload = {
-        "identity": canonical_json(state.prep.identity),
+        "identity": canonical_json(state.prep.key),  # what the run_id hashes
         "epochs": state.epochs,
         "totals": totals,
         "networks": {k: v.state_dict() for k, v in method.networks().items()},
@@ -52,7 +52,8 @@ def load(run_dir: Path, state: Any, method: Any, ctx: Any) -> dict[str, Any] | N
     if not path.exists():
         return None
     payload = torch.load(path, map_location=ctx.device, weights_only=True)
-    if payload["identity"] != canonical_json(state.prep.identity):
+    known = (canonical_json(state.prep.key), canonical_json(state.prep.identity))  # new, legacy
+    if payload["identity"] not in known:
         raise UsageError(
             f"--resume: the checkpoint in {run_dir} was made with a different config; "
             "rerun without --resume or with the original flags"

@@ -125,21 +125,22 @@ class RunConfig:
         return asdict(self)
 
 
-# hparams that only batch the no-grad passes (evaluation, scans): a run's result does not
-# depend on them (checked: digits ERM, 1024 vs 128, identical metrics)
-BATCHING_ONLY = frozenset({"eval_batch_size"})
+# hparams that change how a run executes, not its result (HParam(execution=True) in
+# nlbench.hparams.BASE_DECLARED; a test keeps the two equal): eval batching (checked: digits
+# ERM, 1024 vs 128, identical metrics), AMP, memory layout, extra diagnostics passes
+EXECUTION_ONLY = frozenset({"amp", "channels_last", "eval_batch_size", "diagnostics"})
 
 
 def comparable_hparams(hp: Mapping[str, Any]) -> dict[str, Any]:
     """The hparams that decide a run's result, comparable across nlbench versions.
 
     ``None`` values (an option left off, including options added after a record was written)
-    and :data:`BATCHING_ONLY` keys are dropped, tuples become lists (as in JSON). Sweeps use
-    it to recognise a finished run whose run_id hash predates a new option; leaderboards to
-    group records of the same configuration.
+    and :data:`EXECUTION_ONLY` keys are dropped, tuples become lists (as in JSON). Leaderboards
+    use it to group records of the same configuration; run_ids use
+    :func:`nlbench.identity.run_key`.
     """
     return {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()
-            if v is not None and k not in BATCHING_ONLY}  # fmt: skip
+            if v is not None and k not in EXECUTION_ONLY}  # fmt: skip
 
 
 def canonical_json(obj: Any) -> str:
@@ -148,6 +149,7 @@ def canonical_json(obj: Any) -> str:
 
 
 def compute_run_id(identity: dict[str, Any]) -> str:
-    """``<method>-<dataset>-<12 hex>``: readable and a hash of the resolved config."""
+    """``<method>-<dataset>-<12 hex>``: readable, and a hash of ``identity`` (a run's key,
+    :func:`nlbench.identity.run_key`)."""
     digest = hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:12]
     return f"{identity['method']}-{identity['dataset']}-{digest}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,8 @@ class HParam:
         return checker(name, value)
 
     def _fail(self, name: str, value: Any, why: str = "") -> Any:
-        shown = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "<huge int>"
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        huge = isinstance(value, int) and abs(value) >= 10**40  # repr() refuses > 4300 digits
+        shown = "<huge int>" if huge else reprlib.repr(value)  # bounded depth and length
         raise HParamError(f"hparam {name}={shown}{why}: accepted {self.accepted()}.")
 
     def _check_range(self, name: str, value: float, whole: Any) -> None:

@@ -1,7 +1,9 @@
 """Resolving a run's hyper-parameters from base, dataset profile, method profile and flags.
 
 Order (later wins): BASE → dataset profile → method defaults → method profile ("default",
-then the dataset's own entry) → --model/--epochs → --set. Unknown --set keys are usage errors.
+then the dataset's own entry) → --model/--epochs → --set. Unknown --set keys are usage errors;
+every resolved value is checked against its declaration (:mod:`nlbench.hparam_types`) before
+any data loads.
 """
 
 from __future__ import annotations

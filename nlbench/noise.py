@@ -28,6 +28,7 @@ class NoiseContext:
     train_x: torch.Tensor | None = None
     data_root: Path | None = None
     sample_ids: np.ndarray | None = None
+    full_size: int | None = None  # the official train set's size (sample_ids index into it)
 
 
 @dataclass

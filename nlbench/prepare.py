@@ -17,7 +17,8 @@ import torch
 from nlbench.config import NoiseSpec, RunConfig, compute_run_id, parse_noise
 from nlbench.data import DatasetData, ImageSet, LoadRequest, class_balanced_subset
 from nlbench.errors import UsageError
-from nlbench.hparams import resolve_hparams
+from nlbench.hparams import declared_hparams, resolve_hparams
+from nlbench.identity import run_key
 from nlbench.noise import NoiseContext, apply_noise, noise_report, noise_rng
 from nlbench.plugins import Host
 from nlbench.seeding import numpy_rng
@@ -41,6 +42,7 @@ class Prepared:
     data_info: dict[str, Any]
     identity: dict[str, Any]
     run_id: str
+    key: dict[str, Any]
 
 
 def default_data_root() -> Path:
@@ -96,7 +98,11 @@ def split_meta(
 
 @dataclass(frozen=True)
 class Identity:
-    """What decides a run's result, resolved without loading any data (sweeps hash this)."""
+    """What decides a run's result, resolved without loading any data.
+
+    ``identity`` is the record's ``config`` (every resolved hparam); ``key`` is the part the
+    run_id hashes (:mod:`nlbench.identity`).
+    """
 
     method_spec: MethodSpec
     dataset_spec: DatasetSpec
@@ -104,10 +110,11 @@ class Identity:
     hparams: dict[str, Any]
     identity: dict[str, Any]
     run_id: str
+    key: dict[str, Any]
 
 
 def run_identity(cfg: RunConfig, host: Host) -> Identity:
-    """Resolve specs and hparams and hash them into the run_id, as :func:`prepare` does.
+    """Resolve specs and hparams and hash their key into the run_id, as :func:`prepare` does.
 
     Cheap (no data is loaded), so a sweep can key thousands of runs before starting any.
     """
@@ -126,8 +133,9 @@ def run_identity(cfg: RunConfig, host: Host) -> Identity:
         "hparams": hp, "seed": cfg.seed, "noise_seed": cfg.noise_seed,
         "train_subset": cfg.train_subset,
     }  # fmt: skip
-    run_id = cfg.run_id or compute_run_id(identity)
-    return Identity(mspec, dspec, nspec, hp, identity, run_id)
+    key = run_key(identity, hp, declared_hparams(mspec))
+    run_id = cfg.run_id or compute_run_id(key)
+    return Identity(mspec, dspec, nspec, hp, identity, run_id, key)
 
 
 def prepare(cfg: RunConfig, host: Host) -> Prepared:
@@ -135,6 +143,7 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     ident = run_identity(cfg, host)
     mspec, dspec, nspec, hp = ident.method_spec, ident.dataset_spec, ident.noise_spec, ident.hparams
     data = load_dataset(dspec, cfg)
+    full_size = len(data.train)
     data, subset_idx = take_subset(data, cfg.train_subset, cfg.noise_seed)
     meta, meta_info, keep = split_meta(data, hp.get("meta_set"), cfg.noise_seed)
     # positions in the dataset's official train order (CIFAR-N label files are indexed by it)
@@ -146,7 +155,7 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
         rng=noise_rng(dspec.name, nspec, cfg.noise_seed, len(clean)), dataset=dspec.name,
         dataset_spec=dspec, train_x=data.train.x,
         data_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
-        sample_ids=sample_ids,
+        sample_ids=sample_ids, full_size=full_size,
     )  # fmt: skip
     result = apply_noise(nspec, ctx, host.registry("noise"))
     if result.train_x is not None:
@@ -159,5 +168,5 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     }  # fmt: skip
     return Prepared(
         cfg, hp, mspec, dspec, nspec, data, clean, result.labels, report, meta, data_info,
-        ident.identity, ident.run_id,
+        ident.identity, ident.run_id, ident.key,
     )

@@ -15,12 +15,13 @@ import numpy as np
 import torch
 
 from nlbench import checkpoint, distributed, envinfo, observers
-from nlbench.config import RunConfig, canonical_json
+from nlbench.config import RunConfig
 from nlbench.context import ScanCache, build_method, scan_train_set  # noqa: F401
 from nlbench.data import EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.fitscan import fit_logits, fit_subset_index, rows
 from nlbench.hparams import eval_batch_size
+from nlbench.identity import same_run
 from nlbench.method import Method, Scan, TrainContext
 from nlbench.metrics import (
     BatchSelection,
@@ -258,8 +259,7 @@ class Runner:
             record = read_record(path)
         except NlbenchError:
             return None
-        theirs = {k: v for k, v in record.get("config", {}).items() if k in prep.identity}
-        if canonical_json(theirs) != canonical_json(prep.identity):
+        if not same_run(record.get("config"), prep.key, prep.method_spec):
             raise UsageError(
                 f"{run_dir} holds a run with a different config; pass another --run-id or --out"
             )

@@ -24,7 +24,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from nlbench.config import RunConfig, comparable_hparams
+from nlbench.config import RunConfig
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.plugins import Host
 
@@ -159,65 +159,21 @@ def run_state(run_dir: Path) -> str:
     return "partial" if (run_dir / "checkpoint.pt").exists() else "new"
 
 
-IDENTITY_KEYS = ("method", "dataset", "noise", "profile", "seed", "noise_seed", "train_subset")
-
-
-def same_run(identity: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
-    """Whether a finished record's config is the run ``identity`` describes.
-
-    Hparams are compared key by key, a key absent on one side counting as ``None``: a
-    hparam added to nlbench later with a ``None`` (feature off) default leaves the run what it
-    was, though its run_id hash changes; so does a different eval batching
-    (:func:`nlbench.config.comparable_hparams`). Any other difference is a different run.
-    """
-    if any(identity.get(k) != config.get(k) for k in IDENTITY_KEYS):
-        return False
-    mine, theirs = identity.get("hparams", {}), config.get("hparams", {})
-    return comparable_hparams(mine) == comparable_hparams(theirs)
-
-
-def finished_records(out: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(directory name, config) of every finished record directly under ``out``."""
-    from nlbench.record import read_record
-
-    found = []
-    for path in sorted(out.glob("*/run.json")) if out.is_dir() else []:
-        try:
-            record = read_record(path)
-        except NlbenchError:
-            continue
-        if record.get("status") == "done" and isinstance(record.get("config"), dict):
-            found.append((path.parent.name, record["config"]))
-    return found
-
-
 def plan(grid: Grid, host: Host) -> list[Job]:
     """Key every config of the grid by run_id and read its state from the out directory.
 
     Duplicate configs (the same run_id twice) collapse to one job. A run that exists but is
-    unfinished gets ``resume=True`` so its checkpoint is continued rather than discarded. A
-    config without a directory of its run_id is still ``done`` when a finished record under
-    ``out`` is the same run (:func:`same_run`: written before a new optional hparam existed);
-    the job then carries that record's directory name.
+    unfinished gets ``resume=True`` so its checkpoint is continued rather than discarded.
+    Records written under an older run_id scheme are found after ``nlbench migrate-records``.
     """
     from nlbench.prepare import run_identity
 
     jobs: dict[str, Job] = {}
-    records: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for cfg in grid.configs(host):
-        ident = run_identity(cfg, host)
-        run_id = ident.run_id
+        run_id = run_identity(cfg, host).run_id
         if run_id in jobs:
             continue
         state = run_state(Path(cfg.out) / run_id)
-        if state == "new":
-            if cfg.out not in records:
-                records[cfg.out] = finished_records(Path(cfg.out))
-            match = next((name for name, conf in records[cfg.out]
-                          if same_run(ident.identity, conf)), None)  # fmt: skip
-            if match is not None:
-                jobs[run_id] = Job(dataclasses.replace(cfg, run_id=match), match, "done")
-                continue
         cfg = dataclasses.replace(cfg, run_id=run_id, resume=state == "partial")
         jobs[run_id] = Job(cfg, run_id, state)
     return list(jobs.values())

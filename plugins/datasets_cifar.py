@@ -22,6 +22,7 @@ from torchvision.datasets import CIFAR10, CIFAR100
 from nlbench import hookimpl
 from nlbench.data import DatasetData, ImageSet, LoadRequest
 from nlbench.download import Archive, Expected, load_numpy_pickle, require_files
+from nlbench.errors import DataMissingError
 from nlbench.specs import DatasetSpec
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -77,25 +78,59 @@ def _folder(tv_class, request: LoadRequest, name: str) -> Path:
     )
 
 
-def _read_split(folder: Path, files: list, label_key: str) -> ImageSet:
+def _bad(path: Path, why: str) -> DataMissingError:
+    return DataMissingError(f"{path}: not a CIFAR python batch ({why}). Accepted: the official "
+                            "'python version' files or a re-encoding with the same keys and "
+                            "shapes (data N×3072 uint8, N labels)")  # fmt: skip
+
+
+def _batch_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images N×3×32×32 uint8, labels N int64) of one batch file, checked before use."""
+    batch = load_numpy_pickle(path)
+    if not isinstance(batch, dict) or "data" not in batch or label_key not in batch:
+        keys = sorted(map(str, batch)) if isinstance(batch, dict) else type(batch).__name__
+        raise _bad(path, f"needs keys 'data' and '{label_key}', got {keys}")
+    try:
+        data = np.asarray(batch["data"])
+        labels = np.asarray(batch[label_key])
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"unreadable arrays: {exc}") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise _bad(path, f"data is {data.dtype} of shape {data.shape}")
+    if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
+        raise _bad(path, f"{labels.dtype} labels of shape {labels.shape} for {len(data)} images")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def _read_split(folder: Path, files: list, label_key: str, num_classes: int) -> ImageSet:
     """Concatenate official batches: ``data`` N×3072 uint8 in R,G,B planes, labels."""
     xs, ys = [], []
     for name, _md5 in files:
-        batch = load_numpy_pickle(folder / name)
-        xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        x, y = _batch_arrays(folder / name, label_key)
+        if len(y) and (y.min() < 0 or y.max() >= num_classes):
+            raise _bad(folder / name, f"labels {y.min()}..{y.max()} outside 0..{num_classes - 1}")
+        xs.append(x)
+        ys.append(y)
     return ImageSet(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
+
+
+def _class_names(path: Path, names_key: str) -> list[str]:
+    meta = load_numpy_pickle(path)
+    names = meta.get(names_key) if isinstance(meta, dict) else None
+    if not isinstance(names, (list, tuple)) or not names:
+        raise DataMissingError(f"{path}: not a CIFAR meta file (no list '{names_key}'). "
+                               "Accepted: the official batches.meta / meta file")  # fmt: skip
+    return [str(c) for c in names]
 
 
 def _load(request: LoadRequest, archive, name: str, label_key: str, names_key: str,
           mean: tuple[float, ...], std: tuple[float, ...]) -> DatasetData:  # fmt: skip
     """One CIFAR variant: train in official order, test, class names from the meta file."""
     folder = _folder(archive, request, name)
-    meta = load_numpy_pickle(folder / archive.meta["filename"])
-    classes = [str(c) for c in meta[names_key]]
+    classes = _class_names(folder / archive.meta["filename"], names_key)
     return DatasetData(
-        train=_read_split(folder, archive.train_list, label_key),
-        test=_read_split(folder, archive.test_list, label_key),
+        train=_read_split(folder, archive.train_list, label_key, len(classes)),
+        test=_read_split(folder, archive.test_list, label_key, len(classes)),
         num_classes=len(classes), classes=classes, mean=mean, std=std, augment="crop_flip",
         info={"data_dir": str(folder)},
     )  # fmt: skip
@@ -131,7 +166,7 @@ PROFILES = {
     # augmentation it memorises from the start (best 32.8 at epoch 8, last 28.7, noisy_fit
     # 0.84); flips only (the papers' flip without their 4-px crop) give the papers' shape:
     # best 40.8 just after the first decay, then noisy_fit climbs 0.09 -> 0.33 and the last
-    # epoch falls to 38.5 (results/cifar10-cpu/erm-cifar10-60af0b77e0b8). Weight decay is the papers' 5e-4 (1e-4 behaves the same: 41.1 ->
+    # epoch falls to 38.5 (results/cifar10-cpu/erm-cifar10-95b66ae53837). Weight decay is the papers' 5e-4 (1e-4 behaves the same: 41.1 ->
     # 38.8). Channels-last is on for the CPU too: ~1.35x faster steps, results equal up to
     # float rounding (benchmarks/bench_cpu_layout.py).
     "cpu": {

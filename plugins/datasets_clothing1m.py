@@ -73,20 +73,37 @@ class KeyedImageSet(ImageSet):
         return KeyedImageSet(self.x[idx], self.y[idx], self.ids[idx])
 
 
+def _lines(path: Path) -> list[str]:
+    """The file's lines as UTF-8 text (a one-line data error otherwise)."""
+    from nlbench.errors import DataMissingError
+
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataMissingError(f"{path}: not UTF-8 text (byte {exc.start}). Accepted: the "
+                               "official Clothing1M annotation files") from None  # fmt: skip
+
+
 def read_kv(path: Path) -> dict[str, int]:
-    """``key label`` lines → {key: label}."""
+    """``key label`` lines → {key: label}; a label outside 0..13 is a data error."""
+    from nlbench.errors import DataMissingError
+
     out = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2:
-                out[parts[0]] = int(parts[1])
+    for line_no, line in enumerate(_lines(path), start=1):
+        parts = line.split()
+        if len(parts) >= 2:
+            label = parts[1]
+            if not (
+                label.isascii() and label.isdigit() and len(label) < 4 and int(label) < len(CLASSES)
+            ):
+                raise DataMissingError(f"{path}, line {line_no}: label {label[:20]!r} is not "
+                                       f"an integer in 0..{len(CLASSES) - 1}")  # fmt: skip
+            out[parts[0]] = int(label)
     return out
 
 
 def read_keys(path: Path) -> list[str]:
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
+    return [line.strip() for line in _lines(path) if line.strip()]
 
 
 def _split(folder: Path, keys_file: str, labels: dict[str, int]) -> tuple[list[str], KeyedImageSet]:

@@ -11,6 +11,7 @@ classes all face one way, so a horizontal flip would create images that never oc
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,12 @@ IDX_IMAGES, IDX_LABELS = 2051, 2049
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file of unsigned bytes (images: magic 2051, labels: magic 2049)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as exc:  # a cut-off or corrupt .gz
+        raise DataMissingError(f"{path}: unreadable ({exc}); delete it to download it again "
+                               "or replace it with the official file") from None  # fmt: skip
     magic = int.from_bytes(raw[0:4], "big")
     if magic not in (IDX_IMAGES, IDX_LABELS):
         raise DataMissingError(f"{path}: not an IDX ubyte file (magic {magic})")

@@ -105,7 +105,7 @@ def load_imagefolder(request: LoadRequest, size: int = DEFAULT_SIZE) -> DatasetD
 
 def configured_size() -> int:
     text = os.environ.get(SIZE_ENV, "").strip()
-    return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_SIZE
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else DEFAULT_SIZE
 
 
 PROFILES = small_image_profiles(paper_epochs=200)

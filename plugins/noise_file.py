@@ -1,14 +1,15 @@
 """``file:PATH``: per-sample noisy labels from a ``.npy`` array or a ``.csv`` of index,label.
 
-Two lengths are accepted:
+Two lengths are accepted, no other (a file of another dataset or a cut-off one is refused):
 
 * the length of the current train set: the labels are used as they are, in train order;
-* longer (typically the full official train set): the labels are picked by ``ctx.sample_ids``
-  (positions in the official order), so the same file works with ``--train-subset`` and meta
-  hold-outs.
+* the length of the full official train set (``ctx.full_size``): the labels are picked by
+  ``ctx.sample_ids`` (positions in the official order), so the same file works with
+  ``--train-subset`` and meta hold-outs.
 
 ``.npy`` files are read with ``allow_pickle=False``; a ``.csv`` has one ``index,label`` row per
-sample (an optional header line), indices covering 0..M-1 exactly once.
+sample (an optional header line), indices covering 0..M-1 exactly once, UTF-8. Every way a
+file can be wrong (empty, truncated, not UTF-8, huge numbers) is one usage error naming it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from nlbench.specs import NoiseModelSpec
 def read_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"noise file {path}: not a plain .npy array ({exc})") from None
+    except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty or cut-off file
+        why = " ".join(str(exc).split()) or "empty or truncated"
+        raise UsageError(f"noise file {path}: not a plain .npy array ({why}). Accepted: a "
+                         "1-D integer array saved by numpy.save") from None  # fmt: skip
     if arr.ndim != 1:
         raise UsageError(
             f"noise file {path}: expected a 1-D array of labels, got shape {arr.shape}"
@@ -40,20 +43,42 @@ def read_npy(path: Path) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+LABEL_MAX = 2**31  # indices and labels beyond this are not a label file
+
+
+def _csv_rows(path: Path):
+    """(line number, row) of a UTF-8 CSV; usage errors for undecodable or malformed text."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            yield from enumerate(csv.reader(f), start=1)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"noise file {path}: not UTF-8 text (byte {exc.start}). Accepted: a "
+                         "UTF-8 .csv of index,label rows") from None  # fmt: skip
+    except csv.Error as exc:
+        raise UsageError(f"noise file {path}: not a readable CSV ({exc})") from None
+
+
+def _csv_pair(path: Path, line_no: int, row: list[str]) -> tuple[int, int]:
+    try:
+        i, y = (int(v) for v in row[:2])
+        if len(row) < 2 or not (0 <= i < LABEL_MAX and -LABEL_MAX < y < LABEL_MAX):
+            raise ValueError
+    except ValueError:
+        shown = repr(row) if len(repr(row)) <= 60 else repr(row)[:57] + "..."
+        raise UsageError(f"noise file {path}, line {line_no}: expected index,label integers "
+                         f"(0 <= index < {LABEL_MAX}), got {shown}") from None  # fmt: skip
+    return i, y
+
+
 def read_csv(path: Path) -> np.ndarray:
     """index,label rows → labels ordered by index (every index 0..M-1 exactly once)."""
     index, labels = [], []
-    with open(path, newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            if not row or (line_no == 1 and not row[0].strip().lstrip("-").isdigit()):
-                continue  # blank line or header
-            try:
-                i, y = (int(v) for v in row[:2])
-            except ValueError:
-                raise UsageError(f"noise file {path}, line {line_no}: expected index,label "
-                                 f"integers, got {row!r}") from None  # fmt: skip
-            index.append(i)
-            labels.append(y)
+    for line_no, row in _csv_rows(path):
+        if not row or (line_no == 1 and not row[0].strip().lstrip("-").isdigit()):
+            continue  # blank line or header
+        i, y = _csv_pair(path, line_no, row)
+        index.append(i)
+        labels.append(y)
     idx = np.asarray(index, dtype=np.int64)
     if len(idx) == 0 or not np.array_equal(np.sort(idx), np.arange(len(idx))):
         raise UsageError(
@@ -78,13 +103,14 @@ def file_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     """Labels from ``arg`` (a path), aligned with the train set as the module docstring says."""
     path = Path(str(arg)).expanduser()
     labels = read_labels(path)
-    n = len(ctx.clean)
+    n, full, ids = len(ctx.clean), ctx.full_size, ctx.sample_ids
     if len(labels) != n:
-        ids = ctx.sample_ids
-        if ids is None or len(ids) != n or (n and int(np.max(ids)) >= len(labels)):
+        fits = ids is not None and len(ids) == n and (not n or int(np.max(ids)) < len(labels))
+        if not fits or (full is not None and len(labels) != full):
+            whole = f" ({full})" if full is not None else ""
             raise UsageError(f"noise file {path}: {len(labels)} labels for a train set of {n} "
                              "samples. Accepted: one label per train sample, or one per sample "
-                             "of the full official train set")  # fmt: skip
+                             f"of the full official train set{whole}")  # fmt: skip
         labels = labels[np.asarray(ids)]
     if n and (labels.min() < 0 or labels.max() >= ctx.num_classes):
         raise UsageError(f"noise file {path}: labels must lie in 0..{ctx.num_classes - 1}, got "

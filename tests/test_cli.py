@@ -75,7 +75,7 @@ def test_show_method(capsys):
         (["--device", "tpu"], ["accepted: auto, cpu"]),
         (["--train-subset", "100000"], ["--train-subset 100000", "train size 1297"]),
         (["--profile", "huge"], ["no profile 'huge'", "Accepted: quick"]),
-        (["--epochs", "0"], ["epochs must be a positive integer"]),
+        (["--epochs", "0"], ["hparam epochs=0", "accepted an integer ≥ 1"]),
         (["--epochs", "x"], ["'x' is not a valid integer"]),
     ],
 )

@@ -182,3 +182,14 @@ def test_cli_show_method_prints_types(capsys):
     res = run_cli(capsys, "show", "method", "dividemix")
     assert res.code == 0
     assert "p_threshold" in res.out and "[0, 1)" in res.out and "Table 7" in res.out
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", '"0.1"', "1e308"])
+def test_sweep_file_with_a_non_finite_lr_is_refused(capsys, tmp_path, value):
+    """TOML reads ``nan`` as a float: it used to 'finish' at chance accuracy with ``lr: null``."""
+    path = tmp_path / "s.toml"
+    out = tmp_path / "runs"
+    path.write_text(f'method = "erm"\ndataset = "digits"\nout = "{out}"\n[set]\nlr = {value}\n')
+    res = run_cli(capsys, "sweep", "-c", str(path), "--dry-run")
+    assert_usage_error(res, "hparam lr=", "accepted a finite number")
+    assert not out.exists()

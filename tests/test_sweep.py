@@ -188,26 +188,6 @@ def test_sweep_cli_runs_and_skips(tmp_path, capsys):
     assert "1 already finished, 0 run now" in second.out
 
 
-def test_record_from_before_a_new_optional_hparam_is_done(tmp_path):
-    """A hparam added later with a None default changes the run_id hash, not the run: the
-    sweep finds the finished record by its config and skips it; a real difference reruns."""
-    grid = _grid(tmp_path, seeds=(0,))
-    (job,) = plan(grid, get_host())
-    ident = run_identity(job.cfg, get_host()).identity
-    assert ident["hparams"]["dropout"] is None
-    older = {**ident, "hparams": {k: v for k, v in ident["hparams"].items() if k != "dropout"}}
-    write_record(tmp_path / "older-run", {**synthetic_record(), "config": older})
-    (job,) = plan(grid, get_host())
-    assert job.state == "done" and job.run_id == "older-run" == job.cfg.run_id
-    batching = {**older, "hparams": {**older["hparams"], "eval_batch_size": 1024}}
-    write_record(tmp_path / "older-run", {**synthetic_record(), "config": batching})
-    assert plan(grid, get_host())[0].state == "done"  # eval batching only: the same run
-    other = {**ident, "hparams": {**ident["hparams"], "lr": 0.5}}
-    write_record(tmp_path / "older-run", {**synthetic_record(), "config": other})
-    (job,) = plan(grid, get_host())
-    assert job.state == "new" and job.run_id != "older-run"
-
-
 # -- hparam grids, per-method settings, sweep-file types ----------------------------------------
 def _overrides(grid: Grid) -> list[tuple[str, dict]]:
     return [(c.method, dict(c.overrides)) for c in grid.configs(get_host())]

@@ -3,10 +3,13 @@
 The record's ``config`` holds everything that decides the result (method, dataset, noise spec,
 profile, seeds, train subset and the fully resolved hparams), so the rerun passes every hparam
 as a ``--set`` override: it reproduces the run even if a profile's defaults changed since.
+A hand-edited record is checked first (:func:`check_record`, then every hparam against its
+declaration): a bad one is one usage error and nothing is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 from pathlib import Path
@@ -15,10 +18,54 @@ from typing import Any
 import click
 
 from nlbench.config import RunConfig
+from nlbench.errors import NlbenchError, UsageError
 
 # per-epoch metrics that must reproduce (timings never do)
 COMPARED = ("lr", "train_loss", "test_acc", "val_acc", "noisy_fit", "clean_fit",
             "train_acc_noisy", "selected", "selected_precision", "detection_auc")  # fmt: skip
+
+
+# record config fields a rerun needs, with the JSON types they must have
+FIELDS: dict[str, tuple[type, ...]] = {
+    "method": (str,), "dataset": (str,), "noise": (str,), "profile": (str,), "seed": (int,),
+    "noise_seed": (int,), "train_subset": (int, type(None)), "hparams": (dict,),
+}  # fmt: skip
+TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object", type(None): "null"}
+
+
+def check_record(record: Any, where: str) -> None:
+    """A usage error naming the first field a hand-edited record gets wrong (what a rerun reads)."""
+    if not isinstance(record.get("run_id"), str):
+        raise UsageError(f"{where}: run_id must be a string")
+    epochs = record.get("epochs")
+    if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+        raise UsageError(f"{where}: epochs must be a list of objects")
+    cfg = record.get("config")
+    if not isinstance(cfg, dict):
+        raise UsageError(f"{where}: config must be an object with {', '.join(FIELDS)}")
+    for key, types in FIELDS.items():
+        value = cfg.get(key)
+        if key not in cfg and type(None) not in types:
+            raise UsageError(f"{where}: config lacks '{key}'")
+        if not isinstance(value, types) or isinstance(value, bool):
+            accepted = " or ".join(TYPE_NAMES[t] for t in types)
+            raise UsageError(f"{where}: config.{key} must be {accepted}, got {value!r:.40}")
+    if cfg["train_subset"] is not None and cfg["train_subset"] < 1:
+        raise UsageError(f"{where}: config.train_subset must be null or a positive integer")
+
+
+def read_rerun_record(path: Path) -> dict[str, Any]:
+    """The record at ``path``, checked for what a rerun needs (usage errors, exit 2)."""
+    from nlbench.record import read_record
+
+    try:
+        record = read_record(path)
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply to be a run record") from None
+    except NlbenchError as exc:
+        raise UsageError(str(exc)) from None
+    check_record(record, str(path))
+    return record
 
 
 def config_from_record(record: dict[str, Any], out: str, device: str = "auto") -> RunConfig:
@@ -56,7 +103,8 @@ def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-    why = f" (hparams this nlbench resolves differently: {', '.join(keys)})" if keys else ""
+    why = (f" (hparams this nlbench resolves differently: {', '.join(keys)})" if keys else
+           " (a declared default changed since: `nlbench migrate-records` re-keys records)")  # fmt: skip
     return f"run_id differs: {new['run_id']}{why}"
 
 
@@ -74,15 +122,20 @@ def register(cli: click.Group) -> None:
     )
     def rerun_cmd(record_path: str, out: str | None, device: str, atol: float) -> None:
         """Re-run RECORD_PATH's config into a fresh directory; exit 1 if the metrics differ."""
-        from nlbench.errors import UsageError
-        from nlbench.record import read_record
+        from nlbench.plugins import get_host
+        from nlbench.prepare import run_identity
         from nlbench.runner import Runner
 
-        old = read_record(Path(record_path))
+        old = read_rerun_record(Path(record_path))
+        cfg = config_from_record(old, out or "", device)
+        try:  # every value checked before anything is written
+            run_id = run_identity(cfg, get_host()).run_id
+        except RecursionError:
+            raise UsageError(f"{record_path}: hparams nested too deeply") from None
+        if out and (Path(out) / run_id).exists():
+            raise UsageError(f"--out {out}: already holds {run_id}; pass a fresh directory")
         out = out or tempfile.mkdtemp(prefix="nlbench-rerun-")
-        if (Path(out) / old["run_id"]).exists():
-            raise UsageError(f"--out {out}: already holds {old['run_id']}; pass a fresh directory")
-        new = Runner(config_from_record(old, out, device)).run()
+        new = Runner(dataclasses.replace(cfg, out=out)).run()
         click.echo(f"rerun: {out}/{new['run_id']}/run.json")
         click.echo(_id_line(old, new))
         problems = compare_epochs(old["epochs"], new["epochs"], atol)

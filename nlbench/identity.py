@@ -1,0 +1,80 @@
+"""A run's identity: what its run_id hashes, so that ids do not drift as nlbench grows.
+
+The run_id is ``<method>-<dataset>-<12 hex>`` of the canonical JSON of the *key*: method,
+dataset, noise spec, profile, seed, noise seed, train subset and every hyper-parameter whose
+resolved value differs from its declared default, execution-only ones left out (as DomainBed
+names a run directory by a hash of its arguments). So:
+
+* adding a hyper-parameter with a default (the behaviour so far) changes no run_id;
+* execution settings (``HParam(execution=True)``: AMP, channels-last, eval batching,
+  diagnostics) change no run_id: the record still stores them;
+* anything that changes the result changes the run_id, a profile's new value included: a
+  record is never silently reused for a run whose resolved hparams differ.
+
+The key is computed from resolved hparams alone, so it can be recomputed from any record
+(:func:`record_run_id`), which is what ``nlbench migrate-records`` does when a declared
+default changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.config import canonical_json, compute_run_id
+from nlbench.errors import NlbenchError
+from nlbench.hparam_types import HParam
+from nlbench.specs import MethodSpec
+
+KEY_FIELDS = ("method", "dataset", "noise", "profile", "seed", "noise_seed", "train_subset")
+
+
+def identity_hparams(hp: Mapping[str, Any], declared: Mapping[str, HParam]) -> dict[str, Any]:
+    """The hparams that name a run: those not at their declared default, minus execution-only.
+
+    A key nobody declared (a dataset profile's extra) always counts.
+    """
+    out = {}
+    for key, value in hp.items():
+        decl = declared.get(key)
+        if decl is None:
+            out[key] = value
+        elif not decl.execution and canonical_json(value) != canonical_json(
+            decl.coerce(key, decl.default)
+        ):
+            out[key] = value
+    return out
+
+
+def run_key(config: Mapping[str, Any], hp: Mapping[str, Any],
+            declared: Mapping[str, HParam]) -> dict[str, Any]:  # fmt: skip
+    """The dict the run_id hashes (``config`` holds :data:`KEY_FIELDS`; ``hp`` is resolved)."""
+    return {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
+
+
+def record_key(config: Mapping[str, Any], mspec: MethodSpec) -> dict[str, Any]:
+    """The key of a record's ``config`` under today's declarations of ``mspec``.
+
+    Raises NlbenchError (a UsageError naming the hparam) when a stored value is not one the
+    declaration accepts, or the config is not a mapping with a mapping of hparams.
+    """
+    from nlbench.hparams import check_hparams, declared_hparams
+
+    hp = config.get("hparams") if isinstance(config, Mapping) else None
+    if not isinstance(hp, Mapping):
+        raise NlbenchError("record config has no mapping of hparams")
+    declared = declared_hparams(mspec)
+    return run_key(config, check_hparams(dict(hp), declared), declared)
+
+
+def record_run_id(config: Mapping[str, Any], mspec: MethodSpec) -> str:
+    """The run_id this nlbench gives the run a record's ``config`` describes."""
+    return compute_run_id(record_key(config, mspec))
+
+
+def same_run(config: Any, key: Mapping[str, Any], mspec: MethodSpec) -> bool:
+    """Whether a stored record ``config`` is the run ``key`` names (False if unreadable)."""
+    try:
+        return canonical_json(record_key(config, mspec)) == canonical_json(key)
+    except NlbenchError:
+        return False
