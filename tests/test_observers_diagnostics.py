@@ -56,10 +56,11 @@ def test_gradient_cosines_match_brute_force(batch_size):
     assert out["grad_cos_clean_noisy"] == pytest.approx(want_noisy, abs=1e-5)
 
 
-def test_diagnostics_pass_does_not_change_the_run(nlbench_run):
+def test_diagnostics_pass_does_not_change_the_run(nlbench_run, tmp_path):
     plain = nlbench_run("erm", "0.4", seed=3)
-    diag = nlbench_run("erm", "0.4", seed=3, set={"diagnostics": True})
-    assert plain["run_id"] != diag["run_id"]
+    # diagnostics is execution-only: the same run_id, so it runs in its own directory
+    diag = nlbench_run("erm", "0.4", seed=3, set={"diagnostics": True}, out=str(tmp_path / "d"))
+    assert plain["run_id"] == diag["run_id"]
     for a, b in zip(plain["epochs"], diag["epochs"]):
         assert a["test_acc"] == b["test_acc"] and a["train_loss"] == b["train_loss"]
         assert "grad_cos_clean_all" not in a
