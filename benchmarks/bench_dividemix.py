@@ -137,7 +137,7 @@ def measure(n: int = 4096, model: str = "tiny_cnn", rounds: int = 5, device: str
     erm = SingleNetMethod(ctx)
     dm = DivideMix(ctx)
     runner = Runner(RunConfig(device=device))
-    cache._compute = lambda: runner._scan(dm, ctx.train, eval_batch_size(hp, ctx.device))
+    cache.compute = lambda: runner._scan(dm, ctx.train, eval_batch_size(hp, ctx.device))
     for b in dm.epoch_batches(0, dm.start_epoch(0, cache.get)):  # the warm-up epoch
         dm.train_step(b)
     rows: list[tuple[float, dict[str, float]]] = []

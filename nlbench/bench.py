@@ -173,7 +173,7 @@ def build_loop(name: str, s: BenchSettings, data: DatasetData, device: torch.dev
     ctx = bench_context(hp, s, data, device, host, cache)
     seed_model_init(derive_seed("init", s.seed))
     method = host.get("methods", name).factory(ctx)
-    cache._compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, ctx.device))
+    cache.compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, ctx.device))
     return MethodLoop(method, ctx, runner, cache)
 
 

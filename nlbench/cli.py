@@ -17,7 +17,25 @@ from nlbench import __version__
 from nlbench.errors import NlbenchError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Loads plugins only when a command name is not built in, so ``--help``, ``--version`` and
+    the built-in commands start without importing torch or any plugin."""
+
+    plugins_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self.plugins_loaded:
+            _plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Commands added by plugins are loaded on first use: nlbench NAME --help.",
+)
 @click.version_option(__version__, prog_name="nlbench")
 @click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -39,6 +57,7 @@ _add_commands()
 
 def _plugin_commands() -> None:
     """Let plugins add commands (register_commands hook); a broken plugin never blocks the CLI."""
+    cli.plugins_loaded = True
     try:
         from nlbench.plugins import get_host
 
@@ -50,7 +69,6 @@ def _plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning known errors into one line and an exit code."""
-    _plugin_commands()
     try:
         rv = cli.main(args=argv, prog_name="nlbench", standalone_mode=False)
     except click.exceptions.Abort:

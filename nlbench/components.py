@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 from nlbench.data import EpochPlan
 from nlbench.errors import UsageError
+from nlbench.facility_location import ALGORITHMS
+from nlbench.hparam_types import Bool, Choice, Float, Int, Optional, Str, with_defaults
 from nlbench.method import Scan, SingleNetMethod, TrainContext
 from nlbench.schedules import milestone_epochs
 from nlbench.seeding import derive_seed, torch_generator
@@ -48,6 +50,44 @@ class Reweighter(Protocol):
     """``weigh(vectors N×d, labels N) -> N`` non-negative loss weights for every sample."""
 
     def weigh(self, vectors: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+
+
+COMPOSED_HPARAMS: dict[str, Any] = {
+    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+    # registry names, so a plugin's selector or reweighter is accepted (checked by name later)
+    "selector": Optional(Str(None, doc="fl | set_cover | random | a plugin's | null")),
+    "reweighter": Optional(Str(None, doc="density | a plugin's | null")),
+    "schedule": Choice("robust", SCHEDULES, doc="robust (select once at the first LR decay) | "
+                       "fast (every epoch)"),
+    "space": Choice("softmax_grad", SPACES, doc="selection space"),
+    "density_space": Choice("features", SPACES, doc="density space"),
+    "normalize": Bool(False, doc="unit-normalise the vectors (the seed's fast FL)"),
+    "fl_ratio": Float(0.4, low=0, low_open=True, high=1, doc="medoids per class, as a share "
+                      "(Fig. 5)"),
+    "fl_scope": Choice(None, SCOPES, doc="null/class: FL per class of the noisy label | global: "
+                       "the whole set"),
+    "fl_algorithm": Choice("auto", ALGORITHMS, doc="auto (greedy on CUDA, lazy elsewhere) | "
+                           "greedy | lazy | stochastic"),
+    "fl_epsilon": Float(0.01, low=0, low_open=True, high=1, doc="stochastic greedy's ε"),
+    "fl_partition": Int(10_000, low=1, doc="larger classes are split into random parts"),
+    "cover_radius": Float(1.0, low=0, high=1e6, doc="set_cover's ball radius in `space`"),
+    "radius": Float(2.0, low=0, high=1e6, doc="density radius in `density_space` (Fig. 4)"),
+    "radius_quantile": Optional(Float(None, low=0, high=1, doc="radius = this quantile of "
+                                      "same-label distances (cpu profile); null: radius")),
+    "density_mode": Choice("count", ("count", "agree"), doc="count (Table 5) | agree (§5.3)"),
+    "select_epoch": Optional(Int(None, low=0, doc="null: the first LR milestone")),
+    "warmup_epochs": Int(5, low=0, doc="fast schedule: full-data epochs before selecting"),
+}  # fmt: skip
+
+
+def composed_hparams(**overrides: Any) -> dict[str, Any]:
+    """A :class:`ComposedMethod` spec's ``default_hparams``: every key it reads, plus overrides.
+
+    The public way for a plugin to define a composed method (e.g. ``selector="fl"`` or its own
+    reweighter); hparams the chosen selector, reweighter or loss declare on their specs are
+    added per run (:mod:`nlbench.component_hparams`), so they need not be listed here.
+    """
+    return with_defaults(COMPOSED_HPARAMS, **overrides)
 
 
 # -- spaces -------------------------------------------------------------------------------------
@@ -93,9 +133,11 @@ class ComposedMethod(SingleNetMethod):
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        from nlbench.plugins import get_host
+        hp, host = self.hp, ctx.extras.get("host")
+        if host is None:  # built outside the runner (build_context always passes it)
+            from nlbench.plugins import get_host
 
-        hp, host = self.hp, get_host()
+            host = get_host()
         check_choice("schedule", hp["schedule"], SCHEDULES)
         check_choice("space", hp["space"], SPACES)
         check_choice("density_space", hp["density_space"], SPACES)

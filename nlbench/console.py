@@ -57,6 +57,11 @@ class RichProgress:
         self.progress.stop()
 
 
+def human_epoch(epoch: int | None) -> int | None:
+    """Records count epochs from 0 (``epoch``, ``best_epoch``); people read them from 1."""
+    return None if epoch is None else int(epoch) + 1
+
+
 def summary_table(record: dict[str, Any]) -> Table:
     """The final table of a run: what a researcher looks at first."""
     s, cfg, noise = record.get("summary", {}), record["config"], record["noise"]
@@ -67,7 +72,7 @@ def summary_table(record: dict[str, Any]) -> Table:
         ("run_id", record["run_id"]), ("model", cfg.get("model")),
         ("realized noise", fmt(noise.get("realized_rate"))),
         ("last acc", fmt(s.get("last_acc"))), ("best acc (oracle)", fmt(s.get("best_acc"))),
-        ("best epoch", fmt(s.get("best_epoch"))), ("last-10 mean", fmt(s.get("last10_acc"))),
+        ("best epoch", fmt(human_epoch(s.get("best_epoch")))), ("last-10 mean", fmt(s.get("last10_acc"))),
         ("noisy_fit (last)", fmt(record["epochs"][-1].get("noisy_fit") if record["epochs"] else None)),
         ("wall s", fmt(s.get("wall_s"), 1)), ("images/s", fmt(s.get("images_per_s"), 0)),
         ("status", record.get("status")),

@@ -40,6 +40,11 @@ def register_reweighters(register: Any) -> None:
 
 
 @hookspec
+def register_losses(register: Any) -> None:
+    """Register per-sample training losses: ``register(LossSpec(...))`` (``--set loss=NAME``)."""
+
+
+@hookspec
 def register_methods(register: Any) -> None:
     """Register training methods: ``register(MethodSpec(...))``."""
 
@@ -67,12 +72,14 @@ def run_started(run: Any) -> None:
 
 @hookspec
 def epoch_finished(run: Any, epoch: int, metrics: dict) -> dict | None:
-    """Observe one finished epoch; may return extra metrics merged into the epoch record.
+    """Observe one finished epoch; may return new metrics added to the epoch record.
 
     :param run: the :class:`nlbench.runner.RunState`.
     :param epoch: zero-based epoch index.
-    :param metrics: the epoch's metrics so far (read only).
-    :return: a dict of extra JSON-serialisable metrics, or ``None``.
+    :param metrics: a copy of the epoch's metrics so far (changing it changes nothing).
+    :return: a dict of *new* JSON-serialisable keys, or ``None``; a key the runner or another
+        observer already wrote is a :class:`~nlbench.errors.PluginError` (results cannot be
+        rewritten by an observer).
     """
 
 
@@ -81,5 +88,5 @@ def run_finished(run: Any, record: dict) -> None:
     """Observe a finished run with its final record (read only).
 
     :param run: the :class:`nlbench.runner.RunState`.
-    :param record: the run record as written to ``run.json``.
+    :param record: a copy of the run record as written to ``run.json``.
     """

@@ -88,8 +88,14 @@ def declared_hparams(mspec: MethodSpec) -> dict[str, HParam]:
     return out
 
 
-def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> dict[str, Any]:
-    """The fully resolved hparams of one run, each checked against its declaration."""
+def resolve_hparams(
+    mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig, host: Any = None
+) -> dict[str, Any]:
+    """The fully resolved hparams of one run, each checked against its declaration.
+
+    The components the run uses (``loss``, ``selector``, ``reweighter``) add the hparams they
+    declare (:mod:`nlbench.component_hparams`), looked up in ``host`` (default: the loaded one).
+    """
     if cfg.profile not in dspec.profiles:
         raise UsageError(
             f"dataset '{dspec.name}' has no profile '{cfg.profile}'. "
@@ -102,6 +108,8 @@ def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> di
         hp["model"] = cfg.model
     if cfg.epochs is not None:
         hp["epochs"] = cfg.epochs
+    components = _components(hp, cfg, host)
+    hp.update(defaults(components))
     unknown = sorted(set(cfg.overrides) - set(hp))
     if unknown:
         raise UsageError(
@@ -109,7 +117,7 @@ def resolve_hparams(mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig) -> di
             f"Accepted: {', '.join(sorted(hp))}."
         )
     hp.update(cfg.overrides)
-    return check_hparams(hp, declared_hparams(mspec))
+    return check_hparams(hp, {**components, **declared_hparams(mspec)})
 
 
 def check_hparams(hp: dict[str, Any], declared: dict[str, HParam]) -> dict[str, Any]:
@@ -133,6 +141,18 @@ def describe_hparams(spec: Any) -> list[dict[str, Any]]:
     else:
         table = {k: (spec.name, h) for k, h in declarations(getattr(spec, "hparams", {})).items()}
     return [{**h.describe(k), "source": src} for k, (src, h) in table.items()]
+
+
+def _components(hp: dict[str, Any], cfg: RunConfig, host: Any) -> dict[str, HParam]:
+    from nlbench.component_hparams import COMPONENT_KEYS, component_hparams
+
+    if not any(key in hp for key in COMPONENT_KEYS):
+        return {}
+    if host is None:
+        from nlbench.plugins import get_host
+
+        host = get_host()
+    return component_hparams(hp, cfg.overrides, host)
 
 
 def train_augment(hp: dict[str, Any]) -> str | None:

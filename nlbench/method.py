@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlbench.data import Batch, DeviceImages, EpochPlan, TrainSet
+from nlbench.hparam_types import Optional, Str
 from nlbench.run_facts import NoiseSetting
 
 
@@ -148,13 +149,35 @@ def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tens
     return (loss * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
+# hparams every single-network method's spec declares: ``loss`` None is cross-entropy (None
+# keeps records written before losses were pluggable the same runs)
+SINGLE_NET_HPARAMS: dict[str, Any] = {
+    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+}
+
+
+def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The per-sample loss named by ``hparams["loss"]`` (a registered :class:`LossSpec`)."""
+    name = ctx.hparams.get("loss")
+    if not name or name == "ce":
+        return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
+    host = ctx.extras.get("host")
+    if host is None:
+        from nlbench.plugins import get_host
+
+        host = get_host()
+    return host.get("losses", str(name)).factory(ctx.hparams)
+
+
 class SingleNetMethod(Method):
-    """ERM: one network, SGD, cross-entropy on the noisy labels (weighted if the plan says)."""
+    """ERM: one network, SGD, a per-sample loss (``loss``, default cross-entropy) on the noisy
+    labels, weighted if the plan or :meth:`sample_weights` says."""
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
         self.model = ctx.build_model()
         self.optimizer = ctx.make_optimizer(self.model.parameters())
+        self.loss_fn = build_loss(ctx)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"net": self.model}
@@ -170,7 +193,7 @@ class SingleNetMethod(Method):
         self.model.train()
         with self.ctx.autocast():
             logits = self.model(batch.x)
-        loss_each = F.cross_entropy(logits.float(), batch.y, reduction="none")
+        loss_each = self.loss_fn(logits.float(), batch.y)
         loss = weighted_mean(loss_each, self.sample_weights(batch, loss_each.detach()))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

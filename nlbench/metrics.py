@@ -83,3 +83,69 @@ def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
 def detection_auc(clean_prob: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> float | None:
     """AUC of a method's clean-probability against the true clean flags."""
     return roc_auc(clean_prob, (noisy == clean).to(clean_prob.device))
+
+
+class BatchSelection:
+    """Scores the samples a method reports training on, batch by batch, like a plan's subset.
+
+    A method's ``train_step`` may return ``"selected"``: the global indices it trained on
+    (``batch.index[keep]``) or a boolean mask over the batch. Counts stay on the device; the
+    host reads them once, in :meth:`metrics` at the end of the epoch.
+    """
+
+    def __init__(self, noisy: torch.Tensor, clean: torch.Tensor) -> None:
+        self.correct = noisy.to(clean.device) == clean
+        zero = torch.zeros((), dtype=torch.long, device=clean.device)
+        self.picked, self.hits, self.seen, self.clean_seen = zero, zero, zero, zero
+        self.reported = False
+
+    def add(self, batch_index: torch.Tensor, selected: torch.Tensor) -> None:
+        """Count one batch: ``batch_index`` its samples, ``selected`` those trained on."""
+        batch_index = batch_index.to(self.correct.device)
+        selected = selected.to(self.correct.device)
+        if selected.dtype == torch.bool:
+            selected = batch_index[selected]
+        self.picked = self.picked + selected.numel()
+        self.hits = self.hits + self.correct[selected].sum()
+        self.seen = self.seen + batch_index.numel()
+        self.clean_seen = self.clean_seen + self.correct[batch_index].sum()
+        self.reported = True
+
+    def metrics(self, total: Any = None) -> dict[str, Any]:
+        """``batch_selected`` (samples trained on), ``batch_selected_frac`` (of those seen),
+        ``batch_selected_precision`` (correct labels among them) and ``batch_selected_recall``
+        (share of the seen correctly-labelled samples that were picked); {} if none reported.
+
+        ``total``: a function summing a count over DDP ranks (default: identity).
+        """
+        if not self.reported:
+            return {}
+        total = total or (lambda v: v)
+        picked, hits = total(float(self.picked)), total(float(self.hits))
+        seen, clean_seen = total(float(self.seen)), total(float(self.clean_seen))
+        return {
+            "batch_selected": int(picked),
+            "batch_selected_frac": picked / seen if seen else None,
+            "batch_selected_precision": hits / picked if picked else None,
+            "batch_selected_recall": hits / clean_seen if clean_seen else None,
+        }
+
+
+@torch.no_grad()
+def predictor_logits(
+    method: Any, ensemble: Any, train: Any, batch_size: int, index: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Train-set logits of the predictor that is tested (``method.predict``), for fit metrics.
+
+    A method keeping the default predict (the sum over its networks) takes ``ensemble()``, the
+    scan's summed logits (no extra pass); one that overrides predict (e.g. one network of two)
+    is evaluated with it, on the rows of ``index`` when given (a fit subset).
+    """
+    from nlbench.method import Method
+
+    if type(method).predict is Method.predict:
+        return ensemble()
+    for net in method.networks().values():
+        net.eval()
+    chunks = train.scan_batches(batch_size) if index is None else index.split(batch_size)
+    return torch.cat([method.predict(train.plain(idx)).float() for idx in chunks])

@@ -39,6 +39,7 @@ class Host:
     registries: dict[str, Registry]
     broken: list[dict[str, str]] = field(default_factory=list)
     provenance: dict[str, tuple[str, str]] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)  # plugins passed in, not found by entry point
 
     def registry(self, kind: str) -> Registry:
         return self.registries[kind]
@@ -101,18 +102,33 @@ def _register_module(host: Host, name: str, module: ModuleType) -> None:
     host.pm.register(module, name=name)
 
 
+def _impls_by_plugin(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Any]]]:
+    """(registry kind, hook implementation) per plugin name, as pluggy collected them.
+
+    Going through pluggy means ``@hookimpl(specname=...)`` counts and unmarked functions that
+    merely share a hook's name do not.
+    """
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for kind, (hook, _) in KINDS.items():
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            out.setdefault(impl.plugin_name, []).append((kind, impl))
+    return out
+
+
 def _fill_registries(host: Host) -> None:
-    """Call every registration hook, plugin by plugin, so each name carries its provenance."""
-    for plugin_name, plugin in sorted(host.pm.list_name_plugin(), key=lambda p: p[0]):
-        if plugin_name in {b["plugin"] for b in host.broken}:
+    """Call every registration hook, plugin by plugin, so each name carries its provenance.
+
+    A plugin whose hook raises registers nothing (its names are all-or-none).
+    """
+    broken = {b["plugin"] for b in host.broken}
+    for plugin_name, impls in sorted(_impls_by_plugin(host.pm).items()):
+        if plugin_name in broken:
             continue
         dist, ver = host.provenance.get(plugin_name, ("", ""))
         staged: list[tuple[str, Any]] = []
         try:
-            for kind, (hook, _) in KINDS.items():
-                fn = getattr(plugin, hook, None)
-                if fn is not None and callable(fn):
-                    fn(register=lambda spec, _k=kind: staged.append((_k, spec)))
+            for kind, impl in impls:
+                impl.function(register=lambda spec, _k=kind: staged.append((_k, spec)))
             for kind, spec in staged:
                 host.registries[kind].add(spec, plugin_name, dist, ver)
         except PluginError:
@@ -129,7 +145,8 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
         return _host
     pm = pluggy.PluginManager("nlbench")
     pm.add_hookspecs(hookspecs)
-    host = Host(pm=pm, registries={k: Registry(k) for k in KINDS})
+    host = Host(pm=pm, registries={})
+    host.registries = {k: Registry(k, broken=host.broken) for k in KINDS}
     for name, module_path, dist in _candidates():
         try:
             _register_module(host, name, importlib.import_module(module_path.split(":")[0]))
@@ -140,6 +157,7 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
     for name, obj in extra or []:
         pm.register(obj, name=name)
         host.provenance[name] = ("", "")
+        host.extra.append(name)
     pm.check_pending()
     _fill_registries(host)
     if os.environ.get("NLBENCH_TRACE_PLUGINS"):

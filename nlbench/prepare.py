@@ -122,7 +122,7 @@ def run_identity(cfg: RunConfig, host: Host) -> Identity:
     dspec = host.get("datasets", cfg.dataset)
     nspec = parse_noise(cfg.noise)
     host.get("noise", nspec.type)
-    hp = resolve_hparams(mspec, dspec, cfg)
+    hp = resolve_hparams(mspec, dspec, cfg, host)
     if hp["model"] is None:
         raise UsageError(f"dataset '{dspec.name}' names no default model; pass --model")
     from nlbench.models import resolve_model_spec

@@ -18,6 +18,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "models": ("register_models", "model"),
     "selectors": ("register_selectors", "selector"),
     "reweighters": ("register_reweighters", "reweighter"),
+    "losses": ("register_losses", "loss"),
     "methods": ("register_methods", "method"),
     "executors": ("register_executors", "executor"),
 }
@@ -37,8 +38,9 @@ class Entry:
 class Registry:
     """Names of one kind. Duplicates raise, naming both plugins (names are leaderboard keys)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, broken: list[dict[str, str]] | None = None) -> None:
         self.kind = kind
+        self.broken = broken if broken is not None else []
         self.noun = KINDS[kind][1] if kind in KINDS else kind
         self._entries: dict[str, Entry] = {}
 
@@ -62,7 +64,12 @@ class Registry:
 
     def entry(self, name: str) -> Entry:
         if name not in self._entries:
-            raise unknown_name(self.noun, name, self._entries)
+            error = unknown_name(self.noun, name, self._entries)
+            if self.broken:  # the name may belong to a plugin that did not load
+                failed = "; ".join(f"plugin '{b['plugin']}' failed to load ({b['error']})"
+                                   for b in self.broken)
+                error = type(error)(f"{error} Note: {failed}.")
+            raise error
         return self._entries[name]
 
     def names(self) -> list[str]:

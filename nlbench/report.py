@@ -99,7 +99,8 @@ def _acc(value: Any) -> str:
 
 def _facts(record: dict[str, Any]) -> list[list[str]]:
     cfg, noise, s = record["config"], record["noise"], record["summary"]
-    best = f"{_acc(s.get('best_acc'))} at epoch {_fmt(s.get('best_epoch'))} (oracle)"
+    best_epoch = None if s.get("best_epoch") is None else s["best_epoch"] + 1  # shown 1-based
+    best = f"{_acc(s.get('best_acc'))} at epoch {_fmt(best_epoch)} (oracle)"
     ref = f" ({record['reference']})" if record.get("reference") else ""
     speed = s.get("images_per_s")
     return [

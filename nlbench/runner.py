@@ -11,26 +11,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from nlbench import checkpoint, distributed, envinfo
+from nlbench import checkpoint, distributed, envinfo, observers
 from nlbench.config import RunConfig
-from nlbench.data import DeviceImages, EpochPlan, EvalSet, TrainSet
+from nlbench.context import ScanCache, build_method, scan_train_set  # noqa: F401
+from nlbench.data import EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.fitscan import fit_logits, fit_subset_index, rows
-from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
+from nlbench.hparams import eval_batch_size
 from nlbench.identity import execution_note, same_run
-from nlbench.method import Method, MetaSet, Scan, TrainContext
-from nlbench.metrics import detection_auc, fit_metrics, plan_metrics
-from nlbench.models import build_model, features_and_logits
+from nlbench.method import Method, Scan, TrainContext
+from nlbench.metrics import (
+    BatchSelection,
+    detection_auc,
+    fit_metrics,
+    plan_metrics,
+    predictor_logits,
+)
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
 from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
-from nlbench.run_facts import noise_setting, record_facts
+from nlbench.run_facts import record_facts
 from nlbench.schedules import lr_at
-from nlbench.seeding import derive_seed, seed_model_init, set_deterministic, torch_generator
+from nlbench.seeding import derive_seed, seed_model_init, set_deterministic
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +77,6 @@ class RunState:
         return self.prep.run_id
 
 
-class ScanCache:
-    """The train-set scan of the current weights, computed at most once per epoch."""
-
-    def __init__(self, compute) -> None:
-        self._compute, self._scan = compute, None
-        self.calls = 0  # how often anyone asked (the runner tells whether the method did)
-
-    def get(self) -> Scan:
-        self.calls += 1
-        if self._scan is None:
-            self._scan = self._compute()
-        return self._scan
-
-    def invalidate(self) -> None:
-        self._scan = None
-
-
 class Runner:
     """Runs one configuration to a record. ``run()`` returns the record dict."""
 
@@ -99,90 +86,13 @@ class Runner:
         self.host = host or get_host()
         self._stop = False
         self.dist = distributed.SINGLE
+        self.selection: BatchSelection | None = None  # per-batch picks a method reports
 
-    # -- setup ----------------------------------------------------------------------------
-    def _context(self, prep: Prepared, device: torch.device, cache: ScanCache) -> TrainContext:
-        hp, data = prep.hparams, prep.data
-        gen = torch_generator(derive_seed("data", self.cfg.seed), device)
-        channels_last = use_channels_last(hp, device)
-        noisy = torch.from_numpy(prep.noisy)
-        if data.stream is not None:  # streaming sets (Clothing1M) bring their own loader
-            if train_augment(hp) not in (None, data.augment):
-                raise UsageError(f"augment={hp['augment']!r} is not available for the streamed "
-                                 f"dataset '{self.cfg.dataset}'; it decodes with "
-                                 f"{data.augment!r}. Accepted: {data.augment!r}.")  # fmt: skip
-            train = data.stream.train_set(noisy, device, int(hp["batch_size"]), gen, hp)
-        else:
-            train = TrainSet(data.train, noisy, data, device, int(hp["batch_size"]), gen,
-                             channels_last, (self.dist.rank, self.dist.world),
-                             train_augment(hp))  # fmt: skip
-        meta = None
-        if prep.meta is not None:
-            meta_images = DeviceImages(prep.meta, data.mean, data.std, device, channels_last)
-            meta = MetaSet(meta_images, prep.meta.y.to(device), "clean", len(prep.meta))
-        registry = self.host.registry("models")
-        c, s = prep.dataset_spec.in_chans, prep.dataset_spec.image_size
-
-        def make() -> torch.nn.Module:
-            net = build_model(
-                registry, hp["model"], data.num_classes, c, s,
-                dropout=hp.get("dropout"), pretrained=hp.get("pretrained"),
-            ).to(device)  # fmt: skip
-            if channels_last:
-                net = net.to(memory_format=torch.channels_last)
-            if self.cfg.compile:
-                net.compile()  # in place: state_dict keys stay those of the eager module
-            return distributed.wrap(net, self.dist, device)
-
-        amp = torch.bfloat16 if hp.get("amp") and device.type == "cuda" else None
-        return TrainContext(
-            hparams=hp, num_classes=data.num_classes, in_chans=c, image_size=s, device=device,
-            train=train, epochs=int(hp["epochs"]), steps_per_epoch=train.num_batches(),
-            build_model=make, gen=gen, scan=cache.get, meta=meta, amp_dtype=amp,
-            dataset=prep.dataset_spec.name, noise_type=prep.noise_spec.type,
-            noise=noise_setting(prep.noise_spec, prep.dataset_spec),
-            extras={"meta_info": prep.data_info["meta_set"], "seed": self.cfg.seed},
-        )  # fmt: skip
-
-    # -- per-epoch pieces -------------------------------------------------------------------
-    @torch.no_grad()
+    # -- setup (public in nlbench.context) ------------------------------------------------
     def _scan(
         self, method: Method, train: TrainSet, eval_bs: int, index: torch.Tensor | None = None
     ) -> Scan:
-        """Per-network loss/logits (and features if asked) over the train set, eval mode.
-
-        Under DDP each rank scans its shard and the rows are all-gathered. With ``index`` only
-        those samples are scanned (rows in that order), by every rank alike.
-        """
-        losses, logits, feats = {}, {}, {}
-        lo, hi = distributed.shard_range(len(train), self.dist)
-        if index is not None:
-            lo, hi = 0, len(train)
-        for name, net in method.networks().items():
-            net = distributed.unwrap(net)
-            net.eval()
-            parts: list[tuple[torch.Tensor, torch.Tensor | None]] = []
-            chunks = train.scan_batches(eval_bs) if index is None else index.split(eval_bs)
-            for idx in chunks:
-                idx = idx[(idx >= lo) & (idx < hi)]
-                if idx.numel() == 0:
-                    continue
-                x = train.plain(idx)
-                with method.ctx.autocast():
-                    if method.needs_features:
-                        f, out = features_and_logits(net, x)
-                    else:
-                        f, out = None, net(x)
-                parts.append((out.float(), None if f is None else f.float()))
-            gather = lambda t: distributed.gather_rows(t, len(train), self.dist)  # noqa: E731
-            if index is not None:
-                gather = lambda t: t  # noqa: E731 - every rank scanned the whole subset
-            logits[name] = gather(torch.cat([p[0] for p in parts]))
-            labels = train.labels if index is None else train.labels[index]
-            losses[name] = F.cross_entropy(logits[name], labels, reduction="none")
-            if method.needs_features:
-                feats[name] = gather(torch.cat([p[1] for p in parts]))
-        return Scan(losses, logits, feats)
+        return scan_train_set(method, train, eval_bs, self.dist, index)
 
     @torch.no_grad()
     def _evaluate(self, method: Method, evalset: Any, bs: int) -> float:
@@ -218,6 +128,8 @@ class Runner:
                     if momentum is not None and "momentum" in group:
                         group["momentum"] = momentum
             out = method.train_step(batch)
+            if (picked := out.pop("selected", None)) is not None and self.selection is not None:
+                self.selection.add(batch.index, picked)
             b = int(batch.y.shape[0])
             for k, v in out.items():
                 sums[k] = sums.get(k, 0) + v.detach().float() * b
@@ -253,13 +165,9 @@ class Runner:
         if existing is not None:
             return existing
         state = RunState(cfg, prep, run_dir, device)
-        cache = ScanCache(lambda: None)
         seed_model_init(derive_seed("init", cfg.seed))
-        ctx = self._context(prep, device, cache)
-        method = prep.method_spec.factory(ctx)
+        method, ctx, cache = build_method(prep, device, self.host, self.dist)
         state.method = method
-        scan_bs = eval_batch_size(prep.hparams, ctx.device)
-        cache._compute = lambda: self._scan(method, ctx.train, scan_bs)
         start_epoch, prior = self._start_or_resume(state, ctx, method)
         state.epochs = prior["epochs"]
         record = self._base_record(state, method)
@@ -283,7 +191,7 @@ class Runner:
         self._write(run_dir, record)
         if self.dist.main:
             checkpoint.remove(run_dir)
-        self.host.pm.hook.run_finished(run=state, record=record)
+        observers.run_finished(self.host.pm, state, record)
         return record
 
     def _loop(self, state, ctx, method, cache, start_epoch, prior) -> tuple:
@@ -300,6 +208,7 @@ class Runner:
             t0 = time.perf_counter()
             calls = cache.calls
             plan = method.start_epoch(epoch, cache.get)
+            self.selection = BatchSelection(ctx.train.labels, clean)
             select_s = time.perf_counter() - t0
             means, seen, lr = self._train_epoch(method, ctx, epoch, plan)
             scanned = cache.calls > calls
@@ -307,14 +216,17 @@ class Runner:
             _sync(ctx.device)
             train_s += time.perf_counter() - t0
             images += seen
-            logits = fit_logits(
+            full = lambda: fit_logits(  # noqa: E731
                 cache.get, lambda i: self._scan(method, ctx.train, eval_bs, i), fit_idx, scanned
             )
+            logits = predictor_logits(method, full, ctx.train, eval_bs, fit_idx)
+            total = lambda v: distributed.sum_scalar(v, self.dist)  # noqa: E731
             metrics = {
                 "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
                 **{f"{k}_acc": self._evaluate(method, v, eval_bs) for k, v in evalsets.items()},
                 **fit_metrics(logits, rows(ctx.train.labels, fit_idx), rows(clean, fit_idx)),
                 **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
+                **self.selection.metrics(total),
                 **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},
             }  # fmt: skip
             metrics["detection_auc"] = (
@@ -323,8 +235,7 @@ class Runner:
             )  # fmt: skip
             metrics.update({k: v for k, v in (plan.metrics if plan else {}).items()})
             metrics["seconds"] = time.perf_counter() - t0
-            for extra in self.host.pm.hook.epoch_finished(run=state, epoch=epoch, metrics=metrics):
-                metrics.update(extra or {})
+            metrics.update(observers.epoch_extras(self.host.pm, state, epoch, metrics))
             state.epochs.append(metrics)
             if self.dist.main:
                 append_epoch(state.run_dir, metrics)

@@ -98,6 +98,25 @@ class ReweighterSpec:
 
 
 @dataclass(frozen=True)
+class LossSpec:
+    """A per-sample training loss for the single-network methods (``--set loss=NAME``).
+
+    Attributes:
+        factory: ``factory(hparams) -> fn`` with ``fn(logits N×C float, labels N) -> N`` per-sample
+            losses (differentiable; the method weights and averages them).
+        hparams: the loss's own hyper-parameters and their defaults; a run with this loss
+            accepts them in ``--set`` and records their values.
+        citation: the paper the formula is from.
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    hparams: Hparams = field(default_factory=dict)
+    citation: str = ""
+
+
+@dataclass(frozen=True)
 class Deviation:
     """One known difference between a built-in method and its official code.
 

@@ -46,20 +46,34 @@ COMMON = ("out", "device", "data_root", "deterministic", "compile")
 
 @dataclass(frozen=True)
 class Grid:
-    """A sweep grid: a list of values per axis, fixed hparam overrides and common settings."""
+    """A sweep grid: a list of values per axis, hparam settings and common settings.
+
+    ``overrides`` (``[set]``) and ``grid`` (``[grid]``, every combination) apply to each method
+    that accepts the key; ``per_method`` (``[method.NAME]`` with ``set``/``grid`` tables)
+    targets one method, which must accept its keys. A grid value ``"search_space"`` takes the
+    method's :attr:`MethodSpec.search_space` list for that key.
+    """
 
     axes: Mapping[str, list[Any]]
     overrides: Mapping[str, Any] = field(default_factory=dict)
     common: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, Any] = field(default_factory=dict)
+    per_method: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
-    def configs(self) -> list[RunConfig]:
-        """Every RunConfig of the grid, in axis order (method outermost, seed innermost)."""
+    def configs(self, host: Host | None = None) -> list[RunConfig]:
+        """Every RunConfig of the grid, in axis order (method outermost, seed innermost).
+
+        Without ``host`` the fixed overrides go to every run unchecked (no hparam grid).
+        """
         names = list(AXES)
         values = [self.axes.get(n, DEFAULTS[n]) for n in names]
-        return [
-            RunConfig(**dict(zip(names, combo)), overrides=dict(self.overrides), **self.common)
-            for combo in itertools.product(*values)
-        ]
+        combos = itertools.product(*values)
+        base = [RunConfig(**dict(zip(names, combo)), **self.common) for combo in combos]
+        if host is None:
+            return [dataclasses.replace(c, overrides=dict(self.overrides)) for c in base]
+        from nlbench.sweep_grid import expand_hparams
+
+        return expand_hparams(self, base, host)
 
 
 @dataclass(frozen=True)
@@ -87,31 +101,43 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "sweep") -> Grid:
 
     Keys: the axes (``method``, ``dataset``, ``noise``, ``seed``, ``profile``, ``model``,
     ``train_subset``, ``epochs``, ``noise_seed``; plural spellings accepted), a ``set`` table
-    of fixed hparam overrides, and the common settings ``out``, ``device``, ``data_root``,
-    ``deterministic``, ``compile``. Tables other than ``set`` (``executor``) are ignored here.
+    of fixed hparam overrides, a ``grid`` table of hparam value lists, ``method.NAME`` tables
+    (per-method ``set``/``grid``), and the common settings ``out``, ``device``, ``data_root``,
+    ``deterministic``, ``compile``. The ``executor`` table is read by the command.
+    CONTRIBUTING.md ("Sweep files") documents the format.
     """
+    from nlbench.sweep_grid import check_sweep_mapping, grid_table, method_tables
+
+    check_sweep_mapping(data, where)
     axes: dict[str, list[Any]] = {}
     common: dict[str, Any] = {}
     for raw, value in data.items():
         key = raw[:-1] if raw.endswith("s") and raw[:-1] in AXES else raw
+        if key == "method" and isinstance(value, Mapping):
+            continue  # [method.NAME] tables
         if key in AXES:
             axes[key] = _as_list(key, value)
         elif key in COMMON:
             common[key] = value
-        elif key not in {"set", "executor"}:
-            accepted = ", ".join([*AXES, *COMMON, "set", "executor"])
+        elif key not in {"set", "grid", "executor"}:
+            accepted = ", ".join([*AXES, *COMMON, "set", "grid", "method.NAME", "executor"])
             raise UsageError(f"{where}: unknown key '{raw}'. Accepted: {accepted}.")
-    overrides = data.get("set", {})
-    if not isinstance(overrides, Mapping):
-        raise UsageError(f"{where}: 'set' must be a table of hparam = value pairs")
-    return Grid(axes, dict(overrides), common)
+    per_method = method_tables(data.get("method"), where)
+    if per_method and "method" not in axes:
+        axes["method"] = list(per_method)
+    grid = grid_table(data.get("grid", {}), "grid", where)
+    return Grid(axes, dict(data.get("set", {})), common, grid, per_method)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a sweep file (usage error naming the file when it is missing or malformed)."""
+    from nlbench.sweep_grid import check_sweep_mapping
+
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
+        check_sweep_mapping(data, f"sweep file {path}")
+        return data
     except OSError as exc:
         raise UsageError(f"sweep file {path}: cannot read it ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -143,7 +169,7 @@ def plan(grid: Grid, host: Host) -> list[Job]:
     from nlbench.prepare import run_identity
 
     jobs: dict[str, Job] = {}
-    for cfg in grid.configs():
+    for cfg in grid.configs(host):
         run_id = run_identity(cfg, host).run_id
         if run_id in jobs:
             continue

@@ -6,6 +6,8 @@ Fixtures:
 
 Functions:
     check_method_contract(name): build a registered method on tiny data and check the contract.
+    check_bad_hparams(name, {key: [bad values]}): each is a usage error naming the key.
+    build_method(cfg): a method on the runner's own context (:mod:`nlbench.context`).
 """
 
 from __future__ import annotations
@@ -74,19 +76,14 @@ def build_method(cfg: Any) -> tuple[Any, Any]:
     """A method built with the runner's real context for ``cfg`` (unit tests of one method).
 
     Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation scan.
+    Built on the public :func:`nlbench.context.build_method`, as the runner is.
     """
-    from nlbench.hparams import eval_batch_size
+    from nlbench import context
     from nlbench.plugins import get_host
     from nlbench.prepare import prepare
-    from nlbench.runner import Runner, ScanCache
 
-    runner = Runner(cfg)
-    prep = prepare(cfg, get_host())
-    cache = ScanCache(lambda: None)
-    ctx = runner._context(prep, torch.device("cpu"), cache)
-    method = prep.method_spec.factory(ctx)
-    scan_bs = eval_batch_size(prep.hparams, ctx.device)
-    cache._compute = lambda: runner._scan(method, ctx.train, scan_bs)
+    host = get_host()
+    method, ctx, _ = context.build_method(prepare(cfg, host), torch.device("cpu"), host)
     return method, ctx
 
 
@@ -95,3 +92,26 @@ def _build_tiny(name: str, out) -> Any:
 
     cfg = RunConfig(method=name, dataset="digits", noise="0.4", out=str(out), device="cpu", **TINY)
     return build_method(cfg)[0]
+
+
+def check_bad_hparams(name: str, bad: dict[str, list[Any]], dataset: str = "digits") -> None:
+    """Each bad ``--set`` value of method ``name`` is refused before any data loads.
+
+    ``bad`` maps a key to values its declaration must reject (wrong type, out of range). The
+    error is the usage error the CLI prints as one line (exit 2), naming the key.
+    """
+    from nlbench.config import RunConfig
+    from nlbench.errors import UsageError
+    from nlbench.plugins import get_host
+    from nlbench.prepare import run_identity
+
+    host = get_host()
+    for key, values in bad.items():
+        for value in values:
+            cfg = RunConfig(method=name, dataset=dataset, overrides={key: value})
+            try:
+                run_identity(cfg, host)
+            except UsageError as exc:
+                assert key in str(exc), f"{name}: --set {key}={value!r}: error names no key: {exc}"
+            else:
+                pytest.fail(f"{name}: --set {key}={value!r} was accepted")

@@ -28,7 +28,6 @@ import torch.nn.functional as F
 
 from nlbench import hookimpl
 from nlbench.data import Batch, EpochPlan, class_balanced_pool
-from nlbench.errors import UsageError
 from nlbench.gmm import Split, clean_probability, co_divide, normalise_losses
 from nlbench.hparam_types import Bool, Float, Int, Optional
 from nlbench.method import Method, TrainContext

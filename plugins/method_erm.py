@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nlbench import hookimpl
-from nlbench.method import SingleNetMethod
+from nlbench.method import SINGLE_NET_HPARAMS, SingleNetMethod
 from nlbench.specs import MethodSpec
 
 
@@ -14,6 +14,7 @@ def register_methods(register) -> None:
             name="erm",
             description="empirical risk minimisation: cross-entropy on the noisy labels",
             factory=SingleNetMethod,
+            default_hparams=SINGLE_NET_HPARAMS,
             reference="Vapnik (1992); the 'Full'/'CE' baseline of every noisy-label paper",
         )
     )

@@ -38,40 +38,12 @@ from __future__ import annotations
 from typing import Any
 
 from nlbench import hookimpl
-from nlbench.components import SCHEDULES, SCOPES, SPACES, ComposedMethod
-from nlbench.facility_location import ALGORITHMS
-from nlbench.hparam_types import Bool, Choice, Float, Int, Optional, Str, with_defaults
+from nlbench.components import ComposedMethod, composed_hparams
 from nlbench.specs import Deviation, MethodSpec
 
 REFERENCE = ("Cai, Cao & Liu, An Empirical Study of Robust Deep Models (Stanford CS341 report); "
              "cf. Mirzasoleiman, Cao & Leskovec, Coresets for Robust Training of Neural "
              "Networks against Noisy Labels (CRUST), NeurIPS 2020")  # fmt: skip
-
-COMMON: dict[str, Any] = {
-    # registry names, so a plugin's selector or reweighter is accepted (checked by name later)
-    "selector": Optional(Str(None, doc="fl | set_cover | random | a plugin's | null")),
-    "reweighter": Optional(Str(None, doc="density | a plugin's | null")),
-    "schedule": Choice("robust", SCHEDULES, doc="robust (select once at the first LR decay) | "
-                       "fast (every epoch)"),
-    "space": Choice("softmax_grad", SPACES, doc="selection space"),
-    "density_space": Choice("features", SPACES, doc="density space"),
-    "normalize": Bool(False, doc="unit-normalise the vectors (the seed's fast FL)"),
-    "fl_ratio": Float(0.4, low=0, low_open=True, high=1, doc="medoids per class, as a share "
-                      "(Fig. 5)"),
-    "fl_scope": Optional(Choice(None, SCOPES, doc="FL per class of the noisy label (null, "
-                                "class) | global: on the whole noisy set, the study's literal variant")),
-    "fl_algorithm": Choice("auto", ALGORITHMS, doc="auto (greedy on CUDA, lazy elsewhere) | "
-                           "greedy | lazy | stochastic"),
-    "fl_epsilon": Float(0.01, low=0, low_open=True, high=1, doc="stochastic greedy's ε"),
-    "fl_partition": Int(10_000, low=1, doc="larger classes are split into random parts"),
-    "cover_radius": Float(1.0, low=0, high=1e6, doc="set_cover's ball radius in `space`"),
-    "radius": Float(2.0, low=0, high=1e6, doc="density radius in `density_space` (Fig. 4)"),
-    "radius_quantile": Optional(Float(None, low=0, high=1, doc="radius = this quantile of "
-                                      "same-label distances (cpu profile); null: radius")),
-    "density_mode": Choice("count", ("count", "agree"), doc="count (Table 5) | agree (§5.3)"),
-    "select_epoch": Optional(Int(None, low=0, doc="null: the first LR milestone")),
-    "warmup_epochs": Int(5, low=0, doc="fast schedule: full-data epochs before selecting"),
-}  # fmt: skip
 
 # The seed's robust setting (§6.2): ResNet-32, SGD m 0.9, wd 2e-4, batch 128, 200 epochs,
 # lr 0.1 decayed at epochs 120 and 160 (the text says "decay by 0.01"; we use ×0.1 each, the
@@ -152,8 +124,12 @@ COMMON_DEVIATIONS = (
 
 def _spec(name: str, description: str, deviations: tuple, **overrides: Any) -> MethodSpec:
     return MethodSpec(
-        name=name, description=description, factory=ComposedMethod,
-        default_hparams=with_defaults(COMMON, **overrides), profiles=PROFILES, reference=REFERENCE,
+        name=name,
+        description=description,
+        factory=ComposedMethod,
+        default_hparams=composed_hparams(**overrides),
+        profiles=PROFILES,
+        reference=REFERENCE,
         search_space={"fl_ratio": [0.2, 0.4, 0.6], "radius": [1.0, 1.5, 2.0, 3.0]},
         deviations=(*deviations, *COMMON_DEVIATIONS),
     )  # fmt: skip

@@ -5,7 +5,6 @@ Each works on one group of vectors (the ComposedMethod calls it per class of the
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch

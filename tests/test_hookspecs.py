@@ -139,12 +139,17 @@ def test_hook_register_executors():
     _assert_hook_delivers("register_executors", "executors")
 
 
+def test_hook_register_losses():
+    _assert_hook_delivers("register_losses", "losses")
+    assert {"ce", "gce", "sce"} <= set(_registered("losses"))
+
+
 def _assert_hook_delivers(hook: str, kind: str) -> None:
     """A plugin implementing ``hook`` lands its spec in the ``kind`` registry with provenance."""
-    from nlbench.specs import ExecutorSpec, ReweighterSpec, SelectorSpec
+    from nlbench.specs import ExecutorSpec, LossSpec, ReweighterSpec, SelectorSpec
 
     spec_cls = {"selectors": SelectorSpec, "reweighters": ReweighterSpec,
-                "executors": ExecutorSpec}[kind]  # fmt: skip
+                "executors": ExecutorSpec, "losses": LossSpec}[kind]  # fmt: skip
 
     def impl(register):
         register(spec_cls("zz_test_item", "a test item", factory=object))

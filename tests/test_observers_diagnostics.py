@@ -58,8 +58,9 @@ def test_gradient_cosines_match_brute_force(batch_size):
 
 def test_diagnostics_pass_does_not_change_the_run(nlbench_run, tmp_path):
     plain = nlbench_run("erm", "0.4", seed=3)
+    # diagnostics is execution-only: the same run_id, so it runs in its own directory
     diag = nlbench_run("erm", "0.4", seed=3, set={"diagnostics": True}, out=str(tmp_path / "d"))
-    assert plain["run_id"] == diag["run_id"]  # an execution setting: not in the run_id
+    assert plain["run_id"] == diag["run_id"]
     for a, b in zip(plain["epochs"], diag["epochs"]):
         assert a["test_acc"] == b["test_acc"] and a["train_loss"] == b["train_loss"]
         assert "grad_cos_clean_all" not in a

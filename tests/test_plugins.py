@@ -99,3 +99,97 @@ def test_autoload_uses_installed_entry_points(fresh_host, monkeypatch):
     assert host.registry("methods").names() == ["erm"]
     assert host.registry("datasets").names() == ["digits"]
     assert host.registry("models").names() == []
+
+
+def test_specname_hookimpl_is_registered(fresh_host):
+    """Loading goes through pluggy: ``@hookimpl(specname=...)`` counts."""
+
+    @hookimpl(specname="register_methods")
+    def add_my_methods(register):
+        register(MethodSpec("via_specname", "x", factory=object))
+
+    plugin = types.SimpleNamespace(add_my_methods=add_my_methods)
+    host = plugins.load_plugins(extra=[("spec_named", plugin)])
+    assert host.registry("methods").entry("via_specname").plugin == "spec_named"
+
+
+def test_unmarked_function_is_not_a_hook(fresh_host):
+    def register_methods(register):  # no @hookimpl: pluggy ignores it
+        register(MethodSpec("unmarked", "x", factory=object))
+
+    plugin = types.SimpleNamespace(register_methods=register_methods)
+    host = plugins.load_plugins(extra=[("unmarked_plugin", plugin)])
+    assert "unmarked" not in host.registry("methods")
+
+
+def test_failed_registration_registers_none_of_its_names(fresh_host):
+    @hookimpl
+    def register_losses(register):
+        register(types.SimpleNamespace(name="half_loss", description="x"))
+
+    @hookimpl
+    def register_methods(register):
+        raise ValueError("second hook fails")
+
+    plugin = types.SimpleNamespace(
+        register_losses=register_losses, register_methods=register_methods
+    )
+    host = plugins.load_plugins(extra=[("half", plugin)])
+    assert "half_loss" not in host.registry("losses")
+    assert host.broken[-1]["plugin"] == "half"
+
+
+def test_import_failure_is_named_where_names_are_asked(fresh_host, monkeypatch, tmp_path):
+    """A plugin that fails to import is named, with its exception, in 'unknown method' errors
+    and in ``nlbench list``."""
+    (tmp_path / "nlb_broken_pkg.py").write_text("raise ImportError('needs libfoo')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins._candidates
+    extra = ("broken_pkg", "nlb_broken_pkg", ("x", "1"))
+    monkeypatch.setattr(plugins, "_candidates", lambda: [*real(), extra])
+    host = plugins.load_plugins()
+    message = r"plugin 'broken_pkg' failed to load \(ImportError: needs libfoo\)"
+    with pytest.raises(UsageError, match=message):
+        host.get("methods", "coteaching")
+    from nlbench.commands.list import listing
+
+    broken = listing(["losses"])["broken"]
+    assert {"plugin": "broken_pkg", "error": "ImportError: needs libfoo"} in broken
+
+
+def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
+    """A Runner given a host resolves a composed method's reweighter (and its declared hparam)
+    in that host, not in the global one."""
+    import torch
+
+    from nlbench.components import ComposedMethod, composed_hparams
+    from nlbench.config import RunConfig
+    from nlbench.runner import Runner
+    from nlbench.specs import ReweighterSpec
+
+    class Uniform:
+        def __init__(self, hp):
+            self.level = float(hp["zz_level"])
+
+        def weigh(self, vectors, labels):
+            return torch.full((len(labels),), self.level)
+
+    @hookimpl
+    def register_reweighters(register):
+        register(ReweighterSpec("zz_uniform", "test", Uniform, hparams={"zz_level": 2.0}))
+
+    @hookimpl
+    def register_methods(register):
+        hp = composed_hparams(reweighter="zz_uniform", schedule="fast", warmup_epochs=0)
+        register(MethodSpec("zz_composed", "test", ComposedMethod, default_hparams=hp))
+
+    plugin = types.SimpleNamespace(
+        register_reweighters=register_reweighters, register_methods=register_methods
+    )
+    host = plugins.load_plugins(extra=[("zz_injected", plugin)])
+    plugins.reset()  # the global host no longer knows zz_uniform
+    tiny = {"epochs": 1, "train_subset": 200, "out": str(tmp_path), "device": "cpu"}
+    cfg = RunConfig(method="zz_composed", noise="0.4", overrides={"zz_level": 3.0}, **tiny)
+    record = Runner(cfg, host=host).run()
+    assert record["config"]["hparams"]["zz_level"] == 3.0
+    assert record["epochs"][0]["weight_max"] == 3.0

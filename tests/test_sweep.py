@@ -186,3 +186,92 @@ def test_sweep_cli_runs_and_skips(tmp_path, capsys):
     assert "0 already finished, 1 run now" in first.out
     second = run_cli(capsys, *args)
     assert "1 already finished, 0 run now" in second.out
+
+
+# -- hparam grids, per-method settings, sweep-file types ----------------------------------------
+def _overrides(grid: Grid) -> list[tuple[str, dict]]:
+    return [(c.method, dict(c.overrides)) for c in grid.configs(get_host())]
+
+
+def test_grid_varies_an_hparam_only_for_methods_that_have_it(tmp_path):
+    data = {"methods": ["erm", "fl_only"], "grid": {"fl_ratio": [0.2, 0.4]}}
+    grid = grid_from_mapping({**data, "out": str(tmp_path), **TINY})
+    assert _overrides(grid) == [
+        ("erm", {}),
+        ("fl_only", {"fl_ratio": 0.2}),
+        ("fl_only", {"fl_ratio": 0.4}),
+    ]
+    assert len(plan(grid, get_host())) == 3
+
+
+def test_set_targets_methods_that_accept_the_key(tmp_path):
+    data = {"methods": ["erm", "fl_only"], "set": {"radius": 3.0}}
+    grid = grid_from_mapping({**data, "out": str(tmp_path), **TINY})
+    assert _overrides(grid) == [("erm", {}), ("fl_only", {"radius": 3.0})]
+
+
+def test_per_method_tables_and_component_hparams(tmp_path):
+    """[method.NAME] targets one method; q exists only where loss = gce."""
+    tables = {
+        "erm": {"grid": {"loss": ["gce", "sce"]}, "set": {"q": 0.5}},
+        "fl_only": {"set": {"fl_ratio": 0.3}},
+    }
+    grid = grid_from_mapping({"method": tables, "out": str(tmp_path), **TINY})
+    assert _overrides(grid) == [
+        ("erm", {"loss": "gce", "q": 0.5}),
+        ("erm", {"loss": "sce"}),
+        ("fl_only", {"fl_ratio": 0.3}),
+    ]
+
+
+def test_search_space_grid(tmp_path):
+    data = {"methods": ["erm", "fl_only"], "grid": {"fl_ratio": "search_space"}}
+    grid = grid_from_mapping({**data, "out": str(tmp_path), **TINY})
+    space = get_host().get("methods", "fl_only").search_space["fl_ratio"]
+    assert [o.get("fl_ratio") for _, o in _overrides(grid)] == [None, *space]
+
+
+BAD_MAPPINGS = [
+    ({"methods": ["erm"], "set": {"tau": 0.6}}, "tau.*accepted by no run"),
+    ({"methods": ["erm"], "grid": {"tau": [0.4, 0.6]}}, "tau.*accepted by no run"),
+    ({"method": {"erm": {"set": {"fl_ratio": 0.3}}}}, "'erm' does not accept fl_ratio"),
+    ({"method": {"erm": {"sets": {}}}}, "unknown key.*sets"),
+    ({"method": {"erm": "oops"}}, "must be a table"),
+    ({"grid": {"lr": []}}, "empty list"),
+    ({"out": 5}, "'out' must be a string"),
+    ({"deterministic": "yes"}, "'deterministic' must be a boolean"),
+    ({"set": "oops"}, "'set' must be a table"),
+    ({"grid": "oops"}, "'grid' must be a table"),
+    ({"executor": "slurm"}, "'executor' must be a table"),
+]
+
+
+@pytest.mark.parametrize("data, fragment", BAD_MAPPINGS)
+def test_bad_sweep_mappings_are_usage_errors(tmp_path, data, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        grid_from_mapping({"out": str(tmp_path), **TINY, **data}).configs(get_host())
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [("out = 5\n", "'out' must be a string"), ('set = "oops"\n', "'set' must be a table")],
+)
+def test_bad_sweep_files_exit_2_with_one_line(tmp_path, capsys, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run_cli(capsys, "sweep", "-c", str(path), "--dry-run")
+    assert result.code == 2 and fragment in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+
+
+def test_cli_grid_and_method_tables(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'methods = ["erm", "fl_only"]\ndataset = "digits"\nepochs = 1\n'
+        "[method.fl_only]\nset = {radius = 3.0}\n"
+    )
+    out = str(tmp_path / "runs")
+    args = ["sweep", "-c", str(path), "--grid", "lr=0.05,0.1", "--dry-run", "--out", out]
+    result = run_cli(capsys, *args)
+    assert result.code == 0, result.err
+    assert result.out.count("erm-digits-") == 2 and result.out.count("fl_only-digits-") == 2

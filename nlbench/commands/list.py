@@ -11,6 +11,14 @@ from nlbench.registry import KINDS
 
 
 def listing(kinds: list[str]) -> dict[str, Any]:
+    """Registered names of ``kinds`` with provenance, and broken plugins (cached: no torch)."""
+    from nlbench.static_cache import cached
+
+    full = cached("list", lambda: _listing(list(KINDS)))
+    return {**{k: full.get(k, []) for k in kinds}, "broken": full["broken"]}
+
+
+def _listing(kinds: list[str]) -> dict[str, Any]:
     from nlbench.plugins import get_host
 
     host = get_host()
@@ -18,8 +26,12 @@ def listing(kinds: list[str]) -> dict[str, Any]:
     for kind in kinds:
         rows = []
         for e in host.registry(kind).entries():
-            row = {"name": e.name, "plugin": e.plugin, "distribution": e.distribution,
-                   "description": e.spec.description}  # fmt: skip
+            row = {
+                "name": e.name,
+                "plugin": e.plugin,
+                "distribution": e.distribution,
+                "description": e.spec.description,
+            }
             row.update(_extra(kind, e.spec))
             rows.append(row)
         out[kind] = rows
@@ -41,6 +53,8 @@ def _extra(kind: str, spec: Any) -> dict[str, Any]:
             return {"params": None}
     if kind == "methods":
         return {"flags": sorted(spec.flags)}
+    if kind == "losses":
+        return {"hparams": dict(spec.hparams), "citation": spec.citation}
     return {}
 
 
@@ -49,7 +63,8 @@ def register(cli: click.Group) -> None:
     @click.argument("kind", required=False, type=click.Choice(sorted(KINDS)))
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def list_cmd(kind: str | None, as_json: bool) -> None:
-        """List registered datasets, noise models, models, selectors, reweighters, methods."""
+        """List registered datasets, noise models, models, selectors, reweighters, losses,
+        methods and executors, with the plugin that registered each."""
         data = listing([kind] if kind else list(KINDS))
         if as_json:
             click.echo(json.dumps(data, indent=1, sort_keys=True))

@@ -15,6 +15,7 @@ FILES = {
     "nlbench_{name}.py": "plugin_module.py.tmpl",
     "tests/test_{name}.py": "plugin_test.py.tmpl",
     "README.md": "plugin_readme.md.tmpl",
+    "sweep.toml": "plugin_sweep.toml.tmpl",
 }
 
 
@@ -44,7 +45,9 @@ def register(cli: click.Group) -> None:
     @click.argument("directory", type=click.Path(path_type=Path))
     @click.option("--name", required=True, help="Registry name of the new method (lower_snake).")
     def new_plugin(directory: Path, name: str) -> None:
-        """Write a pip-installable third-party plugin package with a method and its test."""
+        """Write a pip-installable plugin package: an example method, reweighter, composed
+        method and loss with typed hyper-parameters, their tests and a sweep file."""
         for path in write_plugin(directory, name):
             click.echo(f"wrote {path}")
-        click.echo(f"next: pip install -e {directory} && nlbench list methods")
+        click.echo(f"next: pip install -e '{directory}[test]' && nlbench list methods && "
+                   f"pytest {directory}")

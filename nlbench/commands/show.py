@@ -1,5 +1,6 @@
-"""``nlbench show method NAME``: hyper-parameters per profile and dataset, flags, citation, and
-the method's known differences from its official code."""
+"""``nlbench show KIND NAME``: a method's hyper-parameters per profile and dataset, flags,
+citation and known differences from its official code; any other registered component's
+declared facts (cached: no torch on a warm cache)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def method_table(name: str) -> dict[str, Any]:
         for profile in sorted(dspec.profiles):
             cfg = RunConfig(method=name, dataset=dname, profile=profile)
             try:
-                hp = resolve_hparams(mspec, dspec, cfg)
+                hp = resolve_hparams(mspec, dspec, cfg, host)
             except UsageError:
                 continue
             profiles.setdefault(profile, {})[dname] = hp
@@ -52,11 +53,15 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def show_method(name: str, as_json: bool) -> None:
         """Hyper-parameters per profile and dataset, default model, flags and citation."""
-        info = method_table(name)
+        from nlbench.static_cache import cached
+
+        info = cached(f"show-method-{name}", lambda: method_table(name))
         if as_json:
             click.echo(json.dumps(info, indent=1, sort_keys=True, default=str))
             return
         _print(info)
+
+    register_component_commands(show)
 
 
 def _print(info: dict[str, Any]) -> None:
@@ -107,3 +112,69 @@ def print_deviations(deviations: list[dict[str, str]]) -> None:
     for dev in deviations:
         table.add_row(dev["what"], dev["why"], dev["restore"] or "-")
     console.print(table)
+
+
+# show subcommand -> registry kind (``method`` has its own table above)
+COMPONENT_KINDS = {
+    "dataset": "datasets",
+    "noise": "noise",
+    "model": "models",
+    "selector": "selectors",
+    "reweighter": "reweighters",
+    "loss": "losses",
+    "executor": "executors",
+}
+
+
+def component_info(kind: str, name: str) -> dict[str, Any]:
+    """A registered component's plain facts: every spec field that is data, not code."""
+    import dataclasses
+
+    from nlbench.plugins import get_host
+
+    entry = get_host().registry(kind).entry(name)
+    info: dict[str, Any] = {
+        "kind": kind,
+        "plugin": entry.plugin,
+        "distribution": entry.distribution,
+        "version": entry.version,
+    }
+    for f in dataclasses.fields(entry.spec):
+        value = getattr(entry.spec, f.name)
+        if not callable(value):
+            info[f.name] = sorted(value) if isinstance(value, (set, frozenset)) else value
+    return info
+
+
+def register_component_commands(show: click.Group) -> None:
+    """``nlbench show dataset|noise|model|selector|reweighter|loss|executor NAME``."""
+    for noun, kind in COMPONENT_KINDS.items():
+        show.add_command(_component_command(noun, kind))
+
+
+def _component_command(noun: str, kind: str) -> click.Command:
+    @click.command(noun, help=f"The registered {noun} NAME: description, provenance, settings.")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True)
+    def command(name: str, as_json: bool) -> None:
+        from nlbench.static_cache import cached
+
+        info = cached(f"show-{noun}-{name}", lambda: component_info(kind, name))
+        if as_json:
+            click.echo(json.dumps(info, indent=1, sort_keys=True, default=str))
+            return
+        _print_component(noun, info)
+
+    return command
+
+
+def _print_component(noun: str, info: dict[str, Any]) -> None:
+    from nlbench.console import console
+
+    console.print(f"[bold]{info['name']}[/] ({noun}): {info['description']}")
+    dist = f", {info['distribution']} {info['version']}".rstrip() if info["distribution"] else ""
+    console.print(f"plugin: {info['plugin']}{dist}")
+    for key, value in info.items():
+        if key not in {"name", "description", "kind", "plugin", "distribution", "version"}:
+            text = json.dumps(value, sort_keys=True, default=str) if value != "" else "-"
+            console.print(f"{key}: {text}")

@@ -35,16 +35,20 @@ def grid_data(
     diagnostics: bool,
     common: dict[str, Any],
     lists: dict[str, tuple[str, ...]],
+    grids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Merge the TOML file (if any) with the CLI: options given on the CLI win."""
     from nlbench.sweep import load_toml
+    from nlbench.sweep_grid import parse_grid
 
     data: dict[str, Any] = load_toml(config) if config else {}
     for opt, axis in LIST_OPTIONS.items():
         if lists.get(opt):
             data.pop(f"{axis}s", None)
-            data[axis] = _split(lists[opt], axis)
+            tables = axis == "method" and isinstance(data.get("method"), dict)
+            data[f"{axis}s" if tables else axis] = _split(lists[opt], axis)  # keep [method.X]
     data["set"] = {**data.get("set", {}), **parse_set(sets)}
+    data["grid"] = {**data.get("grid", {}), **parse_grid(grids)}
     if diagnostics:
         data["set"]["diagnostics"] = True
     data.update({k: v for k, v in common.items() if v is not None})
@@ -65,7 +69,11 @@ def _options(fn):
         click.option("--epochs", "epochs", multiple=True, help="Epoch budgets."),
         click.option("--noise-seed", "noise_seeds", multiple=True, help="Noise seeds."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Fixed hparam override for every run (repeatable)."),
+                     help="Fixed hparam override for every run whose method has the key "
+                     "(repeatable)."),
+        click.option("--grid", "grids", multiple=True, metavar="KEY=V1,V2",
+                     help="Run every value of an hparam (repeatable: all combinations); "
+                     "KEY=search_space takes the method's search_space."),
         click.option("--diagnostics", is_flag=True, help="Gradient diagnostics (costs a pass)."),
         click.option("--out", default=None, help="Results directory [runs]."),
         click.option("--device", default=None, help="auto, cpu or cuda."),
@@ -103,7 +111,17 @@ def register(cli: click.Group) -> None:
     @cli.command("sweep")
     @_options
     def sweep_cmd(
-        config, sets, diagnostics, executor, jobs, executor_opts, dry_run, erm_epoch_s, ratios, **kw
+        config,
+        sets,
+        grids,
+        diagnostics,
+        executor,
+        jobs,
+        executor_opts,
+        dry_run,
+        erm_epoch_s,
+        ratios,
+        **kw,
     ):
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
         from nlbench.console import console
@@ -111,7 +129,7 @@ def register(cli: click.Group) -> None:
         from nlbench.sweep import grid_from_mapping, make_executor, plan, sweep
 
         common = {k: kw.pop(k) for k in ("out", "device", "data_root")}
-        data = grid_data(config, sets, diagnostics, common, kw)
+        data = grid_data(config, sets, diagnostics, common, kw, grids)
         ex = _executor_options(data, executor_opts, jobs)
         host, grid = get_host(), grid_from_mapping(data, config or "sweep")
         if dry_run:

@@ -93,7 +93,7 @@ def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
         ctx.build_model = lambda: _compiled(make())
     seed_model_init(derive_seed("init", bs.seed))
     method = host.get("methods", "erm").factory(ctx)
-    cache._compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, device))
+    cache.compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, device))
     plain_net = make()
     plain_net.load_state_dict(method.networks()["net"].state_dict())
     amp = bool(hp.get("amp")) and device.type == "cuda"

@@ -1,0 +1,100 @@
+"""``ce``, ``gce``, ``sce``: per-sample training losses for the single-network methods.
+
+Chosen with ``--set loss=NAME`` on ``erm`` and the composed methods; a loss's own
+hyper-parameters (``q``; ``alpha``, ``beta``) are then accepted by ``--set`` and recorded.
+
+GCE (Zhang & Sabuncu 2018, eq. 6): ``L_q = (1 - p_y^q) / q`` with ``q = 0.7`` (the paper's
+CIFAR setting; the truncated variant is not implemented). ``q → 0`` is CE, ``q = 1`` is MAE.
+
+SCE (Wang et al. 2019, eq. 4-6): ``alpha * CE + beta * RCE`` with the reverse cross-entropy
+``RCE = -sum_k p_k log y_k`` against the one-hot label; ``log 0`` is clamped to ``A = -4``
+(the paper's §4.2), so ``RCE = -A (1 - p_y) = 4 (1 - p_y)``. ``alpha = 0.1``, ``beta = 1.0`` are
+the paper's CIFAR-10 values (CIFAR-100 uses 6.0 and 0.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nlbench import hookimpl
+from nlbench.hparam_types import Float
+from nlbench.specs import LossSpec
+
+GCE_CITATION = (
+    "Zhang & Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural "
+    "Networks with Noisy Labels, NeurIPS 2018"
+)
+SCE_CITATION = (
+    "Wang, Ma, Chen, Luo, Yi & Bailey, Symmetric Cross Entropy for Robust Learning "
+    "with Noisy Labels, ICCV 2019"
+)
+LOG_ZERO = -4.0  # SCE's A: the value log 0 is clamped to in the reverse cross-entropy
+
+
+def cross_entropy(hp: Any):
+    """Plain cross-entropy (what every method uses when ``loss`` is unset)."""
+    import torch.nn.functional as F
+
+    return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
+
+
+def generalized_ce(hp: Any):
+    """``(1 - p_y^q) / q`` (GCE, eq. 6)."""
+    q = float(hp["q"])
+    if not 0.0 < q <= 1.0:
+        from nlbench.errors import UsageError
+
+        raise UsageError(f"q={q!r} is not accepted; GCE needs 0 < q <= 1 (the paper uses 0.7)")
+
+    def loss(logits, labels):
+        p_y = logits.softmax(1).gather(1, labels[:, None]).squeeze(1)
+        return (1.0 - p_y.clamp_min(1e-12) ** q) / q
+
+    return loss
+
+
+def symmetric_ce(hp: Any):
+    """``alpha * CE + beta * RCE`` with ``RCE = -A (1 - p_y)`` (SCE, eq. 4-6)."""
+    import torch.nn.functional as F
+
+    alpha, beta = float(hp["alpha"]), float(hp["beta"])
+
+    def loss(logits, labels):
+        ce = F.cross_entropy(logits, labels, reduction="none")
+        p_y = logits.softmax(1).gather(1, labels[:, None]).squeeze(1)
+        return alpha * ce + beta * (-LOG_ZERO) * (1.0 - p_y)
+
+    return loss
+
+
+@hookimpl
+def register_losses(register) -> None:
+    register(
+        LossSpec(
+            "ce",
+            "cross-entropy on the noisy labels (the default)",
+            cross_entropy,
+            citation="the standard loss",
+        )
+    )
+    register(
+        LossSpec(
+            "gce",
+            "generalized cross-entropy (1 - p_y^q)/q, between CE and MAE",
+            generalized_ce,
+            hparams={"q": Float(0.7, low=0, low_open=True, high=1, doc="GCE's exponent")},
+            citation=GCE_CITATION,
+        )
+    )
+    register(
+        LossSpec(
+            "sce",
+            "symmetric cross-entropy: alpha CE + beta reverse CE (log 0 = -4)",
+            symmetric_ce,
+            hparams={
+                "alpha": Float(0.1, low=0, high=1e3, doc="weight of CE"),
+                "beta": Float(1.0, low=0, high=1e3, doc="weight of reverse CE"),
+            },
+            citation=SCE_CITATION,
+        )
+    )

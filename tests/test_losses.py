@@ -1,0 +1,130 @@
+"""Loss plugins: closed forms of GCE and SCE, the loss hparam on single-network methods."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nlbench import plugins
+from nlbench.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def host():
+    plugins.reset()
+    yield plugins.load_plugins()
+    plugins.reset()
+
+
+LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0], [-3.0, 1.0, 4.0]])
+LABELS = torch.tensor([0, 2, 1])
+
+
+def _p_y() -> list[float]:
+    """p_y by hand: exp(z_y) / sum exp(z)."""
+    out = []
+    for row, y in zip(LOGITS.tolist(), LABELS.tolist()):
+        out.append(math.exp(row[y]) / sum(math.exp(z) for z in row))
+    return out
+
+
+def test_losses_registered_with_citations(host):
+    reg = host.registry("losses")
+    assert {"ce", "gce", "sce"} <= set(reg.names())
+    assert "Zhang & Sabuncu" in reg.get("gce").citation
+    assert "Symmetric Cross Entropy" in reg.get("sce").citation
+    from nlbench.hparam_types import defaults
+
+    assert defaults(reg.get("gce").hparams) == {"q": 0.7}
+    assert defaults(reg.get("sce").hparams) == {"alpha": 0.1, "beta": 1.0}
+
+
+def test_ce_is_minus_log_p_y(host):
+    loss = host.get("losses", "ce").factory({})(LOGITS, LABELS)
+    assert torch.allclose(loss, torch.tensor([-math.log(p) for p in _p_y()]))
+
+
+@pytest.mark.parametrize("q", [0.7, 1.0, 0.3])
+def test_gce_closed_form(host, q):
+    loss = host.get("losses", "gce").factory({"q": q})(LOGITS, LABELS)
+    expected = torch.tensor([(1 - p**q) / q for p in _p_y()])
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_gce_limits_are_mae_and_ce(host):
+    """q = 1: MAE up to a factor 2 (1 - p_y); q → 0: CE."""
+    p = torch.tensor(_p_y())
+    mae = host.get("losses", "gce").factory({"q": 1.0})(LOGITS, LABELS)
+    assert torch.allclose(mae, 1 - p, atol=1e-6)
+    near_ce = host.get("losses", "gce").factory({"q": 1e-4})(LOGITS, LABELS)
+    assert torch.allclose(near_ce, -p.log(), atol=1e-3)
+
+
+def test_gce_rejects_q_out_of_range(host):
+    with pytest.raises(UsageError, match="0 < q <= 1"):
+        host.get("losses", "gce").factory({"q": 0.0})
+
+
+def test_sce_closed_form_with_log_zero_minus_four(host):
+    """RCE = -sum_k p_k log y_k with log 0 = -4: 4 (1 - p_y)."""
+    alpha, beta = 0.1, 1.0
+    loss = host.get("losses", "sce").factory({"alpha": alpha, "beta": beta})(LOGITS, LABELS)
+    expected = []
+    for row, y in zip(LOGITS.tolist(), LABELS.tolist()):
+        p = [math.exp(z) / sum(math.exp(v) for v in row) for z in row]
+        rce = -sum(pk * (0.0 if k == y else -4.0) for k, pk in enumerate(p))
+        expected.append(alpha * -math.log(p[y]) + beta * rce)
+    assert torch.allclose(loss, torch.tensor(expected), atol=1e-6)
+
+
+def test_gce_gradient_matches_finite_differences(host):
+    fn = host.get("losses", "gce").factory({"q": 0.7})
+    z = LOGITS.clone().double().requires_grad_(True)
+    fn(z, LABELS).sum().backward()
+    eps, num = 1e-6, torch.zeros_like(z)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            hi, lo = z.detach().clone(), z.detach().clone()
+            hi[i, j] += eps
+            lo[i, j] -= eps
+            num[i, j] = (fn(hi, LABELS).sum() - fn(lo, LABELS).sum()) / (2 * eps)
+    assert torch.allclose(z.grad, num, atol=1e-6)
+
+
+def test_loss_hparams_join_the_run_only_with_their_loss(host):
+    from nlbench.config import RunConfig
+    from nlbench.hparams import resolve_hparams
+
+    erm, digits = host.get("methods", "erm"), host.get("datasets", "digits")
+    plain = resolve_hparams(erm, digits, RunConfig(), host)
+    assert plain["loss"] is None and "q" not in plain
+    gce = resolve_hparams(erm, digits, RunConfig(overrides={"loss": "gce", "q": 0.5}), host)
+    assert (gce["loss"], gce["q"]) == ("gce", 0.5)
+    sce = resolve_hparams(erm, digits, RunConfig(overrides={"loss": "sce"}), host)
+    assert (sce["alpha"], sce["beta"]) == (0.1, 1.0) and "q" not in sce
+    with pytest.raises(UsageError, match="unknown --set key.*q"):
+        resolve_hparams(erm, digits, RunConfig(overrides={"loss": "sce", "q": 0.5}), host)
+    with pytest.raises(UsageError, match="unknown loss 'gcee'"):
+        resolve_hparams(erm, digits, RunConfig(overrides={"loss": "gcee"}), host)
+    with pytest.raises(UsageError, match="q"):  # typed: GCE declares 0 < q <= 1
+        resolve_hparams(erm, digits, RunConfig(overrides={"loss": "gce", "q": 1.5}), host)
+    with pytest.raises(UsageError, match="beta"):
+        resolve_hparams(erm, digits, RunConfig(overrides={"loss": "sce", "beta": "x"}), host)
+
+
+def test_composed_methods_take_a_loss(host):
+    from nlbench.config import RunConfig
+    from nlbench.hparams import resolve_hparams
+
+    spec, digits = host.get("methods", "fl_only"), host.get("datasets", "digits")
+    hp = resolve_hparams(spec, digits, RunConfig(overrides={"loss": "gce"}), host)
+    assert hp["q"] == 0.7 and hp["selector"] == "fl"
+
+
+def test_erm_trains_with_the_chosen_loss(nlbench_run):
+    record = nlbench_run("erm", "0.4", overrides={"loss": "sce", "beta": 0.5})
+    hp = record["config"]["hparams"]
+    assert (hp["loss"], hp["alpha"], hp["beta"]) == ("sce", 0.1, 0.5)
+    assert record["status"] == "done" and record["summary"]["last_acc"] > 0.3
