@@ -57,7 +57,7 @@ def _canvas():
 
 
 def series(epochs: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    pts = [(e["epoch"], e[key]) for e in epochs if e.get(key) is not None]
+    pts = [(e["epoch"] + 1, e[key]) for e in epochs if e.get(key) is not None]  # 1-based
     return [p[0] for p in pts], [float(p[1]) for p in pts]
 
 
@@ -127,7 +127,8 @@ def summary_markdown(record: dict[str, Any], images: list[Path]) -> str:
     lines += [f"![{p.stem}]({p.name})" for p in images]
     epochs = record["epochs"]
     cols = [c for c in EPOCH_COLUMNS if any(e.get(c) is not None for e in epochs)]
-    rows = [[_fmt(e.get(c)) for c in cols] for e in epochs]
+    # epochs are 0-based in records and 1-based wherever a person reads them (as the CLI prints)
+    rows = [[_fmt(e["epoch"] + 1 if c == "epoch" else e.get(c)) for c in cols] for e in epochs]
     lines += ["", "## Epochs", "", pipe_table(cols, rows) if epochs else "No epochs yet.\n"]
     hp = record["config"].get("hparams", {})
     lines += [

@@ -30,9 +30,10 @@ def test_report_writes_plots_and_summary(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert f"# Run `{record['run_id']}`" in text
     assert "| last-epoch accuracy | 70.00 % |" in text
-    assert "| best | 70.00 % at epoch 2 (oracle) |" in text
+    assert "| best | 70.00 % at epoch 3 (oracle) |" in text
     assert "![selection](selection.png)" in text
     assert "| epoch | lr | train_loss | test_acc |" in text and "selected_precision" in text
+    assert "\n| 1 | " in text and "\n| 0 | " not in text  # 1-based, as the CLI prints
 
 
 def test_report_of_unfinished_run_reads_epochs_jsonl(tmp_path, capsys):
