@@ -2,7 +2,8 @@
 
 - A run id is one safe path component, so ``--out`` confines every write.
 - A process owns a run directory through an OS lock on ``run.lock`` (``flock``; the kernel frees
-  it when the holder exits or is killed, SIGKILL included). A second process is refused.
+  it when the holder exits or is killed, SIGKILL included). A second process is refused. The
+  holder removes the file when it is done; a killed holder leaves it, unlocked, for the next.
 - Nothing in a run directory is deleted except the files the runner wrote there, by name.
 - A ``run.json`` that cannot be read, or comes from a newer nlbench, is never overwritten.
 """
@@ -52,7 +53,8 @@ def check_run_id(run_id: str | None) -> None:
 
 
 def check_out(out: str | os.PathLike) -> None:
-    """``--out`` must be a writable directory (created when missing) with a UTF-8 name."""
+    """``--out`` must be a writable directory, or creatable, with a UTF-8 name (checked before
+    any data loads; nothing is created here)."""
     text = os.fspath(out)
     try:
         text.encode("utf-8")
@@ -64,12 +66,13 @@ def check_out(out: str | os.PathLike) -> None:
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {path} is a file. Accepted: a directory (created if missing).")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {path} cannot be created ({exc.strerror}).") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {path} is not writable. Accepted: a directory you can write.")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--out {path} is not writable. Accepted: a directory you can write.")
+        return
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {path} cannot be created: {parent} is not a writable directory.")
 
 
 class RunLock:
@@ -80,25 +83,45 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            got = lock_descriptor(fd, blocking=False)
-        except OSError as exc:  # e.g. an NFS mount without lock support
+        for _ in range(3):  # the file may be unlinked by a releasing holder: retry on a new one
+            fd = self._open()
+            try:
+                got = lock_descriptor(fd, blocking=False)
+            except OSError as exc:  # e.g. a Lustre mount without flock, NFS without lockd
+                os.close(fd)
+                reason = exc.strerror or type(exc).__name__
+                msg = f"cannot lock {self.path} ({reason}); see the README on NFS"
+                raise UsageError(msg) from None
+            if not got:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                os.close(fd)
+                raise RunLocked(
+                    f"{self.path.parent} is in use by {holder or 'another process'}; wait for it "
+                    "to finish or pass another --run-id"
+                )
+            if _same_file(fd, self.path):
+                break
             os.close(fd)
-            raise UsageError(f"cannot lock {self.path} ({exc.strerror}); see README 'NFS'") from None
-        if not got:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise RunLocked(f"{self.path.parent} is in use by {holder}; wait for it to finish")
+        else:
+            raise RunLocked(f"{self.path.parent} is in use (its lock file keeps changing)")
         os.ftruncate(fd, 0)
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now}\n".encode(), 0)
         self.fd = fd
         return self
 
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UsageError(f"cannot create {self.path} ({exc.strerror})") from None
+
     def release(self) -> None:
+        """Remove the lock file while still holding it (a clean run directory), then unlock."""
         if self.fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
             unlock_descriptor(self.fd)
             os.close(self.fd)
             self.fd = None
@@ -108,6 +131,15 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``fd`` is still the file at ``path`` (not one a releasing holder unlinked)."""
+    try:
+        st, now = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
 
 
 def is_locked(run_dir: Path) -> bool:
