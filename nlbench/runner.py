@@ -265,11 +265,7 @@ class Runner:
             try:
                 totals = self._loop(state, ctx, method, cache, start_epoch, prior)
             except Interrupted:
-                self._write(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
-                raise Interrupted(
-                    f"interrupted after epoch {len(state.epochs)}; resume with the same command "
-                    "plus --resume"
-                ) from None
+                raise self._interrupted(run_dir, record, state) from None
             except BaseException as exc:
                 self._write_failed(run_dir, record, state, exc)
                 raise
@@ -279,6 +275,18 @@ class Runner:
             checkpoint.remove(run_dir)
         self.host.pm.hook.run_finished(run=state, record=record)
         return record
+
+    def _interrupted(self, run_dir: Path, record: dict, state: RunState) -> Interrupted:
+        """Record an interrupted run; before its first epoch there is nothing to keep."""
+        if not state.epochs:
+            if self.dist.main:
+                rundir.clear_own_files(run_dir)
+            return Interrupted("interrupted before the first epoch finished; nothing was recorded")
+        self._write(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
+        return Interrupted(
+            f"interrupted after epoch {len(state.epochs)}; resume with the same command plus "
+            "--resume"
+        )
 
     def _write_failed(self, run_dir: Path, record: dict, state: RunState, exc: BaseException):
         """Record the failure; when even that cannot be written (full disk), keep the last
