@@ -176,10 +176,11 @@ class Method:
         return {n: _save_value(getattr(self, n), save) for n, (save, _) in codecs.items()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`extra_state` (KeyError when the registered names differ)."""
+        """Restore :meth:`extra_state` (KeyError when a registered name is missing)."""
         codecs = self.__dict__.get("_state_codecs", {})
-        if set(state) != set(codecs):
-            raise KeyError(f"registered state {sorted(state)}, expected {sorted(codecs)}")
+        missing = sorted(set(codecs) - set(state))
+        if missing:
+            raise KeyError(f"registered state {', '.join(missing)} missing from the checkpoint")
         for name, (_, load) in codecs.items():
             _load_value(self, name, state[name], load)
 

@@ -131,10 +131,13 @@ def test_register_state_round_trips_every_kind(tmp_path):
 
 def test_load_refuses_another_methods_state(tmp_path):
     a, b = _method(tmp_path / "a"), _method(tmp_path / "b")
-    a.extra = torch.zeros(1)
-    a.register_state("extra")
-    with pytest.raises(KeyError):
+    b.cursor = torch.zeros(1)
+    b.register_state("cursor")
+    with pytest.raises(KeyError, match="cursor"):
         b.load_state_dict(a.state_dict())
+    other = {**a.state_dict(), "networks": {"net1": {}, "net2": {}}}
+    with pytest.raises(KeyError, match="networks"):
+        a.load_state_dict(other)
     with pytest.raises(AttributeError, match="no attribute"):
         b.register_state("missing")
 
