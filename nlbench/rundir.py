@@ -104,9 +104,10 @@ class RunLock:
             os.close(fd)
         else:
             raise RunLocked(f"{self.path.parent} is in use (its lock file keeps changing)")
-        os.ftruncate(fd, 0)
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # the name is a courtesy; the flock is the lock
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now}\n".encode(), 0)
         self.fd = fd
         return self
 
