@@ -70,10 +70,17 @@ def _plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning known errors into one line and an exit code."""
     try:
+        _plugin_commands()
         rv = cli.main(args=argv, prog_name="nlbench", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt:  # Ctrl-C outside click (plugin loading)
+        _interrupted()
+    except click.exceptions.Abort as exc:
+        # click turns both Ctrl-C and EOFError into Abort; a file that ended early is bad input
+        if isinstance(exc.__context__, EOFError):
+            detail = str(exc.__context__) or "EOFError"
+            click.echo(f"Error: a file or input ended unexpectedly ({detail})", err=True)
+            sys.exit(2)
+        _interrupted()
     except click.exceptions.UsageError as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(2)
@@ -84,3 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _interrupted() -> None:
+    """Ctrl-C (a run in training stops at a safe point itself: runner.Interrupted)."""
+    click.echo("Aborted: interrupted by Ctrl-C.", err=True)
+    sys.exit(130)

@@ -130,16 +130,104 @@ class Method:
         with self.ctx.autocast():
             return sum(net(x).float() for net in self.networks().values())
 
+    # -- the one state channel (checkpoints) -----------------------------------------------
+    def register_state(
+        self,
+        name: str,
+        save: Callable[[Any], Any] | None = None,
+        load: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """Checkpoint attribute ``name`` with the networks and optimizers.
+
+        Why: resume must equal an uninterrupted run, so every piece of state that outlives an
+        epoch (a generator, a sampler's cursor, a GMM history) travels through
+        :meth:`state_dict`. Objects with ``state_dict``/``load_state_dict`` (modules,
+        optimizers, samplers) and ``torch.Generator`` are restored in place; other values
+        (tensors, plain Python) are saved as they are and set back, tensors on the run's
+        device. ``save``/``load`` convert a value that is neither (e.g. a dataclass) to and
+        from tensors and plain Python: checkpoints load with ``weights_only=True``.
+        """
+        if not hasattr(self, name):
+            raise AttributeError(f"register_state: {type(self).__name__} has no attribute {name!r}")
+        self.__dict__.setdefault("_state_codecs", {})[name] = (save, load)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: networks, scheduled optimizers, registered state."""
+        legacy = type(self).extra_state is not Method.extra_state
+        return {
+            "networks": {k: v.state_dict() for k, v in self.networks().items()},
+            "optimizers": [o.state_dict() for o in self.scheduled_optimizers()],
+            "state": Method.extra_state(self),
+            "extra": self.extra_state() if legacy else {},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; KeyError/ValueError when it is another method's."""
+        nets, opts = self.networks(), self.scheduled_optimizers()
+        if set(state["networks"]) != set(nets) or len(state["optimizers"]) != len(opts):
+            raise KeyError(f"networks {sorted(state['networks'])}, expected {sorted(nets)}")
+        for name, net in nets.items():
+            net.load_state_dict(state["networks"][name])
+        for opt, opt_state in zip(opts, state["optimizers"]):
+            opt.load_state_dict(opt_state)
+        legacy = type(self).load_extra_state is not Method.load_extra_state
+        # checkpoints from before register_state kept everything under "extra"
+        registered = state.get("state", {} if legacy else state.get("extra", {}))
+        Method.load_extra_state(self, registered)
+        if legacy:
+            self.load_extra_state(state.get("extra", {}))
+
     def extra_state(self) -> dict[str, Any]:
-        """Method state beyond networks and scheduled optimizers (meta-nets, selections)."""
-        return {}
+        """The registered state alone. Overriding it (the pre-``register_state`` API) still
+        works: the override is checkpointed next to the registered state."""
+        codecs = self.__dict__.get("_state_codecs", {})
+        return {n: _save_value(getattr(self, n), save) for n, (save, _) in codecs.items()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`extra_state`."""
+        """Restore :meth:`extra_state` (KeyError when a registered name is missing)."""
+        codecs = self.__dict__.get("_state_codecs", {})
+        missing = sorted(set(codecs) - set(state))
+        if missing:
+            raise KeyError(f"registered state {', '.join(missing)} missing from the checkpoint")
+        for name, (_, load) in codecs.items():
+            _load_value(self, name, state[name], load)
 
     def record_info(self) -> dict[str, Any]:
         """Static facts about the method to store in the run record (e.g. meta-set kind)."""
         return {}
+
+
+def _save_value(value: Any, save: Callable[[Any], Any] | None) -> Any:
+    if save is not None:
+        return save(value)
+    if isinstance(value, torch.Generator):
+        return value.get_state()
+    if callable(getattr(value, "state_dict", None)):
+        return value.state_dict()
+    return value
+
+
+def _load_value(method: Method, name: str, saved: Any, load: Callable[[Any], Any] | None) -> None:
+    current = getattr(method, name)
+    if load is not None:
+        setattr(method, name, load(_to_device(saved, method.ctx.device)))
+    elif isinstance(current, torch.Generator):
+        current.set_state(saved.cpu())  # generator states are CPU byte tensors
+    elif callable(getattr(current, "load_state_dict", None)):
+        current.load_state_dict(saved)
+    else:
+        setattr(method, name, _to_device(saved, method.ctx.device))
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    """Tensors (inside dicts, lists and tuples) moved to the run's device."""
+    if torch.is_tensor(value):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

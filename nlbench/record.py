@@ -1,19 +1,18 @@
 """Run records: ``run.json`` written atomically, epochs streamed to ``epochs.jsonl``.
 
 Records are the truth; markdown is a build artefact. A record is never edited in place and
-never half-written: every write goes to a temp file that is fsynced and renamed.
+never half-written: every write goes through :mod:`nlbench.atomic` (temp file, fsync, rename).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from nlbench.errors import NlbenchError
+from nlbench.atomic import atomic_write_text
+from nlbench.errors import UsageError
 
 SCHEMA = 1
 EPOCH_FIELDS = (
@@ -30,10 +29,11 @@ TOP_FIELDS = (
     "noise", "epochs", "summary", "status",
 )  # fmt: skip
 STATUSES = ("running", "done", "failed", "interrupted")
+EPOCHS_LOG = "epochs.jsonl"
 
 
-class RecordError(NlbenchError):
-    """A record that cannot be read: corrupt JSON or an unknown schema."""
+class RecordError(UsageError):
+    """A record that cannot be read: corrupt JSON or an unknown schema (exit code 2)."""
 
 
 def _clean(obj: Any) -> Any:
@@ -53,36 +53,27 @@ def dumps(obj: Any) -> str:
     return json.dumps(_clean(obj), sort_keys=True, indent=1, allow_nan=False) + "\n"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records and boards are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
     path = Path(run_dir) / "run.json"
     atomic_write_text(path, dumps(record))
     return path
 
 
+def epoch_line(metrics: dict[str, Any]) -> str:
+    return json.dumps(_clean(metrics), sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_epochs(run_dir: Path, epochs: list[dict[str, Any]]) -> None:
+    """Write ``epochs.jsonl`` as exactly these epochs (atomically: a kill leaves old or new)."""
+    atomic_write_text(Path(run_dir) / EPOCHS_LOG, "".join(epoch_line(e) for e in epochs))
+
+
 def append_epoch(run_dir: Path, metrics: dict[str, Any]) -> None:
-    """Append one epoch line to ``epochs.jsonl`` (one write call, fsynced)."""
-    path = Path(run_dir) / "epochs.jsonl"
-    line = json.dumps(_clean(metrics), sort_keys=True, allow_nan=False) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Add one epoch line to ``epochs.jsonl`` by rewriting it atomically (never a torn line)."""
+    path = Path(run_dir) / EPOCHS_LOG
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    complete = "".join(ln for ln in old.splitlines(keepends=True) if ln.endswith("\n"))
+    atomic_write_text(path, complete + epoch_line(metrics))
 
 
 def upgrade(record: dict[str, Any], source: str) -> dict[str, Any]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
-import shutil
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,14 +12,14 @@ from typing import Any, Protocol
 
 import torch
 
-from nlbench import checkpoint, distributed, envinfo, observers
+from nlbench import checkpoint, distributed, envinfo, observers, rundir
 from nlbench.config import RunConfig
 from nlbench.context import ScanCache, build_method, scan_train_set  # noqa: F401
 from nlbench.data import EpochPlan, EvalSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
+from nlbench.faults import KillSwitch
 from nlbench.fitscan import fit_logits, fit_subset_index, rows
 from nlbench.hparams import eval_batch_size
-from nlbench.identity import execution_note, same_run
 from nlbench.method import Method, Scan, TrainContext
 from nlbench.metrics import (
     BatchSelection,
@@ -31,7 +30,7 @@ from nlbench.metrics import (
 )
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import Prepared, prepare, resolve_device
-from nlbench.record import SCHEMA, append_epoch, read_record, summarise, write_record
+from nlbench.record import SCHEMA, append_epoch, summarise, write_record
 from nlbench.run_facts import record_facts
 from nlbench.schedules import lr_at
 from nlbench.seeding import derive_seed, seed_model_init, set_deterministic
@@ -87,6 +86,7 @@ class Runner:
         self._stop = False
         self.dist = distributed.SINGLE
         self.selection: BatchSelection | None = None  # per-batch picks a method reports
+        self.faults = KillSwitch()
 
     # -- setup (public in nlbench.context) ------------------------------------------------
     def _scan(
@@ -135,6 +135,7 @@ class Runner:
                 sums[k] = sums.get(k, 0) + v.detach().float() * b
             seen += b
             self.progress.step()
+            self.faults.after_step(epoch, i + 1)
             if self._stop:
                 raise Interrupted("interrupted")
         means = {k: float(v) / max(1, seen) for k, v in sums.items()}  # one host sync per epoch
@@ -142,6 +143,8 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        rundir.check_run_id(self.cfg.run_id)
+        rundir.check_out(self.cfg.out)
         self.dist, device_name = distributed.setup(self.cfg.device)
         try:
             return self._run(resolve_device(device_name))
@@ -161,9 +164,15 @@ class Runner:
             torch.backends.cudnn.benchmark = not cfg.deterministic
         prep = prepare(cfg, self.host)
         run_dir = Path(cfg.out) / prep.run_id
-        existing = self._existing(run_dir, prep)
-        if existing is not None:
-            return existing
+        lock = rundir.RunLock(run_dir) if self.dist.main else contextlib.nullcontext()
+        with lock:  # only rank 0 writes under DDP, so only rank 0 owns the directory
+            existing = rundir.existing_record(run_dir, prep)
+            if existing is not None:
+                return existing
+            return self._train(prep, run_dir, device)
+
+    def _train(self, prep: Prepared, run_dir: Path, device: torch.device) -> dict[str, Any]:
+        cfg = self.cfg
         state = RunState(cfg, prep, run_dir, device)
         seed_model_init(derive_seed("init", cfg.seed))
         method, ctx, cache = build_method(prep, device, self.host, self.dist)
@@ -171,28 +180,44 @@ class Runner:
         start_epoch, prior = self._start_or_resume(state, ctx, method)
         state.epochs = prior["epochs"]
         record = self._base_record(state, method)
-        self._write(run_dir, {**record, "status": "running"})
-        self.host.pm.hook.run_started(run=state)
-        self.progress.start(state, int(prep.hparams["epochs"]))
-        try:
-            with self._sigint_guard():
+        with rundir.sigint_sets(self):  # from the first record on, Ctrl-C stops at a safe point
+            self._write(run_dir, {**record, "status": "running"})
+            self.host.pm.hook.run_started(run=state)
+            self.progress.start(state, int(prep.hparams["epochs"]))
+            try:
                 totals = self._loop(state, ctx, method, cache, start_epoch, prior)
-        except Interrupted:
-            self._write(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
-            raise Interrupted(
-                f"interrupted after epoch {len(state.epochs)}; resume with the same command "
-                "plus --resume"
-            ) from None
-        except BaseException as exc:
-            self._write(run_dir, {**record, "epochs": state.epochs, "status": "failed",
-                                  "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
-            raise
+            except Interrupted:
+                raise self._interrupted(run_dir, record, state) from None
+            except BaseException as exc:
+                self._write_failed(run_dir, record, state, exc)
+                raise
         record.update(epochs=state.epochs, summary=summarise(state.epochs, *totals), status="done")
         self._write(run_dir, record)
         if self.dist.main:
             checkpoint.remove(run_dir)
         observers.run_finished(self.host.pm, state, record)
         return record
+
+    def _interrupted(self, run_dir: Path, record: dict, state: RunState) -> Interrupted:
+        """Record an interrupted run; before its first epoch there is nothing to keep."""
+        if not state.epochs:
+            if self.dist.main:
+                rundir.clear_own_files(run_dir)
+            return Interrupted("interrupted before the first epoch finished; nothing was recorded")
+        self._write(run_dir, {**record, "epochs": state.epochs, "status": "interrupted"})
+        return Interrupted(
+            f"interrupted after epoch {len(state.epochs)}; resume with the same command plus "
+            "--resume"
+        )
+
+    def _write_failed(self, run_dir: Path, record: dict, state: RunState, exc: BaseException):
+        """Record the failure; when even that cannot be written (full disk), keep the last
+        valid record and let the original error through."""
+        failed = {**record, "epochs": state.epochs, "status": "failed"}
+        try:
+            self._write(run_dir, {**failed, "error": f"{type(exc).__name__}: {exc}"})
+        except NlbenchError as write_exc:
+            log.info("could not record the failure: %s", write_exc)
 
     def _loop(self, state, ctx, method, cache, start_epoch, prior) -> tuple:
         prep, hp = state.prep, state.prep.hparams
@@ -239,36 +264,14 @@ class Runner:
             state.epochs.append(metrics)
             if self.dist.main:
                 append_epoch(state.run_dir, metrics)
+                self.faults.after_log(epoch)
                 checkpoint.save(state.run_dir, state, method, ctx, {
                     "wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s})
             self.progress.epoch_end(epoch, metrics)
         images = int(distributed.sum_scalar(images, self.dist))  # all ranks' images
         return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
 
-    # -- records, resume, signals -----------------------------------------------------------
-    def _existing(self, run_dir: Path, prep: Prepared) -> dict[str, Any] | None:
-        """A finished record for the same config is the answer (same config → same result).
-
-        A run directory holding a *different* config (a reused --run-id) is never overwritten.
-        """
-        path = run_dir / "run.json"
-        if not path.exists():
-            return None
-        try:
-            record = read_record(path)
-        except NlbenchError:
-            return None
-        if not same_run(record.get("config"), prep.key, prep.method_spec):
-            raise UsageError(
-                f"{run_dir} holds a run with a different config; pass another --run-id or --out"
-            )
-        if record.get("status") == "done":
-            note = execution_note(record["config"], prep.hparams, prep.method_spec)
-            log.warning("run %s already finished; returning its record (%s)%s", run_dir.name, path,
-                        note)  # fmt: skip
-            return record
-        return None
-
+    # -- records and resume ------------------------------------------------------------------
     def _start_or_resume(self, state: RunState, ctx, method) -> tuple[int, dict[str, Any]]:
         fresh = {"epochs": [], "wall_s": 0.0, "images": 0, "train_s": 0.0}
         if self.cfg.resume:
@@ -276,9 +279,7 @@ class Runner:
             if loaded is not None:
                 return len(loaded["epochs"]), loaded
         if self.dist.main:
-            if state.run_dir.exists():
-                shutil.rmtree(state.run_dir)
-            state.run_dir.mkdir(parents=True, exist_ok=True)
+            rundir.clear_own_files(state.run_dir)  # by name: user files stay
         distributed.barrier(self.dist)
         return 0, fresh
 
@@ -298,26 +299,6 @@ class Runner:
             "method_info": {**method.record_info(), "deviations": facts["deviations"]},
             "epochs": [], "summary": {}, "status": "running",
         }  # fmt: skip
-
-    def _sigint_guard(self):
-        runner = self
-
-        class Guard:
-            def __enter__(self):
-                self.old = signal.getsignal(signal.SIGINT)
-                try:
-                    signal.signal(signal.SIGINT, lambda *_: setattr(runner, "_stop", True))
-                except ValueError:  # not the main thread
-                    self.old = None
-                return self
-
-            def __exit__(self, *exc):
-                if self.old is not None:
-                    signal.signal(signal.SIGINT, self.old)
-                return False
-
-        return Guard()
-
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":

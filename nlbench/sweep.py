@@ -82,7 +82,7 @@ class Job:
 
     cfg: RunConfig
     run_id: str
-    state: str  # "done" (skipped), "partial" (resumed), "new"
+    state: str  # "done", "running" (locked elsewhere): skipped; "partial" (resumed), "new"
 
 
 def _as_list(key: str, value: Any) -> list[Any]:
@@ -145,9 +145,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def run_state(run_dir: Path) -> str:
-    """``done`` when run.json says so, ``partial`` when the run started, else ``new``."""
+    """``done`` when run.json says so, ``running`` when another process holds the run's lock
+    (it is left to that process), ``partial`` when the run started, else ``new``."""
     from nlbench.record import read_record
+    from nlbench.rundir import is_locked
 
+    if is_locked(run_dir):
+        return "running"
     path = run_dir / "run.json"
     if path.exists():
         try:
@@ -180,7 +184,7 @@ def plan(grid: Grid, host: Host) -> list[Job]:
 
 
 def pending(jobs: Iterable[Job]) -> list[Job]:
-    return [j for j in jobs if j.state != "done"]
+    return [j for j in jobs if j.state not in ("done", "running")]
 
 
 def threads_per_job(jobs: int, cpus: int | None = None) -> int:
@@ -205,12 +209,16 @@ def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
     """
     import torch
 
+    from nlbench.rundir import RunLocked
     from nlbench.runner import Runner
 
     if threads:
         torch.set_num_threads(threads)
     try:
         record = Runner(cfg).run()
+    except RunLocked as exc:  # another process took it since the plan: leave it to that one
+        log.info("run %s is running elsewhere: %s", cfg.run_id, exc)
+        return {"run_id": cfg.run_id, "status": "running", "last_acc": None, "error": str(exc)}
     except Exception as exc:  # one broken run must not end the sweep
         log.warning("run %s failed: %s", cfg.run_id, exc)
         return {"run_id": cfg.run_id, "status": "failed", "last_acc": None,

@@ -5,21 +5,31 @@ Fixtures:
         end-to-end run on the embedded ``digits`` dataset written under ``tmp_path``.
 
 Functions:
-    check_method_contract(name): build a registered method on tiny data and check the contract.
+    check_method_contract(name): build a registered method on tiny data and check the contract,
+        "SIGKILL at a deterministic point + ``--resume`` = the uninterrupted run" included.
+    check_resume(name, out, reference): that last check alone.
     check_bad_hparams(name, {key: [bad values]}): each is a usage error naming the key.
     build_method(cfg): a method on the runner's own context (:mod:`nlbench.context`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
+import signal
+import time
+import warnings
 from typing import Any
 
 import pytest
 import torch
 
 TINY = {"epochs": 2, "train_subset": 300}
+# per-epoch fields that measure time: they differ between any two runs
+TIMING_FIELDS = frozenset({"seconds", "select_s", "selection_s", "select_seconds"})
+RESUME_ID = "contract-resume"
 
 
 def tiny_run(tmp_path, method: str = "erm", noise: str = "0.4", **kwargs: Any) -> dict[str, Any]:
@@ -45,8 +55,10 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
     """Check that method ``name`` honours the runner's contract; return a tiny run's record.
 
     Checks: it trains end to end; every epoch has finite loss and an accuracy in [0, 1];
-    its networks predict the right shape; its extra state survives ``torch.save`` and a
-    ``weights_only`` load (so checkpoints never need arbitrary unpickling).
+    its networks predict the right shape; its state (:meth:`Method.state_dict`) survives
+    ``torch.save`` and a ``weights_only`` load; a run SIGKILLed mid-epoch and resumed gives
+    the uninterrupted run's per-epoch metrics (:func:`check_resume`). Runs use one torch
+    thread so the forked run computes exactly as this process does.
     """
     import tempfile
     from pathlib import Path
@@ -55,21 +67,103 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
 
     spec = get_host().get("methods", name)
     out = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp())
-    record = tiny_run(out, name, "0.4", **overrides)
-    assert record["status"] == "done", record.get("error")
-    for epoch in record["epochs"]:
-        loss = epoch["train_loss"]
-        assert loss is not None and math.isfinite(loss), f"{name}: non-finite loss {loss}"
-        assert 0.0 <= epoch["test_acc"] <= 1.0
-    method = _build_tiny(name, out)
-    x = torch.zeros(4, 1, 8, 8)
-    assert method.predict(x).shape == (4, 10), f"{name}: predict must return (N, C) logits"
-    buf = io.BytesIO()
-    torch.save(method.extra_state(), buf)
-    buf.seek(0)
-    torch.load(buf, weights_only=True)
-    assert spec.flags <= {"clean_meta", "two_net", "noise_tuned"}, f"{name}: unknown flags"
+    with one_thread():
+        record = tiny_run(out, name, "0.4", **overrides)
+        assert record["status"] == "done", record.get("error")
+        for epoch in record["epochs"]:
+            loss = epoch["train_loss"]
+            assert loss is not None and math.isfinite(loss), f"{name}: non-finite loss {loss}"
+            assert 0.0 <= epoch["test_acc"] <= 1.0
+        method = _build_tiny(name, out)
+        x = torch.zeros(4, 1, 8, 8)
+        assert method.predict(x).shape == (4, 10), f"{name}: predict must return (N, C) logits"
+        buf = io.BytesIO()
+        torch.save(method.state_dict(), buf)
+        buf.seek(0)
+        _build_tiny(name, out).load_state_dict(torch.load(buf, weights_only=True))
+        assert spec.flags <= {"clean_meta", "two_net", "noise_tuned"}, f"{name}: unknown flags"
+        check_resume(name, out, record, **overrides)
     return record
+
+
+def comparable_epochs(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-epoch metrics without the timing fields."""
+    return [{k: v for k, v in e.items() if k not in TIMING_FIELDS} for e in epochs]
+
+
+def check_resume(
+    name: str,
+    out,
+    reference: dict[str, Any],
+    kill_at: str | None = None,
+    timeout: float = 600,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """SIGKILL a forked tiny run of ``name`` at ``kill_at`` (``EPOCH:STEP`` or ``EPOCH:end``,
+    default: after the first step of the second epoch), resume it here and check its epochs
+    equal ``reference``'s (the uninterrupted run of the same config). Returns the record."""
+    from pathlib import Path
+
+    from nlbench.faults import ENV
+    from nlbench.record import read_record
+
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows
+        return reference
+    n = len(reference["epochs"])
+    kill_at = kill_at or ("1:1" if n >= 2 else "0:1")
+
+    def killed() -> None:
+        tiny_run(out, name, "0.4", run_id=RESUME_ID, **overrides)
+
+    _run_killed(killed, ENV, kill_at, timeout)
+    run_dir = Path(out) / RESUME_ID
+    if (run_dir / "run.json").exists():
+        assert read_record(run_dir / "run.json")["status"] == "running"
+    resumed = tiny_run(out, name, "0.4", run_id=RESUME_ID, resume=True, **overrides)
+    assert resumed["status"] == "done", resumed.get("error")
+    assert comparable_epochs(resumed["epochs"]) == comparable_epochs(reference["epochs"]), (
+        f"{name}: killed at {kill_at} and resumed, the epochs differ from the uninterrupted run"
+    )
+    lines = (run_dir / "epochs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == n, f"{name}: epochs.jsonl has {len(lines)} lines, expected {n}"
+    return resumed
+
+
+def _run_killed(fn, env: str, kill_at: str, timeout: float) -> None:
+    """Run ``fn`` in a forked child that SIGKILLs itself at ``kill_at``; wait for its death."""
+    with warnings.catch_warnings():  # Python 3.12 warns about fork in threaded processes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's stack
+        code = 3
+        try:
+            os.environ[env] = kill_at
+            fn()
+        except BaseException:  # noqa: BLE001 - reported through the exit code
+            code = 4
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"the run to kill at {kill_at} took over {timeout:.0f} s")
+        time.sleep(0.02)
+    status = done[1]
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert killed, f"the run never reached the kill point {kill_at} (exit status {status})"
+
+
+@contextlib.contextmanager
+def one_thread():
+    """One torch thread: a process forked after multi-threaded OpenMP work can hang."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def build_method(cfg: Any) -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ not. Known differences from the official code: ``nlbench show method dividemix``
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterator
@@ -97,6 +98,9 @@ class DivideMix(Method):
         self.history: dict[str, list[torch.Tensor]] = {name: [] for name in NETS}
         self.splits: dict[str, Split] = {}
         self.pools: dict[str, torch.Tensor | None] = {name: None for name in NETS}
+        # checkpointed: the GMM loss history (r = 0.9 path) and the current split
+        self.register_state("history")
+        self.register_state("splits", save=_splits_to_plain, load=_splits_from_plain)
 
     def networks(self) -> dict[str, nn.Module]:
         return dict(self.nets)
@@ -251,26 +255,7 @@ class DivideMix(Method):
         return {"loss": loss.detach(), "lx": lx.detach(), "lu": lu.detach(),
                 "penalty": penalty.detach(), "lambda_u": lam_t}  # fmt: skip
 
-    # -- state and facts -----------------------------------------------------------------------
-    def extra_state(self) -> dict[str, Any]:
-        """The GMM loss history (the r = 0.9 path) and the current split (tensors only)."""
-        return {
-            "history": {name: list(h) for name, h in self.history.items()},
-            "splits": {name: {"labeled": s.labeled, "weight": s.weight,
-                              "unlabeled": s.unlabeled, "fallback": s.fallback}
-                       for name, s in self.splits.items()},
-        }  # fmt: skip
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        device = self.ctx.device
-        self.history = {name: [t.to(device) for t in state.get("history", {}).get(name, [])]
-                        for name in NETS}  # fmt: skip
-        self.splits = {
-            name: Split(s["labeled"].to(device), s["weight"].to(device),
-                        s["unlabeled"].to(device), s.get("fallback"))
-            for name, s in state.get("splits", {}).items()
-        }  # fmt: skip
-
+    # -- facts ---------------------------------------------------------------------------------
     def record_info(self) -> dict[str, Any]:
         return {
             **self.setting.as_dict(),
@@ -278,6 +263,15 @@ class DivideMix(Method):
             "clean_prob": "mean of both networks' GMM clean probabilities",
             "test": "argmax of the sum of both networks' logits",
         }
+
+
+def _splits_to_plain(splits: dict[str, Split]) -> dict[str, dict[str, Any]]:
+    """Splits as tensors and plain Python (checkpoints load with weights_only=True)."""
+    return {name: dataclasses.asdict(s) for name, s in splits.items()}
+
+
+def _splits_from_plain(plain: dict[str, dict[str, Any]]) -> dict[str, Split]:
+    return {name: Split(**s) for name, s in plain.items()}
 
 
 @hookimpl

@@ -1,0 +1,296 @@
+"""Never lose or corrupt a run: safe run ids, own files only, locks, atomic writes, the error
+contract (one line, exit 2 for bad input, 130 for Ctrl-C)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from helpers import assert_usage_error, run_cli
+
+TINY = "run -m erm -d digits -n 0.4 --epochs 2 --train-subset 100 --device cpu -q".split()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+
+
+def _one_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+# -- run ids ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("run_id", [".", "..", "../x", "a/b", "/abs/dir", "x" * 129, "a b", ""])
+def test_unsafe_run_id_is_refused_and_nothing_is_touched(tmp_path, capsys, run_id):
+    out = tmp_path / "parent" / "out"
+    (out / "other-run").mkdir(parents=True)
+    (out / "other-run" / "run.json").write_text("{}")
+    (tmp_path / "parent" / "keep.txt").write_text("mine")
+    if run_id.startswith("/"):
+        run_id = str(tmp_path / "abs")
+        Path(run_id).mkdir()
+        (Path(run_id) / "precious").write_text("x")
+    before = _tree(tmp_path)
+    res = run_cli(capsys, *TINY, "--out", str(out), "--run-id", run_id)
+    assert_usage_error(res, "--run-id", "Accepted")
+    assert _tree(tmp_path) == before
+
+
+def test_safe_run_ids_are_accepted():
+    from nlbench.rundir import check_run_id
+
+    for ok in ("abc", "A-1_b.2", "x" * 128, None):
+        check_run_id(ok)
+
+
+# -- existing directories: refuse what cannot be read, delete only our own files -------------
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"schema": 99, "status": "done"})])
+def test_unreadable_or_newer_record_is_refused_not_wiped(tmp_path, capsys, content):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(content)
+    (run_dir / "notes.txt").write_text("user file")
+    before = _tree(tmp_path)
+    res = run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r")
+    assert_usage_error(res, "run.json", "untouched")
+    assert _tree(tmp_path) == before
+
+
+def test_fresh_restart_removes_only_the_runners_files(tmp_path, capsys):
+    assert run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r").code == 0
+    run_dir = tmp_path / "r"
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    (run_dir / "notes.txt").write_text("user file")
+    (run_dir / "plots").mkdir()
+    (run_dir / "plots" / "a.png").write_bytes(b"png")
+    assert run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r").code == 0
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
+    assert (run_dir / "notes.txt").read_text() == "user file"
+    assert (run_dir / "plots" / "a.png").read_bytes() == b"png"
+
+
+# -- the run lock ----------------------------------------------------------------------------
+def test_second_process_on_a_locked_run_is_refused(tmp_path, capsys):
+    from nlbench.rundir import RunLock
+
+    with RunLock(tmp_path / "r"):
+        res = run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r")
+    assert_usage_error(res, "in use by", f"pid {os.getpid()}")
+    assert not (tmp_path / "r" / "run.json").exists()
+
+
+def test_lock_is_freed_when_the_holder_is_sigkilled(tmp_path):
+    from nlbench.rundir import RunLock, is_locked
+
+    code = (
+        "import sys, time; from nlbench.rundir import RunLock; "
+        f"RunLock({str(tmp_path / 'r')!r}).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert is_locked(tmp_path / "r")
+        with pytest.raises(Exception, match="in use by pid"):
+            RunLock(tmp_path / "r").acquire()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not is_locked(tmp_path / "r")
+    RunLock(tmp_path / "r").acquire().release()
+
+
+def test_sweep_skips_a_run_locked_elsewhere(tmp_path):
+    from nlbench.plugins import get_host
+    from nlbench.rundir import RunLock
+    from nlbench.sweep import grid_from_mapping, pending, plan, run_job
+
+    host = get_host()
+    axes = {"method": "erm", "noise": "0.4", "epochs": 1, "train_subset": 100}
+    grid = grid_from_mapping({**axes, "out": str(tmp_path), "device": "cpu"})
+    (job,) = plan(grid, host)
+    with RunLock(tmp_path / job.run_id):
+        (locked,) = plan(grid, host)
+        assert locked.state == "running" and pending([locked]) == []
+        outcome = run_job(job.cfg)  # the executor's side: taken since the plan
+    assert outcome["status"] == "running" and "in use by" in outcome["error"]
+    assert not (tmp_path / job.run_id / "run.json").exists()
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+def test_epoch_log_append_is_atomic(tmp_path, monkeypatch):
+    from nlbench import atomic
+    from nlbench.record import append_epoch
+
+    append_epoch(tmp_path, {"epoch": 0})
+    before = (tmp_path / "epochs.jsonl").read_bytes()
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(atomic.WriteError, match="No space left"):
+        append_epoch(tmp_path, {"epoch": 1})
+    assert (tmp_path / "epochs.jsonl").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epochs.jsonl"]
+
+
+def test_checkpoint_and_records_share_one_atomic_writer(tmp_path, monkeypatch):
+    """A failed rename leaves the old checkpoint, no temp file, and one line of error."""
+    import torch
+
+    from nlbench import atomic, checkpoint
+
+    class Method:
+        def state_dict(self):
+            return {"networks": {}, "optimizers": [], "state": {}, "extra": {}}
+
+    class State:
+        prep = type("P", (), {"identity": {"a": 1}})()
+        epochs: list = []
+
+    ctx = type("C", (), {"gen": torch.Generator()})()
+    checkpoint.save(tmp_path, State(), Method(), ctx, {})
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    with pytest.raises(atomic.WriteError):
+        checkpoint.save(tmp_path, State(), Method(), ctx, {"x": 1})
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_full_disk_mid_run_is_one_line_and_records_stay_valid(tmp_path, capsys, monkeypatch):
+    from nlbench import atomic
+
+    real, calls = atomic.os.replace, {"n": 0}
+
+    def replace(src, dst):
+        if Path(dst).name == "checkpoint.pt":
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second epoch's checkpoint hits a full disk
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    res = run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r")
+    assert res.code == 1 and "No space left on device" in _one_line(res.err)
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert record["status"] == "failed" and len(record["epochs"]) == 2
+    lines = (tmp_path / "r" / "epochs.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [0, 1]
+    assert not list((tmp_path / "r").glob(".*.tmp"))
+
+
+# -- --out and paths -------------------------------------------------------------------------
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    assert_usage_error(run_cli(capsys, *TINY, "--out", str(tmp_path / "f")), "is a file")
+    res = run_cli(capsys, *TINY, "--out", str(tmp_path / "f" / "sub"))
+    assert_usage_error(res, "cannot be created", "not a writable directory")
+    assert (tmp_path / "f").read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_read_only_out_is_refused(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert_usage_error(run_cli(capsys, *TINY, "--out", str(ro)), "not writable")
+        assert_usage_error(run_cli(capsys, *TINY, "--out", str(ro / "sub")), "cannot be created")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_non_utf8_out_is_refused_in_one_line(tmp_path):
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "nlbench", *TINY, "--out", out]
+    proc = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 2 and "UTF-8" in _one_line(err)
+    assert not os.path.exists(out)
+
+
+# -- the CLI's error channel -----------------------------------------------------------------
+@pytest.fixture
+def raising_command():
+    from nlbench.cli import cli
+
+    @cli.command("raise-for-test")
+    @click.argument("kind")
+    def raise_for_test(kind: str) -> None:
+        raise {"eof": EOFError("Ran out of input"), "int": KeyboardInterrupt()}[kind]
+
+    yield
+    cli.commands.pop("raise-for-test")
+
+
+def test_eoferror_is_a_usage_error_not_an_abort(raising_command, capsys):
+    assert_usage_error(run_cli(capsys, "raise-for-test", "eof"), "ended unexpectedly")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(raising_command, capsys):
+    res = run_cli(capsys, "raise-for-test", "int")
+    assert res.code == 130 and "interrupted" in _one_line(res.err)
+
+
+def test_ctrl_c_while_plugins_load_is_one_line(monkeypatch, capsys):
+    from nlbench import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_plugin_commands", interrupted)
+    try:
+        res = run_cli(capsys, "list", "methods")
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C during start-up escaped as a traceback")
+    assert res.code == 130 and "interrupted" in _one_line(res.err)
+
+
+def test_ctrl_c_before_training_leaves_no_running_record(tmp_path, capsys, monkeypatch):
+    """SIGINT as the run starts (observers, display) stops it at once and leaves no record."""
+    from nlbench.console import RichProgress
+
+    start = RichProgress.start
+
+    def start_then_ctrl_c(self, *args):
+        start(self, *args)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(RichProgress, "start", start_then_ctrl_c)
+    try:
+        res = run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r")
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C during start-up escaped as a traceback")
+    assert res.code == 130 and "nothing was recorded" in _one_line(res.err)
+    assert not (tmp_path / "r" / "run.json").exists()
+
+
+def test_corrupt_or_future_record_is_exit_2(tmp_path, capsys):
+    bad = tmp_path / "run.json"
+    bad.write_text(json.dumps({"schema": 99}))
+    assert_usage_error(run_cli(capsys, "rerun", str(bad)), "schema")
+    bad.write_text("{")
+    assert_usage_error(run_cli(capsys, "rerun", str(bad)), "not a readable JSON record")
+
+
+def test_bad_kill_spec_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NLBENCH_KILL_AT", "soon")
+    assert_usage_error(run_cli(capsys, *TINY, "--out", str(tmp_path)), "NLBENCH_KILL_AT")
