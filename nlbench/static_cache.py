@@ -89,10 +89,11 @@ def _healthy() -> bool:
 
 def _write(path: Path, text: str) -> None:
     """Write atomically; a cache that cannot be written is skipped silently."""
+    from nlbench.atomic import atomic_write_text
+    from nlbench.errors import NlbenchError
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
+        atomic_write_text(path, text)
+    except (OSError, NlbenchError):
         pass

@@ -157,7 +157,7 @@ def test_checkpoint_and_records_share_one_atomic_writer(tmp_path, monkeypatch):
             return {"networks": {}, "optimizers": [], "state": {}, "extra": {}}
 
     class State:
-        prep = type("P", (), {"identity": {"a": 1}})()
+        prep = type("P", (), {"identity": {"a": 1}, "key": {"a": 1}})()
         epochs: list = []
 
     ctx = type("C", (), {"gen": torch.Generator()})()

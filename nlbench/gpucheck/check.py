@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -81,13 +80,7 @@ def run_check(s: CheckSettings, data_root: Path | None, only: tuple[str, ...] = 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
     """Write ``out`` whole or not at all (a temporary file renamed into place)."""
+    from nlbench.atomic import atomic_write_text
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(report, fh, indent=1, sort_keys=True, default=str)
-            fh.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
