@@ -69,8 +69,7 @@ def _plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning known errors into one line and an exit code."""
-    try:
-        _plugin_commands()
+    try:  # plugins load lazily (LazyGroup): only for a command name that is not built in
         rv = cli.main(args=argv, prog_name="nlbench", standalone_mode=False)
     except KeyboardInterrupt:  # Ctrl-C outside click (plugin loading)
         _interrupted()

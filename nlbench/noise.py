@@ -84,3 +84,16 @@ def noise_report(
         "labels_sha256": labels_sha256(noisy),
         **({"info": result.info} if result.info else {}),
     }
+
+
+def rate_arg(arg: str | None, where: str) -> None:
+    """``NoiseModelSpec.check_arg`` for models whose argument is a rate in [0, 1]."""
+    from nlbench.config import parse_rate
+
+    parse_rate(arg, where)
+
+
+def optional_rate_arg(arg: str | None, where: str) -> None:
+    """As :func:`rate_arg`, for models whose rate may be left out (a default applies)."""
+    if arg is not None:
+        rate_arg(arg, where)

@@ -121,7 +121,11 @@ def run_identity(cfg: RunConfig, host: Host) -> Identity:
     mspec = host.get("methods", cfg.method)
     dspec = host.get("datasets", cfg.dataset)
     nspec = parse_noise(cfg.noise)
-    host.get("noise", nspec.type)
+    nmodel = host.get("noise", nspec.type)
+    if nmodel.needs_arg and nspec.arg is None:
+        raise UsageError(f"noise '{nspec}' needs an argument, e.g. {nspec.type}:0.4")
+    if nmodel.check_arg is not None:
+        nmodel.check_arg(nspec.arg, str(nspec))
     hp = resolve_hparams(mspec, dspec, cfg, host)
     if hp["model"] is None:
         raise UsageError(f"dataset '{dspec.name}' names no default model; pass --model")

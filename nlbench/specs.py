@@ -46,6 +46,7 @@ class NoiseModelSpec:
 
     ``kind`` is ``"label"`` (changes labels) or ``"input"`` (changes images, labels untouched).
     ``convention`` is a short string stored with every leaderboard row (e.g. ``exact flips``).
+    ``check_arg`` validates the argument without data (e.g. :func:`nlbench.noise.rate_arg`).
     """
 
     name: str
@@ -54,6 +55,9 @@ class NoiseModelSpec:
     kind: str = "label"
     convention: str = ""
     needs_arg: bool = True
+    # check_arg(arg, spec_text) raises UsageError for an argument the model refuses; it runs
+    # when the run is keyed, before any data loads (a sweep refuses `sym:2` when it plans)
+    check_arg: Callable[[str | None, str], Any] | None = None
 
 
 @dataclass(frozen=True)

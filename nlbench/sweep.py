@@ -85,12 +85,21 @@ class Job:
     state: str  # "done", "running" (locked elsewhere): skipped; "partial" (resumed), "new"
 
 
+# checked when the grid is planned, so a bad value is a usage error, not a failed run
+POSITIVE_AXES = frozenset({"train_subset", "epochs"})
+NON_NEGATIVE_AXES = frozenset({"seed", "noise_seed"})
+
+
 def _as_list(key: str, value: Any) -> list[Any]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     kind = AXES[key]
     for v in values:
         if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
             raise UsageError(f"sweep '{key}': {v!r} is not a {kind.__name__}")
+        if key in POSITIVE_AXES and v is not None and v < 1:
+            raise UsageError(f"sweep '{key}': {v!r} must be a positive integer")
+        if key in NON_NEGATIVE_AXES and v < 0:
+            raise UsageError(f"sweep '{key}': {v!r} must be a non-negative integer")
     if not values:
         raise UsageError(f"sweep '{key}': empty list; give at least one value")
     return values

@@ -6,7 +6,7 @@ import numpy as np
 
 from nlbench import hookimpl
 from nlbench.config import parse_rate
-from nlbench.noise import NoiseContext, NoiseResult
+from nlbench.noise import NoiseContext, NoiseResult, rate_arg
 from nlbench.specs import NoiseModelSpec
 
 
@@ -32,7 +32,7 @@ def register_noise_models(register) -> None:
                             convention="clean"))  # fmt: skip
     register(NoiseModelSpec(
         "sym", "symmetric: exactly round(r*N) labels flipped to a different class",
-        symmetric_exact, convention="exact flips (r = realized rate)",
+        symmetric_exact, convention="exact flips (r = realized rate)", check_arg=rate_arg,
     ))  # fmt: skip
 
 

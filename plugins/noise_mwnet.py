@@ -26,7 +26,7 @@ import numpy as np
 from nlbench import hookimpl
 from nlbench.config import parse_rate
 from nlbench.errors import UsageError
-from nlbench.noise import NoiseContext, NoiseResult
+from nlbench.noise import NoiseContext, NoiseResult, rate_arg
 from nlbench.specs import NoiseModelSpec
 
 MATRIX_SEED = 1  # flip_labels_C(..., seed=1) in the official code: the targets never vary
@@ -94,6 +94,6 @@ CONVENTION = "MW-Net targets (RandomState(1)), per-sample draws (realized ~ r)"
 @hookimpl
 def register_noise_models(register) -> None:
     one = "MW-Net flip: each class to one fixed random other class with prob. r"
-    register(NoiseModelSpec("flip", one, flip, convention=CONVENTION))
+    register(NoiseModelSpec("flip", one, flip, convention=CONVENTION, check_arg=rate_arg))
     two = "MW-Net flip2 (Table 3): each class to two fixed random other classes, r/2 each"
-    register(NoiseModelSpec("flip2", two, flip2, convention=CONVENTION))
+    register(NoiseModelSpec("flip2", two, flip2, convention=CONVENTION, check_arg=rate_arg))

@@ -19,7 +19,7 @@ import torch
 from nlbench import hookimpl
 from nlbench.config import parse_rate
 from nlbench.errors import UsageError
-from nlbench.noise import NoiseContext, NoiseResult
+from nlbench.noise import NoiseContext, NoiseResult, optional_rate_arg, rate_arg
 from nlbench.specs import NoiseModelSpec
 
 INSTANCE_STD = 0.1  # std of the per-sample flip rate around r (Xia et al. 2020, Alg. 1)
@@ -283,18 +283,19 @@ def gaussian_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 RATE_EXACT = "exact round(r*n_c) per source class"
 SPECS = [
     NoiseModelSpec("sym_incl", "inclusive symmetric: r*N relabelled uniformly over all classes",
-                   symmetric_inclusive, convention="inclusive (realized ~ r(1-1/C))"),
+                   symmetric_inclusive, check_arg=rate_arg, convention="inclusive (realized ~ r(1-1/C))"),
     NoiseModelSpec("asym", "class-dependent semantic map (CIFAR-10 Patrini map, CIFAR-100 next "
-                   "class in its superclass, Fashion-MNIST garments)", asymmetric,
+                   "class in its superclass, Fashion-MNIST garments)", asymmetric, check_arg=rate_arg,
                    convention=f"semantic map, {RATE_EXACT}"),
     NoiseModelSpec("asym_block5", "CIFAR-100 ELR/Patrini: next class within blocks of 5 indices",
-                   asymmetric_block5, convention=f"block-of-5 next, {RATE_EXACT}"),
-    NoiseModelSpec("pairflip", "pair flip i -> i+1 mod C (Co-teaching)", pairflip,
+                   asymmetric_block5, check_arg=rate_arg, convention=f"block-of-5 next, {RATE_EXACT}"),
+    NoiseModelSpec("pairflip", "pair flip i -> i+1 mod C (Co-teaching)", pairflip, check_arg=rate_arg,
                    convention=f"i->i+1, {RATE_EXACT}"),
     NoiseModelSpec("instance", "instance-dependent part-dependent noise (Xia et al. 2020)",
-                   instance_dependent, convention="per-sample rate ~ TN(r, 0.1^2)"),
+                   instance_dependent, check_arg=rate_arg, convention="per-sample rate ~ TN(r, 0.1^2)"),
     NoiseModelSpec("random_labels", "labels replaced by uniform classes with prob p (default 1)",
-                   random_labels, needs_arg=False, convention="Zhang et al. 2017 random labels"),
+                   random_labels, needs_arg=False, check_arg=optional_rate_arg,
+                   convention="Zhang et al. 2017 random labels"),
     NoiseModelSpec("shuffled_pixels", "one pixel permutation for all training images",
                    shuffled_pixels, kind="input", needs_arg=False,
                    convention="input: fixed pixel permutation"),

@@ -257,3 +257,32 @@ def test_clothing1m_label_files(tmp_path, content, match):
     path.write_bytes(content)
     with pytest.raises(DataMissingError, match=match):
         read_kv(path)
+
+
+# -- sweep files ------------------------------------------------------------------------------
+# each entry: a TOML body that is wrong in one way (type, axis value, table shape, hparam)
+SWEEP_BAD_LINES = st.sampled_from([
+    "out = 5", 'set = "oops"', "seeds = [\"a\"]", "seeds = 1.5", "methods = 3",
+    'methods = ["no_such_method"]', 'noise = ["sym:2"]', 'noise = ["nope:0.2"]',
+    "epochs = [0]", "train_subsets = [-1]", 'device = ["cpu"]', "deterministic = \"yes\"",
+    "[set]\nlr = nan", "[set]\nlr = -1.0", "[set]\nno_such_key = 1", "[set]\nmilestones = [0.5, \"a\"]",
+    "[grid]\nlr = \"abc\"", "[grid]\nlr = []", "[executor]\nname = 7", "[method.erm]\nset = 3",
+])  # fmt: skip
+
+
+@SETTINGS
+@given(line=SWEEP_BAD_LINES, dry=st.booleans())
+def test_sweep_with_a_bad_file(capsys, line, dry):
+    with tempfile.TemporaryDirectory() as tmp:
+        root, out = Path(tmp), Path(tmp) / "runs"
+        sweep = root / "sweep.toml"
+        head = f'dataset = "digits"\nepochs = 1\nout = "{out}"\n'
+        body = line if line.startswith("[") else f"{line}\n"
+        if line.split(" =")[0] == "out":
+            head = 'dataset = "digits"\nepochs = 1\n'
+        sweep.write_text(head + body + "\n", encoding="utf-8")
+        before = _tree(root)
+        res = run_cli(capsys, "sweep", "-c", str(sweep), *(["--dry-run"] if dry else []))
+        assert_usage_error(res)
+        assert _tree(root) == before, "a refused sweep must change no file"
+        assert not out.exists() and not (Path.cwd() / "5").exists()

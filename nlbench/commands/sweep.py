@@ -97,8 +97,12 @@ def _options(fn):
 
 
 def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | None) -> dict:
+    from nlbench.errors import UsageError
+
     table = dict(data.get("executor", {}))
     name = table.pop("name", "local")
+    if not isinstance(name, str):
+        raise UsageError(f"sweep [executor]: name must be a string such as \"local\", got {name!r}")
     for item in opts:
         key, _, value = item.partition("=")
         table[key.strip()] = parse_value(value)
