@@ -116,13 +116,17 @@ class ReferenceLoop:
         order = torch.randperm(n, generator=self.gen, device=self.device)
         for start in range(0, n, self.bs):
             idx = order[start : start + self.bs]
-            x = (self.crop_flip(self.x[idx]).float() / 255.0 - self.mean) / self.std
-            loss = F.cross_entropy(self.model(x), self.y[idx])
+            loss = self.batch_loss(idx)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
         float(loss.detach())  # one host sync per epoch, as the runner does
         return n
+
+    def batch_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        """The mean loss of one augmented batch (subclasses add autocast or a memory format)."""
+        x = (self.crop_flip(self.x[idx]).float() / 255.0 - self.mean) / self.std
+        return F.cross_entropy(self.model(x), self.y[idx])
 
 
 # -- nlbench's path: a method driven by the runner's epoch ---------------------------------

@@ -18,6 +18,11 @@ def run_cli(capsys, *args: str) -> CliResult:
     """Run ``nlbench ARGS`` in-process through the real entry point (error handling included)."""
     from nlbench.cli import main
 
+    return run_cli_main(main, capsys, *args)
+
+
+def run_cli_main(main, capsys, *args: str) -> CliResult:
+    """Call an entry point ``main(argv)`` in-process: its exit code and captured output."""
     try:
         main(list(args))
         code = 0

@@ -58,6 +58,20 @@ def plain_grads(model, vnet, x, y) -> dict[str, torch.Tensor]:
     return dict(zip(params, torch.autograd.grad((w * losses).sum(), list(params.values()))))
 
 
+def assert_central_differences(theta, grads, loss, atol: float, h: float = 1e-6) -> None:
+    """Each entry of ``grads`` (dloss/dtheta) against a central difference of ``loss()``."""
+    for p, g in zip(theta, grads):
+        flat, gflat = p.data.view(-1), g.view(-1)
+        for i in range(flat.numel()):
+            old = float(flat[i])
+            flat[i] = old + h
+            up = loss()
+            flat[i] = old - h
+            down = loss()
+            flat[i] = old
+            assert abs((up - down) / (2 * h) - float(gflat[i])) < atol + 1e-5 * abs(float(gflat[i]))
+
+
 def unit_gates() -> dict[str, torch.Tensor]:
     return {
         n: torch.tensor(1.0 if n in SAMPLED else 0.0, dtype=torch.float64, requires_grad=True)
@@ -98,17 +112,7 @@ def test_meta_gradient_flows_only_through_the_selected_layers():
         with torch.no_grad():
             return float(metagrad.meta_loss(model, fast, mx, my))
 
-    h = 1e-6
-    for p, g in zip(theta, grads):
-        flat, gflat = p.data.view(-1), g.view(-1)
-        for i in range(flat.numel()):
-            old = float(flat[i])
-            flat[i] = old + h
-            up = brute()
-            flat[i] = old - h
-            down = brute()
-            flat[i] = old
-            assert abs((up - down) / (2 * h) - float(gflat[i])) < 1e-8 + 1e-5 * abs(float(gflat[i]))
+    assert_central_differences(theta, grads, brute, atol=1e-8)
     full = metagrad.meta_gradient(model, x, y, weigh_with(vnet), theta, mx, my, LR)
     assert not all(torch.allclose(a, b) for a, b in zip(grads, full.grads))  # restriction matters
 
@@ -171,17 +175,7 @@ def test_grad_stat_penalty_reaches_the_meta_net():
         live = plain_grads(model, vnet, x, y)
         return float(grad_stat_penalty([live[n] for n in KEPT], target))
 
-    h = 1e-6
-    for p, g in zip(theta, auto):
-        flat, gflat = p.data.view(-1), g.view(-1)
-        for i in range(flat.numel()):
-            old = float(flat[i])
-            flat[i] = old + h
-            up = brute()
-            flat[i] = old - h
-            down = brute()
-            flat[i] = old
-            assert abs((up - down) / (2 * h) - float(gflat[i])) < 1e-9 + 1e-5 * abs(float(gflat[i]))
+    assert_central_differences(theta, auto, brute, atol=1e-9)
 
 
 def test_learner_sends_l_g_into_the_meta_net_and_steps_samplers_with_nesterov(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_usage_error
+from helpers import assert_usage_error, run_cli_main
 
 from nlbench.costs import load_ratios
 from nlbench.gpucheck.__main__ import main
@@ -22,13 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _main(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    res = run_cli_main(main, capsys, *args)
+    return res.code, res.out, res.err
 
 
 @pytest.fixture(scope="module")

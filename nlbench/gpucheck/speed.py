@@ -44,23 +44,13 @@ class PlainLoop(ReferenceLoop):
         super().__init__(model, data, hp, device, gen)
         self.amp, self.channels_last = amp, channels_last
 
-    def epoch(self, epoch: int) -> int:
-        self.model.train()
-        n = self.x.shape[0]
-        order = torch.randperm(n, generator=self.gen, device=self.device)
-        for start in range(0, n, self.bs):
-            idx = order[start : start + self.bs]
-            x = (self.crop_flip(self.x[idx]).float() / 255.0 - self.mean) / self.std
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
-                out = self.model(x)
-            loss = F.cross_entropy(out.float(), self.y[idx])
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-        float(loss.detach())
-        return n
+    def batch_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        x = (self.crop_flip(self.x[idx]).float() / 255.0 - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
+            out = self.model(x)
+        return F.cross_entropy(out.float(), self.y[idx])
 
 
 def bench_settings(s: CheckSettings, methods: tuple[str, ...] | None = None) -> BenchSettings:
