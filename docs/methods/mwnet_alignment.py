@@ -71,7 +71,8 @@ def meta_direction(model, ctx, bs: int) -> dict[str, torch.Tensor]:
     return total
 
 
-def main() -> None:
+def checkpoint_parser() -> argparse.ArgumentParser:
+    """The options both scripts take: a run checkpoint and the run it belongs to."""
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint")
     for k, v in (
@@ -82,6 +83,11 @@ def main() -> None:
     ):
         ap.add_argument(f"--{k.replace('_', '-')}", default=v)
     ap.add_argument("--train-subset", type=int, default=None)
+    return ap
+
+
+def main() -> None:
+    ap = checkpoint_parser()
     ap.add_argument("--train-mode", action="store_true", help="batch-norm batch statistics")
     ap.add_argument("--batch-size", type=int, default=128)
     args = ap.parse_args()

@@ -13,12 +13,11 @@ eval mode) before and after. Run from the repository root with the checkpoint's 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 
 import torch
 import torch.nn.functional as F
-from mwnet_alignment import load
+from mwnet_alignment import checkpoint_parser, load
 from sklearn.metrics import roc_auc_score
 
 from nlbench import metagrad
@@ -53,16 +52,7 @@ def meta_steps(learner, ctx, vnet, steps: int, lr: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint")
-    for k, v in (
-        ("dataset", "cifar10"),
-        ("noise", "cifar_n:worse"),
-        ("profile", "cpu"),
-        ("data_root", None),
-    ):
-        ap.add_argument(f"--{k.replace('_', '-')}", default=v)
-    ap.add_argument("--train-subset", type=int, default=None)
+    ap = checkpoint_parser()
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=0.05, help="the look-ahead lr α")
     args = ap.parse_args()
