@@ -33,16 +33,18 @@ def build_dataset(name: str, data_root: str | Path | None = None) -> DatasetData
     return spec.load(LoadRequest(root=Path(data_root) if data_root else default_data_root()))
 
 
-def build_model(name: str, num_classes: int = 10, in_chans: int = 3, image_size: int = 32,
-                **kwargs: Any) -> torch.nn.Module:
+def build_model(
+    name: str, num_classes: int = 10, in_chans: int = 3, image_size: int = 32, **kwargs: Any
+) -> torch.nn.Module:
     """Instantiate a registered model (``timm:<arch>`` works too)."""
     from nlbench.models import build_model as _build
 
     return _build(get_host().registry("models"), name, num_classes, in_chans, image_size, **kwargs)
 
 
-def make_noisy_labels(dataset: str, noise: str, noise_seed: int = 0,
-                      data_root: str | Path | None = None) -> tuple[np.ndarray, NoiseResult]:
+def make_noisy_labels(
+    dataset: str, noise: str, noise_seed: int = 0, data_root: str | Path | None = None
+) -> tuple[np.ndarray, NoiseResult]:
     """(clean train labels, NoiseResult) for a dataset and a noise spec, as a run would draw them."""
     host = get_host()
     spec = parse_noise(noise)
@@ -50,11 +52,16 @@ def make_noisy_labels(dataset: str, noise: str, noise_seed: int = 0,
     clean = data.train.y.numpy().astype(np.int64)
     dspec = host.get("datasets", dataset)
     ctx = NoiseContext(
-        clean=clean.copy(), num_classes=data.num_classes,
-        rng=noise_rng(dataset, spec, noise_seed, len(clean)), dataset=dataset, dataset_spec=dspec,
-        train_x=data.train.x, data_root=Path(data_root) if data_root else default_data_root(),
-        sample_ids=np.arange(len(clean)), full_size=len(clean),
-    )  # fmt: skip
+        clean=clean.copy(),
+        num_classes=data.num_classes,
+        rng=noise_rng(dataset, spec, noise_seed, len(clean)),
+        dataset=dataset,
+        dataset_spec=dspec,
+        train_x=data.train.x,
+        data_root=Path(data_root) if data_root else default_data_root(),
+        sample_ids=np.arange(len(clean)),
+        full_size=len(clean),
+    )
     return clean, apply_noise(spec, ctx, host.registry("noise"))
 
 

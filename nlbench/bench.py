@@ -77,25 +77,42 @@ def synthetic_dataset(n: int, s: BenchSettings, gen: torch.Generator) -> Dataset
     y = torch.randint(0, s.num_classes, (n,), generator=gen)
     mean, std = CIFAR_MEAN[: s.in_chans], CIFAR_STD[: s.in_chans]
     test = ImageSet(x[: s.batch_size], y[: s.batch_size])
-    return DatasetData(ImageSet(x, y), test, s.num_classes, [str(c) for c in range(s.num_classes)],
-                       mean, std, augment="crop_flip")  # fmt: skip
+    return DatasetData(
+        ImageSet(x, y),
+        test,
+        s.num_classes,
+        [str(c) for c in range(s.num_classes)],
+        mean,
+        std,
+        augment="crop_flip",
+    )
 
 
 # -- the reference: a minimal hand-written loop --------------------------------------------
 class ReferenceLoop:
     """What one would write by hand: shuffle, gather, crop/flip, normalise, SGD step."""
 
-    def __init__(self, model: nn.Module, data: DatasetData, hp: dict[str, Any],
-                 device: torch.device, gen: torch.Generator) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        data: DatasetData,
+        hp: dict[str, Any],
+        device: torch.device,
+        gen: torch.Generator,
+    ) -> None:
         self.model, self.gen, self.device, self.bs = model, gen, device, int(hp["batch_size"])
         self.x, self.y = data.train.x.to(device), data.train.y.to(device)
         c = self.x.shape[1]
         self.mean = torch.tensor(data.mean, device=device).view(1, c, 1, 1)
         self.std = torch.tensor(data.std, device=device).view(1, c, 1, 1)
         momentum = float(hp["momentum"])
-        self.opt = torch.optim.SGD(model.parameters(), lr=float(hp["lr"]), momentum=momentum,
-                                   nesterov=bool(hp["nesterov"]) and momentum > 0,
-                                   weight_decay=float(hp["weight_decay"]))  # fmt: skip
+        self.opt = torch.optim.SGD(
+            model.parameters(),
+            lr=float(hp["lr"]),
+            momentum=momentum,
+            nesterov=bool(hp["nesterov"]) and momentum > 0,
+            weight_decay=float(hp["weight_decay"]),
+        )
 
     def crop_flip(self, x: torch.Tensor) -> torch.Tensor:
         """Random 4-pixel-padded crop and horizontal flip as one gather of pixel indices."""
@@ -156,8 +173,9 @@ def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:
     try:
         dspec = host.get("datasets", "cifar10")
         profile = s.profile if s.profile in dspec.profiles else sorted(dspec.profiles)[0]
-        hp = resolve_hparams(mspec, dspec, RunConfig(method=name, dataset="cifar10",
-                                                     profile=profile))  # fmt: skip
+        hp = resolve_hparams(
+            mspec, dspec, RunConfig(method=name, dataset="cifar10", profile=profile)
+        )
     except (NlbenchError, IndexError):
         hp = {**BASE_HPARAMS, "lr": 0.02, **defaults(mspec.default_hparams)}
     hp.update(model=s.model, batch_size=s.batch_size, epochs=BENCH_EPOCHS)
@@ -166,8 +184,9 @@ def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:
     return hp
 
 
-def build_loop(name: str, s: BenchSettings, data: DatasetData, device: torch.device,
-               host: Any) -> MethodLoop:  # fmt: skip
+def build_loop(
+    name: str, s: BenchSettings, data: DatasetData, device: torch.device, host: Any
+) -> MethodLoop:
     """Build method ``name`` through its ``MethodSpec.factory`` on the synthetic set."""
     from nlbench.runner import Runner, ScanCache
 
@@ -181,8 +200,14 @@ def build_loop(name: str, s: BenchSettings, data: DatasetData, device: torch.dev
     return MethodLoop(method, ctx, runner, cache)
 
 
-def bench_context(hp: dict[str, Any], s: BenchSettings, data: DatasetData, device: torch.device,
-                  host: Any, cache: Any) -> TrainContext:  # fmt: skip
+def bench_context(
+    hp: dict[str, Any],
+    s: BenchSettings,
+    data: DatasetData,
+    device: torch.device,
+    host: Any,
+    cache: Any,
+) -> TrainContext:
     """A TrainContext like the runner's, on synthetic data (clean meta set when asked)."""
     gen = torch_generator(derive_seed("data", s.seed), device)
     channels_last = use_channels_last(hp, device)
@@ -198,18 +223,36 @@ def bench_context(hp: dict[str, Any], s: BenchSettings, data: DatasetData, devic
     registry = host.registry("models")
 
     def make() -> nn.Module:
-        net = build_model(registry, hp["model"], s.num_classes, s.in_chans, s.image_size,
-                          dropout=hp.get("dropout"), pretrained=hp.get("pretrained")).to(device)
+        net = build_model(
+            registry,
+            hp["model"],
+            s.num_classes,
+            s.in_chans,
+            s.image_size,
+            dropout=hp.get("dropout"),
+            pretrained=hp.get("pretrained"),
+        ).to(device)
         return net.to(memory_format=torch.channels_last) if channels_last else net
 
     amp = torch.bfloat16 if hp.get("amp") and device.type == "cuda" else None
     return TrainContext(
-        hparams=hp, num_classes=s.num_classes, in_chans=s.in_chans, image_size=s.image_size,
-        device=device, train=train, epochs=BENCH_EPOCHS, steps_per_epoch=train.num_batches(),
-        build_model=make, gen=gen, scan=cache.get, meta=meta, amp_dtype=amp, dataset="cifar10",
+        hparams=hp,
+        num_classes=s.num_classes,
+        in_chans=s.in_chans,
+        image_size=s.image_size,
+        device=device,
+        train=train,
+        epochs=BENCH_EPOCHS,
+        steps_per_epoch=train.num_batches(),
+        build_model=make,
+        gen=gen,
+        scan=cache.get,
+        meta=meta,
+        amp_dtype=amp,
+        dataset="cifar10",
         noise_type="sym",
         extras={"meta_info": meta_info, "seed": s.seed, "noise_rate": 0.5, "noise": "sym:0.5"},
-    )  # fmt: skip
+    )
 
 
 # -- timing ---------------------------------------------------------------------------------
@@ -218,9 +261,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved(legs: dict[str, Callable[[int], int]], repeats: int, warmup: int,
-                device: torch.device, first_epoch: int = BENCH_EPOCHS // 2,
-                ) -> dict[str, list[float]]:  # fmt: skip
+def interleaved(
+    legs: dict[str, Callable[[int], int]],
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    first_epoch: int = BENCH_EPOCHS // 2,
+) -> dict[str, list[float]]:
     """Epoch seconds per leg: ``warmup`` untimed rounds, then ``repeats`` timed rounds.
 
     Each round runs every leg once; the order rotates from round to round so no leg always
@@ -273,15 +320,21 @@ def run_bench(s: BenchSettings, host: Any = None) -> dict[str, Any]:
     return _report(s, device, threads, data, times, errors, legs)
 
 
-def _build_legs(names: list[str], s: BenchSettings, data: DatasetData, device: torch.device,
-                host: Any) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+def _build_legs(
+    names: list[str], s: BenchSettings, data: DatasetData, device: torch.device, host: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
     legs: dict[str, Any] = {"erm": build_loop("erm", s, data, device, host)}
     erm = legs["erm"]
     seed_model_init(derive_seed("init", s.seed))
     ref_model = erm.ctx.build_model()
     ref_model.load_state_dict(erm.method.networks()["net"].state_dict())
-    legs["reference"] = ReferenceLoop(ref_model, data, erm.ctx.hparams, device,
-                                      torch_generator(derive_seed("ref", s.seed), device))
+    legs["reference"] = ReferenceLoop(
+        ref_model,
+        data,
+        erm.ctx.hparams,
+        device,
+        torch_generator(derive_seed("ref", s.seed), device),
+    )
     errors: dict[str, str] = {}
     for name in names:
         if name in legs:
@@ -294,14 +347,16 @@ def _build_legs(names: list[str], s: BenchSettings, data: DatasetData, device: t
     return legs, errors
 
 
-def _time_legs(legs: dict[str, Any], errors: dict[str, str], s: BenchSettings,
-               device: torch.device) -> dict[str, list[float]]:  # fmt: skip
+def _time_legs(
+    legs: dict[str, Any], errors: dict[str, str], s: BenchSettings, device: torch.device
+) -> dict[str, list[float]]:
     """Time all legs together; a leg that fails mid-run is dropped and reported, then the
     survivors are timed again from scratch so every reported median shares its rounds."""
     while True:
         try:
-            return interleaved({k: _guard(k, v.epoch) for k, v in legs.items()},
-                               s.repeats, s.warmup, device)  # fmt: skip
+            return interleaved(
+                {k: _guard(k, v.epoch) for k, v in legs.items()}, s.repeats, s.warmup, device
+            )
         except _LegFailed as failed:
             if failed.name in ("erm", "reference"):
                 raise failed.__cause__ from None  # noqa: B904 - the baseline itself broke
@@ -326,21 +381,40 @@ def _guard(name: str, fn: Callable[[int], int]) -> Callable[[int], int]:
     return run
 
 
-def _report(s: BenchSettings, device: torch.device, threads: int, data: DatasetData,
-            times: dict[str, list[float]], errors: dict[str, str],
-            legs: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _report(
+    s: BenchSettings,
+    device: torch.device,
+    threads: int,
+    data: DatasetData,
+    times: dict[str, list[float]],
+    errors: dict[str, str],
+    legs: dict[str, Any],
+) -> dict[str, Any]:
     from nlbench.envinfo import device_name
 
     med = {k: statistics.median(v) for k, v in times.items()}
     n = len(data.train)
-    start = {k: statistics.median(v.start_s) for k, v in legs.items()
-             if isinstance(v, MethodLoop) and v.start_s}  # fmt: skip
+    start = {
+        k: statistics.median(v.start_s)
+        for k, v in legs.items()
+        if isinstance(v, MethodLoop) and v.start_s
+    }
     return {
-        "device": f"{device.type}: {device_name(device)}", "model": s.model,
-        "erm_images_per_s": n / med["erm"], "reference_images_per_s": n / med["reference"],
+        "device": f"{device.type}: {device_name(device)}",
+        "model": s.model,
+        "erm_images_per_s": n / med["erm"],
+        "reference_images_per_s": n / med["reference"],
         "erm_vs_reference": med["reference"] / med["erm"],
         "ratios": {k: v / med["erm"] for k, v in sorted(med.items()) if k != "reference"},
-        "errors": dict(sorted(errors.items())), "epoch_s": med, "start_epoch_s": start,
-        "settings": {"threads": threads, "batch_size": s.batch_size, "images": n,
-                     "repeats": s.repeats, "warmup": s.warmup, "profile": s.profile},
-    }  # fmt: skip
+        "errors": dict(sorted(errors.items())),
+        "epoch_s": med,
+        "start_epoch_s": start,
+        "settings": {
+            "threads": threads,
+            "batch_size": s.batch_size,
+            "images": n,
+            "repeats": s.repeats,
+            "warmup": s.warmup,
+            "profile": s.profile,
+        },
+    }

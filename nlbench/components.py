@@ -57,27 +57,37 @@ COMPOSED_HPARAMS: dict[str, Any] = {
     # registry names, so a plugin's selector or reweighter is accepted (checked by name later)
     "selector": Optional(Str(None, doc="fl | set_cover | random | a plugin's | null")),
     "reweighter": Optional(Str(None, doc="density | a plugin's | null")),
-    "schedule": Choice("robust", SCHEDULES, doc="robust (select once at the first LR decay) | "
-                       "fast (every epoch)"),
+    "schedule": Choice(
+        "robust", SCHEDULES, doc="robust (select once at the first LR decay) | fast (every epoch)"
+    ),
     "space": Choice("softmax_grad", SPACES, doc="selection space"),
     "density_space": Choice("features", SPACES, doc="density space"),
     "normalize": Bool(False, doc="unit-normalise the vectors (the seed's fast FL)"),
-    "fl_ratio": Float(0.4, low=0, low_open=True, high=1, doc="medoids per class, as a share "
-                      "(Fig. 5)"),
-    "fl_scope": Choice(None, SCOPES, doc="null/class: FL per class of the noisy label | global: "
-                       "the whole set"),
-    "fl_algorithm": Choice("auto", ALGORITHMS, doc="auto (greedy on CUDA, lazy elsewhere) | "
-                           "greedy | lazy | stochastic"),
+    "fl_ratio": Float(
+        0.4, low=0, low_open=True, high=1, doc="medoids per class, as a share (Fig. 5)"
+    ),
+    "fl_scope": Choice(
+        None, SCOPES, doc="null/class: FL per class of the noisy label | global: the whole set"
+    ),
+    "fl_algorithm": Choice(
+        "auto", ALGORITHMS, doc="auto (greedy on CUDA, lazy elsewhere) | greedy | lazy | stochastic"
+    ),
     "fl_epsilon": Float(0.01, low=0, low_open=True, high=1, doc="stochastic greedy's ε"),
     "fl_partition": Int(10_000, low=1, doc="larger classes are split into random parts"),
     "cover_radius": Float(1.0, low=0, high=1e6, doc="set_cover's ball radius in `space`"),
     "radius": Float(2.0, low=0, high=1e6, doc="density radius in `density_space` (Fig. 4)"),
-    "radius_quantile": Optional(Float(None, low=0, high=1, doc="radius = this quantile of "
-                                      "same-label distances (cpu profile); null: radius")),
+    "radius_quantile": Optional(
+        Float(
+            None,
+            low=0,
+            high=1,
+            doc="radius = this quantile of same-label distances (cpu profile); null: radius",
+        )
+    ),
     "density_mode": Choice("count", ("count", "agree"), doc="count (Table 5) | agree (§5.3)"),
     "select_epoch": Optional(Int(None, low=0, doc="null: the first LR milestone")),
     "warmup_epochs": Int(5, low=0, doc="fast schedule: full-data epochs before selecting"),
-}  # fmt: skip
+}
 
 
 def composed_hparams(**overrides: Any) -> dict[str, Any]:
@@ -91,8 +101,14 @@ def composed_hparams(**overrides: Any) -> dict[str, Any]:
 
 
 # -- spaces -------------------------------------------------------------------------------------
-def space_vectors(scan: Scan, labels: torch.Tensor, space: str, model: torch.nn.Module,
-                  net: str = "net", normalize: bool = False) -> torch.Tensor:  # fmt: skip
+def space_vectors(
+    scan: Scan,
+    labels: torch.Tensor,
+    space: str,
+    model: torch.nn.Module,
+    net: str = "net",
+    normalize: bool = False,
+) -> torch.Tensor:
     """Per-sample vectors in ``space`` from the scan (seed §5.2, §6.1.2).
 
     ``softmax_grad``: ∂CE/∂logits = p − y (no extra backward pass; the seed's best);
@@ -142,9 +158,11 @@ class ComposedMethod(SingleNetMethod):
         check_choice("space", hp["space"], SPACES)
         check_choice("density_space", hp["density_space"], SPACES)
         if hp.get("density_mode") == "agree" and hp["density_space"] in LABELLED:
-            raise UsageError("density_mode=agree compares labels across classes, so it needs a "
-                             "label-free density_space (features or softmax), not "
-                             f"{hp['density_space']}")  # fmt: skip
+            raise UsageError(
+                "density_mode=agree compares labels across classes, so it needs a "
+                "label-free density_space (features or softmax), not "
+                f"{hp['density_space']}"
+            )
         check_choice("fl_scope", hp.get("fl_scope"), SCOPES)
         sel = hp["selector"]
         self.selector = host.get("selectors", sel).factory(hp) if sel else None
@@ -154,7 +172,8 @@ class ComposedMethod(SingleNetMethod):
         if self.selector is None and self.reweighter is None:
             raise UsageError("a composed method needs a selector or a reweighter; set selector=fl")
         spaces = ([hp["space"]] if self.selector else []) + (
-            [hp["density_space"]] if self.reweighter else [])  # fmt: skip
+            [hp["density_space"]] if self.reweighter else []
+        )
         self.needs_features = "features" in spaces
         self.first = self._first_epoch()
         self.state: dict[str, Any] = {}
@@ -187,13 +206,15 @@ class ComposedMethod(SingleNetMethod):
         state: dict[str, Any] = {"epoch": epoch, "info": {}}
         weights = None
         if self.reweighter is not None:
-            vec = space_vectors(scan, labels, hp["density_space"], self.model,
-                                normalize=hp["normalize"])  # fmt: skip
+            vec = space_vectors(
+                scan, labels, hp["density_space"], self.model, normalize=hp["normalize"]
+            )
             weights = self.reweighter.weigh(vec, labels)
         if self.selector is not None:
             vec = space_vectors(scan, labels, hp["space"], self.model, normalize=hp["normalize"])
-            gen = torch_generator(derive_seed("select", self.ctx.extras.get("seed", 0), epoch),
-                                  self.ctx.device)  # fmt: skip
+            gen = torch_generator(
+                derive_seed("select", self.ctx.extras.get("seed", 0), epoch), self.ctx.device
+            )
             idx, sizes, info = self._select(vec, labels, gen)
             state["info"] = info
             if hp["schedule"] == "fast" and sizes is not None:
@@ -232,8 +253,7 @@ class ComposedMethod(SingleNetMethod):
         return idx, size, info
 
     def _plan(self, state: dict[str, Any], selection_s: float) -> EpochPlan:
-        metrics: dict[str, Any] = {"selection_s": selection_s,
-                                   "selection_epoch": state["epoch"]}  # fmt: skip
+        metrics: dict[str, Any] = {"selection_s": selection_s, "selection_epoch": state["epoch"]}
         metrics.update({f"select_{k}": v for k, v in state.get("info", {}).items()})
         w = state.get("weights")
         if w is not None:
@@ -255,10 +275,12 @@ class ComposedMethod(SingleNetMethod):
         hp = self.hp
         scope = "whole noisy set" if hp.get("fl_scope") == "global" else "class of the noisy label"
         return {
-            "selector": hp["selector"], "reweighter": hp["reweighter"],
-            "schedule": hp["schedule"], "first_selection_epoch": self.first,
+            "selector": hp["selector"],
+            "reweighter": hp["reweighter"],
+            "schedule": hp["schedule"],
+            "first_selection_epoch": self.first,
             "space": hp["space"] if self.selector else None,
             "density_space": hp["density_space"] if self.reweighter else None,
             "per_class": scope,
             "similarity": "M - L2 distance, M = max distance in the class",
-        }  # fmt: skip
+        }

@@ -53,7 +53,9 @@ def _is_number(text: str) -> bool:
 def parse_noise(text: str) -> NoiseSpec:
     """Parse ``--noise``; raise UsageError on malformed input (never anything else)."""
     if not isinstance(text, str) or not text.strip():
-        raise UsageError("--noise: empty spec; use e.g. 0.4, sym:0.4, asym:0.4, cifar_n:worse, none")
+        raise UsageError(
+            "--noise: empty spec; use e.g. 0.4, sym:0.4, asym:0.4, cifar_n:worse, none"
+        )
     text = text.strip()
     if _is_number(text):
         parse_rate(text, text)
@@ -139,8 +141,11 @@ def comparable_hparams(hp: Mapping[str, Any]) -> dict[str, Any]:
     use it to group records of the same configuration; run_ids use
     :func:`nlbench.identity.run_key`.
     """
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()
-            if v is not None and k not in EXECUTION_ONLY}  # fmt: skip
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in hp.items()
+        if v is not None and k not in EXECUTION_ONLY
+    }
 
 
 def canonical_json(obj: Any) -> str:

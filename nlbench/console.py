@@ -26,10 +26,15 @@ class RichProgress:
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-            console=err_console, disable=quiet, transient=False,
-        )  # fmt: skip
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=False,
+        )
         self.task = None
 
     def start(self, run: Any, total_epochs: int) -> None:
@@ -69,14 +74,21 @@ def summary_table(record: dict[str, Any]) -> Table:
     table.add_column("field", style="bold")
     table.add_column("value")
     rows = [
-        ("run_id", record["run_id"]), ("model", cfg.get("model")),
+        ("run_id", record["run_id"]),
+        ("model", cfg.get("model")),
         ("realized noise", fmt(noise.get("realized_rate"))),
-        ("last acc", fmt(s.get("last_acc"))), ("best acc (oracle)", fmt(s.get("best_acc"))),
-        ("best epoch", fmt(human_epoch(s.get("best_epoch")))), ("last-10 mean", fmt(s.get("last10_acc"))),
-        ("noisy_fit (last)", fmt(record["epochs"][-1].get("noisy_fit") if record["epochs"] else None)),
-        ("wall s", fmt(s.get("wall_s"), 1)), ("images/s", fmt(s.get("images_per_s"), 0)),
+        ("last acc", fmt(s.get("last_acc"))),
+        ("best acc (oracle)", fmt(s.get("best_acc"))),
+        ("best epoch", fmt(human_epoch(s.get("best_epoch")))),
+        ("last-10 mean", fmt(s.get("last10_acc"))),
+        (
+            "noisy_fit (last)",
+            fmt(record["epochs"][-1].get("noisy_fit") if record["epochs"] else None),
+        ),
+        ("wall s", fmt(s.get("wall_s"), 1)),
+        ("images/s", fmt(s.get("images_per_s"), 0)),
         ("status", record.get("status")),
-    ]  # fmt: skip
+    ]
     for name, value in rows:
         table.add_row(name, str(value))
     return table

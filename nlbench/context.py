@@ -47,8 +47,9 @@ def _train_set(prep: Prepared, device: torch.device, gen, channels_last: bool, d
     if data.stream is None:
         shard = (dist.rank, dist.world)
         bs = int(hp["batch_size"])
-        return TrainSet(data.train, noisy, data, device, bs, gen, channels_last, shard,
-                        train_augment(hp))
+        return TrainSet(
+            data.train, noisy, data, device, bs, gen, channels_last, shard, train_augment(hp)
+        )
     if train_augment(hp) not in (None, data.augment):  # streamed sets bring their own loader
         raise UsageError(
             f"augment={hp['augment']!r} is not available for the streamed dataset "

@@ -222,7 +222,9 @@ class TrainSet:
         if self.world > 1:
             from nlbench.seeding import derive_seed, torch_generator
 
-            self.aug_gen = torch_generator(derive_seed("aug", gen.initial_seed(), self.rank), device)
+            self.aug_gen = torch_generator(
+                derive_seed("aug", gen.initial_seed(), self.rank), device
+            )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -242,7 +244,9 @@ class TrainSet:
         n = len(self) if plan is None or plan.indices is None else int(plan.indices.numel())
         return max(1, math.ceil(n / (batch_size or self.batch_size))) if n else 0
 
-    def batches(self, plan: EpochPlan | None = None, batch_size: int | None = None) -> Iterator[Batch]:
+    def batches(
+        self, plan: EpochPlan | None = None, batch_size: int | None = None
+    ) -> Iterator[Batch]:
         """Shuffled augmented batches for one epoch, restricted and weighted as ``plan`` says."""
         bs = batch_size or self.batch_size
         plan = plan or EpochPlan()

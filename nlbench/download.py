@@ -90,8 +90,10 @@ def warn_checksums(folder: Path, expected: Sequence[Expected], name: str) -> lis
         log.warning(
             "%s: %s in %s differ from the official checksums; using them as they are "
             "(re-encoded copies are accepted, downloads are verified)",
-            name, ", ".join(differ), folder,
-        )  # fmt: skip
+            name,
+            ", ".join(differ),
+            folder,
+        )
     return differ
 
 
@@ -179,9 +181,13 @@ def checksum_status(folder: Path, expected: Sequence[Expected]) -> dict[str, str
 
 
 def _missing_message(
-    folder: Path, target: Path, missing: Sequence[Expected], name: str,
-    archives: Sequence[Archive], hint: str,
-) -> str:  # fmt: skip
+    folder: Path,
+    target: Path,
+    missing: Sequence[Expected],
+    name: str,
+    archives: Sequence[Archive],
+    hint: str,
+) -> str:
     files = ", ".join(e.name for e in missing[:6]) + (" ..." if len(missing) > 6 else "")
     where = " ".join(a.url for a in archives)
     unpack = " and extract it there" if any(a.extract for a in archives) else ""
@@ -212,11 +218,17 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         import numpy as np
 
         if name == "_reconstruct":
-            return np._core.multiarray._reconstruct if hasattr(np, "_core") else (
-                np.core.multiarray._reconstruct)  # fmt: skip
+            return (
+                np._core.multiarray._reconstruct
+                if hasattr(np, "_core")
+                else (np.core.multiarray._reconstruct)
+            )
         if name == "_frombuffer":
-            return np._core.numeric._frombuffer if hasattr(np, "_core") else (
-                np.core.numeric._frombuffer)  # fmt: skip
+            return (
+                np._core.numeric._frombuffer
+                if hasattr(np, "_core")
+                else (np.core.numeric._frombuffer)
+            )
         return super().find_class(module, name)
 
 
@@ -249,5 +261,7 @@ def numpy_safe_globals() -> list[Any]:
     return [
         (reconstruct, "numpy.core.multiarray._reconstruct"),
         (reconstruct, "numpy._core.multiarray._reconstruct"),
-        np.ndarray, np.dtype, *dtypes,
-    ]  # fmt: skip
+        np.ndarray,
+        np.dtype,
+        *dtypes,
+    ]

@@ -42,7 +42,9 @@ def _rows_per_block(n_cols: int, itemsize: int = 4) -> int:
     return max(1, BLOCK_BYTES // max(1, n_cols * itemsize))
 
 
-def distance_blocks(x: torch.Tensor, y: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+def distance_blocks(
+    x: torch.Tensor, y: torch.Tensor | None = None
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(row_start, D[rows])`` L2 distance blocks between ``x`` and ``y`` (default ``x``).
 
     Blocks hold at most ``BLOCK_BYTES``; with ``y`` omitted the diagonal is exactly 0.
@@ -155,8 +157,9 @@ def lazy_greedy_fl(dist: torch.Tensor, k: int, batch: int = 8) -> FLResult:
     return FLResult(idx, _objective(dmax, mind), evals, {"algorithm": "lazy"})
 
 
-def stochastic_greedy_fl(dist: torch.Tensor, k: int, epsilon: float = 0.01,
-                         gen: torch.Generator | None = None) -> FLResult:  # fmt: skip
+def stochastic_greedy_fl(
+    dist: torch.Tensor, k: int, epsilon: float = 0.01, gen: torch.Generator | None = None
+) -> FLResult:
     """Stochastic greedy: the best of ``s = ceil(n/k · ln(1/ε))`` random unpicked points.
 
     The unpicked points live in the first ``m`` slots of a shuffled index (a picked point is
@@ -188,8 +191,13 @@ def stochastic_greedy_fl(dist: torch.Tensor, k: int, epsilon: float = 0.01,
     return FLResult(out, _objective(dmax, mind), k * s, {"algorithm": "stochastic", "sample": s})
 
 
-def run_fl(dist: torch.Tensor, k: int, algorithm: str = "auto", epsilon: float = 0.01,
-           gen: torch.Generator | None = None) -> FLResult:  # fmt: skip
+def run_fl(
+    dist: torch.Tensor,
+    k: int,
+    algorithm: str = "auto",
+    epsilon: float = 0.01,
+    gen: torch.Generator | None = None,
+) -> FLResult:
     """Dispatch to one greedy variant on a precomputed distance matrix."""
     k = max(0, min(int(k), dist.shape[0]))
     if algorithm == "auto":
@@ -255,6 +263,7 @@ def density_counts(x: torch.Tensor, labels: torch.Tensor, radius: float) -> torc
             out[idx[lo : lo + d.shape[0]]] = (d <= radius).sum(1).to(torch.float32)
     return out
 
+
 def same_label_distance_quantile(
     x: torch.Tensor, labels: torch.Tensor, q: float, per_class: int = 1000
 ) -> float:
@@ -291,8 +300,14 @@ def agreement_fractions(x: torch.Tensor, labels: torch.Tensor, radius: float) ->
 
 
 # -- one group, end to end --------------------------------------------------------------------
-def select_group(x: torch.Tensor, ratio: float, algorithm: str = "auto", epsilon: float = 0.01,
-                 gen: torch.Generator | None = None, partition: int = 10_000) -> FLResult:  # fmt: skip
+def select_group(
+    x: torch.Tensor,
+    ratio: float,
+    algorithm: str = "auto",
+    epsilon: float = 0.01,
+    gen: torch.Generator | None = None,
+    partition: int = 10_000,
+) -> FLResult:
     """FL on one group (a class of the noisy label): ``round(ratio·n)`` medoids + cluster sizes.
 
     Groups above ``partition`` points are split into seeded random parts selected separately.
@@ -312,6 +327,9 @@ def select_group(x: torch.Tensor, ratio: float, algorithm: str = "auto", epsilon
         objective += res.objective
         evals += res.evaluations
         del dist
-    info = {"algorithm": res.info["algorithm"], "partitions": parts,
-            "cluster_sizes": torch.cat(sizes)}  # fmt: skip
+    info = {
+        "algorithm": res.info["algorithm"],
+        "partitions": parts,
+        "cluster_sizes": torch.cat(sizes),
+    }
     return FLResult(torch.cat(picked), objective, evals, info)

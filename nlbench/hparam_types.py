@@ -180,8 +180,9 @@ class HParam:
             return "one of " + ", ".join(_show(c) for c in self.choices)
         rng = self.range_text()
         if self.type in _NUMBER_WORDS:
-            text = _NUMBER_WORDS[self.type] + (f" in {rng}" if rng.startswith(("[", "(")) else
-                                               f" {rng}" if rng else "")  # fmt: skip
+            text = _NUMBER_WORDS[self.type] + (
+                f" in {rng}" if rng.startswith(("[", "(")) else f" {rng}" if rng else ""
+            )
         elif self.type == "float_list":
             text = "a list of finite numbers" + (f" (each {rng})" if rng else "") + ", e.g. [0.5]"
         elif self.type == "bool":
@@ -199,8 +200,14 @@ class HParam:
         else:
             allowed = self.range_text() or (self.pattern or "")
         kind = self.type + (" | null" if self.nullable and self.type != "choice" else "")
-        return {"name": name, "type": kind, "range": allowed, "default": self.default,
-                "doc": self.doc, "execution": self.execution}  # fmt: skip
+        return {
+            "name": name,
+            "type": kind,
+            "range": allowed,
+            "default": self.default,
+            "doc": self.doc,
+            "execution": self.execution,
+        }
 
 
 def _infer_kind(default: Any) -> str:
@@ -218,8 +225,9 @@ def _infer_kind(default: Any) -> str:
 
 
 # -- one obvious constructor per type ------------------------------------------------------
-def Float(default: float | None, low: float | None = None, high: float | None = None,
-          **kw: Any) -> HParam:  # fmt: skip
+def Float(
+    default: float | None, low: float | None = None, high: float | None = None, **kw: Any
+) -> HParam:
     """A finite number (NaN and inf are refused), optionally bounded."""
     return HParam(default, type="float", low=low, high=high, **kw)
 
@@ -246,8 +254,9 @@ def Choice(default: Any, choices: tuple | list, **kw: Any) -> HParam:
     return HParam(default, choices=tuple(choices), **kw)
 
 
-def FloatList(default: list[float], low: float | None = None, high: float | None = None,
-              **kw: Any) -> HParam:  # fmt: skip
+def FloatList(
+    default: list[float], low: float | None = None, high: float | None = None, **kw: Any
+) -> HParam:
     """A list of finite numbers (stored as floats), each within the bounds."""
     return HParam(list(default), type="float_list", low=low, high=high, **kw)
 
@@ -270,8 +279,9 @@ def declarations(table: Mapping[str, Any]) -> dict[str, HParam]:
 
 def defaults(table: Mapping[str, Any]) -> dict[str, Any]:
     """``{key: default}``: the plain values of a mapping of declarations and/or defaults."""
-    return {key: value.default if isinstance(value, HParam) else value
-            for key, value in table.items()}  # fmt: skip
+    return {
+        key: value.default if isinstance(value, HParam) else value for key, value in table.items()
+    }
 
 
 def with_defaults(table: Mapping[str, Any], **values: Any) -> dict[str, Any]:

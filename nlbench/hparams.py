@@ -15,9 +15,18 @@ from nlbench.config import RunConfig
 from nlbench.data import AUGMENTS
 from nlbench.errors import UsageError
 from nlbench.hparam_types import (
-    Bool, Choice, Float, FloatList, HParam, Int, Optional, Str, as_hparam, declarations,
+    Bool,
+    Choice,
+    Float,
+    FloatList,
+    HParam,
+    Int,
+    Optional,
+    Str,
+    as_hparam,
+    declarations,
     defaults,
-)  # fmt: skip
+)
 from nlbench.schedules import SCHEDULERS
 from nlbench.specs import DatasetSpec, MethodSpec
 
@@ -35,15 +44,22 @@ BASE_DECLARED: dict[str, HParam] = {
     "nesterov": Bool(False, doc="Nesterov momentum"),
     "weight_decay": Float(5e-4, low=0, high=1, doc="L2 weight decay"),
     "scheduler": Choice("multistep", SCHEDULERS, doc="learning-rate schedule"),
-    "milestones": FloatList([0.5, 0.75], low=0, doc="multistep decays: < 1 fractions of the "
-                            "run, else epochs"),  # fmt: skip
+    "milestones": FloatList(
+        [0.5, 0.75], low=0, doc="multistep decays: < 1 fractions of the run, else epochs"
+    ),
     "gamma": Float(0.1, low=0, high=1, doc="multistep lr factor at each milestone"),
     "onecycle_pct": Float(0.3, low=0, high=1, doc="onecycle: warm-up share of the run"),
     "onecycle_div": Float(25.0, low=0, low_open=True, high=1e6, doc="onecycle: lr / start lr"),
     # None: 1024 on CUDA, the training batch size on CPU (benchmarks/bench_cpu_layout.py,
     # cnn_small, 1 thread: batches of 1024 run inference ~1.85x slower per image than 128)
-    "eval_batch_size": Optional(Int(None, low=1, execution=True, doc="batch of no-grad passes; "
-                                    "null: 1024 on CUDA, batch_size on CPU")),  # fmt: skip
+    "eval_batch_size": Optional(
+        Int(
+            None,
+            low=1,
+            execution=True,
+            doc="batch of no-grad passes; null: 1024 on CUDA, batch_size on CPU",
+        )
+    ),
     "meta_set": Optional(Str(None, pattern=META_SET, doc="trusted hold-out clean:N, pseudo, none")),
     "dropout": Optional(Float(None, low=0, high=1, high_open=True, doc="dropout before the head")),
     "pretrained": Optional(Bool(None, doc="ImageNet weights (timm); null: the model's default")),
@@ -52,15 +68,19 @@ BASE_DECLARED: dict[str, HParam] = {
     # were recorded); "always": on CPU too (benchmarks/bench_cpu_layout.py, cnn_small, 1
     # thread, batch 128: training steps ~1.35x, inference ~1.9-2.1x faster; float results
     # differ in the last bits)
-    "channels_last": Choice(True, (True, False, "always"), execution=True,
-                            doc="channels-last memory format: true (CUDA), always, false"),
+    "channels_last": Choice(
+        True,
+        (True, False, "always"),
+        execution=True,
+        doc="channels-last memory format: true (CUDA), always, false",
+    ),
     # train-time augmentation: None keeps the dataset's policy (crop_flip for the image
     # sets); "crop_flip", "crop", "flip", "off" override it (the CIFAR cpu profile's reason
     # is in its comment)
     "augment": Choice(None, AUGMENT_POLICIES, doc="train augmentation; null: the dataset's"),
     # per-epoch gradient diagnostics (observers_diagnostics): off by default, it costs a pass
     "diagnostics": Bool(False, execution=True, doc="per-epoch gradient diagnostics (a pass)"),
-}  # fmt: skip
+}
 BASE_HPARAMS: dict[str, Any] = defaults(BASE_DECLARED)
 
 

@@ -47,8 +47,9 @@ def identity_hparams(hp: Mapping[str, Any], declared: Mapping[str, HParam]) -> d
     return out
 
 
-def run_key(config: Mapping[str, Any], hp: Mapping[str, Any],
-            declared: Mapping[str, HParam]) -> dict[str, Any]:  # fmt: skip
+def run_key(
+    config: Mapping[str, Any], hp: Mapping[str, Any], declared: Mapping[str, HParam]
+) -> dict[str, Any]:
     """The dict the run_id hashes (``config`` holds :data:`KEY_FIELDS`; ``hp`` is resolved)."""
     return {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
 
@@ -92,8 +93,11 @@ def execution_note(config: Any, hp: Mapping[str, Any], mspec: MethodSpec) -> str
     declared = declared_hparams(mspec)
     stored = config.get("hparams") if isinstance(config, Mapping) else None
     stored = stored if isinstance(stored, Mapping) else {}
-    diff = [f"{k}={json.dumps(stored.get(k))} (asked: {json.dumps(v)})" for k, v in hp.items()
-            if declared.get(k, HParam(v)).execution and stored.get(k) != v]  # fmt: skip
+    diff = [
+        f"{k}={json.dumps(stored.get(k))} (asked: {json.dumps(v)})"
+        for k, v in hp.items()
+        if declared.get(k, HParam(v)).execution and stored.get(k) != v
+    ]
     if not diff:
         return ""
     return f"; it ran with {', '.join(diff)}: pass another --out to run it again that way"

@@ -313,13 +313,15 @@ def jvp_directional(
     supplement Eq. (3)), at about two forwards' cost instead of a second-order backward.
     """
     params = {n: p.detach() for n, p in trainable(model).items()}
-    tangents = {n: direction[n] if n in direction else torch.zeros_like(p)
-                for n, p in params.items()}  # fmt: skip
+    tangents = {
+        n: direction[n] if n in direction else torch.zeros_like(p) for n, p in params.items()
+    }
     buffers = dict(model.named_buffers())
 
     def losses(p):
-        return F.cross_entropy(full_precision(functional_call(model, (p, buffers), (x,))), y,
-                               reduction="none")  # fmt: skip
+        return F.cross_entropy(
+            full_precision(functional_call(model, (p, buffers), (x,))), y, reduction="none"
+        )
 
     with batch_stats_only(model):
         _, d = torch.func.jvp(losses, (params,), (tangents,))
@@ -365,10 +367,16 @@ def fd_meta_gradient(
         losses = per_sample_ce(model, params, x, y)
     w = weights(losses.detach())
     if lookahead:
-        g = torch.autograd.grad((w.detach() * losses).sum(), list(params.values()),
-                                retain_graph=reuse, allow_unused=True)  # fmt: skip
-        fast = {n: p.detach() - lr * gi if gi is not None else p.detach()
-                for (n, p), gi in zip(params.items(), g)}  # fmt: skip
+        g = torch.autograd.grad(
+            (w.detach() * losses).sum(),
+            list(params.values()),
+            retain_graph=reuse,
+            allow_unused=True,
+        )
+        fast = {
+            n: p.detach() - lr * gi if gi is not None else p.detach()
+            for (n, p), gi in zip(params.items(), g)
+        }
     else:
         fast = {n: p.detach() for n, p in params.items()}
     v, lm = meta_direction(model, fast, meta_x, meta_y, decay)

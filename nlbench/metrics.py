@@ -80,7 +80,9 @@ def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
     return u / (n_pos * n_neg)
 
 
-def detection_auc(clean_prob: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> float | None:
+def detection_auc(
+    clean_prob: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor
+) -> float | None:
     """AUC of a method's clean-probability against the true clean flags."""
     return roc_auc(clean_prob, (noisy == clean).to(clean_prob.device))
 

@@ -133,10 +133,15 @@ def run_identity(cfg: RunConfig, host: Host) -> Identity:
 
     resolve_model_spec(host.registry("models"), hp["model"])
     identity = {
-        "method": cfg.method, "dataset": cfg.dataset, "noise": str(nspec), "profile": cfg.profile,
-        "hparams": hp, "seed": cfg.seed, "noise_seed": cfg.noise_seed,
+        "method": cfg.method,
+        "dataset": cfg.dataset,
+        "noise": str(nspec),
+        "profile": cfg.profile,
+        "hparams": hp,
+        "seed": cfg.seed,
+        "noise_seed": cfg.noise_seed,
         "train_subset": cfg.train_subset,
-    }  # fmt: skip
+    }
     key = run_key(identity, hp, declared_hparams(mspec))
     run_id = cfg.run_id or compute_run_id(key)
     return Identity(mspec, dspec, nspec, hp, identity, run_id, key)
@@ -155,22 +160,41 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     clean = data.train.y.numpy().astype(np.int64)
     noise_model = host.get("noise", nspec.type)
     ctx = NoiseContext(
-        clean=clean.copy(), num_classes=data.num_classes,
-        rng=noise_rng(dspec.name, nspec, cfg.noise_seed, len(clean)), dataset=dspec.name,
-        dataset_spec=dspec, train_x=data.train.x,
+        clean=clean.copy(),
+        num_classes=data.num_classes,
+        rng=noise_rng(dspec.name, nspec, cfg.noise_seed, len(clean)),
+        dataset=dspec.name,
+        dataset_spec=dspec,
+        train_x=data.train.x,
         data_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
-        sample_ids=sample_ids, full_size=full_size,
-    )  # fmt: skip
+        sample_ids=sample_ids,
+        full_size=full_size,
+    )
     result = apply_noise(nspec, ctx, host.registry("noise"))
     if result.train_x is not None:
         data.train.x = result.train_x
     report = noise_report(nspec, clean, result, data.num_classes, noise_model.convention)
     data_info = {
-        "train_size": len(data.train), "test_size": len(data.test),
-        "num_classes": data.num_classes, "train_subset": cfg.train_subset, "meta_set": meta_info,
+        "train_size": len(data.train),
+        "test_size": len(data.test),
+        "num_classes": data.num_classes,
+        "train_subset": cfg.train_subset,
+        "meta_set": meta_info,
         **data.info,
-    }  # fmt: skip
+    }
     return Prepared(
-        cfg, hp, mspec, dspec, nspec, data, clean, result.labels, report, meta, data_info,
-        ident.identity, ident.run_id, ident.key,
+        cfg,
+        hp,
+        mspec,
+        dspec,
+        nspec,
+        data,
+        clean,
+        result.labels,
+        report,
+        meta,
+        data_info,
+        ident.identity,
+        ident.run_id,
+        ident.key,
     )

@@ -16,18 +16,42 @@ from nlbench.errors import UsageError
 
 SCHEMA = 1
 EPOCH_FIELDS = (
-    "epoch", "lr", "train_loss", "test_acc", "noisy_fit", "clean_fit",
-    "selected", "selected_precision", "detection_auc", "seconds",
-)  # fmt: skip
+    "epoch",
+    "lr",
+    "train_loss",
+    "test_acc",
+    "noisy_fit",
+    "clean_fit",
+    "selected",
+    "selected_precision",
+    "detection_auc",
+    "seconds",
+)
 SUMMARY_FIELDS = (
-    "last_acc", "best_acc", "best_epoch", "last10_acc", "wall_s", "images_per_s", "peak_mem_mb",
+    "last_acc",
+    "best_acc",
+    "best_epoch",
+    "last10_acc",
+    "wall_s",
+    "images_per_s",
+    "peak_mem_mb",
     "epochs_to_fit",
-)  # fmt: skip
+)
 FIT_THRESHOLD = 0.99  # train accuracy on the noisy labels that counts as "fitted"
 TOP_FIELDS = (
-    "schema", "run_id", "created", "nlbench_version", "git_sha", "plugins", "env", "config",
-    "noise", "epochs", "summary", "status",
-)  # fmt: skip
+    "schema",
+    "run_id",
+    "created",
+    "nlbench_version",
+    "git_sha",
+    "plugins",
+    "env",
+    "config",
+    "noise",
+    "epochs",
+    "summary",
+    "status",
+)
 STATUSES = ("running", "done", "failed", "interrupted")
 EPOCHS_LOG = "epochs.jsonl"
 
@@ -80,7 +104,9 @@ def upgrade(record: dict[str, Any], source: str) -> dict[str, Any]:
     """Upgrade older schemas on read; refuse unknown ones."""
     schema = record.get("schema")
     if schema != SCHEMA:
-        raise RecordError(f"{source}: unknown record schema {schema!r} (this nlbench reads {SCHEMA})")
+        raise RecordError(
+            f"{source}: unknown record schema {schema!r} (this nlbench reads {SCHEMA})"
+        )
     missing = [f for f in TOP_FIELDS if f not in record]
     if missing:
         raise RecordError(f"{source}: record lacks field(s) {', '.join(missing)}")
@@ -98,8 +124,13 @@ def read_record(path: Path) -> dict[str, Any]:
     return upgrade(record, str(path))
 
 
-def summarise(epochs: list[dict[str, Any]], wall_s: float, images: int, train_s: float,
-              peak_mem_mb: float | None) -> dict[str, Any]:
+def summarise(
+    epochs: list[dict[str, Any]],
+    wall_s: float,
+    images: int,
+    train_s: float,
+    peak_mem_mb: float | None,
+) -> dict[str, Any]:
     """The record's summary: last, best (oracle), last-10 mean accuracy and costs."""
     accs = [e["test_acc"] for e in epochs if e.get("test_acc") is not None]
     best = max(range(len(accs)), key=lambda i: (accs[i], -i)) if accs else None

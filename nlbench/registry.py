@@ -66,8 +66,9 @@ class Registry:
         if name not in self._entries:
             error = unknown_name(self.noun, name, self._entries)
             if self.broken:  # the name may belong to a plugin that did not load
-                failed = "; ".join(f"plugin '{b['plugin']}' failed to load ({b['error']})"
-                                   for b in self.broken)
+                failed = "; ".join(
+                    f"plugin '{b['plugin']}' failed to load ({b['error']})" for b in self.broken
+                )
                 error = type(error)(f"{error} Note: {failed}.")
             raise error
         return self._entries[name]

@@ -18,18 +18,43 @@ from nlbench.record import atomic_write_text, read_record
 # file stem -> (title, y label, [(metric, legend label)])
 PLOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "accuracy": ("Test accuracy", "accuracy", [("test_acc", "test"), ("val_acc", "val (clean)")]),
-    "fit": ("Fit to the training labels", "accuracy", [
-        ("noisy_fit", "noisy_fit: corrupted samples, noisy label"),
-        ("clean_fit", "clean_fit: correctly labelled samples"),
-        ("train_acc_noisy", "all samples, noisy label")]),
-    "selection": ("Sample selection", "fraction", [
-        ("selected_precision", "selected precision"), ("selected_recall", "selected recall"),
-        ("detection_auc", "clean detection AUC")]),
-    "gradients": ("Gradient cosine similarity", "cosine", [
-        ("grad_cos_clean_all", "clean vs all"), ("grad_cos_clean_noisy", "clean vs corrupted")]),
-}  # fmt: skip
-EPOCH_COLUMNS = ("epoch", "lr", "train_loss", "test_acc", "val_acc", "noisy_fit", "clean_fit",
-                 "selected", "selected_precision", "detection_auc", "seconds")  # fmt: skip
+    "fit": (
+        "Fit to the training labels",
+        "accuracy",
+        [
+            ("noisy_fit", "noisy_fit: corrupted samples, noisy label"),
+            ("clean_fit", "clean_fit: correctly labelled samples"),
+            ("train_acc_noisy", "all samples, noisy label"),
+        ],
+    ),
+    "selection": (
+        "Sample selection",
+        "fraction",
+        [
+            ("selected_precision", "selected precision"),
+            ("selected_recall", "selected recall"),
+            ("detection_auc", "clean detection AUC"),
+        ],
+    ),
+    "gradients": (
+        "Gradient cosine similarity",
+        "cosine",
+        [("grad_cos_clean_all", "clean vs all"), ("grad_cos_clean_noisy", "clean vs corrupted")],
+    ),
+}
+EPOCH_COLUMNS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "test_acc",
+    "val_acc",
+    "noisy_fit",
+    "clean_fit",
+    "selected",
+    "selected_precision",
+    "detection_auc",
+    "seconds",
+)
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:
@@ -106,8 +131,11 @@ def _facts(record: dict[str, Any]) -> list[list[str]]:
     return [
         ["method", f"`{cfg['method']}`{ref}"],
         ["dataset / profile", f"`{cfg['dataset']}` / `{cfg['profile']}`"],
-        ["noise", f"`{cfg['noise']}`, realized {_acc(noise.get('realized_rate'))} "
-                  f"({noise.get('convention') or DASH})"],
+        [
+            "noise",
+            f"`{cfg['noise']}`, realized {_acc(noise.get('realized_rate'))} "
+            f"({noise.get('convention') or DASH})",
+        ],
         ["model / epochs", f"`{cfg.get('model')}` / {cfg['hparams'].get('epochs')}"],
         ["seed / noise seed", f"{cfg['seed']} / {cfg['noise_seed']}"],
         ["flags", ", ".join(record.get("flags") or []) or DASH],
@@ -118,7 +146,7 @@ def _facts(record: dict[str, Any]) -> list[list[str]]:
         ["epochs to fit the noisy labels (99 %)", _fmt(s.get("epochs_to_fit"))],
         ["wall clock", DASH if s.get("wall_s") is None else f"{s['wall_s']:.1f} s"],
         ["throughput", DASH if speed is None else f"{speed:.0f} images/s"],
-    ]  # fmt: skip
+    ]
 
 
 def summary_markdown(record: dict[str, Any], images: list[Path]) -> str:

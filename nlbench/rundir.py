@@ -181,7 +181,9 @@ def existing_record(run_dir: Path, prep: Any) -> dict[str, Any] | None:
         )
     if record.get("status") == "done":
         note = execution_note(record["config"], prep.hparams, prep.method_spec)
-        log.warning("run %s already finished; returning its record (%s)%s", run_dir.name, path, note)
+        log.warning(
+            "run %s already finished; returning its record (%s)%s", run_dir.name, path, note
+        )
         return record
     return None
 

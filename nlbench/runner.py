@@ -247,17 +247,21 @@ class Runner:
             logits = predictor_logits(method, full, ctx.train, eval_bs, fit_idx)
             total = lambda v: distributed.sum_scalar(v, self.dist)  # noqa: E731
             metrics = {
-                "epoch": epoch, "lr": lr, "train_loss": means.pop("loss", None),
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": means.pop("loss", None),
                 **{f"{k}_acc": self._evaluate(method, v, eval_bs) for k, v in evalsets.items()},
                 **fit_metrics(logits, rows(ctx.train.labels, fit_idx), rows(clean, fit_idx)),
-                **plan_metrics(plan, ctx.train.labels, clean), "select_s": select_s,
+                **plan_metrics(plan, ctx.train.labels, clean),
+                "select_s": select_s,
                 **self.selection.metrics(total),
                 **{f"train_{k}" if not k.startswith("train_") else k: v for k, v in means.items()},
-            }  # fmt: skip
+            }
             metrics["detection_auc"] = (
                 detection_auc(plan.clean_prob, ctx.train.labels, clean)
-                if plan is not None and plan.clean_prob is not None else None
-            )  # fmt: skip
+                if plan is not None and plan.clean_prob is not None
+                else None
+            )
             metrics.update({k: v for k, v in (plan.metrics if plan else {}).items()})
             metrics["seconds"] = time.perf_counter() - t0
             metrics.update(observers.epoch_extras(self.host.pm, state, epoch, metrics))
@@ -265,8 +269,13 @@ class Runner:
             if self.dist.main:
                 append_epoch(state.run_dir, metrics)
                 self.faults.after_log(epoch)
-                checkpoint.save(state.run_dir, state, method, ctx, {
-                    "wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s})
+                checkpoint.save(
+                    state.run_dir,
+                    state,
+                    method,
+                    ctx,
+                    {"wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s},
+                )
             self.progress.epoch_end(epoch, metrics)
         images = int(distributed.sum_scalar(images, self.dist))  # all ranks' images
         return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
@@ -290,15 +299,25 @@ class Runner:
         prov["env"]["world_size"] = self.dist.world
         facts = record_facts(prep, self.cfg.overrides, state.device.type)
         return {
-            "schema": SCHEMA, "run_id": prep.run_id,
+            "schema": SCHEMA,
+            "run_id": prep.run_id,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **prov,
-            "config": {**prep.identity, "model": prep.hparams["model"], "device": str(state.device)},
-            "flags": facts["flags"], "reference": mspec.reference, "noise": prep.noise,
+            "config": {
+                **prep.identity,
+                "model": prep.hparams["model"],
+                "device": str(state.device),
+            },
+            "flags": facts["flags"],
+            "reference": mspec.reference,
+            "noise": prep.noise,
             "data": prep.data_info,
             "method_info": {**method.record_info(), "deviations": facts["deviations"]},
-            "epochs": [], "summary": {}, "status": "running",
-        }  # fmt: skip
+            "epochs": [],
+            "summary": {},
+            "status": "running",
+        }
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":

@@ -32,14 +32,27 @@ log = logging.getLogger(__name__)
 
 # grid axis (RunConfig field) -> value type; every axis takes one value or a list of them
 AXES: dict[str, type] = {
-    "method": str, "dataset": str, "noise": str, "seed": int, "profile": str,
-    "model": str, "train_subset": int, "epochs": int, "noise_seed": int,
-}  # fmt: skip
+    "method": str,
+    "dataset": str,
+    "noise": str,
+    "seed": int,
+    "profile": str,
+    "model": str,
+    "train_subset": int,
+    "epochs": int,
+    "noise_seed": int,
+}
 DEFAULTS: dict[str, list[Any]] = {
-    "method": ["erm"], "dataset": ["digits"], "noise": ["none"], "seed": [0],
-    "profile": ["quick"], "model": [None], "train_subset": [None], "epochs": [None],
+    "method": ["erm"],
+    "dataset": ["digits"],
+    "noise": ["none"],
+    "seed": [0],
+    "profile": ["quick"],
+    "model": [None],
+    "train_subset": [None],
+    "epochs": [None],
     "noise_seed": [0],
-}  # fmt: skip
+}
 # RunConfig fields shared by every run of a sweep (not part of the grid)
 COMMON = ("out", "device", "data_root", "deterministic", "compile")
 
@@ -230,10 +243,18 @@ def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
         return {"run_id": cfg.run_id, "status": "running", "last_acc": None, "error": str(exc)}
     except Exception as exc:  # one broken run must not end the sweep
         log.warning("run %s failed: %s", cfg.run_id, exc)
-        return {"run_id": cfg.run_id, "status": "failed", "last_acc": None,
-                "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
-    return {"run_id": record["run_id"], "status": record["status"],
-            "last_acc": record["summary"].get("last_acc"), "error": None}  # fmt: skip
+        return {
+            "run_id": cfg.run_id,
+            "status": "failed",
+            "last_acc": None,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+    return {
+        "run_id": record["run_id"],
+        "status": record["status"],
+        "last_acc": record["summary"].get("last_acc"),
+        "error": None,
+    }
 
 
 def make_executor(host: Host, name: str, options: Mapping[str, Any]) -> Any:

@@ -36,8 +36,15 @@ def tiny_run(tmp_path, method: str = "erm", noise: str = "0.4", **kwargs: Any) -
     """Run ``method`` for 2 epochs on 300 digits samples; return the record."""
     from nlbench.runner import run
 
-    config = {"method": method, "dataset": "digits", "noise": noise, "out": str(tmp_path),
-              "device": "cpu", **TINY, **kwargs}  # fmt: skip
+    config = {
+        "method": method,
+        "dataset": "digits",
+        "noise": noise,
+        "out": str(tmp_path),
+        "device": "cpu",
+        **TINY,
+        **kwargs,
+    }
     return run(**config)
 
 

@@ -50,19 +50,45 @@ HISTORY_RATE = 0.9  # the official code averages 5 epochs of losses at exactly r
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "default": {"amp": False},
-        "cifar10": {"epochs": 300, "lr": 0.02, "milestones": [150], "gamma": 0.1,
-                    "batch_size": 64, "weight_decay": 5e-4, "scheduler": "multistep",
-                    "warmup_epochs": 10, "alpha": 4.0},
-        "cifar100": {"epochs": 300, "lr": 0.02, "milestones": [150], "gamma": 0.1,
-                     "batch_size": 64, "weight_decay": 5e-4, "scheduler": "multistep",
-                     "warmup_epochs": 30, "alpha": 4.0},
-        "clothing1m": {"epochs": 80, "lr": 0.002, "milestones": [40], "gamma": 0.1,
-                       "batch_size": 32, "weight_decay": 1e-3, "scheduler": "multistep",
-                       "warmup_epochs": 1, "alpha": 0.5, "batches_per_epoch": 1000,
-                       "forward_unlabeled": False, "conf_penalty": True},
+        "cifar10": {
+            "epochs": 300,
+            "lr": 0.02,
+            "milestones": [150],
+            "gamma": 0.1,
+            "batch_size": 64,
+            "weight_decay": 5e-4,
+            "scheduler": "multistep",
+            "warmup_epochs": 10,
+            "alpha": 4.0,
+        },
+        "cifar100": {
+            "epochs": 300,
+            "lr": 0.02,
+            "milestones": [150],
+            "gamma": 0.1,
+            "batch_size": 64,
+            "weight_decay": 5e-4,
+            "scheduler": "multistep",
+            "warmup_epochs": 30,
+            "alpha": 4.0,
+        },
+        "clothing1m": {
+            "epochs": 80,
+            "lr": 0.002,
+            "milestones": [40],
+            "gamma": 0.1,
+            "batch_size": 32,
+            "weight_decay": 1e-3,
+            "scheduler": "multistep",
+            "warmup_epochs": 1,
+            "alpha": 0.5,
+            "batches_per_epoch": 1000,
+            "forward_unlabeled": False,
+            "conf_penalty": True,
+        },
     },
     "quick": {"default": {"warmup_epochs": 5, "rampup_epochs": 8}},
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -168,7 +194,9 @@ def _check(hp, lam: float, tau: float, history: int) -> None:
         raise UsageError(f"dividemix warmup_epochs must be ≥ 0, got {hp.get('warmup_epochs')}")
     nb = hp.get("batches_per_epoch")
     if nb is not None and int(nb) < 1:
-        raise UsageError(f"dividemix batches_per_epoch must be a positive integer or null, got {nb}")
+        raise UsageError(
+            f"dividemix batches_per_epoch must be a positive integer or null, got {nb}"
+        )
 
 
 DEVIATIONS = (

@@ -33,8 +33,12 @@ import torch.nn.functional as F
 
 from nlbench.data import Batch
 from nlbench.mixmatch import (
-    full_precision, mixmatch, sharpen, soft_cross_entropy, uniform_prior_penalty,
-)  # fmt: skip
+    full_precision,
+    mixmatch,
+    sharpen,
+    soft_cross_entropy,
+    uniform_prior_penalty,
+)
 
 TEMPERATURE = 0.5  # hard-coded in the official code (boost_labeled_data / boost_unlabeled_data)
 MIX_DEFAULTS = {"lambda_u": 50.0, "alpha": 4.0, "rampup_epochs": 16}  # the official argparse
@@ -75,17 +79,27 @@ class MixTask:
     def total(self, logits: torch.Tensor, costs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         mse = (torch.softmax(full_precision(logits), dim=1) - self.guess).pow(2).mean(dim=1)
         n = self.n_x
-        return (2 * (w[:n] * costs[:n]).sum() + 2 * self.lambda_u * (w[n:] * mse[n:]).sum()
-                + uniform_prior_penalty(logits))  # fmt: skip
+        return (
+            2 * (w[:n] * costs[:n]).sum()
+            + 2 * self.lambda_u * (w[n:] * mse[n:]).sum()
+            + uniform_prior_penalty(logits)
+        )
 
     def meta(self, logits: torch.Tensor) -> torch.Tensor:
         return soft_cross_entropy(logits, self.meta_targets) + uniform_prior_penalty(logits)
 
 
 @torch.no_grad()
-def refine_and_guess(net: nn.Module, peer: nn.Module | None, v1: torch.Tensor, v2: torch.Tensor,
-                     y: torch.Tensor, w: torch.Tensor, num_classes: int,
-                     autocast) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+def refine_and_guess(
+    net: nn.Module,
+    peer: nn.Module | None,
+    v1: torch.Tensor,
+    v2: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    num_classes: int,
+    autocast,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(refined targets, co-guessed targets) of one pair of views, both sharpened.
 
     ``peer=None`` skips the co-guess (the meta batch: the official code computes it and never
@@ -95,8 +109,9 @@ def refine_and_guess(net: nn.Module, peer: nn.Module | None, v1: torch.Tensor, v
         own = [net(v).float().softmax(1) for v in (v1, v2)]  # train mode, one view at a time
         peer_p = None if peer is None else peer(torch.cat([v1, v2])).float().softmax(1)
     wv = w.float().unsqueeze(1)
-    refined = sharpen(wv * F.one_hot(y, num_classes).float() + (1 - wv) * (own[0] + own[1]) / 2,
-                      TEMPERATURE)  # fmt: skip
+    refined = sharpen(
+        wv * F.one_hot(y, num_classes).float() + (1 - wv) * (own[0] + own[1]) / 2, TEMPERATURE
+    )
     if peer_p is None:
         return refined, None
     n = v1.shape[0]
@@ -105,8 +120,14 @@ def refine_and_guess(net: nn.Module, peer: nn.Module | None, v1: torch.Tensor, v
 
 
 def build_task(
-    net: nn.Module, peer: nn.Module, b: MixMetaBatch, num_classes: int, alpha: float,
-    lambda_u: float, gen: torch.Generator, autocast,
+    net: nn.Module,
+    peer: nn.Module,
+    b: MixMetaBatch,
+    num_classes: int,
+    alpha: float,
+    lambda_u: float,
+    gen: torch.Generator,
+    autocast,
 ) -> MixTask:
     """Refine, guess and mix one step's batches (training net in train mode, peer in eval)."""
     net.train()
@@ -118,5 +139,12 @@ def build_task(
     both = torch.cat([torch.cat([tx, tx, tu, tu]), torch.cat([gx, gx, gu, gu])], dim=1)
     mixed_x, mixed_t, _ = mixmatch(inputs, both, alpha, gen)  # one l, one permutation
     meta_x, meta_t, _ = mixmatch(torch.cat([b.m1, b.m2]), torch.cat([tm, tm]), alpha, gen)
-    return MixTask(mixed_x, mixed_t[:, :num_classes], mixed_t[:, num_classes:],
-                   2 * b.x.shape[0], float(lambda_u), meta_x, meta_t)  # fmt: skip
+    return MixTask(
+        mixed_x,
+        mixed_t[:, :num_classes],
+        mixed_t[:, num_classes:],
+        2 * b.x.shape[0],
+        float(lambda_u),
+        meta_x,
+        meta_t,
+    )

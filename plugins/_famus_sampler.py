@@ -96,8 +96,9 @@ def channel_sums(grad: torch.Tensor | None, channels: int, device) -> torch.Tens
 class LayerSamplers(nn.Module):
     """One gate network per gated layer; ``forward`` returns the straight-through gates."""
 
-    def __init__(self, shapes: dict[str, torch.Size], k: int, hidden: int = 128,
-                 tau: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self, shapes: dict[str, torch.Size], k: int, hidden: int = 128, tau: float = 5.0
+    ) -> None:
         super().__init__()
         self.names = list(shapes)
         self.channels = [int(s[0]) if len(s) else 1 for s in shapes.values()]
@@ -106,8 +107,13 @@ class LayerSamplers(nn.Module):
         prior = math.log(max(k, 1e-3) / max(n - k, 1e-3))
         self.nets = nn.ModuleList()
         for c in self.channels:
-            net = nn.Sequential(nn.Linear(c, hidden), nn.PReLU(), nn.Linear(hidden, hidden),
-                                nn.PReLU(), nn.Linear(hidden, 2))  # fmt: skip
+            net = nn.Sequential(
+                nn.Linear(c, hidden),
+                nn.PReLU(),
+                nn.Linear(hidden, hidden),
+                nn.PReLU(),
+                nn.Linear(hidden, 2),
+            )
             with torch.no_grad():
                 net[-1].weight.mul_(0.1)
                 net[-1].bias.copy_(torch.tensor([0.0, prior]))
@@ -116,10 +122,12 @@ class LayerSamplers(nn.Module):
     def forward(self, grads: dict[str, torch.Tensor | None], gen) -> torch.Tensor:
         """Gates r (L,) with value 0/1 and the soft sample's gradient (straight-through)."""
         device = self.nets[0][0].weight.device
-        logits = torch.stack([
-            net(channel_sums(grads.get(name), c, device))
-            for name, c, net in zip(self.names, self.channels, self.nets)
-        ])  # fmt: skip
+        logits = torch.stack(
+            [
+                net(channel_sums(grads.get(name), c, device))
+                for name, c, net in zip(self.names, self.channels, self.nets)
+            ]
+        )
         return hard_gumbel(logits, self.tau, gen)[:, 1]
 
 

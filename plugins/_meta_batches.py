@@ -20,8 +20,14 @@ class MetaBatches:
     noisy labels. Reshuffles after each pass; no host sync.
     """
 
-    def __init__(self, images: DeviceImages, labels: torch.Tensor, augment: str,
-                 gen: torch.Generator, index: torch.Tensor | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        images: DeviceImages,
+        labels: torch.Tensor,
+        augment: str,
+        gen: torch.Generator,
+        index: torch.Tensor | None = None,
+    ) -> None:
         self.images, self.labels, self.augment, self.gen = images, labels, augment, gen
         self.index = index
         self.size = len(labels) if index is None else int(index.numel())

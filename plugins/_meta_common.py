@@ -19,50 +19,69 @@ from nlbench.errors import UsageError
 from nlbench.hparam_types import Bool, Choice, Float, Int, Optional, Str
 from nlbench.method import TrainContext
 from nlbench_plugins._famus_sampler import (
-    LayerSamplers, count_penalty, forward_order, gated_names, grad_stat_penalty,
-)  # fmt: skip
+    LayerSamplers,
+    count_penalty,
+    forward_order,
+    gated_names,
+    grad_stat_penalty,
+)
 from nlbench_plugins._meta_batches import MetaBatches
 from nlbench_plugins._meta_weights import WeightProbe
 
 META_GRADS = ("exact", "jvp", "fd")
 COMMON_HPARAMS: dict[str, Any] = {
     # clean:N (trusted hold-out) or pseudo (GMM pseudo-clean set)
-    "meta_set": Str("clean:1000", pattern=r"clean:[1-9][0-9]*|pseudo", doc="meta set: clean:N "
-                    "(trusted hold-out) or pseudo (GMM pseudo-clean set)"),
+    "meta_set": Str(
+        "clean:1000",
+        pattern=r"clean:[1-9][0-9]*|pseudo",
+        doc="meta set: clean:N (trusted hold-out) or pseudo (GMM pseudo-clean set)",
+    ),
     "meta_batch_size": Optional(Int(None, low=1, doc="meta batch; null: batch_size")),
-    "meta_grad": Choice("exact", META_GRADS, doc="exact (double backward), jvp (exact, "
-                        "forward-mode), fd (finite differences)"),
+    "meta_grad": Choice(
+        "exact",
+        META_GRADS,
+        doc="exact (double backward), jvp (exact, forward-mode), fd (finite differences)",
+    ),
     "fd_eps": Float(0.01, low=0, low_open=True, high=1, doc="fd step = fd_eps / ||v|| (DARTS)"),
     "reuse_forward": Bool(True, doc="the actual step reuses the look-ahead's forward (same maths)"),
     "warmup_epochs": Int(10, low=0, doc="pseudo meta set: plain CE epochs before the first GMM"),
-    "p_threshold": Float(0.5, low=0, high=1, high_open=True,
-                         doc="pseudo meta set = clean probability above this"),
+    "p_threshold": Float(
+        0.5, low=0, high=1, high_open=True, doc="pseudo meta set = clean probability above this"
+    ),
     "famus": Bool(False, doc="FaMUS layer sampling as a speed-up plug-in"),
     "famus_k": Int(4, low=1, doc="K: layers sampled per step"),
     "famus_gated": Int(15, low=1, doc="the last N parameter tensors are gated (final two kept)"),
     "famus_lr": Float(0.1, low=0, high=10, doc="δ: sampler SGD lr"),
     "famus_tau": Float(5.0, low=0, low_open=True, high=1e6, doc="Gumbel-softmax temperature"),
     "famus_lambda_r": Float(0.1, low=0, high=1e6, doc="λ_r of (Σr − K)²"),
-    "famus_lambda_g": Float(0.1, low=0, high=1e6, doc="λ_g of the gradient-statistics "
-                             "regulariser"),
+    "famus_lambda_g": Float(0.1, low=0, high=1e6, doc="λ_g of the gradient-statistics regulariser"),
     "famus_reg_quirk": Bool(False, doc="L_r sees only the last gate (the released code)"),
     # Clothing1M (FaMUS supplement §E): each network's epoch is this many mini-batches drawn
     # from a fresh pool balanced by noisy label; None → one pass over the whole train set
-    "batches_per_epoch": Optional(Int(None, low=1, doc="mini-batches per epoch from a pool "
-                                      "balanced by noisy label; null: one pass")),
-}  # fmt: skip
+    "batches_per_epoch": Optional(
+        Int(
+            None,
+            low=1,
+            doc="mini-batches per epoch from a pool balanced by noisy label; null: one pass",
+        )
+    ),
+}
 MWNET_HPARAMS: dict[str, Any] = {
     "meta_lr": Float(1e-3, low=0, high=10, doc="β: meta-net lr"),
-    "meta_opt": Choice("adam", ("adam", "sgd"), doc="adam (stable MW-Net.py) | sgd (WRN "
-                       "script, FaMUS)"),
+    "meta_opt": Choice(
+        "adam", ("adam", "sgd"), doc="adam (stable MW-Net.py) | sgd (WRN script, FaMUS)"
+    ),
     "meta_wd": Float(1e-4, low=0, high=1, doc="meta-net weight decay"),
     "meta_hidden": Int(100, low=1, doc="meta-net hidden units"),
     # sum: w/Σw (WRN script, FaMUS) | mean: sum(w·ℓ)/B (stable MW-Net.py). Default sum: with
     # mean the meta-net can lower the meta loss by scaling every weight up (a larger effective
     # lr) and on digits 60 % it does (weights → 1, ERM accuracy); sum leaves only the ranking.
-    "weight_norm": Choice("sum", ("sum", "mean"), doc="sum: w/Σw (WRN script, FaMUS) | mean: "
-                          "sum(w·ℓ)/B (stable MW-Net.py)"),
-}  # fmt: skip
+    "weight_norm": Choice(
+        "sum",
+        ("sum", "mean"),
+        doc="sum: w/Σw (WRN script, FaMUS) | mean: sum(w·ℓ)/B (stable MW-Net.py)",
+    ),
+}
 
 
 class VNet(nn.Module):
@@ -82,8 +101,13 @@ def meta_optimizer(params, hp: dict[str, Any]) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=float(hp["meta_lr"]), weight_decay=float(hp["meta_wd"]))
     if name == "sgd":
-        return torch.optim.SGD(params, lr=float(hp["meta_lr"]), momentum=0.9, nesterov=True,
-                               weight_decay=float(hp["meta_wd"]))  # fmt: skip
+        return torch.optim.SGD(
+            params,
+            lr=float(hp["meta_lr"]),
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=float(hp["meta_wd"]),
+        )
     raise UsageError(f"meta_opt '{name}': accepted adam, sgd")
 
 
@@ -220,15 +244,32 @@ class Learner:
 
             losses, meta_loss, grads = self._famus_meta(x, y, mx, my, lr, reuse, weigh, theta)
         elif self.hp["meta_grad"] in ("fd", "jvp"):
-            mg = metagrad.fd_meta_gradient(self.model, x, y, self.weights, theta, mx, my, lr,
-                                           reuse=reuse, eps=float(self.hp["fd_eps"]),
-                                           mode=str(self.hp["meta_grad"]))  # fmt: skip
+            mg = metagrad.fd_meta_gradient(
+                self.model,
+                x,
+                y,
+                self.weights,
+                theta,
+                mx,
+                my,
+                lr,
+                reuse=reuse,
+                eps=float(self.hp["fd_eps"]),
+                mode=str(self.hp["meta_grad"]),
+            )
             losses, meta_loss, grads = mg.losses, mg.meta_loss, mg.grads
         else:
             mg = metagrad.meta_gradient(
-                self.model, x, y, lambda l: (self.weights(l.detach()) * l).sum(), theta, mx, my,
-                lr, reuse=reuse,
-            )  # fmt: skip
+                self.model,
+                x,
+                y,
+                lambda l: (self.weights(l.detach()) * l).sum(),
+                theta,
+                mx,
+                my,
+                lr,
+                reuse=reuse,
+            )
             losses, meta_loss, grads = mg.losses, mg.meta_loss, mg.grads
         self._step_meta_net(theta, grads)
         return losses, meta_loss
@@ -242,15 +283,35 @@ class Learner:
                 x, y, mx, my, lr, reuse, lambda l: (eps * l).sum(), [eps], decay=self.decay
             )
         elif self.hp["meta_grad"] in ("fd", "jvp"):
-            mg = metagrad.fd_meta_gradient(self.model, x, y, lambda _l: eps, [eps], mx, my, lr,
-                                           reuse=reuse, lookahead=False,
-                                           eps=float(self.hp["fd_eps"]),
-                                           mode=str(self.hp["meta_grad"]),
-                                           decay=self.decay)  # fmt: skip
+            mg = metagrad.fd_meta_gradient(
+                self.model,
+                x,
+                y,
+                lambda _l: eps,
+                [eps],
+                mx,
+                my,
+                lr,
+                reuse=reuse,
+                lookahead=False,
+                eps=float(self.hp["fd_eps"]),
+                mode=str(self.hp["meta_grad"]),
+                decay=self.decay,
+            )
             losses, meta_loss, (g,) = mg.losses, mg.meta_loss, mg.grads
         else:
-            mg = metagrad.meta_gradient(self.model, x, y, lambda l: (eps * l).sum(), [eps], mx, my,
-                                        lr, reuse=reuse, decay=self.decay)  # fmt: skip
+            mg = metagrad.meta_gradient(
+                self.model,
+                x,
+                y,
+                lambda l: (eps * l).sum(),
+                [eps],
+                mx,
+                my,
+                lr,
+                reuse=reuse,
+                decay=self.decay,
+            )
             losses, meta_loss, (g,) = mg.losses, mg.meta_loss, mg.grads
         w = metagrad.normalise_weights((-g).clamp_min(0), "sum")
         return losses, meta_loss, w.detach()
@@ -268,22 +329,17 @@ class Learner:
         theta = list(self.vnet.parameters())
         with metagrad.eager(self.model):
             with metagrad.decomposed_bn(self.model):  # the first forward is differentiated twice
-                logits = (self.model(task.x) if reuse else metagrad.virtual_logits(
-                    self.model, metagrad.trainable(self.model), task.x))  # fmt: skip
+                logits = (
+                    self.model(task.x)
+                    if reuse
+                    else metagrad.virtual_logits(self.model, metagrad.trainable(self.model), task.x)
+                )
             costs = task.costs(logits)
 
             def weigh(c: torch.Tensor) -> torch.Tensor:
                 return task.total(logits, c, self.weights(c.detach()))
 
-            if self.samplers is not None:
-                _, meta_loss, grads = self._famus_meta(
-                    None, None, task.meta_x, None, lr, reuse, weigh, theta, losses=costs,
-                    meta_objective=task.meta)  # fmt: skip
-            else:
-                mg = metagrad.meta_gradient(self.model, None, None, weigh, theta, task.meta_x,
-                                            None, lr, reuse=reuse, losses=costs,
-                                            meta_objective=task.meta)  # fmt: skip
-                meta_loss, grads = mg.meta_loss, mg.grads
+            meta_loss, grads = self._mix_meta_grads(task, lr, reuse, weigh, theta, costs)
             self._step_meta_net(theta, grads)
             with torch.no_grad():
                 raw = self.vnet(costs.detach())  # recomputed with the updated meta-net
@@ -293,11 +349,48 @@ class Learner:
             logits = self.model(task.x)
             costs = task.costs(logits)
         loss = self._actual_step(task.total(logits, costs, w.detach()))
-        return {"loss": loss, "meta_loss": meta_loss, "weight_mean": raw.mean(),
-                "lambda_u": torch.full((), task.lambda_u, device=loss.device)}  # fmt: skip
+        return {
+            "loss": loss,
+            "meta_loss": meta_loss,
+            "weight_mean": raw.mean(),
+            "lambda_u": torch.full((), task.lambda_u, device=loss.device),
+        }
 
-    def _famus_meta(self, x, y, mx, my, lr, reuse, weigh, theta, losses=None,
-                    meta_objective=None, decay=None):  # fmt: skip
+    def _mix_meta_grads(self, task, lr, reuse, weigh, theta, costs):
+        """The meta-net's gradient for a mixed batch: FaMUS-gated when samplers exist."""
+        if self.samplers is not None:
+            _, meta_loss, grads = self._famus_meta(
+                None,
+                None,
+                task.meta_x,
+                None,
+                lr,
+                reuse,
+                weigh,
+                theta,
+                losses=costs,
+                meta_objective=task.meta,
+            )
+        else:
+            mg = metagrad.meta_gradient(
+                self.model,
+                None,
+                None,
+                weigh,
+                theta,
+                task.meta_x,
+                None,
+                lr,
+                reuse=reuse,
+                losses=costs,
+                meta_objective=task.meta,
+            )
+            meta_loss, grads = mg.meta_loss, mg.grads
+        return meta_loss, grads
+
+    def _famus_meta(
+        self, x, y, mx, my, lr, reuse, weigh, theta, losses=None, meta_objective=None, decay=None
+    ):
         """FaMUS's meta step (official ``meta_step``): gates from the look-ahead gradients,
         every layer moved, one backward of ``L_meta + λ_g·L_g + λ_r·L_r`` into the weighting
         parameters and the samplers; updates the samplers (δ)."""
@@ -341,8 +434,10 @@ class Learner:
         if not self.gated or self.steps == 0:
             return {}
         frac = (self.counts / self.steps).tolist()
-        out = {"layers": dict(zip(self.gated, [round(f, 4) for f in frac])),
-               "mean_sampled": round(float(self.counts.sum()) / self.steps, 3)}  # fmt: skip
+        out = {
+            "layers": dict(zip(self.gated, [round(f, 4) for f in frac])),
+            "mean_sampled": round(float(self.counts.sum()) / self.steps, 3),
+        }
         self.counts.zero_()
         self.steps = 0
         return out

@@ -59,16 +59,22 @@ class MetaReweight(Method):
         self.fallback: dict[str, bool] = {}
         self.pools: dict[str, torch.Tensor | None] = {n: None for n in self.nets}
         self.mix = bool(self.hp.get("mixmatch"))
-        if self.mix and (self.nets != ("net1", "net2") or self.kind != "pseudo"
-                         or self.hp["batches_per_epoch"] is not None
-                         or self.hp["meta_grad"] != "exact"):  # fmt: skip
+        if self.mix and (
+            self.nets != ("net1", "net2")
+            or self.kind != "pseudo"
+            or self.hp["batches_per_epoch"] is not None
+            or self.hp["meta_grad"] != "exact"
+        ):
             from nlbench.errors import UsageError
 
-            raise UsageError(f"{self.name}: mixmatch=true is FaMUS's two-network variant on "
-                             "pseudo-clean sets: use famus with meta_set=pseudo, meta_grad=exact "
-                             "and no batches_per_epoch")  # fmt: skip
-        self.mix_hp = {k: self.hp.get(k) if self.hp.get(k) is not None else v
-                       for k, v in MIX_DEFAULTS.items()}  # fmt: skip
+            raise UsageError(
+                f"{self.name}: mixmatch=true is FaMUS's two-network variant on "
+                "pseudo-clean sets: use famus with meta_set=pseudo, meta_grad=exact "
+                "and no batches_per_epoch"
+            )
+        self.mix_hp = {
+            k: self.hp.get(k) if self.hp.get(k) is not None else v for k, v in MIX_DEFAULTS.items()
+        }
         self.splits: dict[str, Split] = {}
         self.probs: dict[str, torch.Tensor] = {}
         self.meta_index: dict[str, torch.Tensor] = {}
@@ -91,8 +97,10 @@ class MetaReweight(Method):
         if nb is None:
             return train.num_batches()
         size = int(nb) * train.batch_size
-        self.pools = {n: class_balanced_pool(train.labels, size, self.ctx.num_classes, train.gen)
-                      for n in self.nets}  # fmt: skip
+        self.pools = {
+            n: class_balanced_pool(train.labels, size, self.ctx.num_classes, train.gen)
+            for n in self.nets
+        }
         return max(train.num_batches(EpochPlan(indices=p)) for p in self.pools.values())
 
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
@@ -120,8 +128,10 @@ class MetaReweight(Method):
     def _pseudo_split(self, epoch: int, scan: Scan, plan: EpochPlan) -> None:
         """GMM per network; each network's meta set = its peer's pseudo-clean samples."""
         seed = int(self.ctx.extras.get("seed", 0))
-        prob = {n: clean_probability(scan.loss[n], seed=derive_seed("gmm", seed, epoch, n) % 2**32)
-                for n in self.nets}  # fmt: skip
+        prob = {
+            n: clean_probability(scan.loss[n], seed=derive_seed("gmm", seed, epoch, n) % 2**32)
+            for n in self.nets
+        }
         tau = float(self.hp["p_threshold"])
         for n, lr in self.learners.items():
             p = prob[PEER[n]]
@@ -143,15 +153,17 @@ class MetaReweight(Method):
         train, bs = self.ctx.train, self.ctx.train.batch_size
         pool = torch.arange(len(train), device=train.device)
         for n in self.nets:  # official guard: < 64 (a batch) or > 90 % labeled → median split
-            split = co_divide(self.probs[n], pool, float(self.hp["p_threshold"]), bs,
-                              max(1, len(train) // 10))  # fmt: skip
+            split = co_divide(
+                self.probs[n], pool, float(self.hp["p_threshold"]), bs, max(1, len(train) // 10)
+            )
             self.splits[n] = split
             plan.metrics[f"labeled_{n}"] = int(split.labeled.numel())
             plan.metrics[f"unlabeled_{n}"] = int(split.unlabeled.numel())
             plan.metrics[f"split_fallback_{n}"] = split.fallback
         plan.steps = sum(self._mix_iters(n) for n in self.nets)
-        ramp = linear_rampup(float(epoch), int(self.hp["warmup_epochs"]),
-                             int(self.mix_hp["rampup_epochs"]))  # fmt: skip
+        ramp = linear_rampup(
+            float(epoch), int(self.hp["warmup_epochs"]), int(self.mix_hp["rampup_epochs"])
+        )
         self.lambda_u = float(self.mix_hp["lambda_u"]) * ramp
         plan.metrics["lambda_u"] = self.lambda_u
 
@@ -194,10 +206,21 @@ class MetaReweight(Method):
             for _ in range(self._mix_iters(n)):
                 b, u, m = next(labeled), next(unlabeled), next(meta)
                 yield MixMetaBatch(
-                    b.x, b.y, b.index, weight=prob[b.index], tag=n, x2=train.view(b.index),
-                    u1=u.x, u2=train.view(u.index), uy=u.y, uw=prob[u.index],
-                    m1=m.x, m2=train.view(m.index), my=m.y, mw=prob[m.index],
-                )  # fmt: skip
+                    b.x,
+                    b.y,
+                    b.index,
+                    weight=prob[b.index],
+                    tag=n,
+                    x2=train.view(b.index),
+                    u1=u.x,
+                    u2=train.view(u.index),
+                    uy=u.y,
+                    uw=prob[u.index],
+                    m1=m.x,
+                    m2=train.view(m.index),
+                    my=m.y,
+                    mw=prob[m.index],
+                )
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         learner = self.learners[batch.tag or self.nets[0]]
@@ -205,9 +228,16 @@ class MetaReweight(Method):
             return learner.warmup_step(batch.x, batch.y)
         if isinstance(batch, MixMetaBatch):
             peer = self.learners[PEER[batch.tag]].model
-            task = build_task(learner.model, peer, batch, self.ctx.num_classes,
-                              float(self.mix_hp["alpha"]), self.lambda_u, self.ctx.gen,
-                              self.ctx.autocast)  # fmt: skip
+            task = build_task(
+                learner.model,
+                peer,
+                batch,
+                self.ctx.num_classes,
+                float(self.mix_hp["alpha"]),
+                self.lambda_u,
+                self.ctx.gen,
+                self.ctx.autocast,
+            )
             return learner.mix_step(task)
         return learner.step(batch.x, batch.y)
 
@@ -223,26 +253,38 @@ class MetaReweight(Method):
         hp = self.hp
         size = int(self.ctx.meta.size) if self.kind == "clean" else None
         info: dict[str, Any] = {
-            "meta_set": {"kind": self.kind, "size": size,
-                         "source": "trusted hold-out" if self.kind == "clean"
-                         else ("peer network's GMM" if len(self.nets) == 2 else "own GMM")},
-            "meta_grad": hp["meta_grad"], "reuse_forward": bool(hp["reuse_forward"]),
+            "meta_set": {
+                "kind": self.kind,
+                "size": size,
+                "source": "trusted hold-out"
+                if self.kind == "clean"
+                else ("peer network's GMM" if len(self.nets) == 2 else "own GMM"),
+            },
+            "meta_grad": hp["meta_grad"],
+            "reuse_forward": bool(hp["reuse_forward"]),
             "virtual_step": "plain SGD at the live lr (no momentum/wd, as the papers' code)",
-            "networks": list(self.nets), "famus": self.famus,
-            "epoch": "one pass over the train set" if hp["batches_per_epoch"] is None else
-            f"{hp['batches_per_epoch']} batches per network from a fresh noise-balanced pool",
-        }  # fmt: skip
+            "networks": list(self.nets),
+            "famus": self.famus,
+            "epoch": "one pass over the train set"
+            if hp["batches_per_epoch"] is None
+            else f"{hp['batches_per_epoch']} batches per network from a fresh noise-balanced pool",
+        }
         if self.rule == "mwnet":
-            info.update(weight_norm=hp["weight_norm"], meta_opt=hp["meta_opt"],
-                        meta_lr=hp["meta_lr"], weight_fn=WEIGHT_FN)  # fmt: skip
+            info.update(
+                weight_norm=hp["weight_norm"],
+                meta_opt=hp["meta_opt"],
+                meta_lr=hp["meta_lr"],
+                weight_fn=WEIGHT_FN,
+            )
         else:
             info["clean_cost"] = "mean CE + weight_decay/2 * ||w||^2 (official model.cost)"
         if self.mix:
             info["mixmatch"] = {
-                **self.mix_hp, "temperature": 0.5,
+                **self.mix_hp,
+                "temperature": 0.5,
                 "meta_set": "peer GMM's clean probability > p_threshold, mixed",
                 "source": "official CNWL code (train_famus_redminiimage.py), re-implemented",
-            }  # fmt: skip
+            }
         if self.famus:
             first = next(iter(self.learners.values()))
             info["famus_gated_layers"] = first.gated

@@ -10,11 +10,21 @@ def small_image_profiles(paper_epochs: int) -> dict[str, dict[str, Any]]:
     ``quick``: cnn_small for 15 epochs on a CPU."""
     return {
         "paper": {
-            "model": "preact_resnet18", "epochs": paper_epochs, "batch_size": 128, "lr": 0.02,
-            "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
+            "model": "preact_resnet18",
+            "epochs": paper_epochs,
+            "batch_size": 128,
+            "lr": 0.02,
+            "milestones": [0.5, 0.75],
+            "weight_decay": 5e-4,
+            "scheduler": "multistep",
         },
         "quick": {
-            "model": "cnn_small", "epochs": 15, "batch_size": 128, "lr": 0.05,
-            "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
+            "model": "cnn_small",
+            "epochs": 15,
+            "batch_size": 128,
+            "lr": 0.05,
+            "milestones": [0.5, 0.75],
+            "weight_decay": 5e-4,
+            "scheduler": "multistep",
         },
-    }  # fmt: skip
+    }

@@ -79,9 +79,11 @@ def _folder(tv_class, request: LoadRequest, name: str) -> Path:
 
 
 def _bad(path: Path, why: str) -> DataMissingError:
-    return DataMissingError(f"{path}: not a CIFAR python batch ({why}). Accepted: the official "
-                            "'python version' files or a re-encoding with the same keys and "
-                            "shapes (data N×3072 uint8, N labels)")  # fmt: skip
+    return DataMissingError(
+        f"{path}: not a CIFAR python batch ({why}). Accepted: the official "
+        "'python version' files or a re-encoding with the same keys and "
+        "shapes (data N×3072 uint8, N labels)"
+    )
 
 
 def _batch_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -118,22 +120,35 @@ def _class_names(path: Path, names_key: str) -> list[str]:
     meta = load_numpy_pickle(path)
     names = meta.get(names_key) if isinstance(meta, dict) else None
     if not isinstance(names, (list, tuple)) or not names:
-        raise DataMissingError(f"{path}: not a CIFAR meta file (no list '{names_key}'). "
-                               "Accepted: the official batches.meta / meta file")  # fmt: skip
+        raise DataMissingError(
+            f"{path}: not a CIFAR meta file (no list '{names_key}'). "
+            "Accepted: the official batches.meta / meta file"
+        )
     return [str(c) for c in names]
 
 
-def _load(request: LoadRequest, archive, name: str, label_key: str, names_key: str,
-          mean: tuple[float, ...], std: tuple[float, ...]) -> DatasetData:  # fmt: skip
+def _load(
+    request: LoadRequest,
+    archive,
+    name: str,
+    label_key: str,
+    names_key: str,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> DatasetData:
     """One CIFAR variant: train in official order, test, class names from the meta file."""
     folder = _folder(archive, request, name)
     classes = _class_names(folder / archive.meta["filename"], names_key)
     return DatasetData(
         train=_read_split(folder, archive.train_list, label_key, len(classes)),
         test=_read_split(folder, archive.test_list, label_key, len(classes)),
-        num_classes=len(classes), classes=classes, mean=mean, std=std, augment="crop_flip",
+        num_classes=len(classes),
+        classes=classes,
+        mean=mean,
+        std=std,
+        augment="crop_flip",
         info={"data_dir": str(folder)},
-    )  # fmt: skip
+    )
 
 
 def load_cifar10(request: LoadRequest) -> DatasetData:
@@ -143,19 +158,36 @@ def load_cifar10(request: LoadRequest) -> DatasetData:
 
 def load_cifar100(request: LoadRequest) -> DatasetData:
     """Load CIFAR-100 fine labels (50,000 train in official order, 10,000 test)."""
-    return _load(request, CIFAR100, "cifar100", "fine_labels", "fine_label_names",
-                 CIFAR100_MEAN, CIFAR100_STD)  # fmt: skip
+    return _load(
+        request,
+        CIFAR100,
+        "cifar100",
+        "fine_labels",
+        "fine_label_names",
+        CIFAR100_MEAN,
+        CIFAR100_STD,
+    )
 
 
 # The ``cpu`` profile is meant for CIFAR-10 with --train-subset 5000..10000 on a laptop CPU.
 PROFILES = {
     "paper": {
-        "model": "preact_resnet18", "epochs": 300, "batch_size": 128, "lr": 0.02,
-        "milestones": [150], "weight_decay": 5e-4, "scheduler": "multistep",
+        "model": "preact_resnet18",
+        "epochs": 300,
+        "batch_size": 128,
+        "lr": 0.02,
+        "milestones": [150],
+        "weight_decay": 5e-4,
+        "scheduler": "multistep",
     },
     "quick": {
-        "model": "cnn_small", "epochs": 15, "batch_size": 128, "lr": 0.05,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
+        "model": "cnn_small",
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 0.05,
+        "milestones": [0.5, 0.75],
+        "weight_decay": 5e-4,
+        "scheduler": "multistep",
     },
     # CIFAR-10 at 2-core-CPU scale, used with --train-subset 5000: ERM ~5 min on one thread.
     # Measured (`nlbench run --method erm --dataset cifar10 --profile cpu --noise sym:0.6
@@ -170,27 +202,46 @@ PROFILES = {
     # 38.8). Channels-last is on for the CPU too: ~1.35x faster steps, results equal up to
     # float rounding (benchmarks/bench_cpu_layout.py).
     "cpu": {
-        "model": "cnn_small", "epochs": 40, "batch_size": 128, "lr": 0.05,
-        "milestones": [0.5, 0.75], "weight_decay": 5e-4, "scheduler": "multistep",
-        "augment": "flip", "channels_last": "always",
+        "model": "cnn_small",
+        "epochs": 40,
+        "batch_size": 128,
+        "lr": 0.05,
+        "milestones": [0.5, 0.75],
+        "weight_decay": 5e-4,
+        "scheduler": "multistep",
+        "augment": "flip",
+        "channels_last": "always",
     },
-}  # fmt: skip
+}
 
 
 @hookimpl
 def register_datasets(register) -> None:
-    register(DatasetSpec(
-        name="cifar10",
-        description="CIFAR-10, 50,000 train / 10,000 test 32x32 colour images, 10 classes",
-        load=load_cifar10, num_classes=10, in_chans=3, image_size=32,
-        label_order="cifar10", asym_map="cifar10", profiles=PROFILES,
-        citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images (2009)",
-    ))  # fmt: skip
-    register(DatasetSpec(
-        name="cifar100",
-        description="CIFAR-100, 50,000 train / 10,000 test 32x32 colour images, 100 classes",
-        load=load_cifar100, num_classes=100, in_chans=3, image_size=32,
-        label_order="cifar100", asym_map="cifar100",
-        profiles={k: v for k, v in PROFILES.items() if k != "cpu"},
-        citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images (2009)",
-    ))  # fmt: skip
+    register(
+        DatasetSpec(
+            name="cifar10",
+            description="CIFAR-10, 50,000 train / 10,000 test 32x32 colour images, 10 classes",
+            load=load_cifar10,
+            num_classes=10,
+            in_chans=3,
+            image_size=32,
+            label_order="cifar10",
+            asym_map="cifar10",
+            profiles=PROFILES,
+            citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images (2009)",
+        )
+    )
+    register(
+        DatasetSpec(
+            name="cifar100",
+            description="CIFAR-100, 50,000 train / 10,000 test 32x32 colour images, 100 classes",
+            load=load_cifar100,
+            num_classes=100,
+            in_chans=3,
+            image_size=32,
+            label_order="cifar100",
+            asym_map="cifar100",
+            profiles={k: v for k, v in PROFILES.items() if k != "cpu"},
+            citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images (2009)",
+        )
+    )

@@ -49,17 +49,38 @@ RESIZE, CROP = 256, 224
 # seeded subset fixed for the run, unless the method scans the whole set anyway: a full scan of
 # 1M JPEGs costs ~10 GPU-minutes, several times a 1,000-batch epoch (nlbench.fitscan).
 FIT_SUBSET = 10_000
-CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker",
-           "Jacket", "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear"]  # fmt: skip
-REQUIRED = ["noisy_label_kv.txt", "clean_label_kv.txt", "noisy_train_key_list.txt",
-            "clean_val_key_list.txt", "clean_test_key_list.txt"]  # fmt: skip
+CLASSES = [
+    "T-Shirt",
+    "Shirt",
+    "Knitwear",
+    "Chiffon",
+    "Sweater",
+    "Hoodie",
+    "Windbreaker",
+    "Jacket",
+    "Downcoat",
+    "Suit",
+    "Shawl",
+    "Dress",
+    "Vest",
+    "Underwear",
+]
+REQUIRED = [
+    "noisy_label_kv.txt",
+    "clean_label_kv.txt",
+    "noisy_train_key_list.txt",
+    "clean_val_key_list.txt",
+    "clean_test_key_list.txt",
+]
 KEY_FILES = {
     "train": "noisy_train_key_list.txt",
     "val": "clean_val_key_list.txt",
     "test": "clean_test_key_list.txt",
 }
-HOW_TO_GET = ("Clothing1M has no public download: request it from the authors "
-              "(https://github.com/Cysu/noisy_label) and unpack the release there")  # fmt: skip
+HOW_TO_GET = (
+    "Clothing1M has no public download: request it from the authors "
+    "(https://github.com/Cysu/noisy_label) and unpack the release there"
+)
 
 
 @dataclass
@@ -80,8 +101,10 @@ def _lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
-        raise DataMissingError(f"{path}: not UTF-8 text (byte {exc.start}). Accepted: the "
-                               "official Clothing1M annotation files") from None  # fmt: skip
+        raise DataMissingError(
+            f"{path}: not UTF-8 text (byte {exc.start}). Accepted: the "
+            "official Clothing1M annotation files"
+        ) from None
 
 
 def read_kv(path: Path) -> dict[str, int]:
@@ -96,8 +119,10 @@ def read_kv(path: Path) -> dict[str, int]:
             if not (
                 label.isascii() and label.isdigit() and len(label) < 4 and int(label) < len(CLASSES)
             ):
-                raise DataMissingError(f"{path}, line {line_no}: label {label[:20]!r} is not "
-                                       f"an integer in 0..{len(CLASSES) - 1}")  # fmt: skip
+                raise DataMissingError(
+                    f"{path}, line {line_no}: label {label[:20]!r} is not "
+                    f"an integer in 0..{len(CLASSES) - 1}"
+                )
             out[parts[0]] = int(label)
     return out
 
@@ -112,11 +137,14 @@ def _split(folder: Path, keys_file: str, labels: dict[str, int]) -> tuple[list[s
     keys = read_keys(folder / keys_file)
     missing = [k for k in keys if k not in labels]
     if missing:
-        raise DataMissingError(f"dataset 'clothing1m': {len(missing)} keys of {keys_file} have "
-                               f"no label (first: {missing[0]})")  # fmt: skip
+        raise DataMissingError(
+            f"dataset 'clothing1m': {len(missing)} keys of {keys_file} have "
+            f"no label (first: {missing[0]})"
+        )
     y = torch.tensor([labels[k] for k in keys], dtype=torch.long)
-    return keys, KeyedImageSet(torch.empty((len(keys), 0, 0, 0), dtype=torch.uint8), y,
-                               torch.arange(len(keys)))  # fmt: skip
+    return keys, KeyedImageSet(
+        torch.empty((len(keys), 0, 0, 0), dtype=torch.uint8), y, torch.arange(len(keys))
+    )
 
 
 def dataset_folder(root: Path) -> Path:
@@ -135,9 +163,16 @@ def load_clothing1m(request: LoadRequest) -> DatasetData:
     val_keys, val = _split(folder, "clean_val_key_list.txt", clean)
     test_keys, test = _split(folder, "clean_test_key_list.txt", clean)
     data = DatasetData(
-        train=train, test=test, val=val, num_classes=len(CLASSES), classes=list(CLASSES),
-        mean=MEAN, std=STD, augment="crop_flip", info={"data_dir": str(folder)},
-    )  # fmt: skip
+        train=train,
+        test=test,
+        val=val,
+        num_classes=len(CLASSES),
+        classes=list(CLASSES),
+        mean=MEAN,
+        std=STD,
+        augment="crop_flip",
+        info={"data_dir": str(folder)},
+    )
     data.stream = Clothing1MStream(data, folder, train_keys, val_keys, test_keys)
     return data
 
@@ -182,15 +217,22 @@ class _Normalise:
 
 
 def _loader(images: _Images, items: list, bs: int, workers: int, device: torch.device):
-    return DataLoader(images, batch_size=bs, sampler=items, num_workers=workers,
-                      pin_memory=device.type == "cuda", persistent_workers=False)  # fmt: skip
+    return DataLoader(
+        images,
+        batch_size=bs,
+        sampler=items,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
 
 
 class Clothing1MEvalSet:
     """Centre-cropped, in-order batches of a clean split (``val`` or ``test``)."""
 
-    def __init__(self, paths: list[str], labels: torch.Tensor, device: torch.device,
-                 workers: int) -> None:  # fmt: skip
+    def __init__(
+        self, paths: list[str], labels: torch.Tensor, device: torch.device, workers: int
+    ) -> None:
         self.images, self.device, self.workers = _Images(paths), device, workers
         self.labels = labels.to(device)
         self.norm = _Normalise(device, False)
@@ -252,8 +294,9 @@ class Clothing1MTrainSet:
             if quota == 0:
                 continue
             reps = math.ceil(quota / len(members))
-            picks.append(torch.cat([members[self.permutation(len(members))]
-                                    for _ in range(reps)])[:quota])  # fmt: skip
+            picks.append(
+                torch.cat([members[self.permutation(len(members))] for _ in range(reps)])[:quota]
+            )
         order = torch.cat(picks)
         return order[self.permutation(len(order))]
 
@@ -316,8 +359,14 @@ def default_workers() -> int:
 class Clothing1MStream:
     """``DatasetData.stream`` for Clothing1M: builds the train set and the eval sets."""
 
-    def __init__(self, data: DatasetData, folder: Path, train_keys: list[str],
-                 val_keys: list[str], test_keys: list[str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: DatasetData,
+        folder: Path,
+        train_keys: list[str],
+        val_keys: list[str],
+        test_keys: list[str],
+    ) -> None:
         self.data, self.folder = data, folder
         self.keys = {"train": train_keys, "val": val_keys, "test": test_keys}
         self.workers = default_workers()
@@ -344,8 +393,14 @@ class Clothing1MStream:
         chosen = keys if ids is None else [keys[i] for i in ids.tolist()]
         return [str(self.folder / k) for k in chosen]
 
-    def train_set(self, noisy: torch.Tensor, device: torch.device, batch_size: int,
-                  gen: torch.Generator, hparams: dict[str, Any]) -> Clothing1MTrainSet:  # fmt: skip
+    def train_set(
+        self,
+        noisy: torch.Tensor,
+        device: torch.device,
+        batch_size: int,
+        gen: torch.Generator,
+        hparams: dict[str, Any],
+    ) -> Clothing1MTrainSet:
         """The train set over the keys that remain after subset and meta hold-out."""
         self.workers = int(hparams.get("num_workers", self.workers))
         paths = self._paths("train", getattr(self.data.train, "ids", None))
@@ -356,28 +411,42 @@ class Clothing1MStream:
         for split in ("test", "val"):
             part = getattr(self.data, split)
             if part is not None:
-                out[split] = Clothing1MEvalSet(self._paths(split, part.ids), part.y, device,
-                                               self.workers)  # fmt: skip
+                out[split] = Clothing1MEvalSet(
+                    self._paths(split, part.ids), part.y, device, self.workers
+                )
         return out
 
 
 PROFILES = {
     "paper": {
-        "model": "resnet50", "epochs": 80, "batch_size": 32, "lr": 0.002, "milestones": [40],
-        "weight_decay": 1e-3, "scheduler": "multistep", "batches_per_epoch": 1000,
-        "num_workers": 8, "eval_batch_size": 256,
+        "model": "resnet50",
+        "epochs": 80,
+        "batch_size": 32,
+        "lr": 0.002,
+        "milestones": [40],
+        "weight_decay": 1e-3,
+        "scheduler": "multistep",
+        "batches_per_epoch": 1000,
+        "num_workers": 8,
+        "eval_batch_size": 256,
     },
-}  # fmt: skip
+}
 
 
 @hookimpl
 def register_datasets(register) -> None:
-    register(DatasetSpec(
-        name="clothing1m",
-        description="Clothing1M, 1M noisy web-labelled train / 14k val / 10k test, 14 classes "
-        "(streamed from disk)",
-        load=load_clothing1m, num_classes=14, in_chans=3, image_size=CROP, profiles=PROFILES,
-        noise_default="none",
-        citation="Xiao et al., Learning from Massive Noisy Labeled Data for Image Classification "
-        "(CVPR 2015)",
-    ))  # fmt: skip
+    register(
+        DatasetSpec(
+            name="clothing1m",
+            description="Clothing1M, 1M noisy web-labelled train / 14k val / 10k test, 14 classes "
+            "(streamed from disk)",
+            load=load_clothing1m,
+            num_classes=14,
+            in_chans=3,
+            image_size=CROP,
+            profiles=PROFILES,
+            noise_default="none",
+            citation="Xiao et al., Learning from Massive Noisy Labeled Data for Image Classification "
+            "(CVPR 2015)",
+        )
+    )

@@ -45,10 +45,15 @@ def load_digits_data(request: LoadRequest | None = None) -> DatasetData:
 
 PROFILES = {
     "quick": {
-        "model": "tiny_cnn", "epochs": 30, "batch_size": 64, "lr": 0.05,
-        "weight_decay": 5e-4, "milestones": [0.5, 0.75], "scheduler": "multistep",
+        "model": "tiny_cnn",
+        "epochs": 30,
+        "batch_size": 64,
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "milestones": [0.5, 0.75],
+        "scheduler": "multistep",
     },
-}  # fmt: skip
+}
 
 
 @hookimpl
@@ -57,8 +62,11 @@ def register_datasets(register) -> None:
         DatasetSpec(
             name="digits",
             description="scikit-learn handwritten digits, 1,297 train / 500 test 8x8 (embedded)",
-            load=load_digits_data, num_classes=10, in_chans=1, image_size=8,
+            load=load_digits_data,
+            num_classes=10,
+            in_chans=1,
+            image_size=8,
             profiles=PROFILES,
             citation="Alpaydin & Kaynak, UCI Optical Recognition of Handwritten Digits (1998)",
-        )  # fmt: skip
+        )
     )

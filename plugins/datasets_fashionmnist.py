@@ -36,8 +36,10 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (EOFError, OSError, zlib.error) as exc:  # a cut-off or corrupt .gz
-        raise DataMissingError(f"{path}: unreadable ({exc}); delete it to download it again "
-                               "or replace it with the official file") from None  # fmt: skip
+        raise DataMissingError(
+            f"{path}: unreadable ({exc}); delete it to download it again "
+            "or replace it with the official file"
+        ) from None
     magic = int.from_bytes(raw[0:4], "big")
     if magic not in (IDX_IMAGES, IDX_LABELS):
         raise DataMissingError(f"{path}: not an IDX ubyte file (magic {magic})")
@@ -60,19 +62,32 @@ def load_fashionmnist(request: LoadRequest) -> DatasetData:
         Archive(f"{FashionMNIST.mirrors[0]}{name}", name, md5, extract=True)
         for name, md5 in FashionMNIST.resources
     ]
-    require_files(folder, _expected(), name="fashionmnist", archives=archives,
-                  download=request.download, download_root=folder)  # fmt: skip
+    require_files(
+        folder,
+        _expected(),
+        name="fashionmnist",
+        archives=archives,
+        download=request.download,
+        download_root=folder,
+    )
     files = [e.find(folder) for e in _expected()]
     arrays = [read_idx(path) for path in files]  # type: ignore[arg-type]
     train_x, train_y, test_x, test_y = arrays
     return DatasetData(
-        train=ImageSet(torch.from_numpy(train_x.copy()).unsqueeze(1),
-                       torch.from_numpy(train_y.astype(np.int64))),
-        test=ImageSet(torch.from_numpy(test_x.copy()).unsqueeze(1),
-                      torch.from_numpy(test_y.astype(np.int64))),
-        num_classes=10, classes=list(FashionMNIST.classes), mean=MEAN, std=STD, augment="crop",
+        train=ImageSet(
+            torch.from_numpy(train_x.copy()).unsqueeze(1),
+            torch.from_numpy(train_y.astype(np.int64)),
+        ),
+        test=ImageSet(
+            torch.from_numpy(test_x.copy()).unsqueeze(1), torch.from_numpy(test_y.astype(np.int64))
+        ),
+        num_classes=10,
+        classes=list(FashionMNIST.classes),
+        mean=MEAN,
+        std=STD,
+        augment="crop",
         info={"data_dir": str(folder)},
-    )  # fmt: skip
+    )
 
 
 PROFILES = small_image_profiles(paper_epochs=100)
@@ -80,10 +95,16 @@ PROFILES = small_image_profiles(paper_epochs=100)
 
 @hookimpl
 def register_datasets(register) -> None:
-    register(DatasetSpec(
-        name="fashionmnist",
-        description="Fashion-MNIST, 60,000 train / 10,000 test 28x28 grey images, 10 classes",
-        load=load_fashionmnist, num_classes=10, in_chans=1, image_size=28,
-        asym_map="fashionmnist", profiles=PROFILES,
-        citation="Xiao, Rasul & Vollgraf, Fashion-MNIST (arXiv:1708.07747, 2017)",
-    ))  # fmt: skip
+    register(
+        DatasetSpec(
+            name="fashionmnist",
+            description="Fashion-MNIST, 60,000 train / 10,000 test 28x28 grey images, 10 classes",
+            load=load_fashionmnist,
+            num_classes=10,
+            in_chans=1,
+            image_size=28,
+            asym_map="fashionmnist",
+            profiles=PROFILES,
+            citation="Xiao, Rasul & Vollgraf, Fashion-MNIST (arXiv:1708.07747, 2017)",
+        )
+    )

@@ -60,8 +60,10 @@ def read_split(folder: Path, class_to_idx: dict[str, int] | None, size: int):
     if class_to_idx is not None:
         unknown = sorted(set(names) - set(class_to_idx))
         if unknown:
-            raise DataMissingError(f"dataset 'imagefolder': {folder} has classes not in train: "
-                                   f"{', '.join(unknown[:5])}")  # fmt: skip
+            raise DataMissingError(
+                f"dataset 'imagefolder': {folder} has classes not in train: "
+                f"{', '.join(unknown[:5])}"
+            )
         remap = np.array([class_to_idx[n] for n in names], dtype=np.int64)
     else:
         remap = np.arange(len(names), dtype=np.int64)
@@ -98,9 +100,16 @@ def load_imagefolder(request: LoadRequest, size: int = DEFAULT_SIZE) -> DatasetD
     val = read_split(root / "val", index, size)[0] if (root / "val").is_dir() else None
     mean, std = channel_stats(train.x)
     return DatasetData(
-        train=train, test=test, val=val, num_classes=len(classes), classes=classes,
-        mean=mean, std=std, augment="crop_flip", info={"data_dir": str(root), "image_size": size},
-    )  # fmt: skip
+        train=train,
+        test=test,
+        val=val,
+        num_classes=len(classes),
+        classes=classes,
+        mean=mean,
+        std=std,
+        augment="crop_flip",
+        info={"data_dir": str(root), "image_size": size},
+    )
 
 
 def configured_size() -> int:
@@ -114,9 +123,14 @@ PROFILES = small_image_profiles(paper_epochs=200)
 @hookimpl
 def register_datasets(register) -> None:
     size = configured_size()
-    register(DatasetSpec(
-        name="imagefolder",
-        description=f"any root/{{train,test}}/<class>/* tree (${ROOT_ENV}), RGB {size}x{size}",
-        load=partial(load_imagefolder, size=size), num_classes=0, in_chans=3, image_size=size,
-        profiles=PROFILES,
-    ))  # fmt: skip
+    register(
+        DatasetSpec(
+            name="imagefolder",
+            description=f"any root/{{train,test}}/<class>/* tree (${ROOT_ENV}), RGB {size}x{size}",
+            load=partial(load_imagefolder, size=size),
+            num_classes=0,
+            in_chans=3,
+            image_size=size,
+            profiles=PROFILES,
+        )
+    )

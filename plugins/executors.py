@@ -72,15 +72,28 @@ class SlurmExecutor:
     ``wait=false`` the job ids are reported and the sweep command returns).
     """
 
-    def __init__(self, partition: str | None = None, time: int = 60, gpus: int | None = None,
-                 cpus: int | None = None, mem_gb: int | None = None, array_parallelism: int = 64,
-                 folder: str = "submitit", cluster: str = "slurm", wait: bool = True,
-                 name: str = "nlbench") -> None:  # fmt: skip
+    def __init__(
+        self,
+        partition: str | None = None,
+        time: int = 60,
+        gpus: int | None = None,
+        cpus: int | None = None,
+        mem_gb: int | None = None,
+        array_parallelism: int = 64,
+        folder: str = "submitit",
+        cluster: str = "slurm",
+        wait: bool = True,
+        name: str = "nlbench",
+    ) -> None:
         self.params = {
-            "timeout_min": _positive("time", time), "gpus_per_node": gpus, "cpus_per_task": cpus,
-            "mem_gb": mem_gb, "name": name, "slurm_partition": partition,
+            "timeout_min": _positive("time", time),
+            "gpus_per_node": gpus,
+            "cpus_per_task": cpus,
+            "mem_gb": mem_gb,
+            "name": name,
+            "slurm_partition": partition,
             "slurm_array_parallelism": _positive("array_parallelism", array_parallelism),
-        }  # fmt: skip
+        }
         self.cpus, self.folder, self.cluster, self.wait = cpus, folder, cluster, wait
 
     def _executor(self):
@@ -103,10 +116,15 @@ class SlurmExecutor:
         log.info("submitted %d jobs: %s", len(submitted), ", ".join(s.job_id for s in submitted))
         if not self.wait:
             return [
-                {"run_id": j.run_id, "status": "submitted", "last_acc": None, "error": None,
-                 "job_id": s.job_id}
+                {
+                    "run_id": j.run_id,
+                    "status": "submitted",
+                    "last_acc": None,
+                    "error": None,
+                    "job_id": s.job_id,
+                }
                 for j, s in zip(jobs, submitted)
-            ]  # fmt: skip
+            ]
         out = []
         for job, sub in zip(jobs, submitted):
             try:

@@ -33,9 +33,14 @@ from nlbench.gmm import Split, clean_probability, co_divide, normalise_losses
 from nlbench.hparam_types import Bool, Float, Int, Optional
 from nlbench.method import Method, TrainContext
 from nlbench.mixmatch import (
-    linear_rampup, mixmatch, negative_entropy, probability_mse, sharpen, soft_cross_entropy,
+    linear_rampup,
+    mixmatch,
+    negative_entropy,
+    probability_mse,
+    sharpen,
+    soft_cross_entropy,
     uniform_prior_penalty,
-)  # fmt: skip
+)
 from nlbench.seeding import derive_seed
 from nlbench.specs import MethodSpec
 from nlbench_plugins._dividemix_settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
@@ -44,28 +49,42 @@ NETS = ("net1", "net2")
 PEER = {"net1": "net2", "net2": "net1"}
 
 DEFAULT_HPARAMS: dict[str, Any] = {
-    "warmup_epochs": Int(10, low=0, doc="CE warm-up epochs (CIFAR-10; 30 CIFAR-100, 1 "
-                         "Clothing1M)"),
+    "warmup_epochs": Int(10, low=0, doc="CE warm-up epochs (CIFAR-10; 30 CIFAR-100, 1 Clothing1M)"),
     "alpha": Float(4.0, low=0, high=1e3, doc="Beta(α, α) of MixMatch"),
     "temperature": Float(0.5, low=0, low_open=True, high=1e3, doc="sharpening T"),
-    "lambda_u": Optional(Float(None, low=0, high=1e6, doc="λu; null: Appendix Table 7 for "
-                               "(dataset, noise type, rate)")),
-    "p_threshold": Optional(Float(None, low=0, high=1, high_open=True,
-                                  doc="clean-probability threshold τ; null: Table 7")),
-    "gmm_history": Optional(Int(None, low=1, doc="epochs of normalised losses averaged for "
-                                "the GMM; null: 5 at r = 0.9, else 1")),
+    "lambda_u": Optional(
+        Float(
+            None, low=0, high=1e6, doc="λu; null: Appendix Table 7 for (dataset, noise type, rate)"
+        )
+    ),
+    "p_threshold": Optional(
+        Float(
+            None, low=0, high=1, high_open=True, doc="clean-probability threshold τ; null: Table 7"
+        )
+    ),
+    "gmm_history": Optional(
+        Int(
+            None,
+            low=1,
+            doc="epochs of normalised losses averaged for the GMM; null: 5 at r = 0.9, else 1",
+        )
+    ),
     "rampup_epochs": Int(16, low=0, doc="λu ramps linearly from 0 over this many epochs"),
     "warmup_batch_size": Optional(Int(None, low=1, doc="null: 2 × batch_size (official)")),
-    "conf_penalty": Optional(Bool(None, doc="warm-up negative-entropy penalty; null: asym "
-                                  "noise or Clothing1M")),
-    "batches_per_epoch": Optional(Int(None, low=1, doc="Clothing1M: class-balanced pools of "
-                                      "this many batches")),
-    "forward_unlabeled": Bool(True, doc="false: forward only the mixed labeled half "
-                              "(Clothing1M code)"),
-    "min_labeled": Optional(Int(None, low=0, doc="fewer labeled samples → median split; "
-                                "null: batch_size")),
+    "conf_penalty": Optional(
+        Bool(None, doc="warm-up negative-entropy penalty; null: asym noise or Clothing1M")
+    ),
+    "batches_per_epoch": Optional(
+        Int(None, low=1, doc="Clothing1M: class-balanced pools of this many batches")
+    ),
+    "forward_unlabeled": Bool(
+        True, doc="false: forward only the mixed labeled half (Clothing1M code)"
+    ),
+    "min_labeled": Optional(
+        Int(None, low=0, doc="fewer labeled samples → median split; null: batch_size")
+    ),
     "min_unlabeled": Int(1, low=0, doc="fewer unlabeled samples → median split"),
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -132,8 +151,9 @@ class DivideMix(Method):
         train = self.ctx.train
         if epoch < int(self.hp["warmup_epochs"]):
             self.pools = {name: self._pool(2) for name in NETS}
-            steps = sum(train.num_batches(EpochPlan(indices=p), self.warmup_bs)
-                        for p in self.pools.values())  # fmt: skip
+            steps = sum(
+                train.num_batches(EpochPlan(indices=p), self.warmup_bs) for p in self.pools.values()
+            )
             return EpochPlan(steps=steps, metrics={"phase": "warmup"})
         self.pools = {name: self._pool(1) for name in NETS}
         result = scan()
@@ -147,8 +167,9 @@ class DivideMix(Method):
             peer = PEER[name]
             pool = self.pools[peer]
             pool = torch.arange(len(train), device=train.device) if pool is None else pool
-            self.splits[name] = co_divide(probs[peer], pool, tau, self.min_labeled,
-                                          self.min_unlabeled)  # fmt: skip
+            self.splits[name] = co_divide(
+                probs[peer], pool, tau, self.min_labeled, self.min_unlabeled
+            )
         return self._plan(probs)
 
     def _plan(self, probs: dict[str, torch.Tensor]) -> EpochPlan:
@@ -185,9 +206,17 @@ class DivideMix(Method):
             # ⌈|L|/B⌉ steps even where a streaming set resamples its batches (Clothing1M)
             for i, b in enumerate(itertools.islice(labeled, num_iter)):
                 u = next(unlabeled)
-                yield MixBatch(b.x, b.y, b.index, weight=b.weight, tag=name,
-                               x2=train.view(b.index), u1=u.x, u2=train.view(u.index),
-                               progress=epoch + i / num_iter)  # fmt: skip
+                yield MixBatch(
+                    b.x,
+                    b.y,
+                    b.index,
+                    weight=b.weight,
+                    tag=name,
+                    x2=train.view(b.index),
+                    u1=u.x,
+                    u2=train.view(u.index),
+                    progress=epoch + i / num_iter,
+                )
 
     # -- steps ----------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -245,15 +274,21 @@ class DivideMix(Method):
             logits = net(mixed_x).float()
         lx = soft_cross_entropy(logits[:n_x], mixed_t[:n_x])
         lu = probability_mse(logits[n_x:], mixed_t[n_x:]) if logits.shape[0] > n_x else lx * 0
-        ramp = linear_rampup(batch.progress, int(self.hp["warmup_epochs"]),
-                             int(self.hp["rampup_epochs"]))  # fmt: skip
+        ramp = linear_rampup(
+            batch.progress, int(self.hp["warmup_epochs"]), int(self.hp["rampup_epochs"])
+        )
         lam = self.setting.lambda_u * ramp
         penalty = uniform_prior_penalty(logits)
         loss = lx + lam * lu + penalty
         self._step(name, loss)
         lam_t = torch.full((), lam, device=loss.device)
-        return {"loss": loss.detach(), "lx": lx.detach(), "lu": lu.detach(),
-                "penalty": penalty.detach(), "lambda_u": lam_t}  # fmt: skip
+        return {
+            "loss": loss.detach(),
+            "lx": lx.detach(),
+            "lu": lu.detach(),
+            "penalty": penalty.detach(),
+            "lambda_u": lam_t,
+        }
 
     # -- facts ---------------------------------------------------------------------------------
     def record_info(self) -> dict[str, Any]:

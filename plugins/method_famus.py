@@ -31,41 +31,62 @@ from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins._meta_method import MetaReweight
 
 DEFAULTS = {
-    **with_defaults({**COMMON_HPARAMS, **MWNET_HPARAMS},
-                    meta_set="pseudo", famus=True, meta_opt="sgd", meta_wd=5e-4,
-                    weight_norm="sum"),
+    **with_defaults(
+        {**COMMON_HPARAMS, **MWNET_HPARAMS},
+        meta_set="pseudo",
+        famus=True,
+        meta_opt="sgd",
+        meta_wd=5e-4,
+        weight_norm="sum",
+    ),
     # MixMatch variant (the paper's state-of-the-art runs, official CNWL code): None = off;
     # λu, Beta(α, α) and the λu ramp default to the official 50, 4 and 16 epochs when on
     "mixmatch": Optional(Bool(None, doc="MixMatch variant (official CNWL code); null: off")),
     "lambda_u": Optional(Float(None, low=0, high=1e6, doc="λu; null: 50 with mixmatch")),
     "alpha": Optional(Float(None, low=0, high=1e3, doc="Beta(α, α) of MixMatch; null: 4")),
     "rampup_epochs": Optional(Int(None, low=0, doc="λu ramp epochs; null: 16")),
-}  # fmt: skip
+}
 # Supplement §E: PreAct ResNet-18, SGD m 0.9 wd 5e-4, batch 64, lr 0.02 /10 at 200 and 250,
 # 300 epochs; Clothing1M ResNet-50, batch 32, lr 0.002 /10 at 100, 150 epochs, wd 1e-3,
 # 1,000 noise-balanced mini-batches per epoch.
 _CIFAR = {
-    "model": "preact_resnet18", "epochs": 300, "batch_size": 64, "lr": 0.02,
-    "milestones": [200, 250], "gamma": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
+    "model": "preact_resnet18",
+    "epochs": 300,
+    "batch_size": 64,
+    "lr": 0.02,
+    "milestones": [200, 250],
+    "gamma": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
     "scheduler": "multistep",
-}  # fmt: skip
+}
 PROFILES = {
     "paper": {
         "cifar10": {**_CIFAR, "warmup_epochs": 10},
         "cifar100": {**_CIFAR, "warmup_epochs": 30},
-        "clothing1m": {"epochs": 150, "batch_size": 32, "lr": 0.002, "milestones": [100],
-                       "gamma": 0.1, "weight_decay": 1e-3, "scheduler": "multistep",
-                       "warmup_epochs": 1, "batches_per_epoch": 1000},
+        "clothing1m": {
+            "epochs": 150,
+            "batch_size": 32,
+            "lr": 0.002,
+            "milestones": [100],
+            "gamma": 0.1,
+            "weight_decay": 1e-3,
+            "scheduler": "multistep",
+            "warmup_epochs": 1,
+            "batches_per_epoch": 1000,
+        },
     },
     # Short CPU budgets: the meta-net gets the stable MW-Net optimiser (Adam 1e-3, wd 1e-4);
     # SGD 1e-3 barely moves it in a few hundred steps (digits 60 %: weights stay ~0.57, last
     # acc 0.886 at 12 epochs vs 0.924 with Adam). digits: the `make demo` budget (about a
     # minute on a laptop CPU): two networks with a look-ahead per step cost ~5x an ERM epoch,
     # so 12 epochs (3 warm-up) instead of 30.
-    "quick": {"default": {"warmup_epochs": 3, "meta_opt": "adam", "meta_wd": 1e-4},
-              "digits": {"epochs": 12}},
+    "quick": {
+        "default": {"warmup_epochs": 3, "meta_opt": "adam", "meta_wd": 1e-4},
+        "digits": {"epochs": 12},
+    },
     "cpu": {"default": {"warmup_epochs": 5, "meta_opt": "adam", "meta_wd": 1e-4}},
-}  # fmt: skip
+}
 
 
 class FaMUS(MetaReweight):

@@ -19,10 +19,19 @@ from nlbench_plugins._meta_method import MetaReweight
 # Official config (methods.md §2.4): WRN-28-10 dropout 0.3 wd 2e-4, batch 100 noisy + 100 clean,
 # lr 0.1 → 1e-2 at 40k → 1e-3 at 50k of 60k iterations (490 per epoch on 49k: 122 epochs).
 _WRN = {
-    "model": "wrn28_10", "dropout": 0.3, "epochs": 122, "batch_size": 100, "lr": 0.1,
-    "milestones": [82, 102], "gamma": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
-    "scheduler": "multistep", "meta_set": "clean:1000", "meta_batch_size": 100,
-}  # fmt: skip
+    "model": "wrn28_10",
+    "dropout": 0.3,
+    "epochs": 122,
+    "batch_size": 100,
+    "lr": 0.1,
+    "milestones": [82, 102],
+    "gamma": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 2e-4,
+    "scheduler": "multistep",
+    "meta_set": "clean:1000",
+    "meta_batch_size": 100,
+}
 PROFILES = {
     "paper": {"cifar10": _WRN, "cifar100": _WRN},
     "quick": {"default": {"meta_set": "clean:100"}},

@@ -38,11 +38,22 @@ from nlbench_plugins._meta_method import MetaReweight
 # WRN-28-10 script (methods.md §2.3): 20k iterations of batch 100 on 49k images ≈ 41 epochs,
 # lr 0.1 ×0.1 at 18k and 19k iterations (≈ epochs 37 and 39), SGD Nesterov, meta-net SGD 1e-3.
 _WRN = {
-    "model": "wrn28_10", "epochs": 41, "batch_size": 100, "lr": 0.1, "milestones": [37, 39],
-    "gamma": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-    "scheduler": "multistep", "meta_set": "clean:1000", "meta_batch_size": 100,
-    "meta_opt": "sgd", "meta_wd": 5e-4, "weight_norm": "sum",
-}  # fmt: skip
+    "model": "wrn28_10",
+    "epochs": 41,
+    "batch_size": 100,
+    "lr": 0.1,
+    "milestones": [37, 39],
+    "gamma": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "scheduler": "multistep",
+    "meta_set": "clean:1000",
+    "meta_batch_size": 100,
+    "meta_opt": "sgd",
+    "meta_wd": 5e-4,
+    "weight_norm": "sum",
+}
 PROFILES = {
     "paper": {"cifar10": _WRN, "cifar100": _WRN},
     "quick": {"default": {"meta_set": "clean:100"}},

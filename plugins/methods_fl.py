@@ -41,9 +41,11 @@ from nlbench import hookimpl
 from nlbench.components import ComposedMethod, composed_hparams
 from nlbench.specs import Deviation, MethodSpec
 
-REFERENCE = ("Cai, Cao & Liu, An Empirical Study of Robust Deep Models (Stanford CS341 report); "
-             "cf. Mirzasoleiman, Cao & Leskovec, Coresets for Robust Training of Neural "
-             "Networks against Noisy Labels (CRUST), NeurIPS 2020")  # fmt: skip
+REFERENCE = (
+    "Cai, Cao & Liu, An Empirical Study of Robust Deep Models (Stanford CS341 report); "
+    "cf. Mirzasoleiman, Cao & Leskovec, Coresets for Robust Training of Neural "
+    "Networks against Noisy Labels (CRUST), NeurIPS 2020"
+)
 
 # The seed's robust setting (§6.2): ResNet-32, SGD m 0.9, wd 2e-4, batch 128, 200 epochs,
 # lr 0.1 decayed at epochs 120 and 160 (the text says "decay by 0.01"; we use ×0.1 each, the
@@ -70,7 +72,7 @@ PROFILES = {
     # cnn_small's feature scale is not ResNet-32's: the radius is the 25 % quantile of
     # same-label distances (as the quick profile's 7.0 is on digits)
     "cpu": {"default": {"fl_algorithm": "lazy", "radius_quantile": 0.25}},
-}  # fmt: skip
+}
 
 
 # Differences from the study (no code was published; the nearest public code is CRUST's), as
@@ -132,7 +134,7 @@ def _spec(name: str, description: str, deviations: tuple, **overrides: Any) -> M
         reference=REFERENCE,
         search_space={"fl_ratio": [0.2, 0.4, 0.6], "radius": [1.0, 1.5, 2.0, 3.0]},
         deviations=(*deviations, *COMMON_DEVIATIONS),
-    )  # fmt: skip
+    )
 
 
 @hookimpl

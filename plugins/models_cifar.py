@@ -44,10 +44,12 @@ class PreActBlock(nn.Module):
 
 
 def _stage(cin: int, cout: int, blocks: int, stride: int, dropout: float = 0.0) -> nn.Sequential:
-    return nn.Sequential(*[
-        PreActBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1, dropout)
-        for i in range(blocks)
-    ])  # fmt: skip
+    return nn.Sequential(
+        *[
+            PreActBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1, dropout)
+            for i in range(blocks)
+        ]
+    )
 
 
 class PreActResNet18(ClassifierNet):
@@ -61,9 +63,9 @@ class PreActResNet18(ClassifierNet):
             nn.Conv2d(in_chans, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
         )
         widths = (64, 128, 256, 512)
-        self.stages = nn.Sequential(*[
-            _stage(widths[max(i - 1, 0)], w, 2, 1 if i == 0 else 2) for i, w in enumerate(widths)
-        ])  # fmt: skip
+        self.stages = nn.Sequential(
+            *[_stage(widths[max(i - 1, 0)], w, 2, 1 if i == 0 else 2) for i, w in enumerate(widths)]
+        )
         self.num_features = 512
         self.fc = nn.Linear(512, num_classes)
 
@@ -75,8 +77,14 @@ class WideResNet(ClassifierNet):
     """WRN-d-k (Zagoruyko & Komodakis 2016): 16-channel stem, three stages of (d-4)/6
     pre-activation blocks of width 16k/32k/64k, dropout inside blocks, final BN-ReLU."""
 
-    def __init__(self, num_classes: int, in_chans: int, depth: int = 28, widen: int = 10,
-                 dropout: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        depth: int = 28,
+        widen: int = 10,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__(0.0)  # dropout lives inside the blocks, as in the paper
         n = (depth - 4) // 6
         widths = (16 * widen, 32 * widen, 64 * widen)
@@ -194,17 +202,37 @@ def vgg16_bn(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.
 
 
 MODELS = (
-    ("preact_resnet18", "PreAct ResNet-18, CIFAR stem (DivideMix, FaMUS); 11.2M params",
-     preact_resnet18, "He et al., Identity Mappings in Deep Residual Networks, ECCV 2016"),
-    ("resnet32", "ResNet-32, option-A shortcuts (MW-Net, FL study); 0.46M params", resnet32,
-     "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"),
-    ("wrn28_10", "Wide ResNet-28-10, --set dropout=0.3 as in L2R/MW-Net; 36.5M params", wrn28_10,
-     "Zagoruyko & Komodakis, Wide Residual Networks, BMVC 2016"),
-    ("resnet18", "ResNet-18 (timm) with a 3x3 stride-1 stem for small images; 11.2M params",
-     resnet18, "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"),
-    ("vgg16_bn", "VGG-16 with batch norm, one linear classifier (CIFAR variant); 14.7M params",
-     vgg16_bn, "Simonyan & Zisserman, Very Deep Convolutional Networks, ICLR 2015"),
-)  # fmt: skip
+    (
+        "preact_resnet18",
+        "PreAct ResNet-18, CIFAR stem (DivideMix, FaMUS); 11.2M params",
+        preact_resnet18,
+        "He et al., Identity Mappings in Deep Residual Networks, ECCV 2016",
+    ),
+    (
+        "resnet32",
+        "ResNet-32, option-A shortcuts (MW-Net, FL study); 0.46M params",
+        resnet32,
+        "He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
+    ),
+    (
+        "wrn28_10",
+        "Wide ResNet-28-10, --set dropout=0.3 as in L2R/MW-Net; 36.5M params",
+        wrn28_10,
+        "Zagoruyko & Komodakis, Wide Residual Networks, BMVC 2016",
+    ),
+    (
+        "resnet18",
+        "ResNet-18 (timm) with a 3x3 stride-1 stem for small images; 11.2M params",
+        resnet18,
+        "He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
+    ),
+    (
+        "vgg16_bn",
+        "VGG-16 with batch norm, one linear classifier (CIFAR variant); 14.7M params",
+        vgg16_bn,
+        "Simonyan & Zisserman, Very Deep Convolutional Networks, ICLR 2015",
+    ),
+)
 
 
 @hookimpl

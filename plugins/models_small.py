@@ -28,15 +28,24 @@ class TinyCNN(ClassifierNet):
     what a noisy-label benchmark must be able to show.
     """
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, width: int = 32,
-                 dropout: float = 0.0, **_: object):  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        width: int = 32,
+        dropout: float = 0.0,
+        **_: object,
+    ):
         super().__init__(dropout)
         self.num_features = 2 * width * 16
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False), nn.BatchNorm2d(2 * width),
+            nn.Conv2d(in_chans, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
             nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+        )
         self.fc = nn.Linear(self.num_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,8 +69,13 @@ class CnnSmall(ClassifierNet):
     and a 2-core CPU trains several hundred 32 px images a second.
     """
 
-    def __init__(self, num_classes: int, in_chans: int, dropout: float = 0.0,
-                 widths: tuple[int, ...] = (16, 32, 64, 256)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        dropout: float = 0.0,
+        widths: tuple[int, ...] = (16, 32, 64, 256),
+    ) -> None:
         super().__init__(dropout)
         layers: list[nn.Module] = []
         for i, w in enumerate(widths):
@@ -79,8 +93,14 @@ class CnnSmall(ClassifierNet):
 class MLP(ClassifierNet):
     """Zhang et al.'s MLP 1x512: flatten, one 512-unit ReLU layer, linear classifier."""
 
-    def __init__(self, num_classes: int, in_chans: int, image_size: int, hidden: int = 512,
-                 dropout: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        image_size: int,
+        hidden: int = 512,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__(dropout)
         self.hidden = nn.Linear(in_chans * image_size * image_size, hidden)
         self.num_features = hidden
@@ -98,8 +118,9 @@ class AlexNetSmall(ClassifierNet):
     alpha 0.001/9 per element, beta 0.75; PyTorch's ``alpha`` is per window, hence 0.001).
     """
 
-    def __init__(self, num_classes: int, in_chans: int, image_size: int,
-                 dropout: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self, num_classes: int, in_chans: int, image_size: int, dropout: float = 0.0
+    ) -> None:
         super().__init__(dropout)
 
         def module(cin: int) -> list[nn.Module]:
@@ -210,15 +231,31 @@ def inception_small(num_classes: int, in_chans: int, image_size: int, **kw: Any)
 
 MODELS = (
     ("tiny_cnn", "2-conv 32/64-channel CNN (digits default, tests)", tiny_cnn, ""),
-    ("cnn_small", "4-conv 16/32/64/256-channel CNN with BN for CPU profiles; 0.17M params",
-     cnn_small, ""),
-    ("mlp1x512", "MLP with one 512-unit hidden layer (rethinking generalization); 1.2M at 28px",
-     mlp1x512, ZHANG),
-    ("alexnet_small", "small AlexNet: 2 conv-pool-LRN modules, FC 384-192 (rethinking "
-     "generalization)", alexnet_small, ZHANG),
-    ("inception_small", "small Inception for CIFAR (rethinking generalization); 1.65M params",
-     inception_small, ZHANG),
-)  # fmt: skip
+    (
+        "cnn_small",
+        "4-conv 16/32/64/256-channel CNN with BN for CPU profiles; 0.17M params",
+        cnn_small,
+        "",
+    ),
+    (
+        "mlp1x512",
+        "MLP with one 512-unit hidden layer (rethinking generalization); 1.2M at 28px",
+        mlp1x512,
+        ZHANG,
+    ),
+    (
+        "alexnet_small",
+        "small AlexNet: 2 conv-pool-LRN modules, FC 384-192 (rethinking generalization)",
+        alexnet_small,
+        ZHANG,
+    ),
+    (
+        "inception_small",
+        "small Inception for CIFAR (rethinking generalization); 1.65M params",
+        inception_small,
+        ZHANG,
+    ),
+)
 
 
 @hookimpl

@@ -25,9 +25,13 @@ SMALL_IMAGE = 64  # inputs up to this size get the CIFAR-style stem
 
 
 def create_timm(
-    name: str, num_classes: int, in_chans: int, image_size: int,
-    dropout: float = 0.0, pretrained: bool = False,
-) -> nn.Module:  # fmt: skip
+    name: str,
+    num_classes: int,
+    in_chans: int,
+    image_size: int,
+    dropout: float = 0.0,
+    pretrained: bool = False,
+) -> nn.Module:
     """Build timm model ``name``; small-image stem for ``image_size <= 64``.
 
     Raises:
@@ -43,8 +47,13 @@ def create_timm(
     if pretrained and not _weights_reachable(name):
         raise _no_weights(name, "Hugging Face Hub unreachable and no cached copy")
     try:
-        net = timm.create_model(name, pretrained=pretrained, num_classes=num_classes,
-                                in_chans=in_chans, drop_rate=dropout)  # fmt: skip
+        net = timm.create_model(
+            name,
+            pretrained=pretrained,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            drop_rate=dropout,
+        )
     except Exception as exc:  # hub/URL errors vary by version; weights are the usual cause
         if not pretrained:
             raise
@@ -147,12 +156,20 @@ def resnet50(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.
 
 @hookimpl
 def register_models(register) -> None:
-    register(ModelSpec(
-        "timm", "any timm architecture: --model timm:<name> (small-image stem at <= 64 px)",
-        timm_model, citation="Wightman, PyTorch Image Models (timm), 2019",
-    ))  # fmt: skip
-    register(ModelSpec(
-        "resnet50", "ResNet-50 (timm), ImageNet weights unless --set pretrained=false "
-        "(Clothing1M); 23.5M params", resnet50,
-        citation="He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
-    ))  # fmt: skip
+    register(
+        ModelSpec(
+            "timm",
+            "any timm architecture: --model timm:<name> (small-image stem at <= 64 px)",
+            timm_model,
+            citation="Wightman, PyTorch Image Models (timm), 2019",
+        )
+    )
+    register(
+        ModelSpec(
+            "resnet50",
+            "ResNet-50 (timm), ImageNet weights unless --set pretrained=false "
+            "(Clothing1M); 23.5M params",
+            resnet50,
+            citation="He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
+        )
+    )

@@ -28,12 +28,20 @@ def symmetric_exact(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 @hookimpl
 def register_noise_models(register) -> None:
-    register(NoiseModelSpec("none", "clean labels (no noise)", no_noise, needs_arg=False,
-                            convention="clean"))  # fmt: skip
-    register(NoiseModelSpec(
-        "sym", "symmetric: exactly round(r*N) labels flipped to a different class",
-        symmetric_exact, convention="exact flips (r = realized rate)", check_arg=rate_arg,
-    ))  # fmt: skip
+    register(
+        NoiseModelSpec(
+            "none", "clean labels (no noise)", no_noise, needs_arg=False, convention="clean"
+        )
+    )
+    register(
+        NoiseModelSpec(
+            "sym",
+            "symmetric: exactly round(r*N) labels flipped to a different class",
+            symmetric_exact,
+            convention="exact flips (r = realized rate)",
+            check_arg=rate_arg,
+        )
+    )
 
 
 __all__ = ["no_noise", "symmetric_exact", "np"]

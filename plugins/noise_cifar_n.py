@@ -33,22 +33,31 @@ BASE_URL = "https://raw.githubusercontent.com/UCSC-REAL/cifar-10-100n/main/data/
 # label_order → (file name, {arg: key in the file}); CIFAR-10N rates: aggre 9.0 %,
 # random1-3 about 17 %, worse 40.2 %; CIFAR-100N noisy 40.2 %
 VARIANTS = {
-    "cifar10": ("CIFAR-10_human.pt", {
-        "aggre": "aggre_label", "worse": "worse_label", "random1": "random_label1",
-        "random2": "random_label2", "random3": "random_label3",
-    }),
+    "cifar10": (
+        "CIFAR-10_human.pt",
+        {
+            "aggre": "aggre_label",
+            "worse": "worse_label",
+            "random1": "random_label1",
+            "random2": "random_label2",
+            "random3": "random_label3",
+        },
+    ),
     "cifar100": ("CIFAR-100_human.pt", {"noisy": "noisy_label"}),
-}  # fmt: skip
+}
 
 
 def label_file(root: Path, filename: str, download: bool = True) -> Path:
     """The CIFAR-N file under ``<root>/cifar-n/``, downloaded from the official repo if missing."""
     folder = Path(root) / "cifar-n"
     require_files(
-        folder, [Expected(filename)], name=f"cifar_n ({filename})",
+        folder,
+        [Expected(filename)],
+        name=f"cifar_n ({filename})",
         archives=[Archive(BASE_URL + filename, filename, None, extract=False)],
-        download=download, download_root=folder,
-    )  # fmt: skip
+        download=download,
+        download_root=folder,
+    )
     return folder / filename
 
 
@@ -73,8 +82,10 @@ def _variant(ctx: NoiseContext, arg: str | None) -> tuple[str, str]:
         )
     filename, keys = VARIANTS[order]
     if arg not in keys:
-        raise UsageError(f"noise 'cifar_n:{arg}' for {order}: accepted: "
-                         + ", ".join(f"cifar_n:{k}" for k in keys))  # fmt: skip
+        raise UsageError(
+            f"noise 'cifar_n:{arg}' for {order}: accepted: "
+            + ", ".join(f"cifar_n:{k}" for k in keys)
+        )
     return filename, keys[arg]
 
 
@@ -87,8 +98,9 @@ def human_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     ids = np.arange(len(ctx.clean)) if ctx.sample_ids is None else np.asarray(ctx.sample_ids)
     noisy, clean = table[key], table.get("clean_label")
     if len(ids) and ids.max() >= len(noisy):
-        raise UsageError(f"noise 'cifar_n:{arg}': sample ids reach {ids.max()}, the file has "
-                         f"{len(noisy)} labels")  # fmt: skip
+        raise UsageError(
+            f"noise 'cifar_n:{arg}': sample ids reach {ids.max()}, the file has {len(noisy)} labels"
+        )
     if clean is not None and not np.array_equal(clean[ids], ctx.clean):
         raise UsageError(
             f"noise 'cifar_n:{arg}': the train labels of '{ctx.dataset}' do not "
@@ -99,7 +111,11 @@ def human_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 @hookimpl
 def register_noise_models(register) -> None:
-    register(NoiseModelSpec(
-        "cifar_n", "CIFAR-10N (aggre|worse|random1|random2|random3) / CIFAR-100N (noisy) "
-        "human labels", human_labels, convention="real human labels (CIFAR-N)",
-    ))  # fmt: skip
+    register(
+        NoiseModelSpec(
+            "cifar_n",
+            "CIFAR-10N (aggre|worse|random1|random2|random3) / CIFAR-100N (noisy) human labels",
+            human_labels,
+            convention="real human labels (CIFAR-N)",
+        )
+    )

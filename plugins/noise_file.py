@@ -30,8 +30,10 @@ def read_npy(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty or cut-off file
         why = " ".join(str(exc).split()) or "empty or truncated"
-        raise UsageError(f"noise file {path}: not a plain .npy array ({why}). Accepted: a "
-                         "1-D integer array saved by numpy.save") from None  # fmt: skip
+        raise UsageError(
+            f"noise file {path}: not a plain .npy array ({why}). Accepted: a "
+            "1-D integer array saved by numpy.save"
+        ) from None
     if arr.ndim != 1:
         raise UsageError(
             f"noise file {path}: expected a 1-D array of labels, got shape {arr.shape}"
@@ -52,8 +54,10 @@ def _csv_rows(path: Path):
         with open(path, newline="", encoding="utf-8") as f:
             yield from enumerate(csv.reader(f), start=1)
     except UnicodeDecodeError as exc:
-        raise UsageError(f"noise file {path}: not UTF-8 text (byte {exc.start}). Accepted: a "
-                         "UTF-8 .csv of index,label rows") from None  # fmt: skip
+        raise UsageError(
+            f"noise file {path}: not UTF-8 text (byte {exc.start}). Accepted: a "
+            "UTF-8 .csv of index,label rows"
+        ) from None
     except csv.Error as exc:
         raise UsageError(f"noise file {path}: not a readable CSV ({exc})") from None
 
@@ -65,8 +69,10 @@ def _csv_pair(path: Path, line_no: int, row: list[str]) -> tuple[int, int]:
             raise ValueError
     except ValueError:
         shown = repr(row) if len(repr(row)) <= 60 else repr(row)[:57] + "..."
-        raise UsageError(f"noise file {path}, line {line_no}: expected index,label integers "
-                         f"(0 <= index < {LABEL_MAX}), got {shown}") from None  # fmt: skip
+        raise UsageError(
+            f"noise file {path}, line {line_no}: expected index,label integers "
+            f"(0 <= index < {LABEL_MAX}), got {shown}"
+        ) from None
     return i, y
 
 
@@ -108,17 +114,27 @@ def file_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
         fits = ids is not None and len(ids) == n and (not n or int(np.max(ids)) < len(labels))
         if not fits or (full is not None and len(labels) != full):
             whole = f" ({full})" if full is not None else ""
-            raise UsageError(f"noise file {path}: {len(labels)} labels for a train set of {n} "
-                             "samples. Accepted: one label per train sample, or one per sample "
-                             f"of the full official train set{whole}")  # fmt: skip
+            raise UsageError(
+                f"noise file {path}: {len(labels)} labels for a train set of {n} "
+                "samples. Accepted: one label per train sample, or one per sample "
+                f"of the full official train set{whole}"
+            )
         labels = labels[np.asarray(ids)]
     if n and (labels.min() < 0 or labels.max() >= ctx.num_classes):
-        raise UsageError(f"noise file {path}: labels must lie in 0..{ctx.num_classes - 1}, got "
-                         f"{labels.min()}..{labels.max()}")  # fmt: skip
+        raise UsageError(
+            f"noise file {path}: labels must lie in 0..{ctx.num_classes - 1}, got "
+            f"{labels.min()}..{labels.max()}"
+        )
     return NoiseResult(labels.copy(), info={"file": str(path)})
 
 
 @hookimpl
 def register_noise_models(register) -> None:
-    register(NoiseModelSpec("file", "per-sample noisy labels from a .npy or .csv (index,label)",
-                            file_labels, convention="labels from file"))  # fmt: skip
+    register(
+        NoiseModelSpec(
+            "file",
+            "per-sample noisy labels from a .npy or .csv (index,label)",
+            file_labels,
+            convention="labels from file",
+        )
+    )

@@ -86,8 +86,10 @@ def _asym_mapping(ctx: NoiseContext, name: str) -> dict[int, int]:
         )
     num_classes, build = ASYM_MAPS[family]
     if ctx.num_classes != num_classes:
-        raise UsageError(f"noise '{name}': the {family} map needs {num_classes} classes, "
-                         f"dataset '{ctx.dataset}' has {ctx.num_classes}")  # fmt: skip
+        raise UsageError(
+            f"noise '{name}': the {family} map needs {num_classes} classes, "
+            f"dataset '{ctx.dataset}' has {ctx.num_classes}"
+        )
     return build()
 
 
@@ -103,8 +105,10 @@ def asymmetric_block5(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     """CIFAR-100's ELR/Patrini variant: next class within blocks of 5 consecutive indices."""
     rate = parse_rate(arg, f"asym_block5:{arg}")
     if getattr(ctx.dataset_spec, "asym_map", None) != "cifar100":
-        raise UsageError(f"noise 'asym_block5' is the CIFAR-100 variant; dataset "
-                         f"'{ctx.dataset}' is not CIFAR-100. Accepted for: cifar100.")  # fmt: skip
+        raise UsageError(
+            f"noise 'asym_block5' is the CIFAR-100 variant; dataset "
+            f"'{ctx.dataset}' is not CIFAR-100. Accepted for: cifar100."
+        )
     return NoiseResult(flip_per_class(ctx.clean, block5_next(ctx.num_classes), rate, ctx.rng))
 
 
@@ -282,30 +286,75 @@ def gaussian_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 RATE_EXACT = "exact round(r*n_c) per source class"
 SPECS = [
-    NoiseModelSpec("sym_incl", "inclusive symmetric: r*N relabelled uniformly over all classes",
-                   symmetric_inclusive, check_arg=rate_arg, convention="inclusive (realized ~ r(1-1/C))"),
-    NoiseModelSpec("asym", "class-dependent semantic map (CIFAR-10 Patrini map, CIFAR-100 next "
-                   "class in its superclass, Fashion-MNIST garments)", asymmetric, check_arg=rate_arg,
-                   convention=f"semantic map, {RATE_EXACT}"),
-    NoiseModelSpec("asym_block5", "CIFAR-100 ELR/Patrini: next class within blocks of 5 indices",
-                   asymmetric_block5, check_arg=rate_arg, convention=f"block-of-5 next, {RATE_EXACT}"),
-    NoiseModelSpec("pairflip", "pair flip i -> i+1 mod C (Co-teaching)", pairflip, check_arg=rate_arg,
-                   convention=f"i->i+1, {RATE_EXACT}"),
-    NoiseModelSpec("instance", "instance-dependent part-dependent noise (Xia et al. 2020)",
-                   instance_dependent, check_arg=rate_arg, convention="per-sample rate ~ TN(r, 0.1^2)"),
-    NoiseModelSpec("random_labels", "labels replaced by uniform classes with prob p (default 1)",
-                   random_labels, needs_arg=False, check_arg=optional_rate_arg,
-                   convention="Zhang et al. 2017 random labels"),
-    NoiseModelSpec("shuffled_pixels", "one pixel permutation for all training images",
-                   shuffled_pixels, kind="input", needs_arg=False,
-                   convention="input: fixed pixel permutation"),
-    NoiseModelSpec("random_pixels", "an independent pixel permutation per training image",
-                   random_pixels, kind="input", needs_arg=False,
-                   convention="input: per-image pixel permutation"),
-    NoiseModelSpec("gaussian", "training images replaced by Gaussian noise with the data's "
-                   "mean and std", gaussian_pixels, kind="input", needs_arg=False,
-                   convention="input: Gaussian pixels"),
-]  # fmt: skip
+    NoiseModelSpec(
+        "sym_incl",
+        "inclusive symmetric: r*N relabelled uniformly over all classes",
+        symmetric_inclusive,
+        check_arg=rate_arg,
+        convention="inclusive (realized ~ r(1-1/C))",
+    ),
+    NoiseModelSpec(
+        "asym",
+        "class-dependent semantic map (CIFAR-10 Patrini map, CIFAR-100 next "
+        "class in its superclass, Fashion-MNIST garments)",
+        asymmetric,
+        check_arg=rate_arg,
+        convention=f"semantic map, {RATE_EXACT}",
+    ),
+    NoiseModelSpec(
+        "asym_block5",
+        "CIFAR-100 ELR/Patrini: next class within blocks of 5 indices",
+        asymmetric_block5,
+        check_arg=rate_arg,
+        convention=f"block-of-5 next, {RATE_EXACT}",
+    ),
+    NoiseModelSpec(
+        "pairflip",
+        "pair flip i -> i+1 mod C (Co-teaching)",
+        pairflip,
+        check_arg=rate_arg,
+        convention=f"i->i+1, {RATE_EXACT}",
+    ),
+    NoiseModelSpec(
+        "instance",
+        "instance-dependent part-dependent noise (Xia et al. 2020)",
+        instance_dependent,
+        check_arg=rate_arg,
+        convention="per-sample rate ~ TN(r, 0.1^2)",
+    ),
+    NoiseModelSpec(
+        "random_labels",
+        "labels replaced by uniform classes with prob p (default 1)",
+        random_labels,
+        needs_arg=False,
+        check_arg=optional_rate_arg,
+        convention="Zhang et al. 2017 random labels",
+    ),
+    NoiseModelSpec(
+        "shuffled_pixels",
+        "one pixel permutation for all training images",
+        shuffled_pixels,
+        kind="input",
+        needs_arg=False,
+        convention="input: fixed pixel permutation",
+    ),
+    NoiseModelSpec(
+        "random_pixels",
+        "an independent pixel permutation per training image",
+        random_pixels,
+        kind="input",
+        needs_arg=False,
+        convention="input: per-image pixel permutation",
+    ),
+    NoiseModelSpec(
+        "gaussian",
+        "training images replaced by Gaussian noise with the data's mean and std",
+        gaussian_pixels,
+        kind="input",
+        needs_arg=False,
+        convention="input: Gaussian pixels",
+    ),
+]
 
 
 @hookimpl

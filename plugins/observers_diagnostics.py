@@ -36,23 +36,29 @@ def summed_gradients(
     net.eval()
     try:
         for idx in train.scan_batches(batch_size):
-            loss = F.cross_entropy(net(train.plain(idx)).float(), train.labels[idx],
-                                   reduction="none")  # fmt: skip
+            loss = F.cross_entropy(
+                net(train.plain(idx)).float(), train.labels[idx], reduction="none"
+            )
             mask = clean_mask[idx]
-            g_all += _flat(torch.autograd.grad(loss.sum(), params, retain_graph=True,
-                                               allow_unused=True), params)  # fmt: skip
-            g_clean += _flat(torch.autograd.grad(loss[mask].sum(), params, allow_unused=True),
-                             params)  # fmt: skip
+            g_all += _flat(
+                torch.autograd.grad(loss.sum(), params, retain_graph=True, allow_unused=True),
+                params,
+            )
+            g_clean += _flat(
+                torch.autograd.grad(loss[mask].sum(), params, allow_unused=True), params
+            )
     finally:
         net.train(was_training)
     return g_clean, g_all, int(clean_mask.sum())
 
 
 def _flat(grads: tuple[torch.Tensor | None, ...], params: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([
-        (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
-        for g, p in zip(grads, params)
-    ])  # fmt: skip
+    return torch.cat(
+        [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+            for g, p in zip(grads, params)
+        ]
+    )
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float | None:
@@ -85,5 +91,6 @@ def epoch_finished(run: Any, epoch: int, metrics: dict) -> dict | None:
     net = nets[sorted(nets)[0]]  # two-net methods: the first network by name
     clean = torch.from_numpy(run.prep.clean)
     with torch.enable_grad():
-        return gradient_diagnostics(net, run.method.ctx.train, clean,
-                                    eval_batch_size(hp, run.method.ctx.device))  # fmt: skip
+        return gradient_diagnostics(
+            net, run.method.ctx.train, clean, eval_batch_size(hp, run.method.ctx.device)
+        )

@@ -32,10 +32,13 @@ def writer_class() -> Any:
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     """The finite numeric metrics of an epoch (booleans and missing values left out)."""
     return {
-        k: float(v) for k, v in sorted(metrics.items())
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        k: float(v)
+        for k, v in sorted(metrics.items())
+        if isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
         and k != "epoch"
-    }  # fmt: skip
+    }
 
 
 @hookimpl

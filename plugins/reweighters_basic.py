@@ -18,8 +18,10 @@ import torch
 from nlbench import hookimpl
 from nlbench.components import check_choice
 from nlbench.facility_location import (
-    agreement_fractions, density_counts, same_label_distance_quantile,
-)  # fmt: skip
+    agreement_fractions,
+    density_counts,
+    same_label_distance_quantile,
+)
 from nlbench.errors import UsageError
 from nlbench.specs import ReweighterSpec
 
@@ -48,5 +50,10 @@ class Density:
 
 @hookimpl
 def register_reweighters(register) -> None:
-    register(ReweighterSpec(name="density", factory=Density,
-                            description="same-label density within radius (count or agree)"))
+    register(
+        ReweighterSpec(
+            name="density",
+            factory=Density,
+            description="same-label density within radius (count or agree)",
+        )
+    )

@@ -13,8 +13,12 @@ from nlbench import hookimpl
 from nlbench.components import Selection, check_choice
 from nlbench.errors import UsageError
 from nlbench.facility_location import (
-    ALGORITHMS, cluster_sizes, pairwise_distances, select_group, set_cover,
-)  # fmt: skip
+    ALGORITHMS,
+    cluster_sizes,
+    pairwise_distances,
+    select_group,
+    set_cover,
+)
 from nlbench.specs import SelectorSpec
 
 
@@ -37,8 +41,12 @@ class FacilityLocation:
 
     def select(self, vectors: torch.Tensor, gen: torch.Generator) -> Selection:
         res = select_group(vectors, self.ratio, self.algorithm, self.epsilon, gen, self.partition)
-        info = {"fl_objective": res.objective, "fl_algorithm": res.info["algorithm"],
-                "fl_partitions": res.info["partitions"], "fl_evaluations": res.evaluations}  # fmt: skip
+        info = {
+            "fl_objective": res.objective,
+            "fl_algorithm": res.info["algorithm"],
+            "fl_partitions": res.info["partitions"],
+            "fl_evaluations": res.evaluations,
+        }
         return Selection(res.indices, res.info["cluster_sizes"], info)
 
 
@@ -69,9 +77,24 @@ class RandomSubset:
 
 @hookimpl
 def register_selectors(register) -> None:
-    register(SelectorSpec(name="fl", factory=FacilityLocation,
-                          description="greedy facility location: fl_ratio of each class as medoids"))
-    register(SelectorSpec(name="set_cover", factory=SetCover,
-                          description="greedy set cover by balls of radius cover_radius"))
-    register(SelectorSpec(name="random", factory=RandomSubset,
-                          description="seeded uniform subset of fl_ratio of each class (baseline)"))
+    register(
+        SelectorSpec(
+            name="fl",
+            factory=FacilityLocation,
+            description="greedy facility location: fl_ratio of each class as medoids",
+        )
+    )
+    register(
+        SelectorSpec(
+            name="set_cover",
+            factory=SetCover,
+            description="greedy set cover by balls of radius cover_radius",
+        )
+    )
+    register(
+        SelectorSpec(
+            name="random",
+            factory=RandomSubset,
+            description="seeded uniform subset of fl_ratio of each class (baseline)",
+        )
+    )

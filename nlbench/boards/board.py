@@ -103,8 +103,7 @@ def render_board(
             f"Noise convention: {'; '.join(conventions)}.",
             "",
             section_table(agg),
-            f"![{stem}, {noise}: test accuracy and noisy_fit per "
-            f"epoch](figures/{names[noise]})",
+            f"![{stem}, {noise}: test accuracy and noisy_fit per epoch](figures/{names[noise]})",
             "",
         ]
         if figures:

@@ -11,13 +11,23 @@ def register(cli: click.Group) -> None:
     @cli.command("bench")
     @click.option("--model", default="cnn_small", show_default=True, help="Model to train.")
     @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-    @click.option("--methods", "methods", multiple=True, metavar="NAME",
-                  help="Methods to compare with ERM (repeatable or comma-separated; "
-                       "default: every installed method).")  # fmt: skip
+    @click.option(
+        "--methods",
+        "methods",
+        multiple=True,
+        metavar="NAME",
+        help="Methods to compare with ERM (repeatable or comma-separated; "
+        "default: every installed method).",
+    )
     @click.option("--threads", type=int, default=None, help="torch intra-op threads.")
     @click.option("--batch-size", type=int, default=128, show_default=True)
-    @click.option("--repeats", type=int, default=5, show_default=True,
-                  help="Timed rounds (the median is reported).")  # fmt: skip
+    @click.option(
+        "--repeats",
+        type=int,
+        default=5,
+        show_default=True,
+        help="Timed rounds (the median is reported).",
+    )
     @click.option("--steps", type=int, default=20, hidden=True, help="Batches per timed epoch.")
     @click.option("--warmup", type=int, default=1, hidden=True, help="Untimed rounds.")
     @click.option("--image-size", type=int, default=32, hidden=True, help="Synthetic image side.")
@@ -45,11 +55,15 @@ def _print(result: dict) -> None:
     from nlbench.console import console
 
     st = result["settings"]
-    console.print(f"[bold]{result['model']}[/] on {result['device']}, {st['threads']} threads, "
-                  f"batch {st['batch_size']}, {st['images']} images per epoch")  # fmt: skip
-    console.print(f"ERM {result['erm_images_per_s']:.0f} images/s; plain PyTorch loop "
-                  f"{result['reference_images_per_s']:.0f} images/s "
-                  f"(nlbench = {result['erm_vs_reference']:.2f}x)")  # fmt: skip
+    console.print(
+        f"[bold]{result['model']}[/] on {result['device']}, {st['threads']} threads, "
+        f"batch {st['batch_size']}, {st['images']} images per epoch"
+    )
+    console.print(
+        f"ERM {result['erm_images_per_s']:.0f} images/s; plain PyTorch loop "
+        f"{result['reference_images_per_s']:.0f} images/s "
+        f"(nlbench = {result['erm_vs_reference']:.2f}x)"
+    )
     table = Table(title="epoch time relative to ERM", title_justify="left")
     table.add_column("method")
     table.add_column("ratio", justify="right")

@@ -28,7 +28,8 @@ def register(cli: click.Group) -> None:
             elif m.action != "unchanged":
                 click.echo(f"{m.action} {m.path}: {m.why}")
         counts = Counter(m.action for m in moves)
-        click.echo(", ".join(f"{counts[a]} {a}" for a in ("renamed", "unchanged", "conflict",
-                                                            "skipped")))  # fmt: skip
+        click.echo(
+            ", ".join(f"{counts[a]} {a}" for a in ("renamed", "unchanged", "conflict", "skipped"))
+        )
         if counts["conflict"] or counts["skipped"]:
             click.get_current_context().exit(1)

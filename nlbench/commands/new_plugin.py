@@ -49,5 +49,7 @@ def register(cli: click.Group) -> None:
         method and loss with typed hyper-parameters, their tests and a sweep file."""
         for path in write_plugin(directory, name):
             click.echo(f"wrote {path}")
-        click.echo(f"next: pip install -e '{directory}[test]' && nlbench list methods && "
-                   f"pytest {directory}")
+        click.echo(
+            f"next: pip install -e '{directory}[test]' && nlbench list methods && "
+            f"pytest {directory}"
+        )

@@ -35,8 +35,9 @@ def register(cli: click.Group) -> None:
     @click.option("--noise-seed", type=int, default=0, show_default=True, help="Noise seed.")
     @click.option("--data-root", default=None, help="Data directory (default $NLBENCH_DATA).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def noise_cmd(dataset: str, noise: str, noise_seed: int, data_root: str | None,
-                  as_json: bool) -> None:  # fmt: skip
+    def noise_cmd(
+        dataset: str, noise: str, noise_seed: int, data_root: str | None, as_json: bool
+    ) -> None:
         """Realized noise rate and transition matrix of a noise spec on a dataset's train set."""
         report = noise_summary(dataset, noise, noise_seed, data_root)
         if as_json:
@@ -51,9 +52,11 @@ def _print(dataset: str, report: dict[str, Any]) -> None:
     from nlbench.console import console
 
     spec = report["type"] if report["arg"] is None else f"{report['type']}:{report['arg']}"
-    console.print(f"[bold]{dataset}[/] noise [bold]{spec}[/] ({report['convention'] or '-'}): "
-                  f"{report['num_samples']} samples, realized rate "
-                  f"[bold]{report['realized_rate']:.4f}[/]")  # fmt: skip
+    console.print(
+        f"[bold]{dataset}[/] noise [bold]{spec}[/] ({report['convention'] or '-'}): "
+        f"{report['num_samples']} samples, realized rate "
+        f"[bold]{report['realized_rate']:.4f}[/]"
+    )
     console.print(f"labels sha256 {report['labels_sha256']}")
     matrix = report["transition_matrix"]
     if len(matrix) <= FULL_MATRIX_MAX:
@@ -81,6 +84,11 @@ def _per_class(matrix: list[list[int]]):
         top = max(wrong) if wrong else (0, i)
         flipped = total - row[i]
         rate = flipped / total if total else 0.0
-        table.add_row(str(i), str(total), str(flipped), f"{rate:.3f}",
-                      f"{top[1]} ({top[0]})" if top[0] else "-")  # fmt: skip
+        table.add_row(
+            str(i),
+            str(total),
+            str(flipped),
+            f"{rate:.3f}",
+            f"{top[1]} ({top[0]})" if top[0] else "-",
+        )
     return table

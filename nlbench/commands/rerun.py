@@ -21,15 +21,31 @@ from nlbench.config import RunConfig
 from nlbench.errors import NlbenchError, UsageError
 
 # per-epoch metrics that must reproduce (timings never do)
-COMPARED = ("lr", "train_loss", "test_acc", "val_acc", "noisy_fit", "clean_fit",
-            "train_acc_noisy", "selected", "selected_precision", "detection_auc")  # fmt: skip
+COMPARED = (
+    "lr",
+    "train_loss",
+    "test_acc",
+    "val_acc",
+    "noisy_fit",
+    "clean_fit",
+    "train_acc_noisy",
+    "selected",
+    "selected_precision",
+    "detection_auc",
+)
 
 
 # record config fields a rerun needs, with the JSON types they must have
 FIELDS: dict[str, tuple[type, ...]] = {
-    "method": (str,), "dataset": (str,), "noise": (str,), "profile": (str,), "seed": (int,),
-    "noise_seed": (int,), "train_subset": (int, type(None)), "hparams": (dict,),
-}  # fmt: skip
+    "method": (str,),
+    "dataset": (str,),
+    "noise": (str,),
+    "profile": (str,),
+    "seed": (int,),
+    "noise_seed": (int,),
+    "train_subset": (int, type(None)),
+    "hparams": (dict,),
+}
 TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object", type(None): "null"}
 
 
@@ -74,11 +90,17 @@ def config_from_record(record: dict[str, Any], out: str, device: str = "auto") -
     """The RunConfig that reproduces ``record`` (every resolved hparam as an override)."""
     cfg = record["config"]
     return RunConfig(
-        method=cfg["method"], dataset=cfg["dataset"], noise=cfg["noise"], profile=cfg["profile"],
-        seed=int(cfg["seed"]), noise_seed=int(cfg["noise_seed"]),
-        train_subset=cfg.get("train_subset"), overrides=dict(cfg["hparams"]), out=out,
+        method=cfg["method"],
+        dataset=cfg["dataset"],
+        noise=cfg["noise"],
+        profile=cfg["profile"],
+        seed=int(cfg["seed"]),
+        noise_seed=int(cfg["noise_seed"]),
+        train_subset=cfg.get("train_subset"),
+        overrides=dict(cfg["hparams"]),
+        out=out,
         device=device,
-    )  # fmt: skip
+    )
 
 
 def _differs(a: Any, b: Any, atol: float) -> bool:
@@ -105,8 +127,11 @@ def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-    why = (f" (hparams this nlbench resolves differently: {', '.join(keys)})" if keys else
-           " (a declared default changed since: `nlbench migrate-records` re-keys records)")  # fmt: skip
+    why = (
+        f" (hparams this nlbench resolves differently: {', '.join(keys)})"
+        if keys
+        else " (a declared default changed since: `nlbench migrate-records` re-keys records)"
+    )
     return f"run_id differs: {new['run_id']}{why}"
 
 
@@ -143,7 +168,10 @@ def register(cli: click.Group) -> None:
         problems = compare_epochs(old["epochs"], new["epochs"], atol)
         for line in problems:
             click.echo(f"mismatch: {line}")
-        click.echo("per-epoch metrics match" if not problems else
-                   f"per-epoch metrics differ ({len(problems)} value(s), atol={atol})")  # fmt: skip
+        click.echo(
+            "per-epoch metrics match"
+            if not problems
+            else f"per-epoch metrics differ ({len(problems)} value(s), atol={atol})"
+        )
         if problems:
             click.get_current_context().exit(1)

@@ -14,27 +14,50 @@ def run_options(fn):
     options = [
         click.option("--method", "-m", default="erm", show_default=True, help="Method name."),
         click.option("--dataset", "-d", default="digits", show_default=True, help="Dataset name."),
-        click.option("--noise", "-n", default="none", show_default=True,
-                     help="[TYPE:]ARG, e.g. 0.6, sym:0.4, asym:0.4, cifar_n:worse, none."),
+        click.option(
+            "--noise",
+            "-n",
+            default="none",
+            show_default=True,
+            help="[TYPE:]ARG, e.g. 0.6, sym:0.4, asym:0.4, cifar_n:worse, none.",
+        ),
         click.option("--model", default=None, help="Model name (default: the profile's)."),
         click.option("--epochs", type=int, default=None, help="Epochs (default: the profile's)."),
-        click.option("--profile", default="quick", show_default=True,
-                     help="Hyper-parameter profile: quick, paper, cpu."),
+        click.option(
+            "--profile",
+            default="quick",
+            show_default=True,
+            help="Hyper-parameter profile: quick, paper, cpu.",
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Training seed."),
-        click.option("--noise-seed", type=int, default=0, show_default=True,
-                     help="Seed of the noise draw (fixed across methods on a leaderboard)."),
+        click.option(
+            "--noise-seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed of the noise draw (fixed across methods on a leaderboard).",
+        ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
         click.option("--out", default="runs", show_default=True, help="Results directory."),
         click.option("--run-id", default=None, help="Run id (default: hash of the config)."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Override a hyper-parameter (repeatable)."),
+        click.option(
+            "--set",
+            "sets",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override a hyper-parameter (repeatable).",
+        ),
         click.option("--data-root", default=None, help="Data directory (default $NLBENCH_DATA)."),
-        click.option("--train-subset", type=int, default=None,
-                     help="Train on a class-balanced seeded subset of N samples."),
+        click.option(
+            "--train-subset",
+            type=int,
+            default=None,
+            help="Train on a class-balanced seeded subset of N samples.",
+        ),
         click.option("--resume", is_flag=True, help="Continue from the last checkpoint."),
         click.option("--compile", "compile_", is_flag=True, help="torch.compile the model."),
         click.option("--deterministic", is_flag=True, help="Deterministic kernels."),
-    ]  # fmt: skip
+    ]
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -42,12 +65,24 @@ def run_options(fn):
 
 def config_from_options(**kw) -> RunConfig:
     return RunConfig(
-        method=kw["method"], dataset=kw["dataset"], noise=kw["noise"], model=kw["model"],
-        epochs=kw["epochs"], profile=kw["profile"], seed=kw["seed"], noise_seed=kw["noise_seed"],
-        device=kw["device"], out=kw["out"], run_id=kw["run_id"], overrides=parse_set(kw["sets"]),
-        data_root=kw["data_root"], train_subset=kw["train_subset"], resume=kw["resume"],
-        compile=kw["compile_"], deterministic=kw["deterministic"],
-    )  # fmt: skip
+        method=kw["method"],
+        dataset=kw["dataset"],
+        noise=kw["noise"],
+        model=kw["model"],
+        epochs=kw["epochs"],
+        profile=kw["profile"],
+        seed=kw["seed"],
+        noise_seed=kw["noise_seed"],
+        device=kw["device"],
+        out=kw["out"],
+        run_id=kw["run_id"],
+        overrides=parse_set(kw["sets"]),
+        data_root=kw["data_root"],
+        train_subset=kw["train_subset"],
+        resume=kw["resume"],
+        compile=kw["compile_"],
+        deterministic=kw["deterministic"],
+    )
 
 
 def register(cli: click.Group) -> None:

@@ -34,13 +34,18 @@ def method_table(name: str) -> dict[str, Any]:
             profiles.setdefault(profile, {})[dname] = hp
     entry = host.registry("methods").entry(name)
     return {
-        "name": name, "description": mspec.description, "reference": mspec.reference,
-        "flags": sorted(mspec.flags), "plugin": entry.plugin, "distribution": entry.distribution,
-        "default_hparams": defaults(mspec.default_hparams), "profiles": profiles,
+        "name": name,
+        "description": mspec.description,
+        "reference": mspec.reference,
+        "flags": sorted(mspec.flags),
+        "plugin": entry.plugin,
+        "distribution": entry.distribution,
+        "default_hparams": defaults(mspec.default_hparams),
+        "profiles": profiles,
         "hparam_types": describe_hparams(mspec),
         "flags_per_run": mspec.flags_for is not None,
         "deviations": [dataclasses.asdict(d) for d in mspec.deviations],
-    }  # fmt: skip
+    }
 
 
 def register(cli: click.Group) -> None:

@@ -10,10 +10,16 @@ from nlbench.config import parse_set, parse_value
 
 # CLI option -> grid axis; each is repeatable and takes comma-separated lists
 LIST_OPTIONS = {
-    "methods": "method", "datasets": "dataset", "noises": "noise", "seeds": "seed",
-    "profiles": "profile", "models": "model", "train_subsets": "train_subset",
-    "epochs": "epochs", "noise_seeds": "noise_seed",
-}  # fmt: skip
+    "methods": "method",
+    "datasets": "dataset",
+    "noises": "noise",
+    "seeds": "seed",
+    "profiles": "profile",
+    "models": "model",
+    "train_subsets": "train_subset",
+    "epochs": "epochs",
+    "noise_seeds": "noise_seed",
+}
 INT_AXES = {"seed", "train_subset", "epochs", "noise_seed"}
 
 
@@ -55,43 +61,81 @@ def grid_data(
     return data
 
 
+# what the grid is: its file, its axes and its hparams
+GRID_OPTIONS = [
+    click.option(
+        "--config",
+        "-c",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="TOML sweep file (CLI options override its keys).",
+    ),
+    click.option("--method", "-m", "methods", multiple=True, help="Methods (a,b or repeat)."),
+    click.option("--dataset", "-d", "datasets", multiple=True, help="Datasets."),
+    click.option("--noise", "-n", "noises", multiple=True, help="Noise specs, e.g. 0.2,0.6."),
+    click.option("--seed", "seeds", multiple=True, help="Training seeds, e.g. 0,1,2."),
+    click.option("--profile", "profiles", multiple=True, help="Profiles."),
+    click.option("--model", "models", multiple=True, help="Models."),
+    click.option("--train-subset", "train_subsets", multiple=True, help="Train subsets."),
+    click.option("--epochs", "epochs", multiple=True, help="Epoch budgets."),
+    click.option("--noise-seed", "noise_seeds", multiple=True, help="Noise seeds."),
+    click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Fixed hparam override for every run whose method has the key (repeatable).",
+    ),
+    click.option(
+        "--grid",
+        "grids",
+        multiple=True,
+        metavar="KEY=V1,V2",
+        help="Run every value of an hparam (repeatable: all combinations); "
+        "KEY=search_space takes the method's search_space.",
+    ),
+]
+# where and how it runs, and the dry run's cost model
+RUN_OPTIONS = [
+    click.option("--diagnostics", is_flag=True, help="Gradient diagnostics (costs a pass)."),
+    click.option("--out", default=None, help="Results directory [runs]."),
+    click.option("--device", default=None, help="auto, cpu or cuda."),
+    click.option("--data-root", default=None, help="Data directory."),
+    click.option("--executor", "-x", default=None, help="Executor name [local]."),
+    click.option("--jobs", "-j", type=int, default=None, help="local: runs at once."),
+    click.option(
+        "--executor-option",
+        "-E",
+        "executor_opts",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Executor option, e.g. partition=gpu, time=120.",
+    ),
+    click.option(
+        "--dry-run",
+        is_flag=True,
+        help="List the runs, their state and the estimated GPU-hours only.",
+    ),
+    click.option(
+        "--erm-epoch-s",
+        type=float,
+        default=None,
+        help="Dry run: seconds of one ERM epoch on the target GPU [per-dataset "
+        "default, nlbench.costs].",
+    ),
+    click.option(
+        "--ratios",
+        "ratios",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Dry run: method cost ratios from 'nlbench bench --json' or a "
+        "gpu-check report [built-in table].",
+    ),
+]
+
+
 def _options(fn):
-    options = [
-        click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
-                     help="TOML sweep file (CLI options override its keys)."),
-        click.option("--method", "-m", "methods", multiple=True, help="Methods (a,b or repeat)."),
-        click.option("--dataset", "-d", "datasets", multiple=True, help="Datasets."),
-        click.option("--noise", "-n", "noises", multiple=True, help="Noise specs, e.g. 0.2,0.6."),
-        click.option("--seed", "seeds", multiple=True, help="Training seeds, e.g. 0,1,2."),
-        click.option("--profile", "profiles", multiple=True, help="Profiles."),
-        click.option("--model", "models", multiple=True, help="Models."),
-        click.option("--train-subset", "train_subsets", multiple=True, help="Train subsets."),
-        click.option("--epochs", "epochs", multiple=True, help="Epoch budgets."),
-        click.option("--noise-seed", "noise_seeds", multiple=True, help="Noise seeds."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Fixed hparam override for every run whose method has the key "
-                     "(repeatable)."),
-        click.option("--grid", "grids", multiple=True, metavar="KEY=V1,V2",
-                     help="Run every value of an hparam (repeatable: all combinations); "
-                     "KEY=search_space takes the method's search_space."),
-        click.option("--diagnostics", is_flag=True, help="Gradient diagnostics (costs a pass)."),
-        click.option("--out", default=None, help="Results directory [runs]."),
-        click.option("--device", default=None, help="auto, cpu or cuda."),
-        click.option("--data-root", default=None, help="Data directory."),
-        click.option("--executor", "-x", default=None, help="Executor name [local]."),
-        click.option("--jobs", "-j", type=int, default=None, help="local: runs at once."),
-        click.option("--executor-option", "-E", "executor_opts", multiple=True,
-                     metavar="KEY=VALUE", help="Executor option, e.g. partition=gpu, time=120."),
-        click.option("--dry-run", is_flag=True,
-                     help="List the runs, their state and the estimated GPU-hours only."),
-        click.option("--erm-epoch-s", type=float, default=None,
-                     help="Dry run: seconds of one ERM epoch on the target GPU [per-dataset "
-                          "default, nlbench.costs]."),
-        click.option("--ratios", "ratios", type=click.Path(dir_okay=False), default=None,
-                     help="Dry run: method cost ratios from 'nlbench bench --json' or a "
-                          "gpu-check report [built-in table]."),
-    ]  # fmt: skip
-    for option in reversed(options):
+    for option in reversed([*GRID_OPTIONS, *RUN_OPTIONS]):
         fn = option(fn)
     return fn
 
@@ -102,7 +146,7 @@ def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | N
     table = dict(data.get("executor", {}))
     name = table.pop("name", "local")
     if not isinstance(name, str):
-        raise UsageError(f"sweep [executor]: name must be a string such as \"local\", got {name!r}")
+        raise UsageError(f'sweep [executor]: name must be a string such as "local", got {name!r}')
     for item in opts:
         key, _, value = item.partition("=")
         table[key.strip()] = parse_value(value)

@@ -1,0 +1,53 @@
+"""Size and formatting rules that hold themselves: counted from the source, not from review.
+
+Functions stay under ~60 lines and modules under ~400 once formatted (ruff format, line length
+100), and the formatter is not switched off line by line.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted([*ROOT.glob("nlbench/**/*.py"), *ROOT.glob("plugins/*.py")])
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 400
+# modules still over the limit, each to be split by meaning (issue: the house in order); the
+# list may only shrink
+OVERSIZE = {"nlbench/bench.py", "plugins/_meta_common.py", "plugins/datasets_clothing1m.py"}
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_no_formatter_switched_off():
+    marked = [
+        f"{_rel(p)}:{i}"
+        for p in SOURCES
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if "fmt: skip" in line or "fmt: off" in line
+    ]
+    assert not marked, marked
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=_rel)
+def test_functions_are_short(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{_rel(path)}: {long}"
+
+
+def test_modules_are_short():
+    sizes = {_rel(p): p.read_text(encoding="utf-8").count("\n") for p in SOURCES}
+    over = {name for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert over <= OVERSIZE, f"new modules over {MAX_MODULE_LINES} lines: {sorted(over - OVERSIZE)}"
+    assert OVERSIZE <= over, f"split already, drop from OVERSIZE: {sorted(OVERSIZE - over)}"
