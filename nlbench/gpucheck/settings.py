@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -64,16 +65,16 @@ def full(device: str = "cuda") -> CheckSettings:
 
 
 def tiny(device: str = "cpu") -> CheckSettings:
-    return CheckSettings(
+    """The full check at CPU scale: the same legs, a few steps of a tiny model."""
+    return dataclasses.replace(
+        full(device),
         tiny=True,
-        device=device,
         model="tiny_cnn",
         bench_batch=8,
         bench_steps=2,
         bench_repeats=1,
         bench_warmup=0,
         image_size=8,
-        ratio_methods=RATIO_METHODS,
         compile=False,  # compiling takes minutes on a CPU; the leg is reported as skipped
         epochs_subset=120,
         epochs_model="tiny_cnn",
