@@ -5,7 +5,7 @@ NLBENCH := $(VENV)/bin/nlbench
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench leaderboards studies gpu-check clean
+.PHONY: setup demo lint test test-all bench leaderboards studies gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +16,12 @@ setup: $(STAMP)
 
 demo: setup
 	$(NLBENCH) run --method famus --dataset digits --noise 0.6
+
+# ruff (rules in pyproject.toml) and mypy on the package and the built-in plugins.
+lint: setup
+	$(VENV)/bin/ruff check nlbench plugins
+	$(VENV)/bin/ruff format --check nlbench plugins
+	$(VENV)/bin/mypy nlbench plugins
 
 # Fast suite (CI). Slow, GPU and real-data tests are behind markers; pytest's exit 5
 # (no tests collected) is not a failure.
