@@ -280,7 +280,7 @@ def same_label_distance_quantile(
     flat = torch.cat(dists)
     if flat.numel() == 0:
         return 0.0
-    k = max(1, int(round(q * flat.numel())))
+    k = max(1, round(q * flat.numel()))
     return float(flat.kthvalue(k).values)
 
 

@@ -241,7 +241,7 @@ def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
     except RunLocked as exc:  # another process took it since the plan: leave it to that one
         log.info("run %s is running elsewhere: %s", cfg.run_id, exc)
         return {"run_id": cfg.run_id, "status": "running", "last_acc": None, "error": str(exc)}
-    except Exception as exc:  # one broken run must not end the sweep
+    except Exception as exc:  # noqa: BLE001 -- any error in one run must not end the sweep
         log.warning("run %s failed: %s", cfg.run_id, exc)
         return {
             "run_id": cfg.run_id,

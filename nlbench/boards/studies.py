@@ -158,9 +158,11 @@ def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str,
         "",
         MARKER,
         "",
-        f"From {len(df)} run record(s) under `results/studies-{name}/` ({datasets}); "
-        f"regenerate with `nlbench leaderboard --results results --out leaderboards`. "
-        "Whether the findings hold here: [claims.md](../claims.md).",
+        (
+            f"From {len(df)} run record(s) under `results/studies-{name}/` ({datasets}); "
+            f"regenerate with `nlbench leaderboard --results results --out leaderboards`. "
+            "Whether the findings hold here: [claims.md](../claims.md)."
+        ),
         "",
         *body,
     ]
