@@ -109,9 +109,9 @@ def _as_list(key: str, value: Any) -> list[Any]:
     for v in values:
         if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
             raise UsageError(f"sweep '{key}': {v!r} is not a {kind.__name__}")
-        if key in POSITIVE_AXES and v is not None and v < 1:
+        if key in POSITIVE_AXES and isinstance(v, int) and v < 1:  # None: the default
             raise UsageError(f"sweep '{key}': {v!r} must be a positive integer")
-        if key in NON_NEGATIVE_AXES and v < 0:
+        if key in NON_NEGATIVE_AXES and (not isinstance(v, int) or v < 0):  # None has no default
             raise UsageError(f"sweep '{key}': {v!r} must be a non-negative integer")
     if not values:
         raise UsageError(f"sweep '{key}': empty list; give at least one value")

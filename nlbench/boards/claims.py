@@ -80,7 +80,7 @@ def _claim(c: dict[str, Any]) -> Claim:
         )
     for cell in c["cells"]:
         parse_cell(cell)
-    return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""))  # type: ignore[arg-type]
+    return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""))
 
 
 def cell_values(df: pd.DataFrame, cell: Cell, metric: str) -> dict[tuple, float]:
