@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from nlbench.hookspecs import hookimpl  # noqa: E402
+from nlbench.hookspecs import hookimpl
 
 _LAZY = {
     "build_dataset": "nlbench.api",

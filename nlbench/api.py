@@ -45,7 +45,7 @@ def build_model(
 def make_noisy_labels(
     dataset: str, noise: str, noise_seed: int = 0, data_root: str | Path | None = None
 ) -> tuple[np.ndarray, NoiseResult]:
-    """(clean train labels, NoiseResult) for a dataset and a noise spec, as a run would draw them."""
+    """(clean train labels, NoiseResult) for a dataset and noise spec, as a run would draw them."""
     host = get_host()
     spec = parse_noise(noise)
     data = build_dataset(dataset, data_root)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 console = Console()
@@ -35,7 +42,7 @@ class RichProgress:
             disable=quiet,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def start(self, run: Any, total_epochs: int) -> None:
         if not self.quiet:
@@ -43,18 +50,23 @@ class RichProgress:
         self.progress.start()
         self.task = self.progress.add_task("epoch 1", total=1, status="")
 
+    def _task(self) -> TaskID:
+        if self.task is None:
+            raise RuntimeError("RichProgress.start() must come before the epoch and step hooks")
+        return self.task
+
     def epoch_start(self, epoch: int, steps: int) -> None:
-        self.progress.reset(self.task, total=steps, description=f"epoch {epoch + 1}")
+        self.progress.reset(self._task(), total=steps, description=f"epoch {epoch + 1}")
 
     def step(self) -> None:
-        self.progress.advance(self.task)
+        self.progress.advance(self._task())
 
     def epoch_end(self, epoch: int, metrics: dict[str, Any]) -> None:
         status = (
             f"loss {fmt(metrics.get('train_loss'), 3)}  test {fmt(metrics.get('test_acc'), 3)}"
             f"  noisy_fit {fmt(metrics.get('noisy_fit'), 3)}"
         )
-        self.progress.update(self.task, status=status)
+        self.progress.update(self._task(), status=status)
         if not self.quiet:
             self.progress.console.print(f"epoch {epoch + 1:>3}  {status}")
 

@@ -176,7 +176,7 @@ def stochastic_greedy_fl(
     slots = (u * live_counts).long().minimum((live_counts - 1).long())  # step t: s slots < n−t
     dmax = float(dist.max())
     mind = torch.full((n,), dmax, dtype=dist.dtype, device=device)
-    out = []
+    picks: list[torch.Tensor] = []
     for t in range(k):
         pos = slots[t]
         cand = live[pos]
@@ -184,10 +184,10 @@ def stochastic_greedy_fl(
         # gain = Σ mind − Σ min(mind, D_j·): the candidate with the smallest Σ min wins
         arg = torch.minimum(rows, mind, out=rows).sum(1).argmin()
         j = cand[arg]
-        out.append(j)
+        picks.append(j)
         torch.minimum(mind, dist[j], out=mind)
         live[pos[arg]] = live[n - t - 1]  # retire the pick: swap in the last live point
-    out = torch.stack(out) if out else torch.empty(0, dtype=torch.long, device=device)
+    out = torch.stack(picks) if picks else torch.empty(0, dtype=torch.long, device=device)
     return FLResult(out, _objective(dmax, mind), k * s, {"algorithm": "stochastic", "sample": s})
 
 
@@ -280,7 +280,7 @@ def same_label_distance_quantile(
     flat = torch.cat(dists)
     if flat.numel() == 0:
         return 0.0
-    k = max(1, int(round(q * flat.numel())))
+    k = max(1, round(q * flat.numel()))
     return float(flat.kthvalue(k).values)
 
 

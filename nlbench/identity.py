@@ -38,13 +38,13 @@ def identity_hparams(hp: Mapping[str, Any], declared: Mapping[str, HParam]) -> d
     out = {}
     for key, value in hp.items():
         decl = declared.get(key)
-        if decl is None:
-            out[key] = value
-        elif not decl.execution and canonical_json(value) != canonical_json(
-            decl.coerce(key, decl.default)
-        ):
+        if decl is None or not (decl.execution or _at_default(key, value, decl)):
             out[key] = value
     return out
+
+
+def _at_default(key: str, value: Any, decl: HParam) -> bool:
+    return canonical_json(value) == canonical_json(decl.coerce(key, decl.default))
 
 
 def run_key(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench.data import Batch, DeviceImages, EpochPlan, TrainSet
 from nlbench.hparam_types import Optional, Str

@@ -133,8 +133,10 @@ def _facts(record: dict[str, Any]) -> list[list[str]]:
         ["dataset / profile", f"`{cfg['dataset']}` / `{cfg['profile']}`"],
         [
             "noise",
-            f"`{cfg['noise']}`, realized {_acc(noise.get('realized_rate'))} "
-            f"({noise.get('convention') or DASH})",
+            (
+                f"`{cfg['noise']}`, realized {_acc(noise.get('realized_rate'))} "
+                f"({noise.get('convention') or DASH})"
+            ),
         ],
         ["model / epochs", f"`{cfg.get('model')}` / {cfg['hparams'].get('epochs')}"],
         ["seed / noise seed", f"{cfg['seed']} / {cfg['noise_seed']}"],

@@ -62,12 +62,15 @@ def fingerprint() -> str:
 def cached(key: str, compute: Callable[[], Any]) -> Any:
     """``compute()``'s JSON result, read from the cache when the plugin fingerprint matches."""
     from nlbench import plugins
+    from nlbench.errors import NlbenchError
 
     if os.environ.get("NLBENCH_NO_CACHE") or (plugins._host is not None and plugins._host.extra):
         return compute()  # plugins passed in by a test are in no fingerprint
     try:
         path = cache_dir() / fingerprint() / f"{key}.json"
-    except Exception:  # a plugin set we cannot fingerprint: compute as before
+    # A plugin set we cannot fingerprint (no home, unreadable source, a broken spec, two plugins
+    # of one name): compute as before, which reports what is wrong.
+    except (OSError, ImportError, ValueError, RuntimeError, NlbenchError):
         return compute()
     if path.exists():
         try:

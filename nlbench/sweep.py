@@ -109,9 +109,9 @@ def _as_list(key: str, value: Any) -> list[Any]:
     for v in values:
         if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
             raise UsageError(f"sweep '{key}': {v!r} is not a {kind.__name__}")
-        if key in POSITIVE_AXES and v is not None and v < 1:
+        if key in POSITIVE_AXES and isinstance(v, int) and v < 1:  # None: the default
             raise UsageError(f"sweep '{key}': {v!r} must be a positive integer")
-        if key in NON_NEGATIVE_AXES and v < 0:
+        if key in NON_NEGATIVE_AXES and (not isinstance(v, int) or v < 0):  # None has no default
             raise UsageError(f"sweep '{key}': {v!r} must be a non-negative integer")
     if not values:
         raise UsageError(f"sweep '{key}': empty list; give at least one value")
@@ -241,7 +241,7 @@ def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
     except RunLocked as exc:  # another process took it since the plan: leave it to that one
         log.info("run %s is running elsewhere: %s", cfg.run_id, exc)
         return {"run_id": cfg.run_id, "status": "running", "last_acc": None, "error": str(exc)}
-    except Exception as exc:  # one broken run must not end the sweep
+    except Exception as exc:  # noqa: BLE001 -- any error in one run must not end the sweep
         log.warning("run %s failed: %s", cfg.run_id, exc)
         return {
             "run_id": cfg.run_id,

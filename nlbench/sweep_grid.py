@@ -88,9 +88,12 @@ def method_tables(value: Any, where: str) -> dict[str, dict[str, dict[str, Any]]
     return out
 
 
-def parse_grid(items: tuple[str, ...] | list[str]) -> dict[str, list[Any]]:
-    """``--grid key=v1,v2`` (JSON values, e.g. ``milestones=[0.5],[0.3,0.6]``, or bare words)."""
-    out: dict[str, list[Any]] = {}
+def parse_grid(items: tuple[str, ...] | list[str]) -> dict[str, list[Any] | str]:
+    """``--grid key=v1,v2`` (JSON values, e.g. ``milestones=[0.5],[0.3,0.6]``, or bare words).
+
+    ``key=search_space`` stays the string :data:`SEARCH_SPACE`, as in :func:`grid_table`.
+    """
+    out: dict[str, list[Any] | str] = {}
     for item in items:
         key, sep, text = str(item).partition("=")
         key = key.strip()
@@ -111,7 +114,8 @@ class _Accepted:
     """The hparam keys a run of (method, dataset, profile) accepts, given its components."""
 
     def __init__(self, host: Any) -> None:
-        self.host, self.cache = host, {}
+        self.host = host
+        self.cache: dict[tuple[str, str, str, str], set[str]] = {}
 
     def __call__(self, cfg: RunConfig, wanted: Mapping[str, Any]) -> set[str]:
         from nlbench.component_hparams import COMPONENT_KEYS

@@ -21,12 +21,20 @@ import os
 import signal
 import time
 import warnings
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import torch
 
-TINY = {"epochs": 2, "train_subset": 300}
+
+class _Tiny(TypedDict):
+    """The RunConfig fields that make a run tiny (typed, so ``**TINY`` type-checks)."""
+
+    epochs: int
+    train_subset: int
+
+
+TINY: _Tiny = {"epochs": 2, "train_subset": 300}
 # per-epoch fields that measure time: they differ between any two runs
 TIMING_FIELDS = frozenset({"seconds", "select_s", "selection_s", "select_seconds"})
 RESUME_ID = "contract-resume"

@@ -129,7 +129,9 @@ class SlurmExecutor:
         for job, sub in zip(jobs, submitted):
             try:
                 out.append(sub.result())
-            except Exception as exc:  # submitit raises on a job that died or timed out
+            # submitit raises FailedJobError/UncompletedJobError on a job that died or timed out,
+            # or the job's own exception (debug cluster): any of them fails this job only.
+            except Exception as exc:  # noqa: BLE001
                 out.append(_failed(job, f"job {sub.job_id}: {type(exc).__name__}: {exc}"))
         return out
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from nlbench import hookimpl
 from nlbench.components import ComposedMethod, composed_hparams
-from nlbench.specs import Deviation, MethodSpec
+from nlbench.specs import Deviation, Hparams, MethodSpec
 
 REFERENCE = (
     "Cai, Cao & Liu, An Empirical Study of Robust Deep Models (Stanford CS341 report); "
@@ -66,7 +66,7 @@ PAPER = {
 # (60 % noise) same-class distances have quantiles 5/25/50 % = 0.0/7.2/8.3, so r = 2.0 counts
 # only the point itself (uniform weights); r = 7.0 (about the 25 % quantile) separates clean
 # from noisy (weighted label precision 0.65 vs 0.40 unweighted).
-PROFILES = {
+PROFILES: dict[str, dict[str, Hparams]] = {
     "paper": {"cifar10": PAPER, "fashionmnist": PAPER},
     "quick": {"digits": {"radius": 7.0}},
     # cnn_small's feature scale is not ResNet-32's: the radius is the 25 % quantile of

@@ -16,6 +16,7 @@ statistics nor any RNG: the run's result is the same with and without it. ``epoc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -52,7 +53,7 @@ def summed_gradients(
     return g_clean, g_all, int(clean_mask.sum())
 
 
-def _flat(grads: tuple[torch.Tensor | None, ...], params: list[torch.Tensor]) -> torch.Tensor:
+def _flat(grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(
         [
             (g if g is not None else torch.zeros_like(p)).reshape(-1).float()

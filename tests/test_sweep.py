@@ -82,6 +82,9 @@ def test_toml_file_and_cli_override(tmp_path, capsys):
     ("data", "fragment"),
     [({"method": ["erm"], "colour": "red"}, "unknown key 'colour'"),
      ({"seed": ["zero"]}, "not a int"),
+     ({"seed": [None]}, "None must be a non-negative integer"),
+     ({"noise_seed": [-1]}, "-1 must be a non-negative integer"),
+     ({"epochs": [0]}, "0 must be a positive integer"),
      ({"noise": []}, "empty list"),
      ({"set": 3}, "'set' must be a table")],
 )  # fmt: skip

@@ -113,10 +113,12 @@ def render_board(
     lines += [
         "## Published numbers (cited, not measured here)",
         "",
-        "From the papers' own settings (architectures and budgets differ from the rows above; "
-        "never compare them as one ranking). Noise is written in nlbench terms: `sym_incl` is "
-        "the papers' draw over all C classes. [V] checked against a primary source, [R] as "
-        "remembered from the paper.",
+        (
+            "From the papers' own settings (architectures and budgets differ from the rows above; "
+            "never compare them as one ranking). Noise is written in nlbench terms: `sym_incl` is "
+            "the papers' draw over all C classes. [V] checked against a primary source, [R] as "
+            "remembered from the paper."
+        ),
         "",
         published_table(published, dataset),
     ]

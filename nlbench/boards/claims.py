@@ -17,13 +17,17 @@ differences), else Welch's interval (:mod:`nlbench.boards.stats`).
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from nlbench.boards.claim_checks import CHECKS, Cell, parse_cell
 from nlbench.boards.render import MARKER, pipe_table
@@ -76,7 +80,7 @@ def _claim(c: dict[str, Any]) -> Claim:
         )
     for cell in c["cells"]:
         parse_cell(cell)
-    return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""))  # type: ignore[arg-type]
+    return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""))
 
 
 def cell_values(df: pd.DataFrame, cell: Cell, metric: str) -> dict[tuple, float]:
@@ -116,9 +120,24 @@ def evaluate(claim: Claim, frames: dict[str, pd.DataFrame]) -> tuple[str, str]:
     return CHECKS[claim.compare](cells, values, claim.metric)
 
 
+_INTRO = (
+    "Each claim comes from `nlbench/resources/claims.toml` (claim, source and table, board cells, "
+    "comparison) and is tested on the committed records: a difference between two cells pairs runs "
+    "on the same seed and noisy labels (mean ± 95 % t-interval of the pair differences) or, "
+    "without pairs, uses Welch's interval. **holds**: every comparison in the claim is significant "
+    "in its direction; **fails**: one is significant against it; **not significant**: neither "
+    "(including one seed, which has no interval); **not measured**: a cell has no runs yet. `fits` "
+    "asks that every run reach 99 % train accuracy on the labels it was given; `grows` tests "
+    "Spearman's ρ between the noise rate and the metric (a run that never fits counts as slower "
+    "than any that does). Boards at CPU scale test the *direction* of a claim under a small "
+    "budget, not the papers' numbers."
+)
+
+
 def render_claims(claims: list[Claim], frames: dict[str, pd.DataFrame]) -> str:
     """claims.md: one row per claim with its verdict, numbers and n."""
-    rows, counts = [], {}
+    rows: list[list[str]] = []
+    counts: dict[str, int] = {}
     for c in claims:
         verdict, numbers = evaluate(c, frames)
         counts[verdict] = counts.get(verdict, 0) + 1
@@ -142,17 +161,7 @@ def render_claims(claims: list[Claim], frames: dict[str, pd.DataFrame]) -> str:
             "",
             MARKER,
             "",
-            "Each claim comes from `nlbench/resources/claims.toml` (claim, source and table, board "
-            "cells, comparison) and is tested on the committed records: a difference between two "
-            "cells pairs runs on the same seed and noisy labels (mean ± 95 % t-interval of the "
-            "pair differences) or, without pairs, uses Welch's interval. **holds**: every "
-            "comparison in the claim is significant in its direction; **fails**: one is "
-            "significant against it; **not significant**: neither (including one seed, which has "
-            "no interval); **not measured**: a cell has no runs yet. `fits` asks that every run "
-            "reach 99 % train accuracy on the labels it was given; `grows` tests Spearman's ρ "
-            "between the noise rate and the metric (a run that never fits counts as slower than "
-            "any that does). Boards at CPU scale test the *direction* of a claim under a small "
-            "budget, not the papers' numbers.",
+            _INTRO,
             "",
             f"Verdicts: {tally}.",
             "",

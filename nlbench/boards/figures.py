@@ -62,15 +62,20 @@ def _escape(text: str) -> str:
 def figure_svg(title: str, panels: list[Panel], xlabel: str = "epoch") -> str:
     """One row of panels; per series the mean over seeds as a line, min–max as a band."""
     import matplotlib
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
+    from matplotlib.rcsetup import cycler
 
-    rc = {
-        "svg.hashsalt": HASHSALT,
-        "svg.fonttype": "none",
-        "font.size": 8,
-        "axes.prop_cycle": matplotlib.cycler(color=matplotlib.colormaps["tab10"].colors),
-    }
-    with matplotlib.rc_context(rc):
+    tab10 = matplotlib.colormaps["tab10"]
+    assert isinstance(tab10, ListedColormap)  # a fixed list of colours, not a gradient
+    with matplotlib.rc_context(
+        {
+            "svg.hashsalt": HASHSALT,
+            "svg.fonttype": "none",
+            "font.size": 8,
+            "axes.prop_cycle": cycler(color=tab10.colors),
+        }
+    ):
         fig = Figure(figsize=(4.2 * len(panels), 3.2), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (ylabel, series) in zip(axes, panels):

@@ -70,7 +70,8 @@ def collect(results: Path, strict: bool = False) -> Collected:
     """
     if not results.is_dir():
         raise UsageError(f"--results {results}: not a directory")
-    out, seen = Collected([], []), {}
+    out = Collected([], [])
+    seen: dict[str, tuple[str, str]] = {}  # run_id -> (first path, its numbers)
     for path in sorted(results.rglob("run.json"), key=lambda p: p.as_posix()):
         try:
             record = read_record(path)

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from nlbench.boards.board import figure_names
-from nlbench.boards.figures import figure_svg
+from nlbench.boards.figures import Curves, figure_svg
 from nlbench.boards.records import noise_order
 from nlbench.boards.render import DASH, MARKER, aggregate, pct, pipe_table, section_table
 
@@ -95,7 +95,12 @@ def memorisation(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
 
 def batch_schedule(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
     """One row per (noise, batch size, schedule) and the curves incl. the gradient cosine."""
-    rows, series = [], {"test accuracy %": [], "noisy_fit %": [], "cos(clean, all) gradient": []}
+    rows: list[list[str]] = []
+    series: dict[str, list[tuple[str, Curves]]] = {
+        "test accuracy %": [],
+        "noisy_fit %": [],
+        "cos(clean, all) gradient": [],
+    }
     for (noise, bs, sched), part in df.groupby(["noise", "batch_size", "scheduler"], sort=True):
         label = f"{noise} · batch {bs} · {sched}"
         rows.append(
@@ -158,9 +163,11 @@ def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str,
         "",
         MARKER,
         "",
-        f"From {len(df)} run record(s) under `results/studies-{name}/` ({datasets}); "
-        f"regenerate with `nlbench leaderboard --results results --out leaderboards`. "
-        "Whether the findings hold here: [claims.md](../claims.md).",
+        (
+            f"From {len(df)} run record(s) under `results/studies-{name}/` ({datasets}); "
+            f"regenerate with `nlbench leaderboard --results results --out leaderboards`. "
+            "Whether the findings hold here: [claims.md](../claims.md)."
+        ),
         "",
         *body,
     ]

@@ -118,7 +118,7 @@ def compare(a: dict[str, Any], b: dict[str, Any], procs: int, tolerance: float) 
         problems.append(f"world_size {b['env'].get('world_size')} != {procs}")
     if len(a["epochs"]) != len(b["epochs"]) or a["status"] != "done" or b["status"] != "done":
         problems.append(f"status {a['status']} / {b['status']}")
-    accs = [(x.get("test_acc"), y.get("test_acc")) for x, y in zip(a["epochs"], b["epochs"])]  # noqa: B905
+    accs = [(x.get("test_acc"), y.get("test_acc")) for x, y in zip(a["epochs"], b["epochs"])]
     gaps = [abs(x - y) for x, y in accs if x is not None and y is not None]
     if len(gaps) != len(a["epochs"]) or not gaps or max(gaps) > tolerance:
         problems.append(f"test accuracy per epoch differs: {accs} (tolerance {tolerance})")

@@ -91,12 +91,11 @@ def check_record(record: dict[str, Any], run_dir: Path) -> list[str]:
 def run_epochs(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str, Any]:
     """Two epochs of every installed method; per method the checks, accuracy and seconds."""
 
-    real = has_cifar10(data_root)
-    root = (
-        data_root
-        if real
-        else write_synthetic_cifar10(work / "data", s.synthetic_train, s.synthetic_test)
-    )
+    if data_root is not None and has_cifar10(data_root):
+        real, root = True, data_root
+    else:
+        real = False
+        root = write_synthetic_cifar10(work / "data", s.synthetic_train, s.synthetic_test)
     out: dict[str, Any] = {
         "data": "real" if real else "synthetic",
         "data_root": str(root),
@@ -105,7 +104,7 @@ def run_epochs(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str
         "methods": {},
     }
     quiet = None if real else logging.getLogger("nlbench.download")
-    level = quiet.level if quiet else None
+    level = quiet.level if quiet else logging.NOTSET
     if quiet:  # the synthetic files cannot match the official checksums: no warning
         quiet.setLevel(logging.ERROR)
     try:

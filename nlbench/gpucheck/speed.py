@@ -76,7 +76,7 @@ def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
         **{k: v for k, v in overrides.items() if k != "compile"},
     }
     runner = Runner(RunConfig(method="erm", device=str(device)), host=host)
-    cache = ScanCache(lambda: None)
+    cache = ScanCache()  # its compute is set once the method exists (below)
     ctx = bench_context(hp, bs, data, device, host, cache)
     make = ctx.build_model
     if compile_:
