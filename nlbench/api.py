@@ -33,6 +33,7 @@ from nlbench.plugins import get_host
 from nlbench.prepare import default_data_root
 from nlbench.profiles import small_image_profiles
 from nlbench.specs import (
+    ComponentSpec,
     DatasetSpec,
     Deviation,
     ExecutorSpec,
@@ -100,6 +101,7 @@ __all__ = [
     "Bool",
     "Choice",
     "ClassifierNet",
+    "ComponentSpec",
     "ComposedMethod",
     "DatasetData",
     "DatasetSpec",

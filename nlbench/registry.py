@@ -9,6 +9,7 @@ from typing import Any
 
 from nlbench.errors import PluginError, unknown_name
 
+# the one definition of a name: registry keys, --set keys, noise types, leaderboard columns
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # registry kind -> (hook name, singular noun used in messages)
@@ -49,7 +50,7 @@ class Registry:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise PluginError(
                 f"plugin '{plugin}' registered {self.noun} name {name!r}: "
-                "names must match ^[a-z][a-z0-9_]*$"
+                f"names must match {NAME_RE.pattern}"
             )
         if name in self._entries:
             other = self._entries[name].plugin

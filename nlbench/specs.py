@@ -1,6 +1,7 @@
 """What plugins register: one small frozen dataclass per registry kind.
 
-Every spec has a ``name`` (a registry key, ``^[a-z][a-z0-9_]*$``) and a one-line ``description``.
+Every spec has a ``name`` (a registry key matching :data:`nlbench.registry.NAME_RE`) and a
+one-line ``description``.
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class SelectorSpec:
-    """A sample selector: ``factory(hparams) -> Selector`` (see :mod:`nlbench.components`).
+class ComponentSpec:
+    """A component of :class:`nlbench.components.ComposedMethod`: a sample selector
+    (``factory(hparams) -> Selector``) or a loss reweighter (``factory(hparams) -> Reweighter``),
+    see :mod:`nlbench.components`. The two registries hold the same shape of spec;
+    :data:`SelectorSpec` and :data:`ReweighterSpec` name it for each.
 
     ``hparams``: the component's own hyper-parameters, declared as in
     ``MethodSpec.default_hparams`` (:class:`nlbench.hparam_types.HParam` or plain defaults).
@@ -87,18 +91,8 @@ class SelectorSpec:
     hparams: Hparams = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ReweighterSpec:
-    """A loss reweighter: ``factory(hparams) -> Reweighter`` (see :mod:`nlbench.components`).
-
-    ``hparams``: the component's own hyper-parameters, declared as in
-    ``MethodSpec.default_hparams`` (:class:`nlbench.hparam_types.HParam` or plain defaults).
-    """
-
-    name: str
-    description: str
-    factory: Callable[..., Any]
-    hparams: Hparams = field(default_factory=dict)
+SelectorSpec = ComponentSpec
+ReweighterSpec = ComponentSpec
 
 
 @dataclass(frozen=True)

@@ -193,3 +193,30 @@ def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
     record = Runner(cfg, host=host).run()
     assert record["config"]["hparams"]["zz_level"] == 3.0
     assert record["epochs"][0]["weight_max"] == 3.0
+
+
+def test_selector_and_reweighter_specs_are_one_definition():
+    from nlbench import api, specs
+
+    assert specs.SelectorSpec is specs.ReweighterSpec is specs.ComponentSpec
+    assert api.SelectorSpec is api.ReweighterSpec is api.ComponentSpec
+
+
+def test_the_name_pattern_is_defined_once():
+    """Registry keys, --set keys and noise types share nlbench.registry.NAME_RE."""
+    from nlbench.config import parse_noise, parse_set
+    from nlbench.registry import NAME_RE
+
+    root = Path(__file__).resolve().parents[1]
+    literal = "^[a-z][a-z0-9_]*$"
+    homes = [
+        p.relative_to(root).as_posix()
+        for p in sorted((root / "nlbench").rglob("*.py"))
+        if literal in p.read_text(encoding="utf-8")
+    ]
+    assert homes == ["nlbench/registry.py"] and NAME_RE.pattern == literal
+    with pytest.raises(UsageError, match="lower_snake_case"):
+        parse_set(["Bad=1"])
+    with pytest.raises(UsageError, match=r"\[TYPE:\]ARG"):
+        parse_noise("Sym:0.2")
+    assert parse_set(["ok_2=1"]) == {"ok_2": 1}

@@ -22,7 +22,7 @@ FILES = {
 def write_plugin(target: Path, name: str) -> list[Path]:
     """Render the plugin templates into ``target`` (which must not hold files already)."""
     if not NAME_RE.match(name):
-        raise UsageError(f"--name '{name}': names must match ^[a-z][a-z0-9_]*$ (e.g. my_method)")
+        raise UsageError(f"--name '{name}': names must match {NAME_RE.pattern} (e.g. my_method)")
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} exists and is not empty; choose a new directory")
     values = {
