@@ -72,7 +72,7 @@ def flip_per_class(
         if dst == src:
             continue
         members = np.flatnonzero(frozen == src)
-        k = int(round(rate * len(members)))
+        k = round(rate * len(members))
         noisy[rng.choice(members, size=k, replace=False)] = dst
     return noisy
 
@@ -127,7 +127,7 @@ def symmetric_inclusive(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     rate = parse_rate(arg, f"sym_incl:{arg}")
     n, c = len(ctx.clean), ctx.num_classes
     noisy = ctx.clean.copy()
-    idx = ctx.rng.choice(n, size=int(round(rate * n)), replace=False)
+    idx = ctx.rng.choice(n, size=round(rate * n), replace=False)
     noisy[idx] = ctx.rng.integers(0, c, size=len(idx))
     return NoiseResult(noisy)
 
@@ -221,7 +221,7 @@ def _chosen(ctx: NoiseContext, arg: str | None, name: str) -> np.ndarray:
     p = 1.0 if arg is None else parse_rate(arg, f"{name}:{arg}")
     if p == 1.0:
         return np.arange(n)
-    return np.sort(ctx.rng.choice(n, size=int(round(p * n)), replace=False))
+    return np.sort(ctx.rng.choice(n, size=round(p * n), replace=False))
 
 
 def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult:
@@ -232,7 +232,7 @@ def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult
     for s in range(0, len(idx), CHUNK):
         part = torch.as_tensor(idx[s : s + CHUNK])
         out[part] = fill(out[part])
-    return NoiseResult(ctx.clean.copy(), train_x=out, info={"corrupted_images": int(len(idx))})
+    return NoiseResult(ctx.clean.copy(), train_x=out, info={"corrupted_images": len(idx)})
 
 
 def shuffled_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
@@ -300,6 +300,7 @@ SPECS = [
         asymmetric,
         check_arg=rate_arg,
         convention=f"semantic map, {RATE_EXACT}",
+        asym_maps=tuple(sorted(ASYM_MAPS)),
     ),
     NoiseModelSpec(
         "asym_block5",
@@ -307,6 +308,7 @@ SPECS = [
         asymmetric_block5,
         check_arg=rate_arg,
         convention=f"block-of-5 next, {RATE_EXACT}",
+        asym_maps=("cifar100",),
     ),
     NoiseModelSpec(
         "pairflip",
