@@ -30,13 +30,8 @@ from typing import Any
 
 import torch
 
-from nlbench.bench import (
-    BenchSettings,
-    ReferenceLoop,
-    fixed_threads,
-    run_bench,
-    synthetic_dataset,
-)
+from nlbench.bench import fixed_threads, run_bench
+from nlbench.bench_legs import BenchSettings, ReferenceLoop, synthetic_dataset
 from nlbench.config import RunConfig
 from nlbench.plugins import get_host
 from nlbench.runner import NullProgress, Runner

@@ -14,14 +14,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nlbench.bench import (
+from nlbench.bench import interleaved, run_bench
+from nlbench.bench_legs import (
     BenchSettings,
     MethodLoop,
     ReferenceLoop,
     bench_context,
     bench_hparams,
-    interleaved,
-    run_bench,
     synthetic_dataset,
 )
 from nlbench.config import RunConfig
