@@ -1,4 +1,4 @@
-"""ERM epoch throughput: nlbench against a minimal hand-written PyTorch loop (issue 10).
+"""ERM epoch throughput: nlbench against a minimal hand-written PyTorch loop (docs/performance-anchors.md, P1).
 
 Same model (``cnn_small``), same synthetic CIFAR-shaped uint8 data in memory (10k train, 2k
 test images), same batch size (128), same on-device crop/flip, threads fixed; both legs in one

@@ -3,7 +3,7 @@
 Every model is a pure function of ``ctx.clean`` (and, for ``instance`` and the input
 corruptions, ``ctx.train_x``) and ``ctx.rng``. Flips are always chosen from a frozen copy of the
 clean labels, so a sample relabelled from class a to b can never be picked again as a member of
-b (ELR's in-place bug, methods.md §4.2).
+b (the in-place relabelling of ELR's official code, Liu et al., NeurIPS 2020).
 
 Class-dependent models (``asym``, ``asym_block5``, ``pairflip``) flip *exactly*
 ``round(r * n_c)`` samples of every source class c (ELR's per-class convention; DivideMix's

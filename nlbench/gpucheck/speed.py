@@ -3,7 +3,7 @@
 Each variant builds both legs on the same synthetic CIFAR-shaped data and the same initial
 weights (:mod:`nlbench.bench`), with the same bf16 autocast, memory format and compilation, and
 times them interleaved; ``nlbench_vs_plain`` is the plain loop's epoch time over nlbench's (1.0:
-no overhead; the project's goal is >= 0.95, performance-anchors.md P1).
+no overhead; the project's goal is >= 0.95, docs/performance-anchors.md goal P1).
 """
 
 from __future__ import annotations
