@@ -139,7 +139,7 @@ def _time_legs(
             )
         except _LegFailed as failed:
             if failed.name in ("erm", "reference"):
-                raise failed.__cause__ from None
+                raise failed.exc from None  # the baseline itself broke: no bench without it
             errors[failed.name] = failed.message
             log.warning("bench: %s failed: %s", failed.name, failed.message)
             legs.pop(failed.name)
@@ -148,7 +148,7 @@ def _time_legs(
 class _LegFailed(Exception):
     def __init__(self, name: str, exc: BaseException) -> None:
         super().__init__(name)
-        self.name, self.message = name, f"{type(exc).__name__}: {exc}"
+        self.name, self.exc, self.message = name, exc, f"{type(exc).__name__}: {exc}"
 
 
 def _guard(name: str, fn: Callable[[int], int]) -> Callable[[int], int]:

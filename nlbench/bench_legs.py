@@ -181,7 +181,7 @@ def build_loop(
 
     hp = bench_hparams(name, s, host)
     runner = Runner(RunConfig(method=name, device=str(device)), host=host)
-    cache = ScanCache(lambda: None)
+    cache = ScanCache()  # compute is set once the method exists
     ctx = bench_context(hp, s, data, device, host, cache)
     seed_model_init(derive_seed("init", s.seed))
     method = host.get("methods", name).factory(ctx)

@@ -15,7 +15,7 @@ and :func:`check_options` (the factory-option check every model factory starts w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -137,14 +137,15 @@ def check_classifier_contract(net: nn.Module, x: torch.Tensor, num_classes: int)
     _require(
         isinstance(width, int) and width > 0, f"num_features must be a positive int: {width!r}"
     )
+    model = cast(TimmClassifier, net)
     was_training = net.training
     net.eval()
     try:
         with torch.no_grad():
             logits = net(x)
-            pre = net.forward_head(net.forward_features(x), pre_logits=True)
-            head = net.forward_head(net.forward_features(x))
-            via_classifier = net.get_classifier()(pre)
+            pre = model.forward_head(model.forward_features(x), pre_logits=True)
+            head = model.forward_head(model.forward_features(x))
+            via_classifier = model.get_classifier()(pre)
     finally:
         net.train(was_training)
     hidden = getattr(net, "head_hidden_size", width)

@@ -6,6 +6,8 @@ Not a plugin (no entry point) and not a contract: the model contract, ``Classifi
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
 
@@ -18,7 +20,7 @@ def conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequent
     )
 
 
-def kaiming_init(net: nn.Module, mode: str = "fan_out") -> nn.Module:
+def kaiming_init(net: nn.Module, mode: Literal["fan_in", "fan_out"] = "fan_out") -> nn.Module:
     """He-normal conv weights, unit BN scale, zero biases: the CIFAR ResNets' initialisation."""
     for m in net.modules():
         if isinstance(m, nn.Conv2d):

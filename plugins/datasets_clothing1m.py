@@ -92,7 +92,7 @@ class KeyedImageSet(ImageSet):
 
     def take(self, index: np.ndarray | torch.Tensor) -> KeyedImageSet:
         idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
-        return KeyedImageSet(self.x[idx], self.y[idx], self.ids[idx])
+        return KeyedImageSet(self.x[idx], self.y[idx], None if self.ids is None else self.ids[idx])
 
 
 def _lines(path: Path) -> list[str]:

@@ -203,8 +203,9 @@ class InceptionSmall(ClassifierNet):
         mods: list[nn.Module] = [conv_bn(in_chans, 96, 3)]
         cin = 96
         for kind, *chans in INCEPTION_SMALL:
-            mods.append(_Inception(cin, *chans) if kind == "i" else _Downsample(cin, *chans))
-            cin = mods[-1].out
+            block = _Inception(cin, *chans) if kind == "i" else _Downsample(cin, *chans)
+            mods.append(block)
+            cin = block.out
         self.features = nn.Sequential(*mods)
         self.num_features = cin
         self.fc = nn.Linear(cin, num_classes)

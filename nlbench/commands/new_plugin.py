@@ -32,7 +32,7 @@ def write_plugin(target: Path, name: str) -> list[Path]:
     }
     written = []
     for rel, template in FILES.items():
-        text = resources.files("nlbench").joinpath("templates", template).read_text()
+        text = resources.files("nlbench").joinpath("templates").joinpath(template).read_text()
         path = target / rel.format(**values)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.format(**values), encoding="utf-8")
