@@ -81,7 +81,7 @@ def test_toml_file_and_cli_override(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [({"method": ["erm"], "colour": "red"}, "unknown key 'colour'"),
-     ({"seed": ["zero"]}, "not a int"),
+     ({"seed": ["zero"]}, "not an integer"),
      ({"noise": []}, "empty list"),
      ({"set": 3}, "'set' must be a table")],
 )  # fmt: skip
