@@ -1,6 +1,6 @@
 """DivideMix epoch cost against an ERM epoch and against its compute floor (P8, P9).
 
-Cost model (performance-anchors.md §2.2): with F the forward cost of a batch and a backward of
+Cost model (docs/performance-anchors.md §1): with F the forward cost of a batch and a backward of
 2F, a post-warm-up DivideMix epoch costs 2 nets × (|L|/B) × (4B·3 + 6B) + the 2N-forward loss
 pass, i.e. an ERM epoch × (12·|L|/N + 0.67), |L| the labeled set of each net (we use the mean
 of the two). Goals: measured / floor ≤ 1.25, and (loss pass + GMM) ≤ 10 % of the epoch.

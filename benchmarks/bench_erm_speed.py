@@ -1,4 +1,4 @@
-"""ERM epoch throughput: nlbench against a minimal hand-written PyTorch loop (issue 10).
+"""ERM epoch throughput: nlbench against a minimal hand-written PyTorch loop (docs/performance-anchors.md, P1).
 
 Same model (``cnn_small``), same synthetic CIFAR-shaped uint8 data in memory (10k train, 2k
 test images), same batch size (128), same on-device crop/flip, threads fixed; both legs in one
@@ -30,13 +30,8 @@ from typing import Any
 
 import torch
 
-from nlbench.bench import (
-    BenchSettings,
-    ReferenceLoop,
-    fixed_threads,
-    run_bench,
-    synthetic_dataset,
-)
+from nlbench.bench import fixed_threads, run_bench
+from nlbench.bench_legs import BenchSettings, ReferenceLoop, synthetic_dataset
 from nlbench.config import RunConfig
 from nlbench.plugins import get_host
 from nlbench.runner import NullProgress, Runner

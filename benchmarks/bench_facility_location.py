@@ -1,4 +1,4 @@
-"""Facility location speed and quality against apricot-select (issue 5).
+"""Facility location speed and quality against apricot-select (docs/performance-anchors.md, goal P10).
 
 Data: 5,000 points of 10-d softmax gradients p − y of one class (logits ~ N(0, 3²), y = 0),
 k = 2,000 (ratio 0.4). Both sides optimise the same objective: apricot gets our similarity

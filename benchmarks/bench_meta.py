@@ -1,6 +1,6 @@
 """Step time of mwnet, l2r and famus against an ERM step on the same model and batch.
 
-Goals (issue 6): exact ``mwnet`` and ``l2r`` ≤ 4.5× ERM; ≤ 3.6× with the first forward reused
+Goals (docs/performance-anchors.md, P5-P7): exact ``mwnet`` and ``l2r`` ≤ 4.5× ERM; ≤ 3.6× with the first forward reused
 (``reuse_forward``, the default) or with ``meta_grad=fd``; FaMUS's layer-sampled meta-gradient
 ≤ 0.6× exact ``mwnet`` (target 0.4×, the paper's 284/933 ms is 0.30×). Previously measured on a
 2-core CPU with torch.func on a small CNN: MW-Net 4.4× ERM, L2R 4.3×, last-4-layers 0.40×.

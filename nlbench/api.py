@@ -1,4 +1,11 @@
-"""The Python API for notebooks: build pieces by name, or run a whole configuration."""
+"""The public API: build pieces by name or run a configuration (notebooks), and every name a
+plugin author needs (the one import point for plugins, built-in ones included).
+
+Plugin authors: the spec classes to register, :data:`hookimpl`, the model contract
+(:class:`ClassifierNet`, :class:`TimmClassifier`, :func:`check_classifier_contract`,
+:func:`check_options`, :func:`on_meta_device`), the dataset profiles
+(:func:`small_image_profiles`), typed hyper-parameters and the method base classes.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,35 @@ from typing import Any
 import numpy as np
 import torch
 
+from nlbench.components import ComposedMethod, composed_hparams
 from nlbench.config import RunConfig, parse_noise
 from nlbench.data import DatasetData, LoadRequest
+from nlbench.hookspecs import hookimpl
+from nlbench.hparam_types import Bool, Choice, Float, FloatList, HParam, Int, Optional, Str
+from nlbench.method import SINGLE_NET_HPARAMS, SingleNetMethod
+from nlbench.model_contract import (
+    ClassifierNet,
+    TimmClassifier,
+    check_classifier_contract,
+    check_options,
+    on_meta_device,
+)
 from nlbench.noise import NoiseContext, NoiseResult, apply_noise, noise_rng
 from nlbench.plugins import get_host
 from nlbench.prepare import default_data_root
+from nlbench.profiles import small_image_profiles
+from nlbench.specs import (
+    ComponentSpec,
+    DatasetSpec,
+    Deviation,
+    ExecutorSpec,
+    LossSpec,
+    MethodSpec,
+    ModelSpec,
+    NoiseModelSpec,
+    ReweighterSpec,
+    SelectorSpec,
+)
 
 
 def run(**kwargs: Any) -> dict[str, Any]:
@@ -65,4 +96,43 @@ def make_noisy_labels(
     return clean, apply_noise(spec, ctx, host.registry("noise"))
 
 
-__all__ = ["RunConfig", "build_dataset", "build_model", "make_noisy_labels", "run"]
+__all__ = [
+    "SINGLE_NET_HPARAMS",
+    "Bool",
+    "Choice",
+    "ClassifierNet",
+    "ComponentSpec",
+    "ComposedMethod",
+    "DatasetData",
+    "DatasetSpec",
+    "Deviation",
+    "ExecutorSpec",
+    "Float",
+    "FloatList",
+    "HParam",
+    "Int",
+    "LoadRequest",
+    "LossSpec",
+    "MethodSpec",
+    "ModelSpec",
+    "NoiseContext",
+    "NoiseModelSpec",
+    "NoiseResult",
+    "Optional",
+    "ReweighterSpec",
+    "RunConfig",
+    "SelectorSpec",
+    "SingleNetMethod",
+    "Str",
+    "TimmClassifier",
+    "build_dataset",
+    "build_model",
+    "check_classifier_contract",
+    "check_options",
+    "composed_hparams",
+    "hookimpl",
+    "make_noisy_labels",
+    "on_meta_device",
+    "run",
+    "small_image_profiles",
+]

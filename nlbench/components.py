@@ -1,4 +1,5 @@
-"""Selectors and reweighters composed over the ERM step (design.md, "ComposedMethod").
+"""Selectors and reweighters composed over the ERM step (CONTRIBUTING.md, "Selectors and
+reweighters"; the settings are Cai, Cao & Liu's, "An Empirical Study of Robust Deep Models").
 
 A :class:`Selector` picks a subset of one group of vectors (a class of the noisy label); a
 :class:`Reweighter` gives every training sample a loss weight from the vectors and noisy labels.
@@ -62,7 +63,7 @@ COMPOSED_HPARAMS: dict[str, Any] = {
     ),
     "space": Choice("softmax_grad", SPACES, doc="selection space"),
     "density_space": Choice("features", SPACES, doc="density space"),
-    "normalize": Bool(False, doc="unit-normalise the vectors (the seed's fast FL)"),
+    "normalize": Bool(False, doc="unit-normalise the vectors (Cai et al.'s fast FL)"),
     "fl_ratio": Float(
         0.4, low=0, low_open=True, high=1, doc="medoids per class, as a share (Fig. 5)"
     ),
@@ -84,7 +85,9 @@ COMPOSED_HPARAMS: dict[str, Any] = {
             doc="radius = this quantile of same-label distances (cpu profile); null: radius",
         )
     ),
-    "density_mode": Choice("count", ("count", "agree"), doc="count (Table 5) | agree (§5.3)"),
+    "density_mode": Choice(
+        "count", ("count", "agree"), doc="count (Cai et al. Table 5) | agree (§5.3)"
+    ),
     "select_epoch": Optional(Int(None, low=0, doc="null: the first LR milestone")),
     "warmup_epochs": Int(5, low=0, doc="fast schedule: full-data epochs before selecting"),
 }
@@ -109,9 +112,9 @@ def space_vectors(
     net: str = "net",
     normalize: bool = False,
 ) -> torch.Tensor:
-    """Per-sample vectors in ``space`` from the scan (seed §5.2, §6.1.2).
+    """Per-sample vectors in ``space`` from the scan (Cai et al. §5.2, §6.1.2).
 
-    ``softmax_grad``: ∂CE/∂logits = p − y (no extra backward pass; the seed's best);
+    ``softmax_grad``: ∂CE/∂logits = p − y (no extra backward pass; Cai et al.'s best);
     ``feature_grad``: ∂CE/∂features = (p − y) W for the linear classifier W (CRUST's proxy);
     ``features``: penultimate features; ``softmax``: p (label-free).
     """
@@ -141,8 +144,8 @@ class ComposedMethod(SingleNetMethod):
     """ERM with a selector and/or reweighter applied per class of the noisy label (the
     selector on the whole noisy set with ``fl_scope=global``).
 
-    Schedules (``schedule``): ``robust`` (seed §6.2) trains on everything until the first LR
-    decay, selects/weights once there and keeps that plan to the end; ``fast`` (seed §5.3,
+    Schedules (``schedule``): ``robust`` (Cai et al. §6.2) trains on everything until the first LR
+    decay, selects/weights once there and keeps that plan to the end; ``fast`` (Cai et al. §5.3,
     §6.1.2) re-selects every epoch after ``warmup_epochs``, weighting each selected point by its
     cluster size (normalised over the batch by the weighted mean of the ERM step).
     """
@@ -187,7 +190,7 @@ class ComposedMethod(SingleNetMethod):
             return int(hp["select_epoch"])
         if hp.get("scheduler", "multistep") == "multistep" and hp.get("milestones"):
             return math.ceil(min(milestone_epochs(list(hp["milestones"]), self.ctx.epochs)))
-        return math.ceil(0.6 * self.ctx.epochs)  # the seed decays at epoch 120 of 200
+        return math.ceil(0.6 * self.ctx.epochs)  # Cai et al. §6.2 decay at epoch 120 of 200
 
     def start_epoch(self, epoch: int, scan) -> EpochPlan | None:
         if epoch < self.first:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nlbench.errors import UsageError
-
-KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+from nlbench.registry import NAME_RE
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ def parse_noise(text: str) -> NoiseSpec:
         parse_rate(text, text)
         return NoiseSpec("sym", text)
     kind, sep, arg = text.partition(":")
-    if not TYPE_RE.match(kind):
+    if not NAME_RE.match(kind):
         raise UsageError(
             f"--noise '{text}': expected [TYPE:]ARG with TYPE like sym, asym, cifar_n, file, none"
         )
@@ -92,7 +89,7 @@ def parse_set(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = str(item).partition("=")
         key = key.strip()
-        if not sep or not KEY_RE.match(key):
+        if not sep or not NAME_RE.match(key):
             raise UsageError(f"--set '{item}': expected key=value with a lower_snake_case key")
         out[key] = parse_value(value)
     return out

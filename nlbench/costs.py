@@ -5,7 +5,7 @@
 * ``ratio``: a method's epoch time over ERM's on the same model and batch. Measured by
   ``nlbench bench --json`` (or ``make gpu-check``, whose report carries the same table) and read
   with ``--ratios FILE``; otherwise :data:`DEFAULT_RATIOS`, the cost-model floors and
-  measurements collected in ``performance-anchors.md`` §2 (each entry says where it comes from).
+  measurements in ``docs/performance-anchors.md`` §1 (each entry says where it comes from).
 * ``erm_epoch_s``: seconds of one ERM epoch of the run's dataset and model on the GPU at hand:
   given (``--erm-epoch-s``) or the documented default of :data:`ERM_EPOCH_S`.
 * ``scan_s``: on datasets whose epoch is a sample of a much larger train set (Clothing1M: 1,000
@@ -33,17 +33,32 @@ DEFAULT_RATIOS: dict[str, tuple[float, str]] = {
     "fl_only": (1.25, "ERM + per-epoch FL selection (goal P12: <= 0.25 epoch on a GPU)"),
     "fl_weighted": (1.25, "ERM + per-epoch FL selection (goal P12: <= 0.25 epoch on a GPU)"),
     "density_weighted": (1.25, "ERM + per-epoch density weights (as FL selection, P12)"),
-    "mwnet": (4.4, "exact second-order meta step, measured 4.44x ERM (anchors §2.2)"),
-    "l2r": (4.3, "exact second-order meta step, measured 4.27x ERM (anchors §2.2)"),
-    "famus": (3.6, "two nets x 0.4x MW-Net (proxy 1.76x ERM, anchors §2.2) + GMM scan"),
-    "dividemix": (6.7, "two nets, 12|L|/N + 0.67 at |L|/N = 0.5 (anchors §2.2); warm-up 2x"),
+    "mwnet": (
+        4.4,
+        "exact second-order meta step, measured 4.44x ERM (docs/performance-anchors.md §1)",
+    ),
+    "l2r": (
+        4.3,
+        "exact second-order meta step, measured 4.27x ERM (docs/performance-anchors.md §1)",
+    ),
+    "famus": (
+        3.6,
+        "two nets x 0.4x MW-Net (proxy 1.76x ERM, docs/performance-anchors.md §1) + GMM scan",
+    ),
+    "dividemix": (
+        6.7,
+        "two nets, 12|L|/N + 0.67 at |L|/N = 0.5 (docs/performance-anchors.md §1); warm-up 2x",
+    ),
 }
 UNKNOWN_RATIO = (5.0, "no figure for this method: assumed 5x ERM (pass --ratios)")
 
 # (dataset, model) -> (ERM epoch seconds on one A100/H100-class GPU, bf16 autocast, derivation).
 # The first entry of a dataset is its `paper` profile's model: --erm-epoch-s replaces that one
 # and scales the dataset's other models by the same factor.
-_RN18 = "50k images; tuned CIFAR RN-18 2.09 s/epoch on A100 at bs 500 (anchors §5), bs 128 + eval"
+_RN18 = (
+    "50k images; tuned CIFAR RN-18 2.09 s/epoch on A100 at bs 500 "
+    "(docs/performance-anchors.md §2), bs 128 + eval"
+)
 _WRN = "WRN-28-10: 5.25 vs 0.56 GMACs per image (9.4x RN-18), better GPU use at that size"
 _C1M = "1,000 x 32 JPEGs decoded by 8 workers (~800 img/s) + 24k val/test images"
 _R32 = "ResNet-32: 0.07 GMACs per image, launch-bound: ~6 ms per batch of 128"

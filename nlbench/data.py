@@ -123,7 +123,7 @@ def class_balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) 
     """Indices of ``n`` samples with classes as balanced as the data allows (sorted)."""
     classes = np.unique(labels)
     per_class = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
-    quota = {c: 0 for c in classes}
+    quota = dict.fromkeys(classes, 0)
     remaining = n
     while remaining > 0:
         open_classes = [c for c in classes if quota[c] < len(per_class[c])]
@@ -262,7 +262,8 @@ class TrainSet:
             yield Batch(self.view(index), self.labels[index], index, weight)
 
     def sampler(self, indices: torch.Tensor, batch_size: int) -> Iterator[Batch]:
-        """An endless shuffled stream of batches over ``indices`` (e.g. DivideMix's unlabeled set)."""
+        """An endless shuffled stream of batches over ``indices`` (e.g. DivideMix's unlabeled
+        set)."""
         sub = replace(EpochPlan(), indices=indices)
         while True:
             yield from self.batches(sub, batch_size)

@@ -1,6 +1,6 @@
 """Finding dataset files on disk, and fetching official archives when they are missing.
 
-The policy (issue 3):
+The policy:
 
 * files already present in the official layout are used as they are, even when their MD5 sums
   differ from the official ones (re-encoded or regenerated copies are common); a mismatch is

@@ -1,6 +1,8 @@
-"""Facility location, set cover and density counts on per-class vectors (seed 000_*.txt §5.1).
+"""Facility location, set cover and density counts on per-class vectors.
 
-Similarity. The seed states facility location as the k-medoid problem
+Source: Cai, Cao & Liu, "An Empirical Study of Robust Deep Models" (docs/sources.md), §5.1.
+
+Similarity. The report states facility location as the k-medoid problem
 ``F* = argmin_{|F|=k} Σ_i min_{p∈F} D(i, p)`` with ``D`` the L2 distance (§5.1-5.2). We maximise
 the equivalent monotone submodular form ``f(S) = Σ_i max_{j∈S} sim(i, j)`` with
 ``sim = M − D`` and ``M = max D`` over the group (the CRAIG/CRUST convention, apricot's
@@ -222,7 +224,8 @@ def cluster_sizes(dist: torch.Tensor, medoids: torch.Tensor) -> torch.Tensor:
 
 
 def set_cover(dist: torch.Tensor, radius: float, batch: int = 16) -> torch.Tensor:
-    """Greedy set cover by balls ``{i : D_ij ≤ r}`` until every point is covered (lazy, §5.1).
+    """Greedy set cover by balls ``{i : D_ij ≤ r}`` until every point is covered (lazy; Cai et
+    al. §5.1).
 
     Each point covers itself, so it terminates; greedy is within ln(n)+1 of the minimum cover.
     """
@@ -252,7 +255,7 @@ def set_cover(dist: torch.Tensor, radius: float, batch: int = 16) -> torch.Tenso
 def density_counts(x: torch.Tensor, labels: torch.Tensor, radius: float) -> torch.Tensor:
     """Per sample: how many samples with the same label lie within ``radius`` (itself included).
 
-    The seed's Table 5 "Weighted only": "weight each data point by the number of data points
+    Cai et al.'s Table 5 "Weighted only": "weight each data point by the number of data points
     in its unit ball with radius r"; computed per class of the noisy label, in blocks.
     """
     out = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
@@ -287,7 +290,7 @@ def same_label_distance_quantile(
 def agreement_fractions(x: torch.Tensor, labels: torch.Tensor, radius: float) -> torch.Tensor:
     """Per sample: the fraction of all samples within ``radius`` that share its label.
 
-    The seed's §5.3 robust weight ("the fraction of data points in the same cluster whose
+    Cai et al.'s §5.3 robust weight ("the fraction of data points in the same cluster whose
     labels agree with the sampled point"), with a point's cluster taken as its radius-r ball
     (the set-cover clusters of §5.1). Blocks over rows; memory O(block × N).
     """

@@ -2,60 +2,80 @@
 
 Registration hooks are called once per process with a ``register`` callback (the llm/datasette
 style); observer hooks never change results.
+
+The annotations are the public contract: a ``register`` callback takes the spec class of its
+registry kind. They are imported for type checkers only, so ``from nlbench import hookimpl``
+stays free of torch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from nlbench.runner import RunState
+    from nlbench.specs import (
+        DatasetSpec,
+        ExecutorSpec,
+        LossSpec,
+        MethodSpec,
+        ModelSpec,
+        NoiseModelSpec,
+        ReweighterSpec,
+        SelectorSpec,
+    )
 
 hookspec = pluggy.HookspecMarker("nlbench")
 hookimpl = pluggy.HookimplMarker("nlbench")
 
 
 @hookspec
-def register_datasets(register: Any) -> None:
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Register datasets: ``register(DatasetSpec(...))``."""
 
 
 @hookspec
-def register_noise_models(register: Any) -> None:
+def register_noise_models(register: Callable[[NoiseModelSpec], None]) -> None:
     """Register label or input noise models: ``register(NoiseModelSpec(...))``."""
 
 
 @hookspec
-def register_models(register: Any) -> None:
+def register_models(register: Callable[[ModelSpec], None]) -> None:
     """Register network architectures: ``register(ModelSpec(...))``."""
 
 
 @hookspec
-def register_selectors(register: Any) -> None:
+def register_selectors(register: Callable[[SelectorSpec], None]) -> None:
     """Register sample selectors (subset choosers): ``register(SelectorSpec(...))``."""
 
 
 @hookspec
-def register_reweighters(register: Any) -> None:
+def register_reweighters(register: Callable[[ReweighterSpec], None]) -> None:
     """Register per-sample loss reweighters: ``register(ReweighterSpec(...))``."""
 
 
 @hookspec
-def register_losses(register: Any) -> None:
+def register_losses(register: Callable[[LossSpec], None]) -> None:
     """Register per-sample training losses: ``register(LossSpec(...))`` (``--set loss=NAME``)."""
 
 
 @hookspec
-def register_methods(register: Any) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     """Register training methods: ``register(MethodSpec(...))``."""
 
 
 @hookspec
-def register_executors(register: Any) -> None:
+def register_executors(register: Callable[[ExecutorSpec], None]) -> None:
     """Register sweep executors: ``register(ExecutorSpec(...))``."""
 
 
 @hookspec
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     """Add click commands to the ``nlbench`` command group.
 
     :param cli: the root :class:`click.Group`; call ``cli.command()`` or ``cli.add_command``.
@@ -63,7 +83,7 @@ def register_commands(cli: Any) -> None:
 
 
 @hookspec
-def run_started(run: Any) -> None:
+def run_started(run: RunState) -> None:
     """Observe the start of a run, after data, noise and method are built.
 
     :param run: the :class:`nlbench.runner.RunState` (config, noise report, run directory).
@@ -71,7 +91,9 @@ def run_started(run: Any) -> None:
 
 
 @hookspec
-def epoch_finished(run: Any, epoch: int, metrics: dict) -> dict | None:
+def epoch_finished(
+    run: RunState, epoch: int, metrics: dict[str, object]
+) -> dict[str, object] | None:
     """Observe one finished epoch; may return new metrics added to the epoch record.
 
     :param run: the :class:`nlbench.runner.RunState`.
@@ -84,7 +106,7 @@ def epoch_finished(run: Any, epoch: int, metrics: dict) -> dict | None:
 
 
 @hookspec
-def run_finished(run: Any, record: dict) -> None:
+def run_finished(run: RunState, record: dict[str, object]) -> None:
     """Observe a finished run with its final record (read only).
 
     :param run: the :class:`nlbench.runner.RunState`.

@@ -95,7 +95,7 @@ class HParam:
         if value is None and (self.nullable or self.type == "any"):
             return None
         if self.type == "choice":
-            for choice in self.choices:
+            for choice in self.choices or ():
                 if value == choice and isinstance(value, bool) == isinstance(choice, bool):
                     return choice
             return self._fail(name, value)
@@ -177,7 +177,7 @@ class HParam:
     def accepted(self) -> str:
         """What the declaration accepts, in words (the end of every error message)."""
         if self.type == "choice":
-            return "one of " + ", ".join(_show(c) for c in self.choices)
+            return "one of " + ", ".join(_show(c) for c in self.choices or ())
         rng = self.range_text()
         if self.type in _NUMBER_WORDS:
             text = _NUMBER_WORDS[self.type] + (
@@ -196,7 +196,7 @@ class HParam:
     def describe(self, name: str) -> dict[str, Any]:
         """One row of ``nlbench show method``: name, type, range or choices, default, doc."""
         if self.type == "choice":
-            allowed = ", ".join(_show(c) for c in self.choices)
+            allowed = ", ".join(_show(c) for c in self.choices or ())
         else:
             allowed = self.range_text() or (self.pattern or "")
         kind = self.type + (" | null" if self.nullable and self.type != "choice" else "")
@@ -261,7 +261,7 @@ def FloatList(
     return HParam(list(default), type="float_list", low=low, high=high, **kw)
 
 
-def Optional(hparam: HParam) -> HParam:  # noqa: N802 - reads as the type it declares
+def Optional(hparam: HParam) -> HParam:  # capitalised: reads as the type it declares
     """``hparam`` that also accepts ``None`` (null: "off" or "the method decides")."""
     return dataclasses.replace(hparam, nullable=True)
 

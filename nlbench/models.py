@@ -6,11 +6,12 @@ and ``get_classifier()``. ``timm:<name>`` resolves through the ``timm`` model en
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
-import torch.nn as nn
+from torch import nn
 
+from nlbench.model_contract import TimmClassifier
 from nlbench.registry import Registry
 
 
@@ -32,9 +33,9 @@ def build_model(
 
 def features_and_logits(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Penultimate (pooled) features and logits in one forward pass."""
-    net = getattr(net, "module", net)  # DDP wrapper → the model with the timm contract
-    pre = net.forward_head(net.forward_features(x), pre_logits=True)
-    return pre, net.get_classifier()(pre)
+    model = cast(TimmClassifier, getattr(net, "module", net))  # DDP wrapper → the model inside
+    pre = model.forward_head(model.forward_features(x), pre_logits=True)
+    return pre, model.get_classifier()(pre)
 
 
 def count_params(net: nn.Module) -> int:

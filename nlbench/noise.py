@@ -78,7 +78,7 @@ def noise_report(
         "type": spec.type,
         "arg": spec.arg,
         "convention": convention,
-        "num_samples": int(len(noisy)),
+        "num_samples": len(noisy),
         "realized_rate": float(np.mean(noisy != clean)) if len(noisy) else 0.0,
         "transition_matrix": transition_counts(clean, noisy, num_classes).tolist(),
         "labels_sha256": labels_sha256(noisy),

@@ -24,7 +24,7 @@ import pluggy
 
 from nlbench import hookspecs
 from nlbench.errors import PluginError
-from nlbench.registry import KINDS, Registry
+from nlbench.registry import KINDS, Registry, check_asym_maps
 
 ENTRY_POINT_GROUP = "nlbench"
 BUILTIN_PACKAGE = "nlbench_plugins"
@@ -160,6 +160,7 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
         host.extra.append(name)
     pm.check_pending()
     _fill_registries(host)
+    check_asym_maps(host.registries)
     if os.environ.get("NLBENCH_TRACE_PLUGINS"):
         pm.trace.root.setwriter(lambda msg: log.warning("%s", msg.rstrip()))
         pm.enable_tracing()

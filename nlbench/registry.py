@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nlbench.errors import PluginError, unknown_name
 
+# the one definition of a name: registry keys, --set keys, noise types, leaderboard columns
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # registry kind -> (hook name, singular noun used in messages)
@@ -49,7 +50,7 @@ class Registry:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise PluginError(
                 f"plugin '{plugin}' registered {self.noun} name {name!r}: "
-                "names must match ^[a-z][a-z0-9_]*$"
+                f"names must match {NAME_RE.pattern}"
             )
         if name in self._entries:
             other = self._entries[name].plugin
@@ -87,3 +88,25 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def check_asym_maps(registries: Mapping[str, Registry]) -> None:
+    """Every dataset's ``asym_map`` is a key some noise model declares (``asym_maps``).
+
+    The map name is a string shared by two plugins; a typo would otherwise surface only when a
+    run asks for ``asym`` noise. Skipped when no loaded noise model declares maps (a host
+    loaded without the noise plugins has nothing to check against).
+    """
+    known: dict[str, list[str]] = {}
+    for entry in registries["noise"].entries():
+        for key in getattr(entry.spec, "asym_maps", ()):
+            known.setdefault(key, []).append(entry.name)
+    if not known:
+        return
+    for entry in registries["datasets"].entries():
+        key = getattr(entry.spec, "asym_map", None)
+        if key is not None and key not in known:
+            raise PluginError(
+                f"plugin '{entry.plugin}' registered dataset '{entry.name}' with asym_map "
+                f"{key!r}, which no noise model knows. Accepted: {', '.join(sorted(known))}."
+            )

@@ -22,7 +22,8 @@ def lr_at(epoch_pos: float, hp: Mapping[str, Any]) -> tuple[float, float | None]
     multistep: lr × gamma^k after each milestone (the papers' schedules).
     cosine: half-cosine from lr to 0 over the run.
     onecycle: linear warm-up to lr over ``onecycle_pct`` of the run, then linear decay to
-        lr/``onecycle_div``/100; momentum cycles inversely between 0.95 and 0.85 (001_*.txt).
+        lr/``onecycle_div``/100; momentum cycles inversely between 0.95 and 0.85 (Rajagopal et
+        al., docs/sources.md).
     constant: lr.
     """
     base, epochs = float(hp["lr"]), int(hp["epochs"])

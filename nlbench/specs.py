@@ -1,6 +1,7 @@
 """What plugins register: one small frozen dataclass per registry kind.
 
-Every spec has a ``name`` (a registry key, ``^[a-z][a-z0-9_]*$``) and a one-line ``description``.
+Every spec has a ``name`` (a registry key matching :data:`nlbench.registry.NAME_RE`) and a
+one-line ``description``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ class DatasetSpec:
         num_classes, in_chans, image_size: the shape facts models are built from.
         label_order: names the canonical train order (``"cifar10"``, ``"cifar100"``) so
             order-dependent noise (CIFAR-N label files) can refuse other datasets.
-        asym_map: name of the asymmetric-noise map family, or None when there is none.
+        asym_map: name of the dataset's class-pair map for class-dependent noise (``asym``), or
+            None when there is none. It must be one of the names a registered noise model
+            declares in ``NoiseModelSpec.asym_maps``; loading the plugins checks it.
         profiles: base training hparams per profile (``quick``, ``paper``, ``cpu``); every
             method starts from these so all methods get the same budget.
         noise_default: the noise spec when the dataset brings its own labels (Clothing1M).
@@ -47,6 +50,8 @@ class NoiseModelSpec:
     ``kind`` is ``"label"`` (changes labels) or ``"input"`` (changes images, labels untouched).
     ``convention`` is a short string stored with every leaderboard row (e.g. ``exact flips``).
     ``check_arg`` validates the argument without data (e.g. :func:`nlbench.noise.rate_arg`).
+    ``asym_maps``: the ``DatasetSpec.asym_map`` names this model has a class-pair map for (the
+    keys it accepts); a dataset declaring a name no noise model knows fails at registration.
     """
 
     name: str
@@ -58,6 +63,7 @@ class NoiseModelSpec:
     # check_arg(arg, spec_text) raises UsageError for an argument the model refuses; it runs
     # when the run is keyed, before any data loads (a sweep refuses `sym:2` when it plans)
     check_arg: Callable[[str | None, str], Any] | None = None
+    asym_maps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,11 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class SelectorSpec:
-    """A sample selector: ``factory(hparams) -> Selector`` (see :mod:`nlbench.components`).
+class ComponentSpec:
+    """A component of :class:`nlbench.components.ComposedMethod`: a sample selector
+    (``factory(hparams) -> Selector``) or a loss reweighter (``factory(hparams) -> Reweighter``),
+    see :mod:`nlbench.components`. The two registries hold the same shape of spec;
+    :data:`SelectorSpec` and :data:`ReweighterSpec` name it for each.
 
     ``hparams``: the component's own hyper-parameters, declared as in
     ``MethodSpec.default_hparams`` (:class:`nlbench.hparam_types.HParam` or plain defaults).
@@ -87,18 +96,8 @@ class SelectorSpec:
     hparams: Hparams = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ReweighterSpec:
-    """A loss reweighter: ``factory(hparams) -> Reweighter`` (see :mod:`nlbench.components`).
-
-    ``hparams``: the component's own hyper-parameters, declared as in
-    ``MethodSpec.default_hparams`` (:class:`nlbench.hparam_types.HParam` or plain defaults).
-    """
-
-    name: str
-    description: str
-    factory: Callable[..., Any]
-    hparams: Hparams = field(default_factory=dict)
+SelectorSpec = ComponentSpec
+ReweighterSpec = ComponentSpec
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ except ModuleNotFoundError:  # Python 3.10
 from nlbench.config import RunConfig
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.plugins import Host
+from nlbench.sweep_grid import a_type
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def _as_list(key: str, value: Any) -> list[Any]:
     kind = AXES[key]
     for v in values:
         if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
-            raise UsageError(f"sweep '{key}': {v!r} is not a {kind.__name__}")
+            raise UsageError(f"sweep '{key}': {v!r} is not {a_type(kind)}")
         if key in POSITIVE_AXES and isinstance(v, int) and v < 1:  # None: the default
             raise UsageError(f"sweep '{key}': {v!r} must be a positive integer")
         if key in NON_NEGATIVE_AXES and (not isinstance(v, int) or v < 0):  # None has no default

@@ -34,7 +34,7 @@ def check_sweep_mapping(data: Mapping[str, Any], where: str) -> None:
     for key, kind in COMMON_TYPES.items():
         value = data.get(key)
         if value is not None and (type(value) is not kind):
-            raise UsageError(f"{where}: '{key}' must be a {_noun(kind)}, got {value!r}")
+            raise UsageError(f"{where}: '{key}' must be {a_type(kind)}, got {value!r}")
     for key in TABLES:
         if key in data and not isinstance(data[key], Mapping):
             raise UsageError(
@@ -46,8 +46,10 @@ def check_sweep_mapping(data: Mapping[str, Any], where: str) -> None:
             raise UsageError(f"{where}: set.{key} must be a value, not a table")
 
 
-def _noun(kind: type) -> str:
-    return {str: "string", bool: "boolean (true or false)"}.get(kind, kind.__name__)
+def a_type(kind: type) -> str:
+    """A Python type in words with its article: ``an integer``, ``a string``."""
+    words = {str: "a string", bool: "a boolean (true or false)", int: "an integer"}
+    return words.get(kind, f"a {kind.__name__}")
 
 
 def grid_table(table: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:

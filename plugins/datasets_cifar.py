@@ -198,9 +198,9 @@ PROFILES = {
     # augmentation it memorises from the start (best 32.8 at epoch 8, last 28.7, noisy_fit
     # 0.84); flips only (the papers' flip without their 4-px crop) give the papers' shape:
     # best 40.8 just after the first decay, then noisy_fit climbs 0.09 -> 0.33 and the last
-    # epoch falls to 38.5 (results/cifar10-cpu/erm-cifar10-95b66ae53837). Weight decay is the papers' 5e-4 (1e-4 behaves the same: 41.1 ->
-    # 38.8). Channels-last is on for the CPU too: ~1.35x faster steps, results equal up to
-    # float rounding (benchmarks/bench_cpu_layout.py).
+    # epoch falls to 38.5 (results/cifar10-cpu/erm-cifar10-95b66ae53837). Weight decay is the
+    # papers' 5e-4 (1e-4 behaves the same: 41.1 -> 38.8). Channels-last is on for the CPU too:
+    # ~1.35x faster steps, results equal up to float rounding (benchmarks/bench_cpu_layout.py).
     "cpu": {
         "model": "cnn_small",
         "epochs": 40,

@@ -19,11 +19,11 @@ import torch
 from torchvision.datasets import FashionMNIST
 
 from nlbench import hookimpl
+from nlbench.api import small_image_profiles
 from nlbench.data import DatasetData, ImageSet, LoadRequest
 from nlbench.download import Archive, Expected, require_files
 from nlbench.errors import DataMissingError
 from nlbench.specs import DatasetSpec
-from nlbench_plugins._profiles import small_image_profiles
 
 MEAN, STD = (0.2860,), (0.3530,)
 IDX_IMAGES, IDX_LABELS = 2051, 2049

@@ -1,16 +1,17 @@
-"""``fl_only``, ``density_weighted``, ``fl_weighted``: the seed's robust-training settings.
+"""``fl_only``, ``density_weighted``, ``fl_weighted``: Cai, Cao & Liu's robust-training settings.
 
-Source: 000_*.txt §6.2 and Table 5 (ResNet-32, noisy CIFAR-10; "Full" is ``erm``):
+Source: Cai, Cao & Liu, "An Empirical Study of Robust Deep Models" (docs/sources.md), §6.2 and
+Table 5 (ResNet-32, noisy CIFAR-10; "Full" is ``erm``):
     FL only: facility location (ratio 0.4) per class of the noisy label at the first LR decay,
         train on the medoids afterwards, each weighted equally.
     Weighted only: all samples from the first LR decay on, each weighted by the number of
         same-label samples within radius r (r = 2.0, Fig. 4).
     FL Weighted: both: the medoids, each weighted by its density.
-``schedule=fast`` is the seed's faster-training mode (§5.3, §6.1.2): full data for
+``schedule=fast`` is the report's faster-training mode (§5.3, §6.1.2): full data for
 ``warmup_epochs`` (5), then FL every epoch with each medoid weighted by its cluster size
-(normalised over the batch). Selection runs on ``space`` (default p − y, the seed's best,
+(normalised over the batch). Selection runs on ``space`` (default p − y, the report's best,
 Tables 2-3); density on ``density_space`` (default penultimate features: within one class of
-the noisy label, p − y distances are at most √2, so the seed's r = 2.0 would count every point
+the noisy label, p − y distances are at most √2, so the report's r = 2.0 would count every point
 and all weights would be equal; r = 2.0 is a feature-space radius, cf. Table 1's set-cover
 radii 1.2-2.0 on features). The radius depends on the network's feature scale: profiles set it
 per dataset and ``--set radius=`` overrides it.
@@ -47,9 +48,9 @@ REFERENCE = (
     "Networks against Noisy Labels (CRUST), NeurIPS 2020"
 )
 
-# The seed's robust setting (§6.2): ResNet-32, SGD m 0.9, wd 2e-4, batch 128, 200 epochs,
-# lr 0.1 decayed at epochs 120 and 160 (the text says "decay by 0.01"; we use ×0.1 each, the
-# ResNet CIFAR convention of its ref. [8]); fp32 as its time's code (amp off).
+# The report's robust setting (Cai et al. §6.2): ResNet-32, SGD m 0.9, wd 2e-4, batch 128,
+# 200 epochs, lr 0.1 decayed at epochs 120 and 160 (the text says "decay by 0.01"; we use ×0.1
+# each, the ResNet CIFAR convention of its ref. [8]); fp32 as its time's code (amp off).
 PAPER = {
     "model": "resnet32",
     "epochs": 200,

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from nlbench_plugins._models_common import ClassifierNet, check_options, kaiming_init
+from torch import nn
 
 from nlbench import hookimpl
+from nlbench.api import ClassifierNet, check_options
 from nlbench.specs import ModelSpec
+from nlbench_plugins._models_common import kaiming_init
 
 
 class PreActBlock(nn.Module):

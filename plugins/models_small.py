@@ -13,12 +13,13 @@ import math
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from nlbench_plugins._models_common import ClassifierNet, check_options, conv_bn
+from torch import nn
 
 from nlbench import hookimpl
+from nlbench.api import ClassifierNet, check_options
 from nlbench.specs import ModelSpec
+from nlbench_plugins._models_common import conv_bn
 
 
 class TinyCNN(ClassifierNet):
@@ -202,8 +203,9 @@ class InceptionSmall(ClassifierNet):
         mods: list[nn.Module] = [conv_bn(in_chans, 96, 3)]
         cin = 96
         for kind, *chans in INCEPTION_SMALL:
-            mods.append(_Inception(cin, *chans) if kind == "i" else _Downsample(cin, *chans))
-            cin = mods[-1].out
+            block = _Inception(cin, *chans) if kind == "i" else _Downsample(cin, *chans)
+            mods.append(block)
+            cin = block.out
         self.features = nn.Sequential(*mods)
         self.num_features = cin
         self.fc = nn.Linear(cin, num_classes)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import torch.nn as nn
-from nlbench_plugins._models_common import check_options, on_meta_device
+from torch import nn
 
 from nlbench import hookimpl
+from nlbench.api import check_options, on_meta_device
 from nlbench.errors import UsageError
 from nlbench.specs import ModelSpec
 

@@ -19,7 +19,7 @@ def symmetric_exact(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     """Flip exactly round(r·N) samples, each to a uniformly drawn *different* class."""
     rate = parse_rate(arg, f"sym:{arg}")
     n, c = len(ctx.clean), ctx.num_classes
-    k = int(round(rate * n))
+    k = round(rate * n)
     noisy = ctx.clean.copy()
     idx = ctx.rng.choice(n, size=k, replace=False)
     noisy[idx] = (ctx.clean[idx] + ctx.rng.integers(1, c, size=k)) % c
@@ -44,4 +44,4 @@ def register_noise_models(register) -> None:
     )
 
 
-__all__ = ["no_noise", "symmetric_exact", "np"]
+__all__ = ["no_noise", "np", "symmetric_exact"]

@@ -3,7 +3,7 @@
 Every model is a pure function of ``ctx.clean`` (and, for ``instance`` and the input
 corruptions, ``ctx.train_x``) and ``ctx.rng``. Flips are always chosen from a frozen copy of the
 clean labels, so a sample relabelled from class a to b can never be picked again as a member of
-b (ELR's in-place bug, methods.md §4.2).
+b (the in-place relabelling of ELR's official code, Liu et al., NeurIPS 2020).
 
 Class-dependent models (``asym``, ``asym_block5``, ``pairflip``) flip *exactly*
 ``round(r * n_c)`` samples of every source class c (ELR's per-class convention; DivideMix's
@@ -72,7 +72,7 @@ def flip_per_class(
         if dst == src:
             continue
         members = np.flatnonzero(frozen == src)
-        k = int(round(rate * len(members)))
+        k = round(rate * len(members))
         noisy[rng.choice(members, size=k, replace=False)] = dst
     return noisy
 
@@ -127,7 +127,7 @@ def symmetric_inclusive(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     rate = parse_rate(arg, f"sym_incl:{arg}")
     n, c = len(ctx.clean), ctx.num_classes
     noisy = ctx.clean.copy()
-    idx = ctx.rng.choice(n, size=int(round(rate * n)), replace=False)
+    idx = ctx.rng.choice(n, size=round(rate * n), replace=False)
     noisy[idx] = ctx.rng.integers(0, c, size=len(idx))
     return NoiseResult(noisy)
 
@@ -221,7 +221,7 @@ def _chosen(ctx: NoiseContext, arg: str | None, name: str) -> np.ndarray:
     p = 1.0 if arg is None else parse_rate(arg, f"{name}:{arg}")
     if p == 1.0:
         return np.arange(n)
-    return np.sort(ctx.rng.choice(n, size=int(round(p * n)), replace=False))
+    return np.sort(ctx.rng.choice(n, size=round(p * n), replace=False))
 
 
 def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult:
@@ -232,7 +232,7 @@ def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult
     for s in range(0, len(idx), CHUNK):
         part = torch.as_tensor(idx[s : s + CHUNK])
         out[part] = fill(out[part])
-    return NoiseResult(ctx.clean.copy(), train_x=out, info={"corrupted_images": int(len(idx))})
+    return NoiseResult(ctx.clean.copy(), train_x=out, info={"corrupted_images": len(idx)})
 
 
 def shuffled_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
@@ -300,6 +300,7 @@ SPECS = [
         asymmetric,
         check_arg=rate_arg,
         convention=f"semantic map, {RATE_EXACT}",
+        asym_maps=tuple(sorted(ASYM_MAPS)),
     ),
     NoiseModelSpec(
         "asym_block5",
@@ -307,6 +308,7 @@ SPECS = [
         asymmetric_block5,
         check_arg=rate_arg,
         convention=f"block-of-5 next, {RATE_EXACT}",
+        asym_maps=("cifar100",),
     ),
     NoiseModelSpec(
         "pairflip",

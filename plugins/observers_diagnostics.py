@@ -5,12 +5,13 @@ the train set per epoch computes the mean loss gradient of the clean samples (la
 changed), of the corrupted samples and of all samples, and records their cosine similarities:
 
 * ``grad_cos_clean_all``: how far the full-batch gradient drifts from the noise-free direction
-  (the label-noise optimisation study, ``001_*.txt``: it falls as training starts to memorise);
+  (the label-noise optimisation study of Rajagopal et al., docs/sources.md: it falls as
+  training starts to memorise);
 * ``grad_cos_clean_noisy``: whether the corrupted samples pull against the clean ones.
 
 The pass uses ``torch.autograd.grad`` in eval mode, so it touches neither ``.grad``, BatchNorm
 statistics nor any RNG: the run's result is the same with and without it. ``epochs_to_fit``
-(``002_*.txt``/``004_*.txt``) needs no pass and is in every record's summary
+(the random-label reproductions, docs/sources.md) needs no pass and is in every record's summary
 (:func:`nlbench.record.epochs_to_fit`).
 """
 

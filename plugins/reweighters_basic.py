@@ -1,7 +1,8 @@
-"""Reweighter ``density`` (seed 000_*.txt Table 5 "Weighted only", §5.3).
+"""Reweighter ``density`` (Cai, Cao & Liu, "An Empirical Study of Robust Deep Models", Table 5
+"Weighted only", §5.3).
 
 ``density_mode``:
-    ``count`` (default; the seed's Table 5 / §6.2 choice): the number of samples with the
+    ``count`` (default; the report's Table 5 / §6.2 choice): the number of samples with the
         same noisy label within ``radius`` (itself included) — "weight each data point by the
         number of data points in its unit ball with radius r" (CRUST weighs its medoids alike).
     ``agree``: the fraction of all samples within ``radius`` that share the point's noisy label
@@ -17,12 +18,12 @@ import torch
 
 from nlbench import hookimpl
 from nlbench.components import check_choice
+from nlbench.errors import UsageError
 from nlbench.facility_location import (
     agreement_fractions,
     density_counts,
     same_label_distance_quantile,
 )
-from nlbench.errors import UsageError
 from nlbench.specs import ReweighterSpec
 
 MODES = ("count", "agree")

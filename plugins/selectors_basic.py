@@ -1,4 +1,5 @@
-"""Selectors ``fl``, ``set_cover`` and ``random`` (seed 000_*.txt §5.1, §6.1.2).
+"""Selectors ``fl``, ``set_cover`` and ``random`` (Cai, Cao & Liu, "An Empirical Study of Robust
+Deep Models", §5.1, §6.1.2).
 
 Each works on one group of vectors (the ComposedMethod calls it per class of the noisy label).
 """
@@ -51,7 +52,8 @@ class FacilityLocation:
 
 
 class SetCover:
-    """Greedy set cover by balls of radius ``cover_radius``: the centres, cluster sizes as weights."""
+    """Greedy set cover by balls of radius ``cover_radius``: the centres, cluster sizes as
+    weights."""
 
     def __init__(self, hp: dict[str, Any]) -> None:
         self.radius = float(hp.get("cover_radius", 1.0))
@@ -63,7 +65,7 @@ class SetCover:
 
 
 class RandomSubset:
-    """A seeded uniform subset of the same size as ``fl`` would pick (the seed's baseline)."""
+    """A seeded uniform subset of the same size as ``fl`` would pick (the report's baseline)."""
 
     def __init__(self, hp: dict[str, Any]) -> None:
         self.ratio = _ratio(hp)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from helpers import assert_usage_error, run_cli
 
-from nlbench.bench import BenchSettings, ReferenceLoop, interleaved, run_bench, synthetic_dataset
+from nlbench.bench import interleaved, run_bench
+from nlbench.bench_legs import BenchSettings, ReferenceLoop, synthetic_dataset
 from nlbench.data import random_crop_flip
 from nlbench.plugins import get_host
 from nlbench.specs import MethodSpec

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("nlbench/**/*.py"), *ROOT.glob("plugins/*.py")])
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
-# modules still over the limit, each to be split by meaning (issue: the house in order); the
+# modules still over the limit, each to be split by meaning; the
 # list may only shrink
-OVERSIZE = {"nlbench/bench.py", "plugins/_meta_common.py", "plugins/datasets_clothing1m.py"}
+OVERSIZE = {"plugins/_meta_common.py"}
 
 
 def _rel(path: Path) -> str:

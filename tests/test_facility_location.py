@@ -1,4 +1,4 @@
-"""Facility location, set cover and densities against brute force (seed 000_*.txt §5.1)."""
+"""Facility location, set cover and densities against brute force (Cai, Cao & Liu §5.1)."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_exact_fl_optimum_under_samples_a_tight_clean_cluster():
     mislabelled in two looser ones. The *exact* optimum (not only greedy) puts one medoid on
     the clean cluster and the rest on the loose ones: precision 1/6, far below the clean
     fraction 1/2. Weighting each medoid by its cluster size (the fast schedule) restores the
-    data's own mix exactly (seed §5.3: "consistent with the entire dataset"), no better."""
+    data's own mix exactly (Cai et al. §5.3: "consistent with the entire dataset"), no better."""
     gen = torch.Generator().manual_seed(0)
     clean = 0.05 * torch.randn(6, 2, generator=gen, dtype=torch.float64)
     noisy = torch.cat([torch.tensor([[1.0, 0.0]] * 3), torch.tensor([[0.0, 1.0]] * 3)]).double()

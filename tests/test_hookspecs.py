@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import re
 import types
+import typing
 from pathlib import Path
 
 import click
@@ -25,6 +27,47 @@ def test_every_hookspec_documented():
     for name in HOOKS:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert len(doc) > 20, f"hook {name} needs a docstring"
+
+
+def _hints(name: str) -> dict[str, object]:
+    """A hookspec's annotations, resolved with the names hookspecs imports for type checkers."""
+    from nlbench import specs
+    from nlbench.runner import RunState
+
+    namespace = {**vars(hookspecs), **vars(specs), "RunState": RunState, "click": click}
+    return typing.get_type_hints(getattr(hookspecs, name), globalns=namespace)
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hookspecs_are_typed(name):
+    """The hookspecs are the public contract: every parameter and the return value carry a
+    real type (no ``Any``), and the annotations resolve."""
+    fn = getattr(hookspecs, name)
+    sig = inspect.signature(fn)
+    untyped = [p for p in sig.parameters.values() if p.annotation is inspect.Parameter.empty]
+    assert not untyped and sig.return_annotation is not inspect.Signature.empty, name
+    text = " ".join(str(a) for a in fn.__annotations__.values())
+    assert not re.search(r"\bAny\b", text), f"{name}: {text}"
+    hints = _hints(name)
+    assert typing.Any not in hints.values(), hints
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_register_callbacks_take_the_spec_their_docstring_names(kind):
+    """``register_X(register: Callable[[XSpec], None])``: the type names the spec class the
+    docstring shows, and every built-in registration is an instance of it."""
+    hook = KINDS[kind][0]
+    callback = _hints(hook)["register"]
+    assert typing.get_origin(callback) is collections.abc.Callable
+    (spec_cls,), returns = typing.get_args(callback)
+    assert returns in (None, type(None))
+    from nlbench import specs
+
+    names = {name for name, value in vars(specs).items() if value is spec_cls}  # aliases too
+    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    assert any(f"register({name}(" in doc for name in names), (hook, names)
+    for entry in plugins.get_host().registry(kind).entries():
+        assert isinstance(entry.spec, spec_cls), f"{kind} {entry.name}: {type(entry.spec)}"
 
 
 def test_every_hookspec_tested():

@@ -135,7 +135,7 @@ def test_packaged_published_table():
     values = df["value"].astype(float)
     assert ((values > 0) & (values <= 100)).all()
     famus = df[(df["method"] == "famus") & (df["dataset"] == "cifar10")]
-    assert "95.37" in set(famus["value"])  # methods.md §2.5, Table 5
+    assert "95.37" in set(famus["value"])  # Xu et al., FaMUS, CVPR 2021, Table 5
 
 
 def test_check_fails_on_stale_board_and_names_it(tmp_path, capsys):

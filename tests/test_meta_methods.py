@@ -167,7 +167,7 @@ def test_meta_methods_on_a_cifar10_subset(cifar_root, tmp_path, method, override
 
 def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
     """Clothing1M's FaMUS epoch: each network trains on ``batches_per_epoch`` mini-batches of a
-    fresh pool balanced by noisy label (supplement §E), not on a pass over the whole set."""
+    fresh pool balanced by noisy label (Xu et al., FaMUS, CVPR 2021, supplement §E), not on a pass over the whole set."""
     from nlbench.config import RunConfig
     from nlbench.testing import build_method
 

@@ -1,4 +1,4 @@
-"""fl_only, density_weighted, fl_weighted end to end on digits (seed 000_*.txt §6.2)."""
+"""fl_only, density_weighted, fl_weighted end to end on digits (Cai, Cao & Liu §6.2)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from nlbench.api import check_classifier_contract
 from nlbench.errors import UsageError
 from nlbench.models import build_model, count_params, features_and_logits
 from nlbench.plugins import get_host
@@ -76,6 +77,7 @@ def test_head_contract(name):
         assert torch.allclose(net.get_classifier()(pre), logits, atol=1e-5)
         assert pre.shape == (3, getattr(net, "head_hidden_size", net.num_features))
         f2, l2 = features_and_logits(net, x)
+    check_classifier_contract(net, x, num_classes=CLASSES)
     assert isinstance(net.num_features, int) and net.num_features > 0
     assert torch.allclose(f2, pre) and torch.allclose(l2, logits, atol=1e-5)
 

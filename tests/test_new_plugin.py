@@ -126,3 +126,13 @@ def test_generated_plugin_installs_like_a_third_party(tmp_path):
                            str(tmp_path / "pkg" / "tests")], env=env, cwd=tmp_path / "pkg",
                           capture_output=True, text=True)  # fmt: skip
     assert test.returncode == 0, test.stdout + test.stderr
+
+
+def test_scaffold_imports_only_the_public_api(tmp_path):
+    """The example teaches plugin authors the one import point, nlbench.api."""
+    import ast
+
+    write_plugin(tmp_path / "p", "my_thing")
+    tree = ast.parse((tmp_path / "p" / "nlbench_my_thing.py").read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {m for m in modules if m and m.startswith("nlbench")} == {"nlbench.api"}

@@ -193,3 +193,93 @@ def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
     record = Runner(cfg, host=host).run()
     assert record["config"]["hparams"]["zz_level"] == 3.0
     assert record["epochs"][0]["weight_max"] == 3.0
+
+
+def test_selector_and_reweighter_specs_are_one_definition():
+    from nlbench import api, specs
+
+    assert specs.SelectorSpec is specs.ReweighterSpec is specs.ComponentSpec
+    assert api.SelectorSpec is api.ReweighterSpec is api.ComponentSpec
+
+
+def test_the_name_pattern_is_defined_once():
+    """Registry keys, --set keys and noise types share nlbench.registry.NAME_RE."""
+    from nlbench.config import parse_noise, parse_set
+    from nlbench.registry import NAME_RE
+
+    root = Path(__file__).resolve().parents[1]
+    literal = "^[a-z][a-z0-9_]*$"
+    homes = [
+        p.relative_to(root).as_posix()
+        for p in sorted((root / "nlbench").rglob("*.py"))
+        if literal in p.read_text(encoding="utf-8")
+    ]
+    assert homes == ["nlbench/registry.py"] and NAME_RE.pattern == literal
+    with pytest.raises(UsageError, match="lower_snake_case"):
+        parse_set(["Bad=1"])
+    with pytest.raises(UsageError, match=r"\[TYPE:\]ARG"):
+        parse_noise("Sym:0.2")
+    assert parse_set(["ok_2=1"]) == {"ok_2": 1}
+
+
+def _dataset_plugin(asym_map: str | None) -> types.SimpleNamespace:
+    from nlbench.specs import DatasetSpec
+
+    @hookimpl
+    def register_datasets(register):
+        register(DatasetSpec("my_birds", "test", load=object, num_classes=4, in_chans=3,
+                             image_size=8, asym_map=asym_map))  # fmt: skip
+
+    return types.SimpleNamespace(register_datasets=register_datasets)
+
+
+def _noise_plugin(keys: tuple[str, ...]) -> types.SimpleNamespace:
+    from nlbench.specs import NoiseModelSpec
+
+    @hookimpl
+    def register_noise_models(register):
+        register(NoiseModelSpec("my_asym", "test", apply=object, asym_maps=keys))
+
+    return types.SimpleNamespace(register_noise_models=register_noise_models)
+
+
+def test_dataset_asym_map_unknown_to_every_noise_model_fails_registration(fresh_host):
+    """A third-party dataset naming a class-pair map no noise model has: one line naming the
+    plugin, the dataset, the bad key and the accepted keys."""
+    with pytest.raises(PluginError) as info:
+        plugins.load_plugins(extra=[("birds", _dataset_plugin("cifar_10"))])
+    message = str(info.value)
+    assert "\n" not in message
+    for part in ("plugin 'birds'", "dataset 'my_birds'", "'cifar_10'", "cifar10, cifar100"):
+        assert part in message, message
+    assert message.endswith("Accepted: cifar10, cifar100, fashionmnist.")
+
+
+def test_dataset_asym_map_known_to_a_third_party_noise_model(fresh_host):
+    host = plugins.load_plugins(
+        extra=[("birds", _dataset_plugin("birds")), ("bird_noise", _noise_plugin(("birds",)))]
+    )
+    assert host.get("datasets", "my_birds").asym_map == "birds"
+    plugins.reset()
+    host = plugins.load_plugins(extra=[("birds", _dataset_plugin(None))])
+    assert host.get("datasets", "my_birds").asym_map is None
+
+
+def test_builtin_asym_maps_are_the_keys_the_noise_plugin_has():
+    from nlbench_plugins.noise_synthetic import ASYM_MAPS
+
+    host = plugins.get_host()
+    declared = {k for e in host.registry("noise").entries() for k in e.spec.asym_maps}
+    assert declared == set(ASYM_MAPS)
+    used = {e.spec.asym_map for e in host.registry("datasets").entries()} - {None}
+    assert used and used <= declared
+
+
+def test_asym_map_check_is_skipped_without_noise_models():
+    """A host loaded without any noise plugin has no keys to check against."""
+    from nlbench.registry import Registry, check_asym_maps
+    from nlbench.specs import DatasetSpec
+
+    datasets = Registry("datasets")
+    datasets.add(DatasetSpec("d", "x", object, 2, 1, 8, asym_map="anything"), "p")
+    check_asym_maps({"datasets": datasets, "noise": Registry("noise")})

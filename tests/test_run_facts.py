@@ -27,7 +27,8 @@ from nlbench.run_facts import (
 from nlbench.specs import Deviation, MethodSpec
 from nlbench_plugins._dividemix_settings import setting_for
 
-# (dataset, noise, (λu, τ, GMM history), Table 7 row): paper Appendix Table 7 and §4.1
+# (dataset, noise, (λu, τ, GMM history), Table 7 row): Li, Socher & Hoi, DivideMix, ICLR 2020,
+# Appendix Table 7 and §4.1
 TABLE7_CASES = [
     ("cifar10", "sym:0.2", (0.0, 0.5, 1), "cifar10 sym 0.2"),
     ("cifar10", "sym:0.5", (25.0, 0.5, 1), "cifar10 sym 0.5"),

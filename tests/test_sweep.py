@@ -81,7 +81,7 @@ def test_toml_file_and_cli_override(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [({"method": ["erm"], "colour": "red"}, "unknown key 'colour'"),
-     ({"seed": ["zero"]}, "not a int"),
+     ({"seed": ["zero"]}, "not an integer"),
      ({"seed": [None]}, "None must be a non-negative integer"),
      ({"noise_seed": [-1]}, "-1 must be a non-negative integer"),
      ({"epochs": [0]}, "0 must be a positive integer"),

@@ -6,6 +6,8 @@ are the rules that need a dataset, a label file or the data root.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,23 @@ def test_missing_dataset_files_offline_names_files_and_url(capsys, tmp_path, mon
     res = _run(capsys, tmp_path, "--dataset", "cifar10", "--noise", "0.2",
                "--data-root", str(tmp_path / "empty"))  # fmt: skip
     assert_usage_error(res, "data_batch_1", "cifar-10-python.tar.gz")
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"seeds": ["x"]}, "sweep 'seed': 'x' is not an integer"),
+        ({"epochs": 2.5}, "sweep 'epochs': 2.5 is not an integer"),
+        ({"dataset": 3}, "sweep 'dataset': 3 is not a string"),
+        ({"out": 5}, "'out' must be a string, got 5"),
+    ],
+)
+def test_type_errors_read_as_english(data, fragment):
+    """'is not an integer', never 'is not a int': the messages are read by people."""
+    from nlbench.errors import UsageError
+    from nlbench.sweep import grid_from_mapping
+
+    with pytest.raises(UsageError) as info:
+        grid_from_mapping(data)
+    assert fragment in str(info.value)
+    assert not re.search(r"\ba (int|str|float|bool)\b", str(info.value))

@@ -26,7 +26,8 @@ PUBLISHED_COLUMNS = [
 
 
 def load_published(path: Path | None = None) -> pd.DataFrame:
-    """The cited published numbers (``nlbench/resources/published.csv``, from methods.md §2)."""
+    """The cited published numbers (``nlbench/resources/published.csv``, one row per paper
+    and table)."""
     source = path or resources.files("nlbench").joinpath("resources/published.csv")
     with source.open("r", encoding="utf-8") as fh:
         df = pd.read_csv(fh, dtype=str, keep_default_na=False)

@@ -19,27 +19,28 @@ from nlbench.boards.render import DASH, MARKER, aggregate, pct, pipe_table, sect
 
 MEMO = (
     'Zhang et al. (2017), "Understanding deep learning requires rethinking generalization", '
-    "as reproduced in the source reports (`002_*.txt`: WRN on CIFAR-10/100, corruption 0, 0.5, "
-    "1; `004_*.txt`: small Inception/AlexNet/MLP, random labels, shuffled and random pixels, "
-    "Gaussian inputs, time to overfit against corruption): a network fits random labels, and "
-    "the time it takes grows with the share of corrupted labels, while test accuracy falls to "
-    "chance. Here: ERM, label corruption `random_labels:P` (a label is replaced by a uniform "
-    "class with probability P, so it may keep its class) and the input corruptions. *epochs to "
-    "fit* is the first epoch at which train accuracy on the given labels reaches 99 %."
+    "as reproduced in two reports (a course project: WRN on CIFAR-10/100, corruption 0, 0.5, "
+    "1; Clevorn et al., EPFL 2024: small Inception/AlexNet/MLP, random labels, shuffled and "
+    "random pixels, Gaussian inputs, time to overfit against corruption): a network fits "
+    "random labels, and the time it takes grows with the share of corrupted labels, while "
+    "test accuracy falls to chance. Here: ERM, label corruption `random_labels:P` (a label is "
+    "replaced by a uniform class with probability P, so it may keep its class) and the input "
+    "corruptions. *epochs to fit* is the first epoch at which train accuracy on the given "
+    "labels reaches 99 %."
 )
 BATCH = (
-    "The label-noise optimisation study (`001_*.txt`): uniform noise that may keep the true "
-    "class (`sym_incl`), constant, cosine and one-cycle learning-rate schedules, and two "
-    "diagnostics per epoch: train accuracy on the noisy examples (`noisy_fit`, memorisation) "
-    "and the cosine between the mean gradient of the clean examples and that of all examples "
-    "(`--set diagnostics=true`). Its findings: label noise turns the gradient away from the "
-    "noise-free direction; larger batches overfit the noisy labels more; the best batch size "
-    "shrinks as noise grows; the batch-size-to-lr ratio does not predict generalization under "
-    "noise and scheduling."
+    "The label-noise optimisation study (Rajagopal et al., ETH Zürich): uniform noise that "
+    "may keep the true class (`sym_incl`), constant, cosine and one-cycle learning-rate "
+    "schedules, and two diagnostics per epoch: train accuracy on the noisy examples "
+    "(`noisy_fit`, memorisation) and the cosine between the mean gradient of the clean "
+    "examples and that of all examples (`--set diagnostics=true`). Its findings: label noise "
+    "turns the gradient away from the noise-free direction; larger batches overfit the noisy "
+    "labels more; the best batch size shrinks as noise grows; the batch-size-to-lr ratio does "
+    "not predict generalization under noise and scheduling."
 )
 
 
-INPUT_NOISE = ("shuffled_pixels", "random_pixels", "gaussian")  # 004_*.txt's order
+INPUT_NOISE = ("shuffled_pixels", "random_pixels", "gaussian")  # Clevorn et al.'s order
 
 
 def corruption_order(spec: str) -> tuple:

@@ -39,7 +39,8 @@ def register(cli: click.Group) -> None:
         same model on the same data; each method's ratio is its epoch time over ERM's
         (selection and GMM work included). All legs run interleaved in one process.
         """
-        from nlbench.bench import BenchSettings, run_bench
+        from nlbench.bench import run_bench
+        from nlbench.bench_legs import BenchSettings
 
         names = tuple(n.strip() for m in methods for n in m.split(",") if n.strip()) or None
         result = run_bench(BenchSettings(methods=names, **kw))

@@ -22,7 +22,7 @@ FILES = {
 def write_plugin(target: Path, name: str) -> list[Path]:
     """Render the plugin templates into ``target`` (which must not hold files already)."""
     if not NAME_RE.match(name):
-        raise UsageError(f"--name '{name}': names must match ^[a-z][a-z0-9_]*$ (e.g. my_method)")
+        raise UsageError(f"--name '{name}': names must match {NAME_RE.pattern} (e.g. my_method)")
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} exists and is not empty; choose a new directory")
     values = {
@@ -32,7 +32,7 @@ def write_plugin(target: Path, name: str) -> list[Path]:
     }
     written = []
     for rel, template in FILES.items():
-        text = resources.files("nlbench").joinpath("templates", template).read_text()
+        text = resources.files("nlbench").joinpath("templates").joinpath(template).read_text()
         path = target / rel.format(**values)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.format(**values), encoding="utf-8")

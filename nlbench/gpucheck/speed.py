@@ -3,7 +3,7 @@
 Each variant builds both legs on the same synthetic CIFAR-shaped data and the same initial
 weights (:mod:`nlbench.bench`), with the same bf16 autocast, memory format and compilation, and
 times them interleaved; ``nlbench_vs_plain`` is the plain loop's epoch time over nlbench's (1.0:
-no overhead; the project's goal is >= 0.95, performance-anchors.md P1).
+no overhead; the project's goal is >= 0.95, docs/performance-anchors.md goal P1).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nlbench.bench import (
+from nlbench.bench import interleaved, run_bench
+from nlbench.bench_legs import (
     BenchSettings,
     MethodLoop,
     ReferenceLoop,
     bench_context,
     bench_hparams,
-    interleaved,
-    run_bench,
     synthetic_dataset,
 )
 from nlbench.config import RunConfig

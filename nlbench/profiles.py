@@ -1,4 +1,10 @@
-"""Dataset profiles shared by the small-image datasets (one place for the common budget)."""
+"""Dataset profiles: the training budget every method starts from on a dataset.
+
+A :class:`nlbench.specs.DatasetSpec` carries ``profiles`` (``{profile: hparams}``); the
+small-image datasets (and third-party ones like them) share one budget through
+:func:`small_image_profiles`, so all methods on them get the same epochs, model and schedule.
+Plugin authors import it from :mod:`nlbench.api`.
+"""
 
 from __future__ import annotations
 
