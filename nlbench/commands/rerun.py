@@ -144,6 +144,14 @@ def compare_epochs(old: list[dict], new: list[dict], atol: float) -> list[str]:
     return problems
 
 
+def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Whether both ran on the same CPU vector ISA (older records do not say)."""
+    a, b = old.get("env", {}).get("cpu_capability"), new["env"].get("cpu_capability")
+    if a is None or a == b:
+        return f"cpu capability: {b}" + (" (the record does not say its own)" if a is None else "")
+    return f"cpu capability: {b}, the record's was {a} (CPU float results may differ)"
+
+
 def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Say whether the run_id reproduced; if not, which resolved hparams are new or changed."""
     if new["run_id"] == old["run_id"]:
@@ -189,6 +197,7 @@ def register(cli: click.Group) -> None:
         new = Runner(dataclasses.replace(cfg, out=out)).run()
         if threads is not None:
             click.echo(f"threads: {threads}, as recorded")
+        click.echo(_isa_line(old, new))
         click.echo(f"rerun: {out}/{new['run_id']}/run.json")
         click.echo(_id_line(old, new))
         problems = compare_epochs(old["epochs"], new["epochs"], atol)
