@@ -18,6 +18,13 @@ from helpers import run_cli_subprocess
 from nlbench.commands.rerun import COMPARED, record_threads
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
+# The 30 digits-quick records written on 2026-11-23 (commits f279537, 7b7e2b8: density_weighted,
+# fl_only, fl_weighted, mwnet, plain-CE erm) differ here from ~1e-6 of train_loss on, test_acc by
+# up to 0.03 after 30 epochs; that commit's own code gives what HEAD gives, so the code is not
+# why. Threads (1, recorded) and ISA (AVX2 forced) were ruled out; the machine that wrote them
+# is not in the record (env.cpu_capability is recorded since). The newer records tried (erm
+# with gce and sce, l2r, both digits studies) reproduce exactly.
+NOV23 = "2026-11-23 digits-quick records came from another machine or setup (see NOV23)"
 SUMMARY = ("last_acc", "best_acc", "best_epoch", "last10_acc", "val_selected_acc", "epochs_to_fit")
 
 
@@ -57,8 +64,10 @@ def assert_identical(old: dict, new: dict) -> None:
         assert {k: a.get(k) for k in COMPARED} == {k: b.get(k) for k in COMPARED}, a["epoch"]
 
 
-def check(board: str, method: str, out: Path, env: dict[str, str] | None = None) -> None:
-    path = sample(board, method)
+def check(board: str, which: str, out: Path, env: dict[str, str] | None = None) -> None:
+    """Rerun ``which``: a run id, or a method name for the board's newest record of it."""
+    run_dir = RESULTS / board / which
+    path = run_dir / "run.json" if run_dir.is_dir() else sample(board, which)
     assert_identical(json.loads(path.read_text()), rerun(path, out, env))
 
 
@@ -71,7 +80,7 @@ def test_digits_quick_erm_reruns_identically(tmp_path):
     "board,method",
     [
         ("digits-quick", "l2r"),
-        ("digits-quick", "fl_only"),
+        pytest.param("digits-quick", "fl_only", marks=pytest.mark.xfail(reason=NOV23)),
         ("studies-batch-schedule-digits", "erm"),
         ("studies-memorisation-digits", "erm"),
     ],
@@ -83,8 +92,10 @@ def test_board_sample_reruns_identically(tmp_path, board, method):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_cifar10_cpu_sample_reruns_identically(tmp_path, cifar_root):
-    """About five minutes on two cores: ERM on the real CIFAR-10 files."""
-    check("cifar10-cpu", "erm", tmp_path, env={"NLBENCH_DATA": str(cifar_root)})
+    """ERM at sym:0.6 on the real CIFAR-10 files: the board's quickest run (about 4 minutes on
+    two cores)."""
+    env = {"NLBENCH_DATA": str(cifar_root)}
+    check("cifar10-cpu", "erm-cifar10-7bcf7543c503", tmp_path, env=env)
 
 
 def test_rerun_uses_the_records_thread_count(tmp_path, capsys):

@@ -310,3 +310,28 @@ def test_tensorboard_writer_is_closed_when_a_run_fails(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         Runner(cfg).run()
     assert closed == ["tb"] and "tb" not in tb._writers
+
+
+# -- smaller pieces: record schema, download's recorded checks ----------------------------------
+@pytest.mark.parametrize("schema", [2, True, "1", None])
+def test_a_record_of_another_schema_is_refused(tmp_path, schema):
+    from nlbench.record import RecordError, read_record
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"schema": schema}))
+    with pytest.raises(RecordError, match="unknown record schema"):
+        read_record(path)
+
+
+def test_require_files_reports_its_checks_only_inside_a_recording(tmp_path):
+    from nlbench.download import Expected, recording_checks, require_files
+
+    (tmp_path / "a.bin").write_bytes(b"x")
+    expected = [Expected("a.bin")]
+    with recording_checks() as checked:
+        require_files(tmp_path, expected, name="toy", download=False)
+    assert checked == {"toy": (tmp_path, tuple(expected))}
+    with recording_checks() as again:
+        pass
+    require_files(tmp_path, expected, name="toy", download=False)  # no recording: kept nowhere
+    assert again == {}
