@@ -84,9 +84,10 @@ class Runner:
             self.progress.start(state, int(state.prep.hparams["epochs"]))
             try:
                 totals = self._loop(state, files, ctx, cache, prior)
-            except Interrupted as exc:
-                observers.run_failed(self.host.pm, state, exc)
-                raise files.interrupted(record) from None
+            except Interrupted:
+                stopped = files.interrupted(record)  # the record first, then the observers
+                observers.run_failed(self.host.pm, state, stopped)
+                raise stopped from None
             except BaseException as exc:
                 files.failed(record, exc)
                 observers.run_failed(self.host.pm, state, exc)

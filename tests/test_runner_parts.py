@@ -237,7 +237,8 @@ def failing_host():
 
     @hookimpl
     def run_failed(run, error):
-        seen["failed"].append((run.run_id, type(error).__name__, str(error)))
+        status = json.loads((run.run_dir / "run.json").read_text())["status"]  # written first
+        seen["failed"].append((run.run_id, type(error).__name__, str(error), status))
         raise RuntimeError("observer cleanup broke")  # logged; never hides the run's error
 
     @hookimpl
@@ -273,7 +274,7 @@ def test_hook_run_failed(failing_host, tmp_path, monkeypatch):
     cfg = RunConfig(method="erm", out=str(tmp_path), run_id="f", **TINY)
     with pytest.raises(ValueError, match="exploded"):
         Runner(cfg, host=host).run()
-    assert seen == {"failed": [("f", "ValueError", "exploded")], "finished": []}
+    assert seen == {"failed": [("f", "ValueError", "exploded", "failed")], "finished": []}
     assert json.loads((tmp_path / "f" / "run.json").read_text())["status"] == "failed"
 
 
@@ -285,7 +286,9 @@ def test_run_failed_on_interrupt(failing_host, tmp_path, monkeypatch):
     cfg = RunConfig(method="erm", out=str(tmp_path), run_id="i", **TINY)
     with pytest.raises(Interrupted, match="--resume"):
         Runner(cfg, host=host).run()
-    assert [s[1] for s in seen["failed"]] == ["Interrupted"] and seen["finished"] == []
+    ((run_id, kind, message, status),) = seen["failed"]
+    assert (run_id, kind, status) == ("i", "Interrupted", "interrupted") and "--resume" in message
+    assert seen["finished"] == []
     assert json.loads((tmp_path / "i" / "run.json").read_text())["status"] == "interrupted"
 
 
