@@ -152,11 +152,9 @@ class ComposedMethod(SingleNetMethod):
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        hp, host = self.hp, ctx.extras.get("host")
-        if host is None:  # built outside the runner (build_context always passes it)
-            from nlbench.plugins import get_host
+        from nlbench.plugins import host_of
 
-            host = get_host()
+        hp, host = self.hp, host_of(ctx.extras)  # the run's host (build_context passes it)
         check_choice("schedule", hp["schedule"], SCHEDULES)
         check_choice("space", hp["space"], SPACES)
         check_choice("density_space", hp["density_space"], SPACES)

@@ -16,7 +16,7 @@ from nlbench import distributed
 from nlbench.data import DeviceImages, TrainSet
 from nlbench.errors import UsageError
 from nlbench.hparams import eval_batch_size, train_augment, use_channels_last
-from nlbench.method import Method, MetaSet, Scan, TrainContext
+from nlbench.method import MetaSet, Method, Scan, TrainContext
 from nlbench.models import build_model, features_and_logits
 from nlbench.prepare import Prepared
 from nlbench.run_facts import noise_setting
@@ -27,7 +27,8 @@ class ScanCache:
     """The train-set scan of the current weights, computed at most once per epoch."""
 
     def __init__(self, compute: Callable[[], Scan] | None = None) -> None:
-        self.compute, self._scan = compute, None
+        self.compute = compute
+        self._scan: Scan | None = None
         self.calls = 0  # how often anyone asked (the runner tells whether the method did)
 
     def get(self) -> Scan:
@@ -158,7 +159,7 @@ def scan_train_set(
         labels = train.labels if index is None else train.labels[index]
         losses[name] = F.cross_entropy(logits[name], labels, reduction="none")
         if method.needs_features:
-            feats[name] = gather(torch.cat([p[1] for p in parts]))
+            feats[name] = gather(torch.cat([f for _, f in parts if f is not None]))
     return Scan(losses, logits, feats)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.data import LoadRequest
-from nlbench.download import CHECKED_FILES, checksum_status, offline
+from nlbench.download import checksum_status, offline, recording_checks
 from nlbench.errors import DataMissingError
 
 
@@ -51,14 +51,14 @@ def prepare_dataset(name: str, root: Path, download: bool = True) -> Prepared:
     from nlbench.plugins import get_host
 
     spec = get_host().get("datasets", name)
-    CHECKED_FILES.pop(name, None)
-    data = spec.load(LoadRequest(root=root, download=download and not offline()))
+    with recording_checks() as checked:
+        data = spec.load(LoadRequest(root=root, download=download and not offline()))
     splits = {"train": len(data.train), "test": len(data.test)}
     if data.val is not None:
         splits["val"] = len(data.val)
     folder, files = None, {}
-    if name in CHECKED_FILES:
-        folder, expected = CHECKED_FILES[name]
+    if name in checked:
+        folder, expected = checked[name]
         files = checksum_status(folder, expected)
     notes = []
     if "differs" in files.values():

@@ -12,10 +12,12 @@ The policy:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,14 @@ from nlbench.errors import DataMissingError
 log = logging.getLogger(__name__)
 
 OFFLINE_ENV = "NLBENCH_OFFLINE"
-_CHECKED: set[str] = set()  # folders whose checksums were already compared in this process
-# dataset name -> (folder, files) of its last successful require_files (nlbench data prepare)
-CHECKED_FILES: dict[str, tuple[Path, tuple[Expected, ...]]] = {}
+# Global on purpose: a checksum mismatch is logged once per folder and process, however many
+# runs (a sweep) load the dataset; MD5-ing CIFAR again per run would cost seconds each time.
+_CHECKED: set[str] = set()
+# Set only inside ``recording_checks()`` (``nlbench data prepare``): the folder and files each
+# dataset's loader checked, as the loader API returns data, not the files it read.
+_RECORDING: ContextVar[dict[str, tuple[Path, tuple[Expected, ...]]] | None] = ContextVar(
+    "nlbench_checked_files", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,18 @@ class Archive:
     extract: bool = True
 
 
+@contextlib.contextmanager
+def recording_checks() -> Iterator[dict[str, tuple[Path, tuple[Expected, ...]]]]:
+    """Collect ``{dataset: (folder, expected files)}`` of every successful
+    :func:`require_files` inside the block (what ``nlbench data prepare`` reports)."""
+    found: dict[str, tuple[Path, tuple[Expected, ...]]] = {}
+    token = _RECORDING.set(found)
+    try:
+        yield found
+    finally:
+        _RECORDING.reset(token)
+
+
 def offline() -> bool:
     """True when ``NLBENCH_OFFLINE`` asks never to touch the network."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in {"", "0", "false", "no"}
@@ -83,9 +102,9 @@ def warn_checksums(folder: Path, expected: Sequence[Expected], name: str) -> lis
     differ = []
     for e in expected:
         path = e.find(folder)
-        if e.md5 and path is not None and path.name == Path(e.name).name:
-            if not check_md5(str(path), e.md5):
-                differ.append(e.name)
+        official = e.md5 and path is not None and path.name == Path(e.name).name
+        if official and not check_md5(str(path), e.md5):
+            differ.append(e.name)
     if differ:
         log.warning(
             "%s: %s in %s differ from the official checksums; using them as they are "
@@ -159,7 +178,9 @@ def require_files(
             _missing_message(folder, target, missing, name, archives, hint + reason)
         )
     warn_checksums(folder, expected, name)
-    CHECKED_FILES[name] = (folder, tuple(expected))
+    recording = _RECORDING.get()
+    if recording is not None:
+        recording[name] = (folder, tuple(expected))
     return folder
 
 
@@ -215,21 +236,22 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _PICKLE_ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
-        import numpy as np
-
         if name == "_reconstruct":
-            return (
-                np._core.multiarray._reconstruct
-                if hasattr(np, "_core")
-                else (np.core.multiarray._reconstruct)
-            )
+            return _numpy_internal("multiarray", name)
         if name == "_frombuffer":
-            return (
-                np._core.numeric._frombuffer
-                if hasattr(np, "_core")
-                else (np.core.numeric._frombuffer)
-            )
+            return _numpy_internal("numeric", name)
         return super().find_class(module, name)
+
+
+def _numpy_internal(module: str, name: str) -> Any:
+    """``numpy._core.<module>.<name>`` (numpy 2) or ``numpy.core.<module>.<name>`` (numpy 1):
+    pickles name either, whichever numpy wrote them."""
+    import importlib
+
+    import numpy as np
+
+    base = "numpy._core" if hasattr(np, "_core") else "numpy.core"
+    return getattr(importlib.import_module(f"{base}.{module}"), name)
 
 
 def load_numpy_pickle(path: Path) -> Any:
@@ -252,11 +274,7 @@ def numpy_safe_globals() -> list[Any]:
     """
     import numpy as np
 
-    reconstruct = (
-        np._core.multiarray._reconstruct
-        if hasattr(np, "_core")
-        else np.core.multiarray._reconstruct
-    )
+    reconstruct = _numpy_internal("multiarray", "_reconstruct")
     dtypes = [type(np.dtype(code)) for code in "bBhHiIlLqQefd?"]
     return [
         (reconstruct, "numpy.core.multiarray._reconstruct"),

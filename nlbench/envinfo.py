@@ -32,6 +32,13 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+def cpu_capability() -> str | None:
+    """The vector ISA torch dispatches CPU kernels to (``AVX512``, ``AVX2``, ...): CPU float
+    results depend on it as on the thread count, so a rerun can say why it differs."""
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return str(get()) if get is not None else None
+
+
 def provenance(host: Any, device: torch.device) -> dict[str, Any]:
     from nlbench import __version__
 
@@ -44,6 +51,7 @@ def provenance(host: Any, device: torch.device) -> dict[str, Any]:
             "torch": torch.__version__,
             "device": str(device),
             "device_name": device_name(device),
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(),  # a rerun sets it back (nlbench rerun)
+            "cpu_capability": cpu_capability(),
         },
     }

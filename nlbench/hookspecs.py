@@ -112,3 +112,15 @@ def run_finished(run: RunState, record: dict[str, object]) -> None:
     :param run: the :class:`nlbench.runner.RunState`.
     :param record: a copy of the run record as written to ``run.json``.
     """
+
+
+@hookspec
+def run_failed(run: Any, error: BaseException) -> None:
+    """Observe a run that failed or was interrupted (Ctrl-C), so the observer can release what
+    it holds (open writers, files); ``run_finished`` is not called for it.
+
+    :param run: the :class:`nlbench.runner.RunState`.
+    :param error: the exception that ended the run (:class:`nlbench.runner.Interrupted` for
+        Ctrl-C); the record already says ``failed`` or ``interrupted``. An error raised here is
+        logged and does not hide the run's own.
+    """

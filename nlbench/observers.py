@@ -4,14 +4,20 @@ Each observer gets its own deep copy of the epoch metrics (or the record), so ed
 was given changes nothing. What ``epoch_finished`` returns may only add new keys: a key the
 runner already wrote (``test_acc``) or another observer added is a :class:`PluginError` naming
 both, never a silently rewritten number.
+``run_failed`` tells every observer that a run ended without a record of ``done`` (an error or
+Ctrl-C), so that it releases what it holds; an observer failing there is logged, never allowed
+to replace the run's own error.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from nlbench.errors import PluginError
+
+log = logging.getLogger(__name__)
 
 
 def _call(impl: Any, **kwargs: Any) -> Any:
@@ -47,3 +53,13 @@ def run_finished(pm: Any, run: Any, record: dict[str, Any]) -> None:
     """Tell every observer the run finished, each with its own copy of the record."""
     for impl in pm.hook.run_finished.get_hookimpls():
         _call(impl, run=run, record=copy.deepcopy(record))
+
+
+def run_failed(pm: Any, run: Any, error: BaseException) -> None:
+    """Tell every observer the run failed or was interrupted; each one is called even when
+    another raises (what it raises is logged: the run's own error is the one reported)."""
+    for impl in pm.hook.run_failed.get_hookimpls():
+        try:
+            _call(impl, run=run, error=error)
+        except Exception as exc:  # noqa: BLE001 - cleanup must not mask the run's error
+            log.warning("observer plugin '%s': run_failed raised %s", impl.plugin_name, exc)

@@ -51,6 +51,11 @@ class Host:
         return {name: ver for name, (_, ver) in sorted(self.provenance.items())}
 
 
+# The one piece of global state: the host every caller without one of its own shares (the CLI,
+# ``nlbench.run``, sweeps). Loading imports every plugin and calls its registration hooks, so it
+# happens once per process. Code that is given a host (``Runner(host=...)``, a method's
+# ``ctx.extras["host"]``) uses that one; ``load_plugins(extra=...)`` replaces this one on purpose
+# (tests and notebooks inject plugins through it) and ``reset()`` forgets it.
 _host: Host | None = None
 
 
@@ -128,12 +133,12 @@ def _fill_registries(host: Host) -> None:
         staged: list[tuple[str, Any]] = []
         try:
             for kind, impl in impls:
-                impl.function(register=lambda spec, _k=kind: staged.append((_k, spec)))
+                impl.function(register=lambda spec, _k=kind, _s=staged: _s.append((_k, spec)))
             for kind, spec in staged:
                 host.registries[kind].add(spec, plugin_name, dist, ver)
         except PluginError:
             raise
-        except Exception as exc:  # a broken plugin must not take the others down
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the others down
             host.broken.append({"plugin": plugin_name, "error": f"{type(exc).__name__}: {exc}"})
             log.warning("plugin %s failed to register: %s", plugin_name, exc)
 
@@ -151,7 +156,7 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
         try:
             _register_module(host, name, importlib.import_module(module_path.split(":")[0]))
             host.provenance[name] = dist
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - nor one that fails to import
             host.broken.append({"plugin": name, "error": f"{type(exc).__name__}: {exc}"})
             log.warning("plugin %s failed to import: %s", name, exc)
     for name, obj in extra or []:
@@ -171,6 +176,13 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
 def get_host() -> Host:
     """The loaded host (loading plugins on first use)."""
     return load_plugins()
+
+
+def host_of(extras: dict[str, Any]) -> Host:
+    """The host a :class:`~nlbench.method.TrainContext` was built in (``ctx.extras``); the
+    global one only for a context built by hand without one."""
+    host = extras.get("host")
+    return host if host is not None else get_host()
 
 
 def reset() -> None:

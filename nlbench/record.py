@@ -100,10 +100,14 @@ def append_epoch(run_dir: Path, metrics: dict[str, Any]) -> None:
     atomic_write_text(path, complete + epoch_line(metrics))
 
 
-def upgrade(record: dict[str, Any], source: str) -> dict[str, Any]:
-    """Upgrade older schemas on read; refuse unknown ones."""
+def check_schema(record: dict[str, Any], source: str) -> dict[str, Any]:
+    """Refuse a record this nlbench cannot read: another schema or a missing top field.
+
+    Nothing is upgraded: every record ever written is schema 1. A future schema 2 adds its
+    upgrade of schema 1 records here; until then another schema comes from a newer nlbench.
+    """
     schema = record.get("schema")
-    if schema != SCHEMA:
+    if type(schema) is not int or schema != SCHEMA:  # ``True == 1``: a bool is not a schema
         raise RecordError(
             f"{source}: unknown record schema {schema!r} (this nlbench reads {SCHEMA})"
         )
@@ -121,7 +125,7 @@ def read_record(path: Path) -> dict[str, Any]:
         raise RecordError(f"{path}: not a readable JSON record ({exc})") from None
     if not isinstance(record, dict):
         raise RecordError(f"{path}: not a JSON object")
-    return upgrade(record, str(path))
+    return check_schema(record, str(path))
 
 
 def summarise(
@@ -141,8 +145,8 @@ def summarise(
     return {
         "val_selected_acc": accs[selected] if selected is not None else None,
         "last_acc": accs[-1] if accs else None,
-        "best_acc": accs[best] if accs else None,
-        "best_epoch": epochs[best]["epoch"] if accs else None,
+        "best_acc": accs[best] if best is not None else None,
+        "best_epoch": epochs[best]["epoch"] if best is not None else None,
         "last10_acc": sum(accs[-10:]) / len(accs[-10:]) if accs else None,
         "wall_s": wall_s,
         "images_per_s": images / train_s if train_s > 0 else None,

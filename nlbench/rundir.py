@@ -19,13 +19,16 @@ import re
 import signal
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import lock_descriptor, unlock_descriptor
 
 from nlbench.atomic import TMP_SUFFIX, tmp_prefix
 from nlbench.errors import UsageError
 from nlbench.record import EPOCHS_LOG, RecordError, read_record
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +129,11 @@ class RunLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> RunLock:
-        return self.acquire()
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

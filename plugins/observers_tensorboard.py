@@ -15,7 +15,9 @@ from typing import Any
 from nlbench import hookimpl
 
 log = logging.getLogger(__name__)
-_writers: dict[str, Any] = {}  # run_id -> SummaryWriter of the runs open in this process
+# run_id -> SummaryWriter of the runs open in this process: hooks are module functions, so the
+# writer a run opened in run_started lives here until run_finished or run_failed closes it
+_writers: dict[str, Any] = {}
 
 
 def writer_class() -> Any:
@@ -52,15 +54,24 @@ def run_started(run: Any) -> None:
 def epoch_finished(run: Any, epoch: int, metrics: dict) -> None:
     writer = _writers.get(run.run_id)
     if writer is None:
-        return None
+        return
     for key, value in scalars(metrics).items():
         writer.add_scalar(key, value, epoch)
     writer.flush()
-    return None
+
+
+def close(run: Any) -> None:
+    """Flush and close the run's writer (its event file stays readable)."""
+    writer = _writers.pop(run.run_id, None)
+    if writer is not None:
+        writer.close()
 
 
 @hookimpl
 def run_finished(run: Any, record: dict) -> None:
-    writer = _writers.pop(run.run_id, None)
-    if writer is not None:
-        writer.close()
+    close(run)
+
+
+@hookimpl
+def run_failed(run: Any, error: BaseException) -> None:
+    close(run)  # a failed or interrupted run must not leak its writer (open file, thread)

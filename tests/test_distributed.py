@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -18,24 +17,21 @@ ARGS = ["run", "--method", "erm", "--noise", "0.4", "--epochs", "3", "--device",
         "--run-id", "d", "--train-subset", "800"]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _join_group(rank: int, world: int, rendezvous: str):
+    """Join a gloo group through a shared file (no TCP port to pick, so none can be taken)."""
+    import torch.distributed as dist
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    return distributed.setup("cpu")[0]  # joins the group that is already there
 
 
-def _join_group(rank: int, world: int, port: int):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
-    return distributed.setup("cpu")[0]
-
-
-def _run_two(worker) -> dict:
-    """Run ``worker(rank, world, port, queue)`` in two spawned processes; {rank: result}."""
+def _run_two(worker, tmp_path) -> dict:
+    """Run ``worker(rank, world, rendezvous, queue)`` in two spawned processes; {rank: result}."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=worker, args=(r, 2, port, queue)) for r in range(2)]
+    rendezvous = str(tmp_path / "rendezvous")
+    procs = [ctx.Process(target=worker, args=(r, 2, rendezvous, queue)) for r in range(2)]
     for p in procs:
         p.start()
     results = dict(queue.get(timeout=120) for _ in procs)
@@ -44,22 +40,22 @@ def _run_two(worker) -> dict:
     return results
 
 
-def _gather_worker(rank: int, world: int, port: int, queue) -> None:
-    info = _join_group(rank, world, port)
+def _gather_worker(rank: int, world: int, rendezvous: str, queue) -> None:
+    info = _join_group(rank, world, rendezvous)
     lo, hi = distributed.shard_range(7, info)
     part = torch.arange(lo, hi, dtype=torch.float32)[:, None].repeat(1, 2)
     queue.put((rank, distributed.gather_rows(part, 7, info).tolist()))
     distributed.teardown(info)
 
 
-def test_gather_rows_reassembles_unequal_shards():
-    results = _run_two(_gather_worker)
+def test_gather_rows_reassembles_unequal_shards(tmp_path):
+    results = _run_two(_gather_worker, tmp_path)
     expected = [[float(i), float(i)] for i in range(7)]
     assert results[0] == expected and results[1] == expected
 
 
-def _average_worker(rank: int, world: int, port: int, queue) -> None:
-    info = _join_group(rank, world, port)
+def _average_worker(rank: int, world: int, rendezvous: str, queue) -> None:
+    info = _join_group(rank, world, rendezvous)
     a, b = torch.zeros(2, 3, requires_grad=True), torch.zeros(4, requires_grad=True)
     a.grad = torch.full((2, 3), float(rank + 1))
     b.grad = torch.arange(4.0) * (rank + 1)
@@ -69,9 +65,9 @@ def _average_worker(rank: int, world: int, port: int, queue) -> None:
     distributed.teardown(info)
 
 
-def test_average_grads_means_meta_net_gradients_over_ranks():
+def test_average_grads_means_meta_net_gradients_over_ranks(tmp_path):
     """Meta-nets and FaMUS samplers live outside DDP: their gradients are averaged by hand."""
-    for a, b, none in _run_two(_average_worker).values():
+    for a, b, none in _run_two(_average_worker, tmp_path).values():
         assert a == [[1.5] * 3] * 2 and b == [0.0, 1.5, 3.0, 4.5] and none is None
     a = torch.zeros(2, requires_grad=True)
     a.grad = torch.ones(2)
@@ -80,14 +76,19 @@ def test_average_grads_means_meta_net_gradients_over_ranks():
 
 
 def one_and_two_processes(tmp_path, args: list[str]) -> tuple[dict, dict]:
-    """The records of ``nlbench <args>`` in one process and under torchrun with two (gloo)."""
+    """The records of ``nlbench <args>`` in one process and under torchrun with two (gloo);
+    ``--standalone`` lets torchrun bind a free port itself (no pick-then-bind race)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, "-m", "nlbench", *args, "--out",
-                             str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    single = subprocess.run(
+        [sys.executable, "-m", "nlbench", *args, "--out", str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-port", str(_free_port()), "-m", "nlbench", *args, "--out", str(tmp_path / "two")],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "nlbench", *args, "--out", str(tmp_path / "two")],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr

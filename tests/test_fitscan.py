@@ -6,9 +6,10 @@ import pytest
 import torch
 from test_datasets import write_clothing1m
 
+from nlbench import context
+from nlbench.distributed import SINGLE
 from nlbench.fitscan import fit_logits, fit_subset_index, rows
 from nlbench.method import Scan
-from nlbench.runner import Runner
 
 
 class _Train:
@@ -53,13 +54,13 @@ def _run(tmp_path, method, monkeypatch):
     from nlbench.api import run
 
     scans = []
-    original = Runner._scan
+    original = context.scan_train_set
 
-    def spy(self, method_, train, eval_bs, index=None):
+    def spy(method_, train, eval_bs, dist=SINGLE, index=None):
         scans.append(len(train) if index is None else int(index.numel()))
-        return original(self, method_, train, eval_bs, index)
+        return original(method_, train, eval_bs, dist, index)
 
-    monkeypatch.setattr(Runner, "_scan", spy)
+    monkeypatch.setattr(context, "scan_train_set", spy)
     monkeypatch.setattr("nlbench_plugins.datasets_clothing1m.FIT_SUBSET", 5)
     settings = {"batches_per_epoch": 2, "batch_size": 4, "num_workers": 0, "eval_batch_size": 8}
     record = run(

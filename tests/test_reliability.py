@@ -11,18 +11,27 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import assert_usage_error, run_cli
+
+from nlbench.faults import ENV as KILL_ENV
 
 RUN = ["run", "--method", "erm", "--dataset", "digits", "--noise", "0.6", "--epochs", "6",
        "--train-subset", "800", "--device", "cpu", "--deterministic", "-q"]  # fmt: skip
 TIMING = ("seconds", "select_s", "select_seconds")
 
 
-def _spawn(out: Path, run_id: str, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+def _spawn(out: Path, run_id: str, *extra: str, kill_at: str = "") -> subprocess.Popen:
+    """The run in a child process; ``kill_at`` makes it SIGKILL itself there (nlbench.faults):
+    a crash point that does not depend on how loaded the machine is."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", KILL_ENV: kill_at}
     cmd = [sys.executable, "-m", "nlbench", *RUN, "--out", str(out), "--run-id", run_id, *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _killed(proc: subprocess.Popen) -> None:
+    """Wait for a run to SIGKILL itself at its crash point."""
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
 
 
 def _wait_for_epochs(run_dir: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -48,13 +57,12 @@ def reference(tmp_path_factory):
     return json.loads((out / "ref" / "run.json").read_text())
 
 
-@pytest.mark.parametrize("kill_after", [1, 3])
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path, reference, kill_after):
-    proc = _spawn(tmp_path, "r")
-    _wait_for_epochs(tmp_path / "r", kill_after, proc)
-    time.sleep(0.05 * kill_after)  # land somewhere inside the next epoch
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+@pytest.mark.parametrize("kill_at,logged", [("1:3", 1), ("3:end", 4)])
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, reference, kill_at, logged):
+    """Killed mid-epoch (step 3 of epoch 1) and between an epoch's line and its checkpoint."""
+    proc = _spawn(tmp_path, "r", kill_at=kill_at)
+    _killed(proc)
+    assert len((tmp_path / "r" / "epochs.jsonl").read_text().splitlines()) == logged
     partial = json.loads((tmp_path / "r" / "run.json").read_text())
     assert partial["status"] == "running"  # never a half-written file
     resumed = _spawn(tmp_path, "r", "--resume")
@@ -82,10 +90,7 @@ def test_sigint_leaves_resumable_checkpoint(tmp_path, reference):
 
 
 def test_resume_with_different_config_is_refused(tmp_path, capsys):
-    proc = _spawn(tmp_path, "c")
-    _wait_for_epochs(tmp_path / "c", 1, proc)
-    proc.kill()
-    proc.wait()
+    _killed(_spawn(tmp_path, "c", kill_at="1:1"))  # epoch 0's checkpoint is there
     res = run_cli(capsys, *RUN, "--out", str(tmp_path), "--run-id", "c", "--resume",
                   "--set", "lr=0.01")  # fmt: skip
     assert_usage_error(res, "different config")
@@ -116,14 +121,7 @@ def test_failed_run_records_status_and_error(tmp_path, monkeypatch):
 def test_checkpoint_loads_with_weights_only(tmp_path):
     import torch
 
-    proc = _spawn(tmp_path, "w")
-    _wait_for_epochs(tmp_path / "w", 1, proc)
-    deadline = time.time() + 120  # the checkpoint lands just after the epoch line
-    while not (tmp_path / "w" / "checkpoint.pt").exists() and time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
+    _killed(_spawn(tmp_path, "w", kill_at="1:1"))  # after epoch 0's checkpoint, before the end
     payload = torch.load(tmp_path / "w" / "checkpoint.pt", weights_only=True)
     assert set(payload) >= {"networks", "optimizers", "rng", "epochs", "identity"}
 

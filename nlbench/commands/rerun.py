@@ -3,6 +3,8 @@
 The record's ``config`` holds everything that decides the result (method, dataset, noise spec,
 profile, seeds, train subset and the fully resolved hparams), so the rerun passes every hparam
 as a ``--set`` override: it reproduces the run even if a profile's defaults changed since.
+CPU float results also depend on torch's intra-op thread count, so the rerun uses the record's
+(``env.threads``).
 A hand-edited record is checked first (:func:`check_record`, then every hparam against its
 declaration): a bad one is one usage error and nothing is written.
 """
@@ -103,6 +105,27 @@ def config_from_record(record: dict[str, Any], out: str, device: str = "auto") -
     )
 
 
+def record_threads(record: dict[str, Any]) -> int | None:
+    """The intra-op thread count the record was made with (CPU float results depend on it)."""
+    env = record.get("env")
+    threads = env.get("threads") if isinstance(env, dict) else None
+    return (
+        threads
+        if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0
+        else None
+    )
+
+
+def use_record_threads(record: dict[str, Any]) -> int | None:
+    """Run with the record's thread count, as ``torch.set_num_threads`` (None: left as is)."""
+    threads = record_threads(record)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
 def _differs(a: Any, b: Any, atol: float) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return not math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=atol)
@@ -119,6 +142,14 @@ def compare_epochs(old: list[dict], new: list[dict], atol: float) -> list[str]:
             if _differs(a.get(key), b.get(key), atol):
                 problems.append(f"epoch {a.get('epoch')}: {key} {a.get(key)!r} → {b.get(key)!r}")
     return problems
+
+
+def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Whether both ran on the same CPU vector ISA (older records do not say)."""
+    a, b = old.get("env", {}).get("cpu_capability"), new["env"].get("cpu_capability")
+    if a is None or a == b:
+        return f"cpu capability: {b}" + (" (the record does not say its own)" if a is None else "")
+    return f"cpu capability: {b}, the record's was {a} (CPU float results may differ)"
 
 
 def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -162,7 +193,11 @@ def register(cli: click.Group) -> None:
         if out and (Path(out) / run_id).exists():
             raise UsageError(f"--out {out}: already holds {run_id}; pass a fresh directory")
         out = out or tempfile.mkdtemp(prefix="nlbench-rerun-")
+        threads = use_record_threads(old)
         new = Runner(dataclasses.replace(cfg, out=out)).run()
+        if threads is not None:
+            click.echo(f"threads: {threads}, as recorded")
+        click.echo(_isa_line(old, new))
         click.echo(f"rerun: {out}/{new['run_id']}/run.json")
         click.echo(_id_line(old, new))
         problems = compare_epochs(old["epochs"], new["epochs"], atol)
