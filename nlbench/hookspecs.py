@@ -115,7 +115,7 @@ def run_finished(run: RunState, record: dict[str, object]) -> None:
 
 
 @hookspec
-def run_failed(run: Any, error: BaseException) -> None:
+def run_failed(run: RunState, error: BaseException) -> None:
     """Observe a run that failed or was interrupted (Ctrl-C), so the observer can release what
     it holds (open writers, files); ``run_finished`` is not called for it.
 
