@@ -11,7 +11,7 @@ import types
 from contextlib import contextmanager
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:

@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call
 
 from nlbench.autograd_modes import batch_stats_only, decomposed_bn, eager  # noqa: F401 (API)

@@ -8,7 +8,7 @@ targets with the training net's predictions (co-refinement), guesses the unlabel
 both nets (co-guessing), sharpens both (T = 0.5), applies MixMatch, and minimises
 ``Lx + λu·ramp·Lu + prior penalty`` (Eqs. (9)–(12)). Test = argmax of the summed logits.
 
-Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`._dividemix_settings`) for
+Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`.dividemix.settings`) for
 the run's noise setting (``ctx.noise``); a run whose values came from a row is flagged
 ``noise_tuned`` (``MethodSpec.flags_for``), one on the official defaults or explicit values is
 not. Known differences from the official code: ``nlbench show method dividemix``.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench import hookimpl
 from nlbench.data import Batch, EpochPlan, class_balanced_pool
@@ -43,7 +43,7 @@ from nlbench.mixmatch import (
 )
 from nlbench.seeding import derive_seed
 from nlbench.specs import MethodSpec
-from nlbench_plugins._dividemix_settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
+from nlbench_plugins.dividemix.settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
 
 NETS = ("net1", "net2")
 PEER = {"net1": "net2", "net2": "net1"}
@@ -116,7 +116,7 @@ class DivideMix(Method):
         self.min_unlabeled = max(1, int(self.hp["min_unlabeled"]))
         self.history: dict[str, list[torch.Tensor]] = {name: [] for name in NETS}
         self.splits: dict[str, Split] = {}
-        self.pools: dict[str, torch.Tensor | None] = {name: None for name in NETS}
+        self.pools: dict[str, torch.Tensor | None] = dict.fromkeys(NETS)
         # checkpointed: the GMM loss history (r = 0.9 path) and the current split
         self.register_state("history")
         self.register_state("splits", save=_splits_to_plain, load=_splits_from_plain)

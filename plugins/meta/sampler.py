@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench.mixmatch import full_precision
 
