@@ -102,6 +102,17 @@ class MixBatch(Batch):
     progress: float = 0.0
 
 
+def _tag(b: MixBatch) -> str:
+    assert b.tag is not None, "a DivideMix batch names its network"
+    return b.tag
+
+
+def _views(b: MixBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``x2, u1, u2, weight`` of a mixed step, which always carries them."""
+    assert b.x2 is not None and b.u1 is not None and b.u2 is not None and b.weight is not None
+    return b.x2, b.u1, b.u2, b.weight
+
+
 class DivideMix(Method):
     """Two networks co-dividing the data for each other; see the module docstring."""
 
@@ -232,39 +243,42 @@ class DivideMix(Method):
 
     def _warmup_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
         """Cross-entropy on all data; plus the confidence penalty for asym noise (§4.1.1)."""
-        net = self.nets[batch.tag]
+        name = _tag(batch)
+        net = self.nets[name]
         net.train()
         with self.ctx.autocast():
             logits = net(batch.x).float()
         ce = F.cross_entropy(logits, batch.y)
         loss = ce + negative_entropy(logits) if self.setting.conf_penalty else ce
-        self._step(batch.tag, loss)
+        self._step(name, loss)
         return {"loss": loss.detach(), "ce": ce.detach()}
 
     @torch.no_grad()
     def _targets(self, batch: MixBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Co-refined labeled targets and co-guessed unlabeled targets, sharpened (§4.1.6)."""
-        net, peer = self.nets[batch.tag], self.nets[PEER[batch.tag]]
-        T, n_u = float(self.hp["temperature"]), batch.u1.shape[0]
+        x2, u1, u2, weight = _views(batch)
+        net, peer = self.nets[_tag(batch)], self.nets[PEER[_tag(batch)]]
+        T, n_u = float(self.hp["temperature"]), u1.shape[0]
         with self.ctx.autocast():
             # the training net runs in train mode, one batch at a time, as in the official code
-            own = [net(v).float().softmax(1) for v in (batch.u1, batch.u2, batch.x, batch.x2)]
+            own = [net(v).float().softmax(1) for v in (u1, u2, batch.x, x2)]
             # the peer is in eval mode: one forward of both views is exactly the same
-            peer_u = peer(torch.cat([batch.u1, batch.u2])).float().softmax(1)
+            peer_u = peer(torch.cat([u1, u2])).float().softmax(1)
         pu = (own[0] + own[1] + peer_u[:n_u] + peer_u[n_u:]) / 4
         px = (own[2] + own[3]) / 2
-        w = batch.weight.float().unsqueeze(1)
+        w = weight.float().unsqueeze(1)
         onehot = F.one_hot(batch.y, self.ctx.num_classes).float()
         return sharpen(w * onehot + (1 - w) * px, T), sharpen(pu, T)
 
     def _mix_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
         """MixMatch step; loss = Lx + λu·ramp·Lu + uniform-prior penalty (Eq. (12))."""
-        name = batch.tag
+        name = _tag(batch)
         net = self.nets[name]
         net.train()
         self.nets[PEER[name]].eval()
         targets_x, targets_u = self._targets(batch)
-        inputs = torch.cat([batch.x, batch.x2, batch.u1, batch.u2])
+        x2, u1, u2, _ = _views(batch)
+        inputs = torch.cat([batch.x, x2, u1, u2])
         targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
         mixed_x, mixed_t, _ = mixmatch(inputs, targets, float(self.hp["alpha"]), self.ctx.gen)
         n_x = 2 * batch.x.shape[0]

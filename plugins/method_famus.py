@@ -23,6 +23,8 @@ code: ``MethodSpec.deviations`` (``nlbench show method famus``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from nlbench import hookimpl
 from nlbench.hparam_types import Bool, Float, Int, Optional, with_defaults
 from nlbench.specs import MethodSpec
@@ -62,7 +64,7 @@ _CIFAR = {
     "weight_decay": 5e-4,
     "scheduler": "multistep",
 }
-PROFILES = {
+PROFILES: dict[str, Any] = {
     "paper": {
         "cifar10": {**_CIFAR, "warmup_epochs": 10},
         "cifar100": {**_CIFAR, "warmup_epochs": 30},

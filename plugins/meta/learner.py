@@ -9,7 +9,7 @@ weighting's business (:mod:`.weighting`), how it is computed the rule's (:mod:`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +22,8 @@ from nlbench_plugins.meta.gated import GatedLookAhead
 from nlbench_plugins.meta.rules import RULES, MetaStep, Rule
 from nlbench_plugins.meta.weighting import MetaNetWeighting, PerturbationWeighting
 
-Weighting = MetaNetWeighting | PerturbationWeighting
-RuleFactory = Callable[[TrainContext, nn.Module], Rule]
+Weighting: TypeAlias = MetaNetWeighting | PerturbationWeighting
+RuleFactory: TypeAlias = Callable[[TrainContext, nn.Module], Rule]
 
 
 def rule_for(hp: dict[str, Any], gated: bool = False) -> RuleFactory:
