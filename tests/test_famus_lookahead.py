@@ -181,7 +181,6 @@ def test_grad_stat_penalty_reaches_the_meta_net():
 def test_learner_sends_l_g_into_the_meta_net_and_steps_samplers_with_nesterov(tmp_path):
     """In the real meta step, λ_g changes the meta-net gradient (same gates: same seed)."""
     from nlbench.testing import _build_tiny
-
     from nlbench_plugins.meta.rules import MetaStep
 
     learner = next(iter(_build_tiny("famus", tmp_path).learners.values()))

@@ -22,7 +22,7 @@ from nlbench_plugins.meta.gated import GatedLookAhead
 from nlbench_plugins.meta.rules import RULES, MetaStep, Rule
 from nlbench_plugins.meta.weighting import MetaNetWeighting, PerturbationWeighting
 
-Weighting: TypeAlias = MetaNetWeighting | PerturbationWeighting
+AnyWeighting: TypeAlias = MetaNetWeighting | PerturbationWeighting
 RuleFactory: TypeAlias = Callable[[TrainContext, nn.Module], Rule]
 
 
@@ -38,7 +38,7 @@ class Learner:
     def __init__(
         self,
         ctx: TrainContext,
-        weighting: Callable[[TrainContext, nn.Module, torch.optim.Optimizer], Weighting],
+        weighting: Callable[[TrainContext, nn.Module, torch.optim.Optimizer], AnyWeighting],
         rule: RuleFactory,
     ) -> None:
         self.ctx, self.hp = ctx, ctx.hparams
