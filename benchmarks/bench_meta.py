@@ -45,7 +45,9 @@ from nlbench.hparams import BASE_HPARAMS
 from nlbench.method import SingleNetMethod, TrainContext
 from nlbench.models import build_model
 from nlbench.plugins import get_host
-from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS, Learner
+from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS
+from nlbench_plugins.meta.learner import Learner, rule_for
+from nlbench_plugins.meta.weighting import MetaNetWeighting, PerturbationWeighting
 
 VARIANTS = ("erm", "mwnet_paper", "mwnet", "mwnet_jvp", "mwnet_fd", "l2r_paper", "l2r",
             "l2r_jvp", "l2r_fd", "famus", "famus_top")  # fmt: skip
@@ -91,10 +93,11 @@ def make_steps(model: str, device: torch.device, bs: int,
 
     steps["erm"] = erm_step
     for name in variants[1:]:
-        rule = "l2r" if name.startswith("l2r") else "mwnet"
+        weighting = PerturbationWeighting if name.startswith("l2r") else MetaNetWeighting
         hp = {**base, "reuse_forward": not name.endswith("_paper"),
               "meta_grad": name.rsplit("_", 1)[-1] if name.endswith(("_fd", "_jvp")) else "exact"}
-        learner = Learner(context(model, device, hp), rule, famus=name.startswith("famus"))
+        rule = rule_for(hp, gated=name.startswith("famus"))
+        learner = Learner(context(model, device, hp), weighting, rule)
         learner.meta = Fixed(mx, my)
         if name == "famus_top":
             bias_to_top(learner, int(hp["famus_k"]))
@@ -104,12 +107,12 @@ def make_steps(model: str, device: torch.device, bs: int,
 
 def bias_to_top(learner: Learner, k: int) -> None:
     """Make the samplers pick (almost surely) the k gated tensors nearest the output."""
-    n = len(learner.gated)
+    n = len(learner.rule.gated)
     with torch.no_grad():
-        for i, net in enumerate(learner.samplers.nets):
+        for i, net in enumerate(learner.rule.samplers.nets):
             net[-1].weight.zero_()
             net[-1].bias.copy_(torch.tensor([0.0, 50.0 if i >= n - k else -50.0]))
-    learner.sopt.param_groups[0]["lr"] = 0.0
+    learner.rule.sopt.param_groups[0]["lr"] = 0.0
 
 
 def sync(device: torch.device) -> None:

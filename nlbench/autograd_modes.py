@@ -11,7 +11,7 @@ import types
 from contextlib import contextmanager
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
@@ -22,7 +22,7 @@ def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tenso
     create-graph backward of the look-ahead goes through this form.
     """
     if not self.training and self.track_running_stats:
-        return self._nlbench_native_forward(x)
+        return vars(self)["_nlbench_native_forward"](x)
     dims = [0, *range(2, x.dim())]
     shape = [1, -1] + [1] * (x.dim() - 2)
     mean = x.mean(dims, keepdim=True)
@@ -32,6 +32,8 @@ def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tenso
     if self.affine:
         out = out * self.weight.view(shape) + self.bias.view(shape)
     if self.training and self.track_running_stats:
+        assert self.num_batches_tracked is not None and self.running_mean is not None
+        assert self.running_var is not None
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             count = float(self.num_batches_tracked)
@@ -46,9 +48,9 @@ def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tenso
 def decomposed_bn(model: nn.Module):
     """Swap every batch-norm layer's forward for :func:`_decomposed_bn_forward` (restored)."""
     mods = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in mods:
-        m._nlbench_native_forward = m.forward
-        m.forward = types.MethodType(_decomposed_bn_forward, m)
+    for m in mods:  # plain instance attributes (as ``m.forward = ...``); ``del`` restores
+        vars(m)["_nlbench_native_forward"] = m.forward
+        vars(m)["forward"] = types.MethodType(_decomposed_bn_forward, m)
     try:
         yield
     finally:

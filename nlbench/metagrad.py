@@ -34,10 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call
 
 from nlbench.autograd_modes import batch_stats_only, decomposed_bn, eager  # noqa: F401 (API)
@@ -106,8 +107,8 @@ class Virtual:
 
 def train_gradients(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
     weigh: Weigh,
     *,
     reuse: bool = False,
@@ -121,6 +122,7 @@ def train_gradients(
     """
     params = trainable(model)
     if losses is None:
+        assert x is not None and y is not None, "no losses given: needs the batch"
         with decomposed_bn(model):  # its graph is differentiated twice
             if reuse:
                 losses = F.cross_entropy(full_precision(model(x)), y, reduction="none")
@@ -171,8 +173,8 @@ def look_ahead(
 
 def virtual_step(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
     weigh: Weigh,
     lr: float,
     *,
@@ -213,6 +215,7 @@ def meta_loss(
     ``objective(logits)`` (FaMUS's MixMatch variant: soft targets plus the prior penalty);
     ``decay`` adds :func:`decay_penalty` (L2R's clean cost includes the weight decay)."""
     if objective is None:
+        assert meta_y is not None, "a cross-entropy meta loss needs labels"
         out = per_sample_ce(model, fast, meta_x, meta_y).mean()
     else:
         out = objective(virtual_logits(model, fast, meta_x))
@@ -232,12 +235,12 @@ class MetaGrad:
 
 def meta_gradient(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
     weigh: Weigh,
     targets: Iterable[torch.Tensor],
     meta_x: torch.Tensor,
-    meta_y: torch.Tensor,
+    meta_y: torch.Tensor | None,
     lr: float,
     *,
     select: Iterable[str] | None = None,
@@ -275,7 +278,7 @@ def fd_directional(
     The step is ``eps / ‖v‖`` (DARTS). Both forwards use buffer clones (no BN side effects).
     """
     params = {n: p.detach() for n, p in trainable(model).items()}
-    norm = torch.sqrt(sum((d.float() ** 2).sum() for d in direction.values()))
+    norm = torch.sqrt(cast(torch.Tensor, sum((d.float() ** 2).sum() for d in direction.values())))
     h = eps / norm.clamp_min(1e-12)
 
     def shifted(sign: float) -> dict[str, torch.Tensor]:
@@ -324,7 +327,7 @@ def jvp_directional(
         )
 
     with batch_stats_only(model):
-        _, d = torch.func.jvp(losses, (params,), (tangents,))
+        d = torch.func.jvp(losses, (params,), (tangents,))[1]
     return d.detach()
 
 

@@ -60,12 +60,13 @@ _host: Host | None = None
 
 
 def builtin_modules() -> list[str]:
-    """Names of the built-in plugin modules (every public module of ``nlbench_plugins``)."""
+    """Names of the built-in plugin modules (every public module of ``nlbench_plugins``;
+    sub-packages such as ``meta`` hold a method's internals and register nothing)."""
     pkg = importlib.import_module(BUILTIN_PACKAGE)
     return sorted(
         f"{BUILTIN_PACKAGE}.{m.name}"
         for m in pkgutil.iter_modules(pkg.__path__)
-        if not m.name.startswith("_")
+        if not m.name.startswith("_") and not m.ispkg
     )
 
 

@@ -8,7 +8,7 @@ targets with the training net's predictions (co-refinement), guesses the unlabel
 both nets (co-guessing), sharpens both (T = 0.5), applies MixMatch, and minimises
 ``Lx + λu·ramp·Lu + prior penalty`` (Eqs. (9)–(12)). Test = argmax of the summed logits.
 
-Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`._dividemix_settings`) for
+Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`.dividemix.settings`) for
 the run's noise setting (``ctx.noise``); a run whose values came from a row is flagged
 ``noise_tuned`` (``MethodSpec.flags_for``), one on the official defaults or explicit values is
 not. Known differences from the official code: ``nlbench show method dividemix``.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench import hookimpl
 from nlbench.data import Batch, EpochPlan, class_balanced_pool
@@ -43,7 +43,7 @@ from nlbench.mixmatch import (
 )
 from nlbench.seeding import derive_seed
 from nlbench.specs import MethodSpec
-from nlbench_plugins._dividemix_settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
+from nlbench_plugins.dividemix.settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
 
 NETS = ("net1", "net2")
 PEER = {"net1": "net2", "net2": "net1"}
@@ -102,6 +102,17 @@ class MixBatch(Batch):
     progress: float = 0.0
 
 
+def _tag(b: MixBatch) -> str:
+    assert b.tag is not None, "a DivideMix batch names its network"
+    return b.tag
+
+
+def _views(b: MixBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``x2, u1, u2, weight`` of a mixed step, which always carries them."""
+    assert b.x2 is not None and b.u1 is not None and b.u2 is not None and b.weight is not None
+    return b.x2, b.u1, b.u2, b.weight
+
+
 class DivideMix(Method):
     """Two networks co-dividing the data for each other; see the module docstring."""
 
@@ -116,7 +127,7 @@ class DivideMix(Method):
         self.min_unlabeled = max(1, int(self.hp["min_unlabeled"]))
         self.history: dict[str, list[torch.Tensor]] = {name: [] for name in NETS}
         self.splits: dict[str, Split] = {}
-        self.pools: dict[str, torch.Tensor | None] = {name: None for name in NETS}
+        self.pools: dict[str, torch.Tensor | None] = dict.fromkeys(NETS)
         # checkpointed: the GMM loss history (r = 0.9 path) and the current split
         self.register_state("history")
         self.register_state("splits", save=_splits_to_plain, load=_splits_from_plain)
@@ -232,39 +243,42 @@ class DivideMix(Method):
 
     def _warmup_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
         """Cross-entropy on all data; plus the confidence penalty for asym noise (§4.1.1)."""
-        net = self.nets[batch.tag]
+        name = _tag(batch)
+        net = self.nets[name]
         net.train()
         with self.ctx.autocast():
             logits = net(batch.x).float()
         ce = F.cross_entropy(logits, batch.y)
         loss = ce + negative_entropy(logits) if self.setting.conf_penalty else ce
-        self._step(batch.tag, loss)
+        self._step(name, loss)
         return {"loss": loss.detach(), "ce": ce.detach()}
 
     @torch.no_grad()
     def _targets(self, batch: MixBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Co-refined labeled targets and co-guessed unlabeled targets, sharpened (§4.1.6)."""
-        net, peer = self.nets[batch.tag], self.nets[PEER[batch.tag]]
-        T, n_u = float(self.hp["temperature"]), batch.u1.shape[0]
+        x2, u1, u2, weight = _views(batch)
+        net, peer = self.nets[_tag(batch)], self.nets[PEER[_tag(batch)]]
+        T, n_u = float(self.hp["temperature"]), u1.shape[0]
         with self.ctx.autocast():
             # the training net runs in train mode, one batch at a time, as in the official code
-            own = [net(v).float().softmax(1) for v in (batch.u1, batch.u2, batch.x, batch.x2)]
+            own = [net(v).float().softmax(1) for v in (u1, u2, batch.x, x2)]
             # the peer is in eval mode: one forward of both views is exactly the same
-            peer_u = peer(torch.cat([batch.u1, batch.u2])).float().softmax(1)
+            peer_u = peer(torch.cat([u1, u2])).float().softmax(1)
         pu = (own[0] + own[1] + peer_u[:n_u] + peer_u[n_u:]) / 4
         px = (own[2] + own[3]) / 2
-        w = batch.weight.float().unsqueeze(1)
+        w = weight.float().unsqueeze(1)
         onehot = F.one_hot(batch.y, self.ctx.num_classes).float()
         return sharpen(w * onehot + (1 - w) * px, T), sharpen(pu, T)
 
     def _mix_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
         """MixMatch step; loss = Lx + λu·ramp·Lu + uniform-prior penalty (Eq. (12))."""
-        name = batch.tag
+        name = _tag(batch)
         net = self.nets[name]
         net.train()
         self.nets[PEER[name]].eval()
         targets_x, targets_u = self._targets(batch)
-        inputs = torch.cat([batch.x, batch.x2, batch.u1, batch.u2])
+        x2, u1, u2, _ = _views(batch)
+        inputs = torch.cat([batch.x, x2, u1, u2])
         targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
         mixed_x, mixed_t, _ = mixmatch(inputs, targets, float(self.hp["alpha"]), self.ctx.gen)
         n_x = 2 * batch.x.shape[0]

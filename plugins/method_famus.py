@@ -1,7 +1,7 @@
 """``famus``: FaMUS with the pseudo-clean meta set (Xu et al., CVPR 2021; supplement Alg. 2).
 
 Two networks, each trained by MW-Net with FaMUS's layer-wise gradient samplers (Algorithm 1,
-:mod:`nlbench_plugins._famus_sampler`). Every epoch a two-component GMM on each network's
+:mod:`nlbench_plugins.meta.sampler`). Every epoch a two-component GMM on each network's
 per-sample training loss (:func:`nlbench.gmm.clean_probability`: 2 components, 10 iterations,
 tol 1e-2, clean = posterior of the smaller-mean component) builds its pseudo-clean set
 (probability > ``p_threshold``), which is the *other* network's meta set. Test = the summed
@@ -12,7 +12,7 @@ Algorithm 2 only (no MixMatch on training or meta batches, so no uniform-prior o
 terms); ``--set mixmatch=true`` adds the DivideMix machinery of the paper's state-of-the-art
 runs as the official CNWL code has it (co-divided labeled/unlabeled sets, label refinement,
 co-guessing, MixMatch on training and meta batches, λu·MSE on the unlabeled rows, prior
-penalty: :mod:`nlbench_plugins._famus_mix`); its CIFAR λu and α are unpublished, so the
+penalty: :mod:`nlbench_plugins.meta.mix`); its CIFAR λu and α are unpublished, so the
 official CNWL defaults (50, 4) are used unless set;
 ``warmup_epochs`` of plain cross-entropy before the first GMM, as the DivideMix machinery FaMUS
 builds on; normalised MW-Net weights (``weight_norm=sum``); meta-net SGD lr β = 1e-3 (m 0.9,
@@ -23,12 +23,16 @@ code: ``MethodSpec.deviations`` (``nlbench show method famus``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from nlbench import hookimpl
 from nlbench.hparam_types import Bool, Float, Int, Optional, with_defaults
 from nlbench.specs import MethodSpec
-from nlbench_plugins import _meta_deviations as deviations
-from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
-from nlbench_plugins._meta_method import MetaReweight
+from nlbench_plugins.meta import deviations
+from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS
+from nlbench_plugins.meta.method import MetaReweight
+from nlbench_plugins.meta.sources import PeerPseudoSet
+from nlbench_plugins.meta.weighting import MetaNetWeighting
 
 DEFAULTS = {
     **with_defaults(
@@ -60,7 +64,7 @@ _CIFAR = {
     "weight_decay": 5e-4,
     "scheduler": "multistep",
 }
-PROFILES = {
+PROFILES: dict[str, Any] = {
     "paper": {
         "cifar10": {**_CIFAR, "warmup_epochs": 10},
         "cifar100": {**_CIFAR, "warmup_epochs": 30},
@@ -90,9 +94,10 @@ PROFILES = {
 
 
 class FaMUS(MetaReweight):
-    """Two MW-Net networks with layer samplers and co-divided pseudo-clean meta sets."""
+    """Two MW-Net networks, always layer-gated, exchanging GMM pseudo-clean meta sets."""
 
-    rule, nets, name = "mwnet", ("net1", "net2"), "famus"
+    name, weighting, nets = "famus", MetaNetWeighting, ("net1", "net2")
+    pseudo_source, always_gated = PeerPseudoSet, True
 
 
 @hookimpl

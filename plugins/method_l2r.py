@@ -12,37 +12,20 @@ from __future__ import annotations
 
 from nlbench import hookimpl
 from nlbench.specs import MethodSpec
-from nlbench_plugins import _meta_deviations as deviations
-from nlbench_plugins._meta_common import COMMON_HPARAMS
-from nlbench_plugins._meta_method import MetaReweight
+from nlbench_plugins.meta import deviations
+from nlbench_plugins.meta.hparams import COMMON_HPARAMS, clean_meta_profiles
+from nlbench_plugins.meta.method import MetaReweight
+from nlbench_plugins.meta.weighting import PerturbationWeighting
 
-# Official config (methods.md §2.4): WRN-28-10 dropout 0.3 wd 2e-4, batch 100 noisy + 100 clean,
-# lr 0.1 → 1e-2 at 40k → 1e-3 at 50k of 60k iterations (490 per epoch on 49k: 122 epochs).
-_WRN = {
-    "model": "wrn28_10",
-    "dropout": 0.3,
-    "epochs": 122,
-    "batch_size": 100,
-    "lr": 0.1,
-    "milestones": [82, 102],
-    "gamma": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 2e-4,
-    "scheduler": "multistep",
-    "meta_set": "clean:1000",
-    "meta_batch_size": 100,
-}
-PROFILES = {
-    "paper": {"cifar10": _WRN, "cifar100": _WRN},
-    "quick": {"default": {"meta_set": "clean:100"}},
-    "cpu": {"default": {"meta_set": "clean:1000"}},
-}
+# Official config (methods.md §2.4): WRN-28-10 with dropout 0.3 and weight decay 2e-4, lr
+# 1e-2 at 40k → 1e-3 at 50k of 60k iterations (490 per epoch on 49k: 122 epochs), no Nesterov.
+PROFILES = clean_meta_profiles(dropout=0.3, epochs=122, milestones=[82, 102], weight_decay=2e-4)
 
 
 class L2R(MetaReweight):
-    """L2R on one network; see the module docstring."""
+    """L2R on one network: per-step ε weighting; the rule from ``meta_grad``/``famus``."""
 
-    rule, nets, name = "l2r", ("net",), "l2r"
+    name, weighting, nets = "l2r", PerturbationWeighting, ("net",)
 
 
 @hookimpl

@@ -11,7 +11,7 @@ FaMUS; the default) or ``mean`` = ``sum(w·ℓ)/B`` (stable ``MW-Net.py``; metho
 the meta-gradient to the layers FaMUS's samplers pick; ``--set meta_set=pseudo`` uses the
 network's own GMM pseudo-clean set instead of trusted data ("MW-Net + pseudo-clean").
 Every epoch's record holds the learned weight function (``weight_fn_net``: the meta-net's weight
-at the epoch's loss quantiles and on a fixed loss grid, :mod:`nlbench_plugins._meta_weights`).
+at the epoch's loss quantiles and on a fixed loss grid, :mod:`nlbench_plugins.meta.probe`).
 
 Class-dependent noise (``docs/methods/mwnet-cifar-n.md``): on ``cifar_n:worse`` (and digits
 ``pairflip:0.4``) the learned curve *increases* with the loss, so the weights are anti-correlated
@@ -31,40 +31,29 @@ from __future__ import annotations
 
 from nlbench import hookimpl
 from nlbench.specs import MethodSpec
-from nlbench_plugins import _meta_deviations as deviations
-from nlbench_plugins._meta_common import COMMON_HPARAMS, MWNET_HPARAMS
-from nlbench_plugins._meta_method import MetaReweight
+from nlbench_plugins.meta import deviations
+from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, clean_meta_profiles
+from nlbench_plugins.meta.method import MetaReweight
+from nlbench_plugins.meta.weighting import MetaNetWeighting
 
 # WRN-28-10 script (methods.md §2.3): 20k iterations of batch 100 on 49k images ≈ 41 epochs,
-# lr 0.1 ×0.1 at 18k and 19k iterations (≈ epochs 37 and 39), SGD Nesterov, meta-net SGD 1e-3.
-_WRN = {
-    "model": "wrn28_10",
-    "epochs": 41,
-    "batch_size": 100,
-    "lr": 0.1,
-    "milestones": [37, 39],
-    "gamma": 0.1,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "scheduler": "multistep",
-    "meta_set": "clean:1000",
-    "meta_batch_size": 100,
-    "meta_opt": "sgd",
-    "meta_wd": 5e-4,
-    "weight_norm": "sum",
-}
-PROFILES = {
-    "paper": {"cifar10": _WRN, "cifar100": _WRN},
-    "quick": {"default": {"meta_set": "clean:100"}},
-    "cpu": {"default": {"meta_set": "clean:1000"}},
-}
+# lr ×0.1 at 18k and 19k iterations (≈ epochs 37 and 39), SGD Nesterov, weight decay 5e-4;
+# meta-net SGD 1e-3 (m 0.9, Nesterov, wd 5e-4) on weights normalised to sum one.
+PROFILES = clean_meta_profiles(
+    epochs=41,
+    milestones=[37, 39],
+    nesterov=True,
+    weight_decay=5e-4,
+    meta_opt="sgd",
+    meta_wd=5e-4,
+    weight_norm="sum",
+)
 
 
 class MWNet(MetaReweight):
-    """MW-Net on one network; see the module docstring."""
+    """MW-Net on one network: a meta-net weighting; the rule from ``meta_grad``/``famus``."""
 
-    rule, nets, name = "mwnet", ("net",), "mwnet"
+    name, weighting, nets = "mwnet", MetaNetWeighting, ("net",)
 
 
 @hookimpl

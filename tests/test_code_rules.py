@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*ROOT.glob("nlbench/**/*.py"), *ROOT.glob("plugins/*.py")])
+SOURCES = sorted([*ROOT.glob("nlbench/**/*.py"), *ROOT.glob("plugins/**/*.py")])
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 # modules still over the limit, each to be split by meaning; the
 # list may only shrink
-OVERSIZE = {"plugins/_meta_common.py"}
+OVERSIZE: set[str] = set()
 
 
 def _rel(path: Path) -> str:

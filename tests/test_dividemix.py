@@ -15,7 +15,7 @@ from nlbench.method import Scan
 from nlbench.mixmatch import linear_rampup
 from nlbench.run_facts import NoiseSetting
 from nlbench.testing import build_method, check_method_contract
-from nlbench_plugins._dividemix_settings import resolve_setting, table_entry
+from nlbench_plugins.dividemix.settings import resolve_setting, table_entry
 from nlbench_plugins.method_dividemix import MixBatch
 
 

@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 
 from nlbench import metagrad
-from nlbench_plugins._famus_sampler import grad_stat_penalty
-from nlbench_plugins._meta_common import VNet
+from nlbench_plugins.meta.sampler import grad_stat_penalty
+from nlbench_plugins.meta.weighting import VNet
 
 LR = 0.3
 EARLY = ["0.weight", "0.bias"]
@@ -181,19 +181,19 @@ def test_grad_stat_penalty_reaches_the_meta_net():
 def test_learner_sends_l_g_into_the_meta_net_and_steps_samplers_with_nesterov(tmp_path):
     """In the real meta step, λ_g changes the meta-net gradient (same gates: same seed)."""
     from nlbench.testing import _build_tiny
+    from nlbench_plugins.meta.rules import MetaStep
 
     learner = next(iter(_build_tiny("famus", tmp_path).learners.values()))
-    group = learner.sopt.param_groups[0]
+    rule = learner.rule
+    group = rule.sopt.param_groups[0]
     assert group["momentum"] == 0.9 and group["nesterov"] and group["weight_decay"] == 0
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g)
-    theta = list(learner.vnet.parameters())
     out = {}
     for lam in (0.0, 0.1):
         learner.hp["famus_lambda_g"] = lam
         learner.ctx.gen.manual_seed(1)
-        _, _, out[lam] = learner._famus_meta(
-            x, y, x[:8], y[:8], 0.1, False, weigh_with(learner.vnet), theta
-        )
+        step = MetaStep(x, y, x[:8], y[:8], 0.1, False, weigh_with(learner.vnet))
+        out[lam] = rule.meta_grads(learner.model, step, learner.weighting).grads
     diff = sum(float((a - b).abs().sum()) for a, b in zip(out[0.0], out[0.1]))
     assert diff > 0

@@ -113,8 +113,8 @@ def test_actual_step_moves_bn_stats_once_and_reuse_matches_fresh_forward(tmp_pat
 def test_layer_order_and_gating_follow_the_forward_pass():
     """cnn_small registers its classifier first; gating must still pick the top layers."""
     from nlbench import metagrad
-    from nlbench_plugins._famus_sampler import forward_order, gated_names
-    from nlbench_plugins._meta_common import classifier_names
+    from nlbench_plugins.meta.sampler import forward_order, gated_names
+    from nlbench_plugins.meta.gated import classifier_names
     from nlbench_plugins.models_small import cnn_small
 
     model = cnn_small(10, 3, 32)
@@ -128,7 +128,7 @@ def test_layer_order_and_gating_follow_the_forward_pass():
 
 
 def test_hard_gumbel_is_binary_straight_through_with_the_prior_rate():
-    from nlbench_plugins._famus_sampler import LayerSamplers, count_penalty, hard_gumbel
+    from nlbench_plugins.meta.sampler import LayerSamplers, count_penalty, hard_gumbel
 
     logits = torch.zeros(5, 2, requires_grad=True)
     y = hard_gumbel(logits, 5.0, torch.Generator().manual_seed(0))
@@ -195,7 +195,7 @@ def test_famus_mixmatch_task_refines_guesses_and_mixes():
     the official layout ([x1, x2, u1, u2] with the labeled rows first)."""
     from contextlib import nullcontext
 
-    from nlbench_plugins._famus_mix import MixMetaBatch, MixTask, build_task, refine_and_guess
+    from nlbench_plugins.meta.mix import MixMetaBatch, MixTask, build_task, refine_and_guess
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4))

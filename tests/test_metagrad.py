@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlbench import metagrad
-from nlbench_plugins._meta_common import VNet
+from nlbench_plugins.meta.weighting import VNet
 
 LR = 0.3
 
@@ -274,7 +274,7 @@ def test_decomposed_batch_norm_matches_native():
 def test_mixmatch_objective_meta_gradient_matches_finite_differences():
     """FaMUS's MixMatch variant: caller-made losses and a soft-target meta objective go through
     the same look-ahead; ∂L_meta/∂ε against central differences (float64)."""
-    from nlbench_plugins._famus_mix import MixTask
+    from nlbench_plugins.meta.mix import MixTask
 
     model = tiny_mlp()
     x, _ = data(8)

@@ -25,7 +25,7 @@ from nlbench.run_facts import (
     run_flags,
 )
 from nlbench.specs import Deviation, MethodSpec
-from nlbench_plugins._dividemix_settings import setting_for
+from nlbench_plugins.dividemix.settings import setting_for
 
 # (dataset, noise, (λu, τ, GMM history), Table 7 row): Li, Socher & Hoi, DivideMix, ICLR 2020,
 # Appendix Table 7 and §4.1

@@ -113,10 +113,7 @@ def table_entry(
     types the paper never ran, or an unknown rate, get the official defaults λu 25, τ 0.5
     (``row`` None).
     """
-    if dataset in TABLE7:
-        key = dataset
-    else:
-        key = "cifar100" if num_classes >= 50 else "cifar10"
+    key = dataset if dataset in TABLE7 else "cifar100" if num_classes >= 50 else "cifar10"
     family = "real" if dataset == "clothing1m" else FAMILY.get(noise_type)
     rows = TABLE7[key].get(family or "")
     if not rows:

@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench.mixmatch import full_precision
 
@@ -55,7 +55,7 @@ def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
     depth: dict[str, int] = {}
     frontier, seen, d = [out.sum().grad_fn], set(), 0
     while frontier:
-        nxt = []
+        nxt: list = []
         for fn in frontier:
             if fn is None or fn in seen:
                 continue
@@ -107,21 +107,16 @@ class LayerSamplers(nn.Module):
         prior = math.log(max(k, 1e-3) / max(n - k, 1e-3))
         self.nets = nn.ModuleList()
         for c in self.channels:
-            net = nn.Sequential(
-                nn.Linear(c, hidden),
-                nn.PReLU(),
-                nn.Linear(hidden, hidden),
-                nn.PReLU(),
-                nn.Linear(hidden, 2),
-            )
+            body = [nn.Linear(c, hidden), nn.PReLU(), nn.Linear(hidden, hidden), nn.PReLU()]
+            last = nn.Linear(hidden, 2)  # created last: the same initialisation draws
             with torch.no_grad():
-                net[-1].weight.mul_(0.1)
-                net[-1].bias.copy_(torch.tensor([0.0, prior]))
-            self.nets.append(net)
+                last.weight.mul_(0.1)
+                last.bias.copy_(torch.tensor([0.0, prior]))
+            self.nets.append(nn.Sequential(*body, last))
 
     def forward(self, grads: dict[str, torch.Tensor | None], gen) -> torch.Tensor:
         """Gates r (L,) with value 0/1 and the soft sample's gradient (straight-through)."""
-        device = self.nets[0][0].weight.device
+        device = next(self.parameters()).device
         logits = torch.stack(
             [
                 net(channel_sums(grads.get(name), c, device))

@@ -26,10 +26,11 @@ CNWL red noise (``train_famus_redminiimage.py``, ``data_utils.py``), which this 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench.data import Batch
 from nlbench.mixmatch import (
@@ -119,6 +120,13 @@ def refine_and_guess(
     return refined, sharpen(guess, TEMPERATURE)
 
 
+def _views(b: MixMetaBatch) -> tuple[torch.Tensor, ...]:
+    """The optional fields a mixed step always carries, checked once."""
+    views = (b.weight, b.x2, b.u1, b.u2, b.uy, b.uw, b.m1, b.m2, b.my, b.mw)
+    assert all(v is not None for v in views), "a MixMetaBatch carries every view"
+    return cast(tuple[torch.Tensor, ...], views)
+
+
 def build_task(
     net: nn.Module,
     peer: nn.Module,
@@ -132,13 +140,15 @@ def build_task(
     """Refine, guess and mix one step's batches (training net in train mode, peer in eval)."""
     net.train()
     peer.eval()
-    tx, gx = refine_and_guess(net, peer, b.x, b.x2, b.y, b.weight, num_classes, autocast)
-    tu, gu = refine_and_guess(net, peer, b.u1, b.u2, b.uy, b.uw, num_classes, autocast)
-    tm, _ = refine_and_guess(net, None, b.m1, b.m2, b.my, b.mw, num_classes, autocast)
-    inputs = torch.cat([b.x, b.x2, b.u1, b.u2])
+    w, x2, u1, u2, uy, uw, m1, m2, my, mw = _views(b)
+    tx, gx = refine_and_guess(net, peer, b.x, x2, b.y, w, num_classes, autocast)
+    tu, gu = refine_and_guess(net, peer, u1, u2, uy, uw, num_classes, autocast)
+    tm, _ = refine_and_guess(net, None, m1, m2, my, mw, num_classes, autocast)
+    assert gx is not None and gu is not None  # co-guessed: a peer was given
+    inputs = torch.cat([b.x, x2, u1, u2])
     both = torch.cat([torch.cat([tx, tx, tu, tu]), torch.cat([gx, gx, gu, gu])], dim=1)
     mixed_x, mixed_t, _ = mixmatch(inputs, both, alpha, gen)  # one l, one permutation
-    meta_x, meta_t, _ = mixmatch(torch.cat([b.m1, b.m2]), torch.cat([tm, tm]), alpha, gen)
+    meta_x, meta_t, _ = mixmatch(torch.cat([m1, m2]), torch.cat([tm, tm]), alpha, gen)
     return MixTask(
         mixed_x,
         mixed_t[:, :num_classes],

@@ -1,6 +1,6 @@
 """What MW-Net's meta-net learned, per epoch: its weight at fixed points of the loss axis.
 
-Not a plugin (no entry point). The meta-net is a function of the loss alone, so its whole
+The meta-net is a function of the loss alone, so its whole
 behaviour is one curve; recording that curve every epoch lets anyone see whether it
 down-weights large losses (the paper's premise) or up-weights them (a class-prior correction,
 ``docs/methods/mwnet-cifar-n.md``). Two sets of points:
@@ -18,10 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 GRID = (0.01, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+WEIGHT_FN = (
+    "epochs[].weight_fn_<net>: the meta-net's raw weight at the 5/25/50/75/95 % "
+    "quantiles of the epoch's weighed losses (loss_q, weight_q) and at a fixed loss "
+    "grid (weight_grid)"
+)
 
 
 class WeightProbe:

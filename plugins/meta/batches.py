@@ -31,7 +31,8 @@ class MetaBatches:
         self.images, self.labels, self.augment, self.gen = images, labels, augment, gen
         self.index = index
         self.size = len(labels) if index is None else int(index.numel())
-        self.order, self.pos = None, 0
+        self.order: torch.Tensor | None = None
+        self.pos = 0
 
     def draw(self, bs: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.size == 0:
