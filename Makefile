@@ -23,9 +23,9 @@ lint: setup
 	$(VENV)/bin/ruff format --check nlbench plugins
 	$(VENV)/bin/mypy nlbench plugins
 
-# Fast suite (CI). Slow, GPU and real-data tests are behind markers; pytest's exit 5
+# Lint, then the fast suite (CI). Slow, GPU and real-data tests are behind markers; pytest's exit 5
 # (no tests collected) is not a failure.
-test: setup
+test: setup lint
 	$(PY) -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 	$(NLBENCH) leaderboard --results results --out leaderboards --check

@@ -126,8 +126,10 @@ def space_vectors(
     else:
         out = p - F.one_hot(labels, p.shape[1]).float()
         if space == "feature_grad":
-            head = getattr(model, "module", model).get_classifier()
-            out = out @ head.weight.detach().float()
+            bare: Any = getattr(model, "module", model)  # unwrap DDP; timm's contract below
+            weight = bare.get_classifier().weight
+            assert isinstance(weight, torch.Tensor)  # the timm head contract: a linear layer
+            out = out @ weight.detach().float()
     if normalize:
         out = out / out.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return out
@@ -236,7 +238,10 @@ class ComposedMethod(SingleNetMethod):
 
     def _select(self, vec: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
         """Run the selector on each group (see :meth:`_groups`); global indices and sizes."""
-        picked, sizes, info = [], [], {}
+        assert self.selector is not None  # _select runs only for methods with a selector
+        picked: list[torch.Tensor] = []
+        sizes: list[torch.Tensor] = []
+        info: dict[str, Any] = {}
         for members in self._groups(labels):
             if members.numel() == 0:
                 continue

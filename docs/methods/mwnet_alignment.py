@@ -29,10 +29,15 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from nlbench import metagrad
+from nlbench.checkpoint import RUNNER_KEYS
 from nlbench.config import RunConfig
+from nlbench.context import build_context
 from nlbench.plugins import get_host
 from nlbench.prepare import prepare
-from nlbench.runner import Runner, ScanCache
+
+
+def _no_scan():
+    raise RuntimeError("this script never scans the train set")
 
 
 def load(args):
@@ -46,13 +51,13 @@ def load(args):
         device="cpu",
         out="/tmp/nlbench-alignment",
     )
-    prep = prepare(cfg, get_host())
-    ctx = Runner(cfg)._context(prep, torch.device("cpu"), ScanCache(lambda: None))
+    host = get_host()
+    prep = prepare(cfg, host)
+    ctx = build_context(prep, torch.device("cpu"), _no_scan, host)
     method = prep.method_spec.factory(ctx)
     payload = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    method.load_state_dict({k: v for k, v in payload.items() if k not in RUNNER_KEYS})
     learner = method.learners["net"]
-    learner.model.load_state_dict(payload["networks"]["net"])
-    learner.load(payload["extra"]["net"])
     print(f"checkpoint after {len(payload['epochs'])} epochs")
     return prep, ctx, learner
 
