@@ -17,10 +17,11 @@ setup: $(STAMP)
 demo: setup
 	$(NLBENCH) run --method famus --dataset digits --noise 0.6
 
-# ruff (rules in pyproject.toml) and mypy on the package and the built-in plugins.
+# ruff (rules in pyproject.toml) on all Python code; mypy on the package and the built-in plugins.
+LINTED := nlbench plugins tests benchmarks docs
 lint: setup
-	$(VENV)/bin/ruff check nlbench plugins
-	$(VENV)/bin/ruff format --check nlbench plugins
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy nlbench plugins
 
 # Lint, then the fast suite (CI). Slow, GPU and real-data tests are behind markers; pytest's exit 5

@@ -42,8 +42,9 @@ def measure() -> dict[str, float]:
         net = _net(cl)
         xb = x[:BATCH].contiguous(memory_format=torch.channels_last) if cl else x[:BATCH]
         legs[cl] = (net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), xb)
-    times: dict[str, list[float]] = {k: [] for k in
-                                     ("train", "train_cl", "eval", "eval_cl", "eval_1024")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("train", "train_cl", "eval", "eval_cl", "eval_1024")
+    }
 
     def timed(key: str, fn, r: int) -> None:
         t0 = time.process_time()
@@ -93,8 +94,10 @@ def measure() -> dict[str, float]:
 
 def test_cpu_layout(benchmark):
     res = benchmark.pedantic(measure, rounds=1, iterations=1)
-    print(f"\ncnn_small, batch {BATCH}, 1 thread, CPU time: channels-last training step "
-          f"{res['train_speedup_channels_last']:.2f}x faster, inference "
-          f"{res['eval_speedup_channels_last']:.2f}x faster; inference per image at batch "
-          f"1,024 costs {res['eval_1024_over_128_per_image']:.2f}x batch {BATCH}'s")
+    print(
+        f"\ncnn_small, batch {BATCH}, 1 thread, CPU time: channels-last training step "
+        f"{res['train_speedup_channels_last']:.2f}x faster, inference "
+        f"{res['eval_speedup_channels_last']:.2f}x faster; inference per image at batch "
+        f"1,024 costs {res['eval_1024_over_128_per_image']:.2f}x batch {BATCH}'s"
+    )
     benchmark.extra_info.update(res)

@@ -42,8 +42,15 @@ def synthetic(n: int, classes: int = 10, size: int = 32, seed: int = 0) -> Datas
     base = torch.rand(classes, 3, size, size, generator=g) * 255
     x = (base[y] * 0.5 + torch.rand(n, 3, size, size, generator=g) * 127).to(torch.uint8)
     test = ImageSet(x[:16], y[:16])
-    return DatasetData(ImageSet(x, y), test, classes, [str(c) for c in range(classes)],
-                       (0.5,) * 3, (0.25,) * 3, augment="crop_flip")  # fmt: skip
+    return DatasetData(
+        ImageSet(x, y),
+        test,
+        classes,
+        [str(c) for c in range(classes)],
+        (0.5,) * 3,
+        (0.25,) * 3,
+        augment="crop_flip",
+    )
 
 
 def make_context(data: DatasetData, model: str, device: torch.device, hp: dict[str, Any]):
@@ -55,11 +62,21 @@ def make_context(data: DatasetData, model: str, device: torch.device, hp: dict[s
     registry = get_host().registry("models")
     cache = ScanCache(lambda: None)
     ctx = TrainContext(
-        hparams=hp, num_classes=10, in_chans=3, image_size=32, device=device, train=train,
-        epochs=int(hp["epochs"]), steps_per_epoch=train.num_batches(),
-        build_model=lambda: build_model(registry, model, 10, 3, 32).to(device), gen=g,
-        scan=cache.get, dataset="bench", noise_type="sym", extras={"seed": 0, "noise_rate": 0.5},
-    )  # fmt: skip
+        hparams=hp,
+        num_classes=10,
+        in_chans=3,
+        image_size=32,
+        device=device,
+        train=train,
+        epochs=int(hp["epochs"]),
+        steps_per_epoch=train.num_batches(),
+        build_model=lambda: build_model(registry, model, 10, 3, 32).to(device),
+        gen=g,
+        scan=cache.get,
+        dataset="bench",
+        noise_type="sym",
+        extras={"seed": 0, "noise_rate": 0.5},
+    )
     return ctx, cache
 
 
@@ -116,22 +133,37 @@ def dividemix_epoch(method, cache, runner: Runner, epoch: int) -> dict[str, floa
     out["loss_pass"] = timed(cache.get, dev)
     plan: list[EpochPlan] = []
     out["gmm"] = timed(lambda: plan.append(method.start_epoch(epoch, cache.get)), dev)
-    out["train"] = timed(lambda: [method.train_step(b) for b in method.epoch_batches(epoch,
-                                                                                     plan[0])], dev)
+    out["train"] = timed(
+        lambda: [method.train_step(b) for b in method.epoch_batches(epoch, plan[0])], dev
+    )
     out["labeled_frac"] = (plan[0].metrics["labeled_net1"] + plan[0].metrics["labeled_net2"]) / (
-        2 * len(method.ctx.train))
+        2 * len(method.ctx.train)
+    )
     out["epoch"] = out["loss_pass"] + out["gmm"] + out["train"]
     return out
 
 
-def measure(n: int = 4096, model: str = "tiny_cnn", rounds: int = 5, device: str = "cpu",
-            batch_size: int = 64) -> dict[str, float]:
+def measure(
+    n: int = 4096,
+    model: str = "tiny_cnn",
+    rounds: int = 5,
+    device: str = "cpu",
+    batch_size: int = 64,
+) -> dict[str, float]:
     """Interleaved ERM / DivideMix epochs; medians of ``rounds`` after one warm-up round."""
     from nlbench_plugins.method_dividemix import DEFAULT_HPARAMS, DivideMix
 
     dev = torch.device(device)
-    hp = {**BASE_HPARAMS, **defaults(DEFAULT_HPARAMS), "model": model, "batch_size": batch_size,
-          "lr": 0.02, "epochs": 100, "warmup_epochs": 1, "amp": dev.type == "cuda"}  # fmt: skip
+    hp = {
+        **BASE_HPARAMS,
+        **defaults(DEFAULT_HPARAMS),
+        "model": model,
+        "batch_size": batch_size,
+        "lr": 0.02,
+        "epochs": 100,
+        "warmup_epochs": 1,
+        "amp": dev.type == "cuda",
+    }
     data = synthetic(n)
     ctx, cache = make_context(data, model, dev, hp)
     erm = SingleNetMethod(ctx)
@@ -169,10 +201,18 @@ def summarise(rows, n: int, model: str, device: str, batch_size: int = 64) -> di
     train_floor = steps * (10 * out["fwd"] + 4 * out["bwd"])
     loss_floor = 2 * (n / batch_size) * out["eval"]
     return {
-        "n": n, "model": model, "device": device, "erm_epoch_s": erm_s,
-        "dividemix_epoch_s": out["epoch"], "ratio_to_erm": ratio, "labeled_frac": frac,
-        "floor": floor, "ratio_to_floor": ratio / floor,
-        "loss_pass_s": out["loss_pass"], "gmm_s": out["gmm"], "train_s": out["train"],
+        "n": n,
+        "model": model,
+        "device": device,
+        "erm_epoch_s": erm_s,
+        "dividemix_epoch_s": out["epoch"],
+        "ratio_to_erm": ratio,
+        "labeled_frac": frac,
+        "floor": floor,
+        "ratio_to_floor": ratio / floor,
+        "loss_pass_s": out["loss_pass"],
+        "gmm_s": out["gmm"],
+        "train_s": out["train"],
         "select_share": (out["loss_pass"] + out["gmm"]) / out["epoch"],
         "bwd_over_fwd": out["bwd"] / out["fwd"],
         "measured_floor_s": train_floor + loss_floor,
@@ -180,27 +220,29 @@ def summarise(rows, n: int, model: str, device: str, batch_size: int = 64) -> di
         "train_over_floor": out["train"] / train_floor,
         "loss_pass_over_floor": out["loss_pass"] / loss_floor,
         "floor_select_share": loss_floor / (train_floor + loss_floor),
-    }  # fmt: skip
+    }
 
 
 def report(res: dict[str, float]) -> str:
-    return "\n".join([
-        f"DivideMix epoch cost ({res['model']}, N={res['n']}, {res['device']}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads)",
-        f"  ERM epoch            {res['erm_epoch_s']:.3f} s",
-        f"  DivideMix epoch      {res['dividemix_epoch_s']:.3f} s  = {res['ratio_to_erm']:.2f}x ERM",
-        f"  |L|/N                {res['labeled_frac']:.3f}  -> floor 12|L|/N + 0.67 = "
-        f"{res['floor']:.2f}x",
-        f"  measured / floor     {res['ratio_to_floor']:.3f}  (goal <= 1.25)",
-        f"  loss pass + GMM      {res['loss_pass_s']:.3f} + {res['gmm_s']:.3f} s = "
-        f"{100 * res['select_share']:.1f}% of the epoch  (goal <= 10%)",
-        f"  measured costs       backward+step = {res['bwd_over_fwd']:.2f}x a forward "
-        f"(the floor above assumes 2x)",
-        f"  same passes priced   {res['measured_floor_s']:.3f} s -> measured / that "
-        f"{res['ratio_to_measured_floor']:.3f}; training {res['train_over_floor']:.3f}x, "
-        f"loss pass {res['loss_pass_over_floor']:.3f}x its passes' cost; the loss pass is "
-        f"{100 * res['floor_select_share']:.1f}% of that floor",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"DivideMix epoch cost ({res['model']}, N={res['n']}, {res['device']}, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads)",
+            f"  ERM epoch            {res['erm_epoch_s']:.3f} s",
+            f"  DivideMix epoch      {res['dividemix_epoch_s']:.3f} s  = {res['ratio_to_erm']:.2f}x ERM",
+            f"  |L|/N                {res['labeled_frac']:.3f}  -> floor 12|L|/N + 0.67 = "
+            f"{res['floor']:.2f}x",
+            f"  measured / floor     {res['ratio_to_floor']:.3f}  (goal <= 1.25)",
+            f"  loss pass + GMM      {res['loss_pass_s']:.3f} + {res['gmm_s']:.3f} s = "
+            f"{100 * res['select_share']:.1f}% of the epoch  (goal <= 10%)",
+            f"  measured costs       backward+step = {res['bwd_over_fwd']:.2f}x a forward "
+            f"(the floor above assumes 2x)",
+            f"  same passes priced   {res['measured_floor_s']:.3f} s -> measured / that "
+            f"{res['ratio_to_measured_floor']:.3f}; training {res['train_over_floor']:.3f}x, "
+            f"loss pass {res['loss_pass_over_floor']:.3f}x its passes' cost; the loss pass is "
+            f"{100 * res['floor_select_share']:.1f}% of that floor",
+        ]
+    )
 
 
 def test_dividemix_epoch_cost(benchmark):

@@ -46,16 +46,31 @@ BATCH = 128
 
 
 def _report(name: str, ratio: float, nl: float, ref: float, benchmark) -> None:
-    benchmark.extra_info.update({"ratio": ratio, "nlbench_images_per_s": nl,
-                                 "reference_images_per_s": ref, "threads": THREADS})  # fmt: skip
-    print(f"\n[{name}] nlbench {nl:.0f} images/s, minimal loop {ref:.0f} images/s: "
-          f"ratio {ratio:.3f} (target >= {TARGET}), {THREADS} threads")  # fmt: skip
+    benchmark.extra_info.update(
+        {
+            "ratio": ratio,
+            "nlbench_images_per_s": nl,
+            "reference_images_per_s": ref,
+            "threads": THREADS,
+        }
+    )
+    print(
+        f"\n[{name}] nlbench {nl:.0f} images/s, minimal loop {ref:.0f} images/s: "
+        f"ratio {ratio:.3f} (target >= {TARGET}), {THREADS} threads"
+    )
 
 
 def test_erm_train_epoch_vs_minimal_loop(benchmark):
-    s = BenchSettings(model="cnn_small", device=DEVICE, methods=(), batch_size=BATCH,
-                      steps=math.ceil(IMAGES / BATCH), repeats=REPEATS, warmup=1,
-                      threads=THREADS)  # fmt: skip
+    s = BenchSettings(
+        model="cnn_small",
+        device=DEVICE,
+        methods=(),
+        batch_size=BATCH,
+        steps=math.ceil(IMAGES / BATCH),
+        repeats=REPEATS,
+        warmup=1,
+        threads=THREADS,
+    )
     out = benchmark.pedantic(run_bench, args=(s,), rounds=1, iterations=1)
     ratio = out["erm_vs_reference"]
     _report("train", ratio, out["erm_images_per_s"], out["reference_images_per_s"], benchmark)
@@ -111,17 +126,30 @@ def _evaluate(loop: ReferenceLoop, test: Any) -> float:
 def _full_epochs(tmp_path) -> tuple[list[float], list[float]]:
     s = BenchSettings(model="cnn_small", batch_size=BATCH)
     data = synthetic_dataset(IMAGES + IMAGES // 5, s, torch.Generator().manual_seed(0))
-    data.test, data.train = data.train.take(range(IMAGES, len(data.train))), \
-        data.train.take(range(IMAGES))  # fmt: skip
+    data.test, data.train = (
+        data.train.take(range(IMAGES, len(data.train))),
+        data.train.take(range(IMAGES)),
+    )
     profile = {"model": "cnn_small", "epochs": REPEATS + 1, "batch_size": BATCH, "lr": 0.05}
-    spec = DatasetSpec("bench_synthetic", "synthetic CIFAR-shaped", lambda req: data, 10, 3, 32,
-                       profiles={"quick": profile})  # fmt: skip
+    spec = DatasetSpec(
+        "bench_synthetic",
+        "synthetic CIFAR-shaped",
+        lambda req: data,
+        10,
+        3,
+        32,
+        profiles={"quick": profile},
+    )
     host = _Host(spec)
-    hp = {"batch_size": BATCH, "lr": 0.05, "momentum": 0.9, "nesterov": False,
-          "weight_decay": 5e-4}  # fmt: skip
+    hp = {"batch_size": BATCH, "lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4}
     net = host.get("models", "cnn_small").factory(num_classes=10, in_chans=3, image_size=32)
-    ref = ReferenceLoop(net.to(DEVICE), data, hp, torch.device(DEVICE),
-                        torch.Generator(device=DEVICE).manual_seed(1))  # fmt: skip
+    ref = ReferenceLoop(
+        net.to(DEVICE),
+        data,
+        hp,
+        torch.device(DEVICE),
+        torch.Generator(device=DEVICE).manual_seed(1),
+    )
     progress = _Alternate(ref, data.test)
     cfg = RunConfig(method="erm", dataset=spec.name, device=DEVICE, out=str(tmp_path))
     Runner(cfg, progress, host=host).run()

@@ -28,8 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from nlbench.facility_location import (
-    fl_objective, lazy_greedy_fl, pairwise_distances, select_group, stochastic_greedy_fl,
-)  # fmt: skip
+    fl_objective,
+    lazy_greedy_fl,
+    pairwise_distances,
+    select_group,
+    stochastic_greedy_fl,
+)
 
 N, D, K = 5_000, 10, 2_000
 THREADS = int(os.environ.get("NLBENCH_BENCH_THREADS", "2"))
@@ -66,9 +70,15 @@ def apricot_row():
     idx = torch.as_tensor(np.asarray(sel.ranking, dtype=np.int64))
     sq = apricot.FacilityLocationSelection(K, metric="euclidean", optimizer="lazy")
     _, sq_seconds = timed(sq.fit, x.numpy().astype(np.float64))
-    row = {"objective": fl_objective(dist, idx), "seconds": seconds, "euclid_sq_seconds": sq_seconds}
-    print(f"\napricot lazy (precomputed sim): objective {row['objective']:.3f}, {seconds:.2f} s; "
-          f"apricot lazy metric='euclidean' (squared, own objective): {sq_seconds:.2f} s")
+    row = {
+        "objective": fl_objective(dist, idx),
+        "seconds": seconds,
+        "euclid_sq_seconds": sq_seconds,
+    }
+    print(
+        f"\napricot lazy (precomputed sim): objective {row['objective']:.3f}, {seconds:.2f} s; "
+        f"apricot lazy metric='euclidean' (squared, own objective): {sq_seconds:.2f} s"
+    )
     return row
 
 
@@ -76,9 +86,11 @@ def test_lazy_against_apricot(benchmark, apricot_row):
     x = softmax_grads(N)
     (dist, res), seconds = timed(ours_lazy, x)
     benchmark.pedantic(ours_lazy, args=(x,), rounds=1, iterations=1)
-    print(f"\nours lazy: objective {res.objective:.3f} ({res.objective / apricot_row['objective']:.6f}"
-          f" of apricot's), {seconds:.2f} s incl. distances ({seconds / apricot_row['seconds']:.2f}x"
-          f" apricot's time), {res.evaluations} gain evaluations")
+    print(
+        f"\nours lazy: objective {res.objective:.3f} ({res.objective / apricot_row['objective']:.6f}"
+        f" of apricot's), {seconds:.2f} s incl. distances ({seconds / apricot_row['seconds']:.2f}x"
+        f" apricot's time), {res.evaluations} gain evaluations"
+    )
     assert res.objective >= apricot_row["objective"] * (1 - 1e-6)
     assert seconds <= apricot_row["seconds"]
 
@@ -98,10 +110,12 @@ def test_stochastic_against_lazy(benchmark, apricot_row):
     benchmark.pedantic(run, args=(dist,), rounds=1, iterations=1)
     m = float(dist.max()) * N  # f = n·M − Σ min-distance: also report the k-medoid cost ratio
     ref = apricot_row["seconds"]
-    print(f"\nours stochastic (eps 0.01): objective ratio {res.objective / lazy.objective:.5f} of lazy,"
-          f" k-medoid cost ratio lazy/stochastic {(m - lazy.objective) / (m - res.objective):.4f},"
-          f" {seconds:.3f} s on precomputed distances ({seconds / ref:.3f}x apricot's on its"
-          f" precomputed similarity); {with_dist:.3f} s with distances ({with_dist / ref:.3f}x)")
+    print(
+        f"\nours stochastic (eps 0.01): objective ratio {res.objective / lazy.objective:.5f} of lazy,"
+        f" k-medoid cost ratio lazy/stochastic {(m - lazy.objective) / (m - res.objective):.4f},"
+        f" {seconds:.3f} s on precomputed distances ({seconds / ref:.3f}x apricot's on its"
+        f" precomputed similarity); {with_dist:.3f} s with distances ({with_dist / ref:.3f}x)"
+    )
     assert res.objective >= 0.995 * lazy.objective
     assert seconds <= 0.1 * ref
 
@@ -118,6 +132,8 @@ def cifar_size_selection():
 def test_cifar10_size_selection(benchmark):
     picked, seconds = timed(cifar_size_selection)
     benchmark.pedantic(cifar_size_selection, rounds=1, iterations=1)
-    print(f"\nCIFAR-10 size (10 x 5,000, ratio 0.4, lazy, distances included): {picked} picked "
-          f"in {seconds:.2f} s")
+    print(
+        f"\nCIFAR-10 size (10 x 5,000, ratio 0.4, lazy, distances included): {picked} picked "
+        f"in {seconds:.2f} s"
+    )
     assert picked == 20_000 and seconds < 30

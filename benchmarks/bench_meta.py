@@ -49,8 +49,19 @@ from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins.meta.learner import Learner, rule_for
 from nlbench_plugins.meta.weighting import MetaNetWeighting, PerturbationWeighting
 
-VARIANTS = ("erm", "mwnet_paper", "mwnet", "mwnet_jvp", "mwnet_fd", "l2r_paper", "l2r",
-            "l2r_jvp", "l2r_fd", "famus", "famus_top")  # fmt: skip
+VARIANTS = (
+    "erm",
+    "mwnet_paper",
+    "mwnet",
+    "mwnet_jvp",
+    "mwnet_fd",
+    "l2r_paper",
+    "l2r",
+    "l2r_jvp",
+    "l2r_fd",
+    "famus",
+    "famus_top",
+)
 
 
 class Fixed:
@@ -66,23 +77,37 @@ class Fixed:
 def context(model: str, device: torch.device, hp: dict[str, Any]) -> TrainContext:
     registry = get_host().registry("models")
     return TrainContext(
-        hparams=hp, num_classes=10, in_chans=3, image_size=32, device=device, train=None,
-        epochs=1, steps_per_epoch=1,
+        hparams=hp,
+        num_classes=10,
+        in_chans=3,
+        image_size=32,
+        device=device,
+        train=None,
+        epochs=1,
+        steps_per_epoch=1,
         build_model=lambda: build_model(registry, model, 10, 3, 32).to(device),
-        gen=torch.Generator(device=device).manual_seed(0), scan=lambda: None,
-    )  # fmt: skip
+        gen=torch.Generator(device=device).manual_seed(0),
+        scan=lambda: None,
+    )
 
 
-def make_steps(model: str, device: torch.device, bs: int,
-               variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:  # fmt: skip
+def make_steps(
+    model: str, device: torch.device, bs: int, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Any]:
     """One step function per variant, each with its own network on the same batch."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(bs, 3, 32, 32, generator=g).to(device)
     y = torch.randint(0, 10, (bs,), generator=g).to(device)
     mx = torch.randn(bs, 3, 32, 32, generator=g).to(device)
     my = torch.randint(0, 10, (bs,), generator=g).to(device)
-    base = {**BASE_HPARAMS, **defaults({**COMMON_HPARAMS, **MWNET_HPARAMS}), "model": model,
-            "batch_size": bs, "lr": 0.05, "amp": False}  # fmt: skip
+    base = {
+        **BASE_HPARAMS,
+        **defaults({**COMMON_HPARAMS, **MWNET_HPARAMS}),
+        "model": model,
+        "batch_size": bs,
+        "lr": 0.05,
+        "amp": False,
+    }
     steps: dict[str, Any] = {}
     erm = SingleNetMethod(context(model, device, base))
 
@@ -94,8 +119,11 @@ def make_steps(model: str, device: torch.device, bs: int,
     steps["erm"] = erm_step
     for name in variants[1:]:
         weighting = PerturbationWeighting if name.startswith("l2r") else MetaNetWeighting
-        hp = {**base, "reuse_forward": not name.endswith("_paper"),
-              "meta_grad": name.rsplit("_", 1)[-1] if name.endswith(("_fd", "_jvp")) else "exact"}
+        hp = {
+            **base,
+            "reuse_forward": not name.endswith("_paper"),
+            "meta_grad": name.rsplit("_", 1)[-1] if name.endswith(("_fd", "_jvp")) else "exact",
+        }
         rule = rule_for(hp, gated=name.startswith("famus"))
         learner = Learner(context(model, device, hp), weighting, rule)
         learner.meta = Fixed(mx, my)
@@ -120,9 +148,16 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: str = "cnn_small", device: str = "cpu", bs: int = 128, rounds: int = 7,
-            steps_per_round: int = 3, threads: int | None = 2, clock: str = "wall",
-            variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:  # fmt: skip
+def measure(
+    model: str = "cnn_small",
+    device: str = "cpu",
+    bs: int = 128,
+    rounds: int = 7,
+    steps_per_round: int = 3,
+    threads: int | None = 2,
+    clock: str = "wall",
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, Any]:
     """Median seconds per step of every variant; ``clock="cpu"`` times the process's CPU
     (with one thread it ignores time lost to other processes on a shared machine)."""
     if threads:
@@ -142,9 +177,15 @@ def measure(model: str = "cnn_small", device: str = "cpu", bs: int = 128, rounds
             if r:  # round 0 warms caches and allocators
                 times[name].append((now() - t0) / steps_per_round)
     med = {k: statistics.median(v) for k, v in times.items()}
-    out: dict[str, Any] = {"model": model, "device": device, "batch": bs, "rounds": rounds,
-                           "threads": torch.get_num_threads(), "torch": torch.__version__,
-                           "clock": clock}
+    out: dict[str, Any] = {
+        "model": model,
+        "device": device,
+        "batch": bs,
+        "rounds": rounds,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "clock": clock,
+    }
     out.update({f"{k}_ms": 1000 * v for k, v in med.items()})
     out.update({f"{k}_x_erm": v / med["erm"] for k, v in med.items() if k != "erm"})
     for f in ("famus", "famus_top"):
@@ -156,17 +197,24 @@ def measure(model: str = "cnn_small", device: str = "cpu", bs: int = 128, rounds
 
 
 def report(res: dict[str, Any]) -> str:
-    lines = [f"meta-learning step cost ({res['model']}, batch {res['batch']}, {res['device']}, "
-             f"torch {res['torch']}, {res['threads']} threads, {res['clock']} clock, "
-             f"median of {res['rounds']})",
-             f"  erm          {res['erm_ms']:8.1f} ms"]  # fmt: skip
+    lines = [
+        f"meta-learning step cost ({res['model']}, batch {res['batch']}, {res['device']}, "
+        f"torch {res['torch']}, {res['threads']} threads, {res['clock']} clock, "
+        f"median of {res['rounds']})",
+        f"  erm          {res['erm_ms']:8.1f} ms",
+    ]
     for k in res["variants"][1:]:
         lines.append(f"  {k:12s} {res[k + '_ms']:8.1f} ms  = {res[k + '_x_erm']:.2f}x ERM")
-    lines.append("  goals: mwnet_paper, l2r_paper <= 4.5x; mwnet, l2r, *_jvp, *_fd <= 3.6x; "
-                 "famus <= 0.6x mwnet (target 0.4)")
+    lines.append(
+        "  goals: mwnet_paper, l2r_paper <= 4.5x; mwnet, l2r, *_jvp, *_fd <= 3.6x; "
+        "famus <= 0.6x mwnet (target 0.4)"
+    )
     for m in ("mwnet_paper", "mwnet"):
-        ratios = [f"{f} / {m} {res[f'{f}_x_{m}']:.2f}" for f in ("famus", "famus_top")
-                  if f"{f}_x_{m}" in res]  # fmt: skip
+        ratios = [
+            f"{f} / {m} {res[f'{f}_x_{m}']:.2f}"
+            for f in ("famus", "famus_top")
+            if f"{f}_x_{m}" in res
+        ]
         if ratios:
             lines.append("  " + "  ".join(ratios))
     return "\n".join(lines)
@@ -185,10 +233,18 @@ def test_famus_on_the_papers_network(benchmark):
     tensors) the look-ahead never goes below the last stage. Batch 32 keeps it about 2 minutes
     on one CPU thread."""
     res = benchmark.pedantic(
-        lambda: measure("preact_resnet18", bs=32, rounds=3, steps_per_round=1, threads=1,
-                        clock="cpu", variants=("erm", "mwnet", "famus", "famus_top")),
-        rounds=1, iterations=1,
-    )  # fmt: skip
+        lambda: measure(
+            "preact_resnet18",
+            bs=32,
+            rounds=3,
+            steps_per_round=1,
+            threads=1,
+            clock="cpu",
+            variants=("erm", "mwnet", "famus", "famus_top"),
+        ),
+        rounds=1,
+        iterations=1,
+    )
     print("\n" + report(res))
     benchmark.extra_info.update(res)
     assert res["famus_x_mwnet"] <= 0.6
@@ -204,5 +260,16 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
-    print(report(measure(args.model, args.device, args.batch_size, args.rounds, args.steps,
-                         args.threads, args.clock)))  # fmt: skip
+    print(
+        report(
+            measure(
+                args.model,
+                args.device,
+                args.batch_size,
+                args.rounds,
+                args.steps,
+                args.threads,
+                args.clock,
+            )
+        )
+    )

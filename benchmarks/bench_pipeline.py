@@ -48,8 +48,9 @@ def test_nlbench_device_pipeline(benchmark, images):
     data = DatasetData(images, images, 10, [str(i) for i in range(10)], MEAN, STD, "crop_flip")
     dev = device()
     train = TrainSet(images, images.y, data, dev, BATCH, torch_generator(0, dev))
-    seen = benchmark.pedantic(lambda: _epoch(b.x for b in train.batches()), rounds=3,
-                              warmup_rounds=1)  # fmt: skip
+    seen = benchmark.pedantic(
+        lambda: _epoch(b.x for b in train.batches()), rounds=3, warmup_rounds=1
+    )
     assert seen == N
     RESULTS["nlbench"] = N / benchmark.stats.stats.mean
 
@@ -59,8 +60,14 @@ def test_torchvision_dataloader(benchmark, images):
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms as T
 
-    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                    T.Normalize(MEAN, STD)])  # fmt: skip
+    tf = T.Compose(
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(MEAN, STD),
+        ]
+    )
     arrays = images.x.permute(0, 2, 3, 1).numpy()
 
     class PerImage(Dataset):
@@ -71,9 +78,15 @@ def test_torchvision_dataloader(benchmark, images):
             return tf(Image.fromarray(arrays[i])), int(images.y[i])
 
     dev = device()
-    loader = DataLoader(PerImage(), batch_size=BATCH, shuffle=True, num_workers=2,
-                        pin_memory=dev.type == "cuda", generator=torch_generator(0),
-                        persistent_workers=True)  # fmt: skip
+    loader = DataLoader(
+        PerImage(),
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=2,
+        pin_memory=dev.type == "cuda",
+        generator=torch_generator(0),
+        persistent_workers=True,
+    )
 
     def epoch() -> int:
         return _epoch(x.to(dev, non_blocking=True) for x, _ in loader)
@@ -83,5 +96,7 @@ def test_torchvision_dataloader(benchmark, images):
     RESULTS["torchvision"] = N / benchmark.stats.stats.mean
     if "nlbench" in RESULTS:
         ratio = RESULTS["nlbench"] / RESULTS["torchvision"]
-        print(f"\n[{dev}] nlbench {RESULTS['nlbench']:,.0f} img/s, torchvision DataLoader "
-              f"{RESULTS['torchvision']:,.0f} img/s: ratio {ratio:.1f}x")  # fmt: skip
+        print(
+            f"\n[{dev}] nlbench {RESULTS['nlbench']:,.0f} img/s, torchvision DataLoader "
+            f"{RESULTS['torchvision']:,.0f} img/s: ratio {ratio:.1f}x"
+        )

@@ -15,7 +15,7 @@ def pytest_collect_file(file_path, parent):
     Files named on the command line are collected by pytest itself; skip them here so they
     are not collected twice.
     """
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
-        if not parent.session.isinitpath(file_path):
-            return pytest.Module.from_parent(parent, path=file_path)
+    is_bench = file_path.suffix == ".py" and file_path.name.startswith("bench_")
+    if is_bench and not parent.session.isinitpath(file_path):
+        return pytest.Module.from_parent(parent, path=file_path)
     return None

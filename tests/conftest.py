@@ -28,6 +28,9 @@ def cifar_root(shared_data, tmp_path_factory) -> Path:
     import sys
 
     root = tmp_path_factory.mktemp("cifar10-real")
-    subprocess.run([sys.executable, str(shared_data / "make_cifar10.py"), str(root)], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(shared_data / "make_cifar10.py"), str(root)],
+        check=True,
+        capture_output=True,
+    )
     return root

@@ -34,9 +34,12 @@ def run_cli_main(main, capsys, *args: str) -> CliResult:
 
 def run_cli_subprocess(*args: str, env=None, timeout: float = 300) -> CliResult:
     proc = subprocess.run(
-        [sys.executable, "-m", "nlbench", *args], capture_output=True, text=True,
-        env=env, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "nlbench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

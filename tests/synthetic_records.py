@@ -63,20 +63,38 @@ def synthetic_record(
     kind, _, arg = noise.partition(":")
     sha = hashlib.sha256(f"{dataset}|{noise}|0|{train_subset}".encode()).hexdigest()
     return {
-        "schema": SCHEMA, "run_id": compute_run_id(identity), "created": "2024-01-01T00:00:00",
-        "nlbench_version": "0.1.0", "git_sha": None, "plugins": {}, "env": {},
+        "schema": SCHEMA,
+        "run_id": compute_run_id(identity),
+        "created": "2024-01-01T00:00:00",
+        "nlbench_version": "0.1.0",
+        "git_sha": None,
+        "plugins": {},
+        "env": {},
         "config": {**identity, "model": hp["model"], "device": "cpu"},
-        "flags": sorted(flags), "reference": "", "data": {}, "method_info": {},
-        "noise": {"type": kind, "arg": arg, "realized_rate": float(arg or 0) + 0.001 * seed,
-                  "convention": CONVENTIONS.get(kind, ""), "labels_sha256": sha},
+        "flags": sorted(flags),
+        "reference": "",
+        "data": {},
+        "method_info": {},
+        "noise": {
+            "type": kind,
+            "arg": arg,
+            "realized_rate": float(arg or 0) + 0.001 * seed,
+            "convention": CONVENTIONS.get(kind, ""),
+            "labels_sha256": sha,
+        },
         "epochs": epochs,
-        "summary": {"last_acc": accs[-1], "best_acc": max(accs),
-                    "best_epoch": accs.index(max(accs)),
-                    "last10_acc": sum(accs[-10:]) / len(accs[-10:]),
-                    "wall_s": wall_s, "images_per_s": 1000.0 / wall_s, "peak_mem_mb": None,
-                    "epochs_to_fit": fit_epochs},
+        "summary": {
+            "last_acc": accs[-1],
+            "best_acc": max(accs),
+            "best_epoch": accs.index(max(accs)),
+            "last10_acc": sum(accs[-10:]) / len(accs[-10:]),
+            "wall_s": wall_s,
+            "images_per_s": 1000.0 / wall_s,
+            "peak_mem_mb": None,
+            "epochs_to_fit": fit_epochs,
+        },
         "status": status,
-    }  # fmt: skip
+    }
 
 
 def write_synthetic(root: Path, record: dict, subdir: str | None = None) -> Path:

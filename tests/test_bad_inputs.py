@@ -15,23 +15,48 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CliResult, assert_usage_error, run_cli
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from synthetic_records import synthetic_record
 
-from helpers import CliResult, assert_usage_error, run_cli
 from nlbench.config import RunConfig, parse_noise, parse_value
 from nlbench.errors import DataMissingError, UsageError
 from nlbench.hparam_types import HParamError
 from nlbench.hparams import BASE_DECLARED
 from nlbench.plugins import get_host
 from nlbench.prepare import run_identity
-from synthetic_records import synthetic_record
 
-SETTINGS = settings(max_examples=25, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-WORDS = st.sampled_from(["abc", "nan", "inf", "-inf", "1e308", "1e999", "-1", "0.4,0.6", "[",
-                         "[0.5,\"a\"]", "{}", "[[1]]", "true", "null", "2.5", "-0", "99999999",
-                         "clean:", "always", "'x'", "1_000", "0x10", "１"])  # fmt: skip
+SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+WORDS = st.sampled_from(
+    [
+        "abc",
+        "nan",
+        "inf",
+        "-inf",
+        "1e308",
+        "1e999",
+        "-1",
+        "0.4,0.6",
+        "[",
+        '[0.5,"a"]',
+        "{}",
+        "[[1]]",
+        "true",
+        "null",
+        "2.5",
+        "-0",
+        "99999999",
+        "clean:",
+        "always",
+        "'x'",
+        "1_000",
+        "0x10",
+        "１",
+    ]
+)
 VALUES = st.one_of(WORDS, st.text(max_size=8), st.floats().map(repr), st.integers().map(str))
 
 
@@ -59,17 +84,27 @@ def test_run_with_a_bad_set_value(capsys, key, text):
     assume(_bad_value(key, text))
     with tempfile.TemporaryDirectory() as tmp:
         root, out = Path(tmp), Path(tmp) / "runs"
-        res = run_cli(capsys, "run", "--dataset", "digits", "--out", str(out), "--epochs", "1",
-                      "--set", f"{key}={text}")  # fmt: skip
+        res = run_cli(
+            capsys,
+            "run",
+            "--dataset",
+            "digits",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--set",
+            f"{key}={text}",
+        )
         _check(res, root, {}, out)
         assert f"hparam {key}=" in res.err or "--set" in res.err
 
 
 NOISE = st.one_of(
     st.text(max_size=12),
-    st.builds("sym:{}".format, VALUES), st.builds("{}:0.2".format, st.from_regex(r"[a-z]{1,6}",
-                                                                                 fullmatch=True)),
-)  # fmt: skip
+    st.builds("sym:{}".format, VALUES),
+    st.builds("{}:0.2".format, st.from_regex(r"[a-z]{1,6}", fullmatch=True)),
+)
 
 
 def _bad_noise(text: str) -> bool:
@@ -94,29 +129,47 @@ def test_run_with_a_bad_noise_spec(capsys, text):
     assume(text.strip() and _bad_noise(text))
     with tempfile.TemporaryDirectory() as tmp:
         root, out = Path(tmp), Path(tmp) / "runs"
-        res = run_cli(capsys, "run", "--dataset", "digits", "--out", str(out), "--epochs", "1",
-                      "--noise", text)  # fmt: skip
+        res = run_cli(
+            capsys,
+            "run",
+            "--dataset",
+            "digits",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--noise",
+            text,
+        )
         _check(res, root, {}, out)
 
 
 def _valid_record() -> dict:
     ident = run_identity(RunConfig(epochs=1, train_subset=100), get_host())
-    return {**synthetic_record(), "run_id": ident.run_id, "config": {**ident.identity,
-                                                                      "device": "cpu"}}  # fmt: skip
+    return {
+        **synthetic_record(),
+        "run_id": ident.run_id,
+        "config": {**ident.identity, "device": "cpu"},
+    }
 
 
 REQUIRED = ["method", "dataset", "noise", "profile", "seed", "noise_seed", "hparams"]
-WRONG = st.one_of(st.lists(st.integers(), max_size=2), st.floats(), st.booleans(),
-                  st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))  # fmt: skip
+WRONG = st.one_of(
+    st.lists(st.integers(), max_size=2),
+    st.floats(),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
 MUTATIONS = st.one_of(
     st.tuples(st.just("drop"), st.sampled_from(REQUIRED), st.none()),
     st.tuples(st.just("retype"), st.sampled_from(REQUIRED + ["train_subset"]), WRONG),
     st.tuples(st.just("hparam"), st.sampled_from(sorted(BASE_DECLARED)), VALUES),
     st.tuples(st.just("unknown"), st.from_regex(r"zz_[a-z]{1,5}", fullmatch=True), st.integers()),
-    st.tuples(st.just("nest"), st.sampled_from(["lr", "milestones", "zz"]),
-              st.integers(50_000, 100_000)),
+    st.tuples(
+        st.just("nest"), st.sampled_from(["lr", "milestones", "zz"]), st.integers(50_000, 100_000)
+    ),
     st.tuples(st.just("top"), st.sampled_from(["config", "epochs", "run_id", "schema"]), WRONG),
-)  # fmt: skip
+)
 
 
 def _mutated(kind: str, field: str, value) -> str:
@@ -142,8 +195,9 @@ def _mutated(kind: str, field: str, value) -> str:
         cfg["hparams"].pop(field, None)  # a duplicate key would hide the nested value
     text = json.dumps(record, default=str)
     if kind == "nest":  # deeper than any JSON reader recurses
-        text = text.replace('"hparams": {', f'"hparams": {{"{field}": ' + "[" * value
-                            + "]" * value + ",", 1)  # fmt: skip
+        text = text.replace(
+            '"hparams": {', f'"hparams": {{"{field}": ' + "[" * value + "]" * value + ",", 1
+        )
     return text
 
 
@@ -167,31 +221,48 @@ def test_rerun_of_a_hand_edited_record(capsys, mutation):
 # -- label files and dataset files: one data/usage error each, never "Aborted." or a traceback --
 def _run_noise_file(capsys, tmp_path, path, *extra):
     out = tmp_path / "runs"
-    res = run_cli(capsys, "run", "--dataset", "digits", "--out", str(out), "--epochs", "1",
-                  "--noise", f"file:{path}", *extra)  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--dataset",
+        "digits",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--noise",
+        f"file:{path}",
+        *extra,
+    )
     assert not out.exists()
     return res
 
 
-@pytest.mark.parametrize("n, extra, fragments", [
-    (1297 + 5, (), ["1302 labels for a train set of 1297", "full official train set (1297)"]),
-    (1000, ("--train-subset", "200"), ["1000 labels for a train set of 200", "(1297)"]),
-    (2000, ("--train-subset", "200"), ["2000 labels"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "n, extra, fragments",
+    [
+        (1297 + 5, (), ["1302 labels for a train set of 1297", "full official train set (1297)"]),
+        (1000, ("--train-subset", "200"), ["1000 labels for a train set of 200", "(1297)"]),
+        (2000, ("--train-subset", "200"), ["2000 labels"]),
+    ],
+)
 def test_label_file_longer_or_shorter_than_the_dataset(capsys, tmp_path, n, extra, fragments):
     path = tmp_path / "labels.npy"
     np.save(path, np.zeros(n, dtype=np.int64))
     assert_usage_error(_run_noise_file(capsys, tmp_path, path, *extra), *fragments)
 
 
-@pytest.mark.parametrize("name, content, fragments", [
-    ("empty.npy", b"", ["not a plain .npy array", "Accepted"]),
-    ("cut.npy", None, ["not a plain .npy array"]),
-    ("latin1.csv", "index,label\n0,1\n1,\xe9\n".encode("latin-1"), ["not UTF-8", "Accepted"]),
-    ("huge.csv", b"0,1\n1,99999999999999999999999999\n", ["line 2", "index,label integers"]),
-    ("hugeidx.csv", b"0,1\n" + b"9" * 5000 + b",1\n", ["line 2"]),
-    ("nul.csv", b"0,1\n1,\x002\n", ["noise file"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, content, fragments",
+    [
+        ("empty.npy", b"", ["not a plain .npy array", "Accepted"]),
+        ("cut.npy", None, ["not a plain .npy array"]),
+        ("latin1.csv", "index,label\n0,1\n1,\xe9\n".encode("latin-1"), ["not UTF-8", "Accepted"]),
+        ("huge.csv", b"0,1\n1,99999999999999999999999999\n", ["line 2", "index,label integers"]),
+        ("hugeidx.csv", b"0,1\n" + b"9" * 5000 + b",1\n", ["line 2"]),
+        ("nul.csv", b"0,1\n1,\x002\n", ["noise file"]),
+    ],
+)
 def test_unreadable_label_files(capsys, tmp_path, name, content, fragments):
     path = tmp_path / name
     if content is None:  # a .npy cut off after its header
@@ -201,15 +272,18 @@ def test_unreadable_label_files(capsys, tmp_path, name, content, fragments):
     assert_usage_error(_run_noise_file(capsys, tmp_path, path), *fragments)
 
 
-@pytest.mark.parametrize("batch, match", [
-    ({"labels": [0]}, "needs keys 'data' and 'labels'"),
-    ({"data": np.zeros((2, 3072), np.uint8), "fine_labels": [0, 1]}, "needs keys"),
-    ({"data": np.zeros((2, 1024), np.uint8), "labels": [0, 1]}, r"shape \(2, 1024\)"),
-    ({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]}, "float32"),
-    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, "labels of shape"),
-    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}, r"labels 0\.\.10 outside"),
-    ([1, 2], "needs keys"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "batch, match",
+    [
+        ({"labels": [0]}, "needs keys 'data' and 'labels'"),
+        ({"data": np.zeros((2, 3072), np.uint8), "fine_labels": [0, 1]}, "needs keys"),
+        ({"data": np.zeros((2, 1024), np.uint8), "labels": [0, 1]}, r"shape \(2, 1024\)"),
+        ({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]}, "float32"),
+        ({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, "labels of shape"),
+        ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}, r"labels 0\.\.10 outside"),
+        ([1, 2], "needs keys"),
+    ],
+)
 def test_cifar_batches_with_wrong_keys_or_shapes(tmp_path, batch, match):
     from test_datasets import load, write_cifar10
 
@@ -228,8 +302,18 @@ def test_cifar_bad_batch_through_the_cli(capsys, tmp_path):
     write_cifar10(tmp_path / "data")
     (tmp_path / "data" / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps({}))
     out = tmp_path / "runs"
-    res = run_cli(capsys, "run", "--dataset", "cifar10", "--data-root", str(tmp_path / "data"),
-                  "--out", str(out), "--epochs", "1")  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--dataset",
+        "cifar10",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+    )
     assert res.code == 2 and "Traceback" not in res.err and not out.exists()
     assert "test_batch: not a CIFAR python batch" in res.err.strip().splitlines()[-1]
 
@@ -244,12 +328,15 @@ def test_truncated_gz_is_a_data_error(tmp_path):
         read_idx(path)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"images/a.jpg 3\nimages/b.jpg \xff\xfe\n", "not UTF-8"),
-    (b"images/a.jpg 99999999999999999999\n", "line 1: label"),
-    (b"images/a.jpg 14\n", r"0\.\.13"),
-    (b"images/a.jpg x\n", "not an integer"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"images/a.jpg 3\nimages/b.jpg \xff\xfe\n", "not UTF-8"),
+        (b"images/a.jpg 99999999999999999999\n", "line 1: label"),
+        (b"images/a.jpg 14\n", r"0\.\.13"),
+        (b"images/a.jpg x\n", "not an integer"),
+    ],
+)
 def test_clothing1m_label_files(tmp_path, content, match):
     from nlbench_plugins.datasets_clothing1m import read_kv
 
@@ -261,13 +348,30 @@ def test_clothing1m_label_files(tmp_path, content, match):
 
 # -- sweep files ------------------------------------------------------------------------------
 # each entry: a TOML body that is wrong in one way (type, axis value, table shape, hparam)
-SWEEP_BAD_LINES = st.sampled_from([
-    "out = 5", 'set = "oops"', "seeds = [\"a\"]", "seeds = 1.5", "methods = 3",
-    'methods = ["no_such_method"]', 'noise = ["sym:2"]', 'noise = ["nope:0.2"]',
-    "epochs = [0]", "train_subsets = [-1]", 'device = ["cpu"]', "deterministic = \"yes\"",
-    "[set]\nlr = nan", "[set]\nlr = -1.0", "[set]\nno_such_key = 1", "[set]\nmilestones = [0.5, \"a\"]",
-    "[grid]\nlr = \"abc\"", "[grid]\nlr = []", "[executor]\nname = 7", "[method.erm]\nset = 3",
-])  # fmt: skip
+SWEEP_BAD_LINES = st.sampled_from(
+    [
+        "out = 5",
+        'set = "oops"',
+        'seeds = ["a"]',
+        "seeds = 1.5",
+        "methods = 3",
+        'methods = ["no_such_method"]',
+        'noise = ["sym:2"]',
+        'noise = ["nope:0.2"]',
+        "epochs = [0]",
+        "train_subsets = [-1]",
+        'device = ["cpu"]',
+        'deterministic = "yes"',
+        "[set]\nlr = nan",
+        "[set]\nlr = -1.0",
+        "[set]\nno_such_key = 1",
+        '[set]\nmilestones = [0.5, "a"]',
+        '[grid]\nlr = "abc"',
+        "[grid]\nlr = []",
+        "[executor]\nname = 7",
+        "[method.erm]\nset = 3",
+    ]
+)
 
 
 @SETTINGS

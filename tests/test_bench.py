@@ -19,8 +19,22 @@ from nlbench.data import random_crop_flip
 from nlbench.plugins import get_host
 from nlbench.specs import MethodSpec
 
-TINY = ["--model", "tiny_cnn", "--steps", "2", "--repeats", "1", "--warmup", "0",
-        "--batch-size", "8", "--image-size", "8", "--threads", "1"]  # fmt: skip
+TINY = [
+    "--model",
+    "tiny_cnn",
+    "--steps",
+    "2",
+    "--repeats",
+    "1",
+    "--warmup",
+    "0",
+    "--batch-size",
+    "8",
+    "--image-size",
+    "8",
+    "--threads",
+    "1",
+]
 
 
 def test_bench_json_has_every_installed_method(capsys):
@@ -83,13 +97,24 @@ def _cannot_build(ctx):
 
 
 def test_failing_methods_are_reported_not_fatal():
-    host = _HostWith(MethodSpec("broken_build", "x", _cannot_build),
-                     MethodSpec("broken_step", "x", _FailsInStep))  # fmt: skip
-    s = BenchSettings(model="tiny_cnn", methods=("broken_build", "broken_step"), steps=2,
-                      repeats=1, warmup=0, batch_size=8, image_size=8, threads=1)  # fmt: skip
+    host = _HostWith(
+        MethodSpec("broken_build", "x", _cannot_build), MethodSpec("broken_step", "x", _FailsInStep)
+    )
+    s = BenchSettings(
+        model="tiny_cnn",
+        methods=("broken_build", "broken_step"),
+        steps=2,
+        repeats=1,
+        warmup=0,
+        batch_size=8,
+        image_size=8,
+        threads=1,
+    )
     out = run_bench(s, host=host)
-    assert out["errors"] == {"broken_build": "ValueError: needs real data",
-                             "broken_step": "RuntimeError: step exploded"}  # fmt: skip
+    assert out["errors"] == {
+        "broken_build": "ValueError: needs real data",
+        "broken_step": "RuntimeError: step exploded",
+    }
     assert set(out["ratios"]) == {"erm"}
 
 
@@ -133,8 +158,13 @@ def test_flip_policy_only_mirrors():
     from nlbench.data import DeviceImages, ImageSet
 
     x = torch.randint(0, 256, (64, 3, 5, 7), dtype=torch.uint8)
-    images = DeviceImages(ImageSet(x, torch.zeros(64, dtype=torch.long)), (0.0,) * 3,
-                          (1 / 255,) * 3, torch.device("cpu"), channels_last=False)  # fmt: skip
+    images = DeviceImages(
+        ImageSet(x, torch.zeros(64, dtype=torch.long)),
+        (0.0,) * 3,
+        (1 / 255,) * 3,
+        torch.device("cpu"),
+        channels_last=False,
+    )
     out = images.augmented(torch.arange(64), "flip", torch.Generator().manual_seed(0))
     same = ((out - x.float()).abs() < 1e-3).flatten(1).all(1)
     mirrored = ((out - x.flip(3).float()).abs() < 1e-3).flatten(1).all(1)

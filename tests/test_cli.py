@@ -6,13 +6,26 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import assert_usage_error, run_cli
 
 
 def test_run_writes_record_and_table(capsys, tmp_path):
-    res = run_cli(capsys, "run", "--method", "erm", "--dataset", "digits", "--noise", "0.6",
-                  "--epochs", "2", "--out", str(tmp_path), "--train-subset", "300")  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "erm",
+        "--dataset",
+        "digits",
+        "--noise",
+        "0.6",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--train-subset",
+        "300",
+    )
     assert res.code == 0, res.err
     assert "last acc" in res.out and "record:" in res.out
     (run_dir,) = tmp_path.iterdir()
@@ -22,8 +35,19 @@ def test_run_writes_record_and_table(capsys, tmp_path):
 
 
 def test_run_json_output(capsys, tmp_path):
-    res = run_cli(capsys, "run", "--epochs", "1", "--out", str(tmp_path), "--json",
-                  "--train-subset", "200", "--set", "lr=0.01")  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "--train-subset",
+        "200",
+        "--set",
+        "lr=0.01",
+    )
     record = json.loads(res.out)
     assert record["config"]["hparams"]["lr"] == 0.01
 
@@ -40,8 +64,16 @@ def test_cli_runner_help():
 def test_list_json_shape(capsys):
     res = run_cli(capsys, "list", "--json")
     data = json.loads(res.out)
-    for kind in ("datasets", "noise", "models", "selectors", "reweighters", "methods",
-                 "executors", "broken"):  # fmt: skip
+    for kind in (
+        "datasets",
+        "noise",
+        "models",
+        "selectors",
+        "reweighters",
+        "methods",
+        "executors",
+        "broken",
+    ):
         assert kind in data
     erm = next(m for m in data["methods"] if m["name"] == "erm")
     assert set(erm) >= {"name", "plugin", "distribution", "description"}
@@ -91,5 +123,7 @@ def test_usage_errors_are_one_line(capsys, tmp_path, args, fragments):
 
 
 def test_new_plugin_rejects_bad_name(capsys, tmp_path):
-    assert_usage_error(run_cli(capsys, "new-plugin", str(tmp_path / "p"), "--name", "My-Plugin"),
-                       "--name 'My-Plugin'")  # fmt: skip
+    assert_usage_error(
+        run_cli(capsys, "new-plugin", str(tmp_path / "p"), "--name", "My-Plugin"),
+        "--name 'My-Plugin'",
+    )

@@ -25,11 +25,15 @@ def _rel(path: Path) -> str:
 
 
 def test_no_formatter_switched_off():
+    """Nothing in the package, the plugins, the tests or the benchmarks opts out of
+    ``ruff format`` (this file names the markers, so it is the one exception)."""
+    checked = [*SOURCES, *ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/**/*.py")]
     marked = [
         f"{_rel(p)}:{i}"
-        for p in SOURCES
+        for p in checked
+        if p != Path(__file__).resolve()
         for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-        if "fmt: skip" in line or "fmt: off" in line
+        if "fmt: " + "skip" in line or "fmt: " + "off" in line
     ]
     assert not marked, marked
 
@@ -50,4 +54,4 @@ def test_modules_are_short():
     sizes = {_rel(p): p.read_text(encoding="utf-8").count("\n") for p in SOURCES}
     over = {name for name, n in sizes.items() if n > MAX_MODULE_LINES}
     assert over <= OVERSIZE, f"new modules over {MAX_MODULE_LINES} lines: {sorted(over - OVERSIZE)}"
-    assert OVERSIZE <= over, f"split already, drop from OVERSIZE: {sorted(OVERSIZE - over)}"
+    assert over >= OVERSIZE, f"split already, drop from OVERSIZE: {sorted(OVERSIZE - over)}"

@@ -56,11 +56,23 @@ def test_parse_set_total(items):
 
 
 def test_parse_set_values():
-    assert parse_set(["lr=0.05", "famus=true", "milestones=[10, 20]", "model=resnet32",
-                      "meta_set=clean:100", "x=null"]) == {
-        "lr": 0.05, "famus": True, "milestones": [10, 20], "model": "resnet32",
-        "meta_set": "clean:100", "x": None,
-    }  # fmt: skip
+    assert parse_set(
+        [
+            "lr=0.05",
+            "famus=true",
+            "milestones=[10, 20]",
+            "model=resnet32",
+            "meta_set=clean:100",
+            "x=null",
+        ]
+    ) == {
+        "lr": 0.05,
+        "famus": True,
+        "milestones": [10, 20],
+        "model": "resnet32",
+        "meta_set": "clean:100",
+        "x": None,
+    }
 
 
 def test_run_id_stable_and_sensitive():
@@ -80,18 +92,27 @@ def test_hparams_resolution_order():
     hp = resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg)
     assert hp["epochs"] == 7 and hp["lr"] == 0.01 and hp["model"] == "tiny_cnn"
     with pytest.raises(UsageError, match="unknown --set key.*Accepted"):
-        resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"),
-                        RunConfig(overrides={"lrr": 0.1}))  # fmt: skip
+        resolve_hparams(
+            host.get("methods", "erm"),
+            host.get("datasets", "digits"),
+            RunConfig(overrides={"lrr": 0.1}),
+        )
 
 
 @pytest.mark.parametrize(
     "sched, pos, expected",
     [
-        ("multistep", 0.0, 0.1), ("multistep", 5.0, 0.01), ("multistep", 7.6, 0.001),
-        ("constant", 9.0, 0.1), ("cosine", 0.0, 0.1), ("cosine", 5.0, 0.05), ("cosine", 10.0, 0.0),
-        ("onecycle", 3.0, 0.1), ("onecycle", 0.0, 0.004),
+        ("multistep", 0.0, 0.1),
+        ("multistep", 5.0, 0.01),
+        ("multistep", 7.6, 0.001),
+        ("constant", 9.0, 0.1),
+        ("cosine", 0.0, 0.1),
+        ("cosine", 5.0, 0.05),
+        ("cosine", 10.0, 0.0),
+        ("onecycle", 3.0, 0.1),
+        ("onecycle", 0.0, 0.004),
     ],
-)  # fmt: skip
+)
 def test_schedules(sched, pos, expected):
     hp = {"lr": 0.1, "epochs": 10, "scheduler": sched, "milestones": [0.5, 0.75], "gamma": 0.1}
     lr, _ = lr_at(pos, hp)

@@ -40,12 +40,26 @@ def write_cifar10(root: Path, per_batch: int = 12) -> np.ndarray:
         y = rng.integers(0, 10, per_batch)
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         data[:, 0] = np.arange(per_batch) + 20 * len(labels)  # first red pixel = position
-        batch = {"batch_label": name, "labels": y.tolist(), "data": data,
-                 "filenames": [f"{i}.png" for i in range(per_batch)]}  # fmt: skip
+        batch = {
+            "batch_label": name,
+            "labels": y.tolist(),
+            "data": data,
+            "filenames": [f"{i}.png" for i in range(per_batch)],
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
         labels.append(y)
-    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-               "truck"]  # fmt: skip
+    classes = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": classes}))
     return np.concatenate(labels[:5])
 
@@ -59,9 +73,11 @@ def write_cifar100(root: Path, n: int = 30) -> np.ndarray:
     fine = {}
     for name in ("train", "test"):
         fine[name] = rng.integers(0, 100, n)
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "fine_labels": fine[name].tolist(),
-                 "coarse_labels": cifar100_coarse()[fine[name]].tolist()}  # fmt: skip
+        batch = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "fine_labels": fine[name].tolist(),
+            "coarse_labels": cifar100_coarse()[fine[name]].tolist(),
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": CIFAR100_CLASSES}))
     return fine["train"]
@@ -100,8 +116,10 @@ def write_image(path: Path, value: int, size: tuple[int, int]) -> None:
 def write_clothing1m(root: Path) -> dict[str, list]:
     """The release layout: images/…jpg and the label/key text files; image grey level = 10·i."""
     folder = root / "clothing1m"
-    keys = {split: [f"images/{k % 2}/{split}_{k}.jpg" for k in range(n)]
-            for split, n in (("train", 12), ("val", 5), ("test", 4))}  # fmt: skip
+    keys = {
+        split: [f"images/{k % 2}/{split}_{k}.jpg" for k in range(n)]
+        for split, n in (("train", 12), ("val", 5), ("test", 4))
+    }
     labels = {split: [(3 * k) % 14 for k in range(len(v))] for split, v in keys.items()}
     for split in keys:
         for k, key in enumerate(keys[split]):
@@ -154,13 +172,16 @@ def test_cifar_refuses_arbitrary_pickles(tmp_path):
         load("cifar10", tmp_path)
 
 
-@pytest.mark.parametrize("name, expected, url", [
-    ("cifar10", "cifar-10-batches-py", "cifar-10-python.tar.gz"),
-    ("cifar100", "cifar-100-python", "cifar-100-python.tar.gz"),
-    ("fashionmnist", "train-images-idx3-ubyte.gz", "fashion-mnist"),
-    ("clothing1m", "noisy_label_kv.txt", "Cysu/noisy_label"),
-    ("imagefolder", "imagefolder/train/<class>", "NLBENCH_IMAGEFOLDER"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, expected, url",
+    [
+        ("cifar10", "cifar-10-batches-py", "cifar-10-python.tar.gz"),
+        ("cifar100", "cifar-100-python", "cifar-100-python.tar.gz"),
+        ("fashionmnist", "train-images-idx3-ubyte.gz", "fashion-mnist"),
+        ("clothing1m", "noisy_label_kv.txt", "Cysu/noisy_label"),
+        ("imagefolder", "imagefolder/train/<class>", "NLBENCH_IMAGEFOLDER"),
+    ],
+)
 def test_missing_files_offline_is_one_clear_error(tmp_path, monkeypatch, name, expected, url):
     monkeypatch.setenv("NLBENCH_OFFLINE", "1")
     monkeypatch.delenv("NLBENCH_IMAGEFOLDER", raising=False)
@@ -282,10 +303,17 @@ def test_clothing1m_end_to_end_run(tmp_path):
     from nlbench.api import run
 
     write_clothing1m(tmp_path / "data")
-    record = run(method="erm", dataset="clothing1m", profile="paper", model="tiny_cnn", epochs=1,
-                 data_root=str(tmp_path / "data"), out=str(tmp_path / "runs"), device="cpu",
-                 set={"batches_per_epoch": 2, "batch_size": 4, "num_workers": 0,
-                      "eval_batch_size": 8})  # fmt: skip
+    record = run(
+        method="erm",
+        dataset="clothing1m",
+        profile="paper",
+        model="tiny_cnn",
+        epochs=1,
+        data_root=str(tmp_path / "data"),
+        out=str(tmp_path / "runs"),
+        device="cpu",
+        set={"batches_per_epoch": 2, "batch_size": 4, "num_workers": 0, "eval_batch_size": 8},
+    )
     assert record["status"] == "done" and record["noise"]["type"] == "none"
     epoch = record["epochs"][0]
     assert 0 <= epoch["test_acc"] <= 1 and 0 <= epoch["val_acc"] <= 1
@@ -299,8 +327,9 @@ def test_profiles_resolve_with_known_models(name):
     models = set(host.registry("models").names())
     assert "paper" in dspec.profiles
     for profile in dspec.profiles:
-        hp = resolve_hparams(host.get("methods", "erm"), dspec,
-                             RunConfig(dataset=name, profile=profile))  # fmt: skip
+        hp = resolve_hparams(
+            host.get("methods", "erm"), dspec, RunConfig(dataset=name, profile=profile)
+        )
         assert hp["model"] in models, (profile, hp["model"])
 
 
@@ -318,9 +347,17 @@ def test_train_subset_run_on_cifar10_files(tmp_path):
 
     labels = write_cifar10(tmp_path / "data")
     np.save(tmp_path / "noisy.npy", (labels + 1) % 10)  # full-length file, indexed by sample ids
-    record = run(method="erm", dataset="cifar10", model="tiny_cnn", epochs=1, train_subset=20,
-                 noise=f"file:{tmp_path / 'noisy.npy'}", data_root=str(tmp_path / "data"),
-                 out=str(tmp_path / "runs"), device="cpu")  # fmt: skip
+    record = run(
+        method="erm",
+        dataset="cifar10",
+        model="tiny_cnn",
+        epochs=1,
+        train_subset=20,
+        noise=f"file:{tmp_path / 'noisy.npy'}",
+        data_root=str(tmp_path / "data"),
+        out=str(tmp_path / "runs"),
+        device="cpu",
+    )
     assert record["noise"]["num_samples"] == 20 and record["noise"]["realized_rate"] == 1.0
     matrix = np.array(record["noise"]["transition_matrix"])
     assert all(matrix[c, (c + 1) % 10] == matrix[c].sum() for c in range(10))

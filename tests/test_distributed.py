@@ -13,8 +13,22 @@ import torch.multiprocessing as mp
 
 from nlbench import distributed
 
-ARGS = ["run", "--method", "erm", "--noise", "0.4", "--epochs", "3", "--device", "cpu", "-q",
-        "--run-id", "d", "--train-subset", "800"]  # fmt: skip
+ARGS = [
+    "run",
+    "--method",
+    "erm",
+    "--noise",
+    "0.4",
+    "--epochs",
+    "3",
+    "--device",
+    "cpu",
+    "-q",
+    "--run-id",
+    "d",
+    "--train-subset",
+    "800",
+]
 
 
 def _join_group(rank: int, world: int, rendezvous: str):
@@ -87,10 +101,24 @@ def one_and_two_processes(tmp_path, args: list[str]) -> tuple[dict, dict]:
     )
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "nlbench", *args, "--out", str(tmp_path / "two")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "nlbench",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert ddp.returncode == 0, ddp.stderr
     one = json.loads((tmp_path / "one" / "d" / "run.json").read_text())
     two = json.loads((tmp_path / "two" / "d" / "run.json").read_text())
@@ -99,14 +127,32 @@ def one_and_two_processes(tmp_path, args: list[str]) -> tuple[dict, dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,extra", [
-    ("mwnet", ["--set", "meta_set=clean:100"]),
-    ("famus", ["--set", "warmup_epochs=1"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "method,extra",
+    [
+        ("mwnet", ["--set", "meta_set=clean:100"]),
+        ("famus", ["--set", "warmup_epochs=1"]),
+    ],
+)
 def test_two_process_meta_learners_match_single_process(tmp_path, method, extra):
     """The meta path under DDP: look-ahead through the wrapped net, meta-net steps averaged."""
-    args = ["run", "--method", method, "--noise", "0.4", "--epochs", "3", "--device", "cpu",
-            "-q", "--run-id", "d", "--train-subset", "600", *extra]  # fmt: skip
+    args = [
+        "run",
+        "--method",
+        method,
+        "--noise",
+        "0.4",
+        "--epochs",
+        "3",
+        "--device",
+        "cpu",
+        "-q",
+        "--run-id",
+        "d",
+        "--train-subset",
+        "600",
+        *extra,
+    ]
     one, two = one_and_two_processes(tmp_path, args)
     assert abs(one["summary"]["last_acc"] - two["summary"]["last_acc"]) < 0.1
 

@@ -21,8 +21,15 @@ from nlbench_plugins.method_dividemix import MixBatch
 
 def build(tmp_path, **overrides):
     """A DivideMix instance on 300 digits samples, with the runner's real context."""
-    cfg = RunConfig(method="dividemix", dataset="digits", noise="0.4", out=str(tmp_path),
-                    device="cpu", train_subset=300, overrides=overrides)  # fmt: skip
+    cfg = RunConfig(
+        method="dividemix",
+        dataset="digits",
+        noise="0.4",
+        out=str(tmp_path),
+        device="cpu",
+        train_subset=300,
+        overrides=overrides,
+    )
     return build_method(cfg)
 
 
@@ -72,12 +79,18 @@ def test_linear_rampup():
 
 @pytest.mark.parametrize(
     "dataset,noise,rate,expected",
-    [("cifar10", "sym", 0.2, (0.0, 0.5)), ("cifar10", "sym", 0.5, (25.0, 0.5)),
-     ("cifar10", "sym_incl", 0.9, (50.0, 0.6)), ("cifar10", "asym", 0.4, (0.0, 0.5)),
-     ("cifar100", "sym", 0.9, (150.0, 0.6)), ("cifar100", "sym", 0.6, (150.0, 0.5)),
-     ("digits", "sym", 0.6, (25.0, 0.5)), ("clothing1m", "none", None, (0.0, 0.5)),
-     ("cifar10", "instance", 0.4, (25.0, 0.5))],
-)  # fmt: skip
+    [
+        ("cifar10", "sym", 0.2, (0.0, 0.5)),
+        ("cifar10", "sym", 0.5, (25.0, 0.5)),
+        ("cifar10", "sym_incl", 0.9, (50.0, 0.6)),
+        ("cifar10", "asym", 0.4, (0.0, 0.5)),
+        ("cifar100", "sym", 0.9, (150.0, 0.6)),
+        ("cifar100", "sym", 0.6, (150.0, 0.5)),
+        ("digits", "sym", 0.6, (25.0, 0.5)),
+        ("clothing1m", "none", None, (0.0, 0.5)),
+        ("cifar10", "instance", 0.4, (25.0, 0.5)),
+    ],
+)
 def test_table7_entries(dataset, noise, rate, expected):
     classes = 100 if dataset == "cifar100" else 10
     assert table_entry(dataset, noise, rate, classes)[:2] == expected
@@ -168,8 +181,12 @@ def test_dividemix_beats_erm_on_digits_at_60_percent_noise(tmp_path):
     from nlbench.runner import run
 
     for seed in (0, 1, 2):
-        accs = {m: run(method=m, dataset="digits", noise="0.6", seed=seed, device="cpu",
-                       out=str(tmp_path))["summary"]["last_acc"] for m in ("erm", "dividemix")}  # fmt: skip
+        accs = {
+            m: run(
+                method=m, dataset="digits", noise="0.6", seed=seed, device="cpu", out=str(tmp_path)
+            )["summary"]["last_acc"]
+            for m in ("erm", "dividemix")
+        }
         assert accs["dividemix"] > accs["erm"] + 0.1, accs
 
 

@@ -9,10 +9,19 @@ import pytest
 import torch
 
 from nlbench.facility_location import (
-    agreement_fractions, cluster_sizes, density_counts, distance_blocks, fl_objective,
-    greedy_fl, lazy_greedy_fl, pairwise_distances, run_fl, select_group, set_cover,
+    agreement_fractions,
+    cluster_sizes,
+    density_counts,
+    distance_blocks,
+    fl_objective,
+    greedy_fl,
+    lazy_greedy_fl,
+    pairwise_distances,
+    run_fl,
+    select_group,
+    set_cover,
     stochastic_greedy_fl,
-)  # fmt: skip
+)
 
 
 def points(n: int, d: int = 3, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
@@ -48,7 +57,9 @@ def test_lazy_equals_plain_with_duplicate_points():
 def test_greedy_reaches_one_minus_one_over_e_of_the_optimum(seed):
     dist = pairwise_distances(points(10, d=2, seed=seed))
     for k in (1, 2, 3, 4):
-        best = max(fl_objective(dist, torch.tensor(s)) for s in itertools.combinations(range(10), k))
+        best = max(
+            fl_objective(dist, torch.tensor(s)) for s in itertools.combinations(range(10), k)
+        )
         got = lazy_greedy_fl(dist, k).objective
         assert got >= (1 - 1 / math.e) * best - 1e-9
         if k == 1:  # the first greedy pick is the exact 1-medoid
@@ -108,19 +119,29 @@ def test_set_cover_covers_every_point(radius):
 
 
 def test_density_counts_brute_force():
-    x, labels = points(60, seed=7), torch.randint(0, 3, (60,), generator=torch.Generator().manual_seed(0))
+    x, labels = (
+        points(60, seed=7),
+        torch.randint(0, 3, (60,), generator=torch.Generator().manual_seed(0)),
+    )
     got = density_counts(x, labels, 1.0)
-    want = [sum(1 for j in range(60) if labels[j] == labels[i] and torch.dist(x[i], x[j]) <= 1.0)
-            for i in range(60)]  # fmt: skip
+    want = [
+        sum(1 for j in range(60) if labels[j] == labels[i] and torch.dist(x[i], x[j]) <= 1.0)
+        for i in range(60)
+    ]
     assert got.tolist() == want
 
 
 def test_agreement_fractions_brute_force():
-    x, labels = points(50, seed=8), torch.randint(0, 3, (50,), generator=torch.Generator().manual_seed(1))
+    x, labels = (
+        points(50, seed=8),
+        torch.randint(0, 3, (50,), generator=torch.Generator().manual_seed(1)),
+    )
     got = agreement_fractions(x, labels, 1.2)
     for i in range(50):
         ball = [j for j in range(50) if torch.dist(x[i], x[j]) <= 1.2]
-        assert got[i].item() == pytest.approx(sum(bool(labels[j] == labels[i]) for j in ball) / len(ball))
+        assert got[i].item() == pytest.approx(
+            sum(bool(labels[j] == labels[i]) for j in ball) / len(ball)
+        )
 
 
 def test_select_group_partitions_large_groups():
@@ -157,8 +178,11 @@ def test_radius_quantile_matches_numpy():
 def test_reported_objective_is_the_objective_of_the_selection():
     """The greedies report f(S) from their running minimum: it must equal a recomputation."""
     dist = pairwise_distances(points(60, d=3, seed=7, dtype=torch.float32))
-    for res in (greedy_fl(dist, 9), lazy_greedy_fl(dist, 9),
-                stochastic_greedy_fl(dist, 9, gen=torch.Generator().manual_seed(3))):  # fmt: skip
+    for res in (
+        greedy_fl(dist, 9),
+        lazy_greedy_fl(dist, 9),
+        stochastic_greedy_fl(dist, 9, gen=torch.Generator().manual_seed(3)),
+    ):
         assert res.objective == fl_objective(dist, res.indices)
     assert lazy_greedy_fl(dist, 0).objective == 0.0
 

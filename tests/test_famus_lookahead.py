@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 from nlbench import metagrad
 from nlbench_plugins.meta.sampler import grad_stat_penalty
@@ -80,8 +80,9 @@ def unit_gates() -> dict[str, torch.Tensor]:
 
 
 def famus_look_ahead(model, vnet, x, y, gates):
-    v = metagrad.virtual_step(model, x, y, weigh_with(vnet), LR, select=KEPT + SAMPLED, gates=gates)
-    return v
+    return metagrad.virtual_step(
+        model, x, y, weigh_with(vnet), LR, select=KEPT + SAMPLED, gates=gates
+    )
 
 
 def test_every_layer_moves_by_its_full_gradient():

@@ -17,9 +17,10 @@ from nlbench.registry import KINDS
 
 TESTS = Path(__file__).parent
 HOOKS = sorted(
-    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    name
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
     if hasattr(fn, "nlbench_spec")
-)  # fmt: skip
+)
 
 
 def test_every_hookspec_documented():
@@ -97,8 +98,9 @@ def observer_host():
     def run_finished(run, record):
         seen["finished"].append(record["status"])
 
-    obs = types.SimpleNamespace(run_started=run_started, epoch_finished=epoch_finished,
-                                run_finished=run_finished)  # fmt: skip
+    obs = types.SimpleNamespace(
+        run_started=run_started, epoch_finished=epoch_finished, run_finished=run_finished
+    )
     plugins.reset()
     plugins.load_plugins(extra=[("observer", obs)])
     yield seen
@@ -132,7 +134,9 @@ def test_hook_register_commands():
 
     plugins.reset()
     try:
-        host = plugins.load_plugins(extra=[("cmd", types.SimpleNamespace(register_commands=register_commands))])
+        host = plugins.load_plugins(
+            extra=[("cmd", types.SimpleNamespace(register_commands=register_commands))]
+        )
         host.pm.hook.register_commands(cli=cli)
         assert "hello-test" in cli.commands
     finally:
@@ -191,8 +195,12 @@ def _assert_hook_delivers(hook: str, kind: str) -> None:
     """A plugin implementing ``hook`` lands its spec in the ``kind`` registry with provenance."""
     from nlbench.specs import ExecutorSpec, LossSpec, ReweighterSpec, SelectorSpec
 
-    spec_cls = {"selectors": SelectorSpec, "reweighters": ReweighterSpec,
-                "executors": ExecutorSpec, "losses": LossSpec}[kind]  # fmt: skip
+    spec_cls = {
+        "selectors": SelectorSpec,
+        "reweighters": ReweighterSpec,
+        "executors": ExecutorSpec,
+        "losses": LossSpec,
+    }[kind]
 
     def impl(register):
         register(spec_cls("zz_test_item", "a test item", factory=object))

@@ -5,16 +5,25 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import assert_usage_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import assert_usage_error, run_cli
 from nlbench.config import RunConfig
 from nlbench.errors import UsageError
 from nlbench.hparam_types import (
-    Bool, Choice, Float, FloatList, HParam, HParamError, Int, Optional, Str, defaults,
+    Bool,
+    Choice,
+    Float,
+    FloatList,
+    HParam,
+    HParamError,
+    Int,
+    Optional,
+    Str,
+    defaults,
     with_defaults,
-)  # fmt: skip
+)
 from nlbench.hparams import BASE_DECLARED, declared_hparams, describe_hparams, resolve_hparams
 from nlbench.plugins import get_host
 from nlbench.specs import MethodSpec, SelectorSpec
@@ -27,8 +36,9 @@ def _resolve(method: str = "erm", **overrides):
 
 
 # -- one declaration -------------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["abc", math.nan, math.inf, -math.inf, True, None, [0.1], 11,
-                                   -0.1, 10**400, "0.1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "value", ["abc", math.nan, math.inf, -math.inf, True, None, [0.1], 11, -0.1, 10**400, "0.1"]
+)
 def test_float_refuses(value):
     with pytest.raises(HParamError, match=r"^hparam lr=.*accepted a finite number in \[0, 10\]"):
         Float(0.1, low=0, high=10).coerce("lr", value)
@@ -84,9 +94,16 @@ def test_with_defaults_keeps_the_declaration():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10),
-                 st.lists(st.one_of(st.floats(), st.integers(), st.text(max_size=3)),
-                          max_size=3)))  # fmt: skip
+@given(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=10),
+        st.lists(st.one_of(st.floats(), st.integers(), st.text(max_size=3)), max_size=3),
+    )
+)
 def test_every_base_declaration_is_total(value):
     """Any JSON-like value is coerced or refused with an HParamError, never anything else."""
     for name, decl in BASE_DECLARED.items():
@@ -111,22 +128,42 @@ def test_every_builtin_hparam_is_declared():
             assert decl.coerce(key, decl.default) == decl.default, (name, key)
 
 
-@pytest.mark.parametrize("key, value", [
-    ("gamma", "abc"), ("milestones", [0.5, "a"]), ("onecycle_pct", "abc"), ("lr", 1e308),
-    ("lr", math.nan), ("lr", math.inf), ("epochs", 2.5), ("batch_size", 0),
-    ("channels_last", "maybe"), ("augment", "sideways"), ("meta_set", "clean:"),
-    ("dropout", 1.0), ("nesterov", "yes"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("gamma", "abc"),
+        ("milestones", [0.5, "a"]),
+        ("onecycle_pct", "abc"),
+        ("lr", 1e308),
+        ("lr", math.nan),
+        ("lr", math.inf),
+        ("epochs", 2.5),
+        ("batch_size", 0),
+        ("channels_last", "maybe"),
+        ("augment", "sideways"),
+        ("meta_set", "clean:"),
+        ("dropout", 1.0),
+        ("nesterov", "yes"),
+    ],
+)
 def test_resolution_refuses_bad_base_values(key, value):
     with pytest.raises(UsageError, match=f"hparam {key}="):
         _resolve(**{key: value})
 
 
-@pytest.mark.parametrize("method, key, value", [
-    ("famus", "famus_tau", "0.4,0.6"), ("famus", "famus_k", 0), ("mwnet", "meta_opt", "rmsprop"),
-    ("dividemix", "p_threshold", 1.0), ("dividemix", "lambda_u", -1.0),
-    ("fl_only", "fl_ratio", 0.0), ("fl_only", "space", "pixels"), ("l2r", "meta_set", "none"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "method, key, value",
+    [
+        ("famus", "famus_tau", "0.4,0.6"),
+        ("famus", "famus_k", 0),
+        ("mwnet", "meta_opt", "rmsprop"),
+        ("dividemix", "p_threshold", 1.0),
+        ("dividemix", "lambda_u", -1.0),
+        ("fl_only", "fl_ratio", 0.0),
+        ("fl_only", "space", "pixels"),
+        ("l2r", "meta_set", "none"),
+    ],
+)
 def test_resolution_refuses_bad_method_values(method, key, value):
     with pytest.raises(UsageError, match=f"hparam {key}="):
         _resolve(method, **{key: value})
@@ -141,16 +178,25 @@ def test_resolution_canonicalises():
 def test_plain_defaults_of_third_party_plugins_are_typed():
     """A plugin without declarations keeps working; its values are checked by inferred type."""
     host = get_host()
-    mspec = MethodSpec("third", "x", factory=object,
-                       default_hparams={"tau": 0.5, "k": 3, "mode": "a", "meta_set": "clean:10"})
+    mspec = MethodSpec(
+        "third",
+        "x",
+        factory=object,
+        default_hparams={"tau": 0.5, "k": 3, "mode": "a", "meta_set": "clean:10"},
+    )
     dspec = host.get("datasets", "digits")
 
     def resolve(**overrides):
         return resolve_hparams(mspec, dspec, RunConfig(method="third", overrides=overrides))
 
     assert resolve(tau=0.7, k=2)["tau"] == 0.7
-    for key, bad in (("tau", "0.4,0.6"), ("tau", math.nan), ("k", 0.5), ("mode", 3),
-                     ("meta_set", "clean:x")):  # BASE's declaration, the plugin's default
+    for key, bad in (
+        ("tau", "0.4,0.6"),
+        ("tau", math.nan),
+        ("k", 0.5),
+        ("mode", 3),
+        ("meta_set", "clean:x"),
+    ):  # BASE's declaration, the plugin's default
         with pytest.raises(UsageError, match=f"hparam {key}="):
             resolve(**{key: bad})
 
@@ -160,10 +206,14 @@ def test_describe_hparams_rows():
     rows = {r["name"]: r for r in describe_hparams(host.get("methods", "dividemix"))}
     assert rows["lr"]["source"] == "base" and rows["lr"]["range"] == "[0, 10]"
     assert rows["p_threshold"] == {
-        "name": "p_threshold", "type": "float | null", "range": "[0, 1)", "default": None,
-        "doc": "clean-probability threshold τ; null: Table 7", "execution": False,
+        "name": "p_threshold",
+        "type": "float | null",
+        "range": "[0, 1)",
+        "default": None,
+        "doc": "clean-probability threshold τ; null: Table 7",
+        "execution": False,
         "source": "dividemix",
-    }  # fmt: skip
+    }
     assert rows["amp"]["execution"] is True
     sel = SelectorSpec("mine", "x", factory=object, hparams={"ratio": Float(0.4, low=0, high=1)})
     assert [r["name"] for r in describe_hparams(sel)] == ["ratio"]
@@ -172,8 +222,9 @@ def test_describe_hparams_rows():
 def test_cli_bad_set_is_one_line_before_any_run(capsys, tmp_path):
     out = tmp_path / "runs"
     for item in ("gamma=abc", "lr=1e308", "lr=nan", 'milestones=[0.5,"a"]', "onecycle_pct=abc"):
-        res = run_cli(capsys, "run", "--dataset", "digits", "--epochs", "1", "--out", str(out),
-                      "--set", item)  # fmt: skip
+        res = run_cli(
+            capsys, "run", "--dataset", "digits", "--epochs", "1", "--out", str(out), "--set", item
+        )
         assert_usage_error(res, f"hparam {item.partition('=')[0]}=", "accepted")
     assert not out.exists()
 

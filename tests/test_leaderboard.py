@@ -45,7 +45,7 @@ def golden_records() -> list[dict]:
         r("erm", "sym:0.6", 0, (0.30, 0.40, 0.30), wall_s=5.0),
         r("fancy", "sym_incl:0.4", 0, (0.50, 0.55, 0.60), wall_s=7.0),
         r("erm", "sym:0.2", 0, (0.10, 0.20, 0.30), profile="paper"),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -180,18 +180,32 @@ def test_corrupt_and_unknown_schema_records_are_named_and_skipped(tmp_path, caps
 
 def test_empty_results_and_missing_dir(tmp_path, capsys):
     (tmp_path / "res").mkdir()
-    assert run_cli(capsys, "leaderboard", "--results", str(tmp_path / "res"),
-                   "--out", str(tmp_path / "b"), "--check").code == 0  # fmt: skip
+    assert (
+        run_cli(
+            capsys,
+            "leaderboard",
+            "--results",
+            str(tmp_path / "res"),
+            "--out",
+            str(tmp_path / "b"),
+            "--check",
+        ).code
+        == 0
+    )
     missing = run_cli(capsys, "leaderboard", "--results", str(tmp_path / "nope"))
     assert missing.code == 2 and "not a directory" in missing.err
 
 
 @pytest.mark.parametrize(
     ("specs", "expected"),
-    [(["sym:0.6", "sym:0.2", "sym:0.10"], ["sym:0.10", "sym:0.2", "sym:0.6"]),
-     (["none", "asym:0.4", "cifar_n:worse", "cifar_n:aggre"],
-      ["asym:0.4", "cifar_n:aggre", "cifar_n:worse", "none"])],
-)  # fmt: skip
+    [
+        (["sym:0.6", "sym:0.2", "sym:0.10"], ["sym:0.10", "sym:0.2", "sym:0.6"]),
+        (
+            ["none", "asym:0.4", "cifar_n:worse", "cifar_n:aggre"],
+            ["asym:0.4", "cifar_n:aggre", "cifar_n:worse", "none"],
+        ),
+    ],
+)
 def test_noise_order(specs, expected):
     assert sorted(specs, key=lb.noise_order) == expected
 

@@ -112,8 +112,9 @@ JSON = st.recursive(
     | st.floats()
     | st.text(max_size=12)
     | st.sampled_from(["../../x", "a\nb", "a|b", "erm", "sym:0.2", "`", "studies"]),
-    lambda kids: st.lists(kids, max_size=3)
-    | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3)
+    ),
     max_leaves=8,
 )
 FIELDS = (

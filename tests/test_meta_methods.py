@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from helpers import assert_usage_error, run_cli
+
 from nlbench.testing import check_method_contract
 
 SMALL = ("--dataset", "digits", "--noise", "sym:0.4", "--train-subset", "500", "--device", "cpu")
@@ -22,10 +22,15 @@ def cli_record(capsys, tmp_path, method: str, *extra: str) -> dict:
     return record
 
 
-@pytest.mark.parametrize("name,overrides", [
-    ("mwnet", {}), ("l2r", {}), ("famus", {"warmup_epochs": 1}),
-    ("famus", {"warmup_epochs": 1, "mixmatch": True}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,overrides",
+    [
+        ("mwnet", {}),
+        ("l2r", {}),
+        ("famus", {"warmup_epochs": 1}),
+        ("famus", {"warmup_epochs": 1, "mixmatch": True}),
+    ],
+)
 def test_method_contract(name, overrides, tmp_path):
     check_method_contract(name, tmp_path, set=overrides)
 
@@ -74,20 +79,50 @@ def test_famus_cli_pseudo_meta_set_and_layers(capsys, tmp_path):
 def test_famus_with_clean_meta_set_and_mwnet_variants(capsys, tmp_path):
     record = cli_record(capsys, tmp_path, "famus", "--epochs", "2", "--set", "meta_set=clean:100")
     assert record["method_info"]["meta_set"] == {
-        "kind": "clean", "size": 100, "source": "trusted hold-out"}
-    record = cli_record(capsys, tmp_path / "p", "mwnet", "--epochs", "2", "--set",
-                        "meta_set=pseudo", "--set", "warmup_epochs=1", "--set", "famus=true")
+        "kind": "clean",
+        "size": 100,
+        "source": "trusted hold-out",
+    }
+    record = cli_record(
+        capsys,
+        tmp_path / "p",
+        "mwnet",
+        "--epochs",
+        "2",
+        "--set",
+        "meta_set=pseudo",
+        "--set",
+        "warmup_epochs=1",
+        "--set",
+        "famus=true",
+    )
     assert record["method_info"]["meta_set"]["source"] == "own GMM"
     assert record["epochs"][1]["meta_size_net"] > 0
 
 
-@pytest.mark.parametrize("setting,fragment", [
-    ("meta_set=none", "meta_set"), ("meta_grad=second", "meta_grad"),
-    ("weight_norm=max", "weight_norm"), ("meta_opt=rmsprop", "meta_opt"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "setting,fragment",
+    [
+        ("meta_set=none", "meta_set"),
+        ("meta_grad=second", "meta_grad"),
+        ("weight_norm=max", "weight_norm"),
+        ("meta_opt=rmsprop", "meta_opt"),
+    ],
+)
 def test_usage_errors(capsys, tmp_path, setting, fragment):
-    res = run_cli(capsys, "run", "--method", "mwnet", *SMALL, "--epochs", "1",
-                  "--out", str(tmp_path), "--set", setting)  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "mwnet",
+        *SMALL,
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--set",
+        setting,
+    )
     assert_usage_error(res, fragment)
 
 
@@ -113,8 +148,8 @@ def test_actual_step_moves_bn_stats_once_and_reuse_matches_fresh_forward(tmp_pat
 def test_layer_order_and_gating_follow_the_forward_pass():
     """cnn_small registers its classifier first; gating must still pick the top layers."""
     from nlbench import metagrad
-    from nlbench_plugins.meta.sampler import forward_order, gated_names
     from nlbench_plugins.meta.gated import classifier_names
+    from nlbench_plugins.meta.sampler import forward_order, gated_names
     from nlbench_plugins.models_small import cnn_small
 
     model = cnn_small(10, 3, 32)
@@ -123,8 +158,12 @@ def test_layer_order_and_gating_follow_the_forward_pass():
     kept = classifier_names(model, metagrad.trainable(model))
     gated, kept = gated_names(order, 6, kept)
     assert kept == ["fc.weight", "fc.bias"]
-    assert gated == ["features.4.1.bias", "features.6.0.weight", "features.6.1.weight",
-                     "features.6.1.bias"]  # fmt: skip
+    assert gated == [
+        "features.4.1.bias",
+        "features.6.0.weight",
+        "features.6.1.weight",
+        "features.6.1.bias",
+    ]
 
 
 def test_hard_gumbel_is_binary_straight_through_with_the_prior_rate():
@@ -150,16 +189,30 @@ def test_mwnet_jvp_meta_gradient_runs(capsys, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.parametrize("method,overrides", [
-    ("mwnet", {}), ("l2r", {}), ("famus", {"warmup_epochs": 1}),
-    ("famus", {"warmup_epochs": 1, "mixmatch": True}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "method,overrides",
+    [
+        ("mwnet", {}),
+        ("l2r", {}),
+        ("famus", {"warmup_epochs": 1}),
+        ("famus", {"warmup_epochs": 1, "mixmatch": True}),
+    ],
+)
 def test_meta_methods_on_a_cifar10_subset(cifar_root, tmp_path, method, overrides):
     from nlbench.api import run
 
-    record = run(method=method, dataset="cifar10", noise="sym:0.4", profile="quick", epochs=2,
-                 train_subset=2000, data_root=str(cifar_root), out=str(tmp_path), device="cpu",
-                 set=overrides)  # fmt: skip
+    record = run(
+        method=method,
+        dataset="cifar10",
+        noise="sym:0.4",
+        profile="quick",
+        epochs=2,
+        train_subset=2000,
+        data_root=str(cifar_root),
+        out=str(tmp_path),
+        device="cpu",
+        set=overrides,
+    )
     assert record["status"] == "done", record.get("error")
     assert record["method_info"]["meta_set"]["kind"] == ("pseudo" if method == "famus" else "clean")
     assert record["summary"]["last_acc"] > 0.15, record["summary"]
@@ -172,8 +225,15 @@ def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
     from nlbench.testing import build_method
 
     overrides = {"batches_per_epoch": 3, "batch_size": 20, "warmup_epochs": 1}
-    cfg = RunConfig(method="famus", dataset="digits", noise="0.4", out=str(tmp_path),
-                    device="cpu", train_subset=500, overrides=overrides)  # fmt: skip
+    cfg = RunConfig(
+        method="famus",
+        dataset="digits",
+        noise="0.4",
+        out=str(tmp_path),
+        device="cpu",
+        train_subset=500,
+        overrides=overrides,
+    )
     method, ctx = build_method(cfg)
     plan = method.start_epoch(0, ctx.scan)
     assert plan.steps == 3 * 2
@@ -209,10 +269,22 @@ def test_famus_mixmatch_task_refines_guesses_and_mixes():
     with_peer, _ = refine_and_guess(net, peer, a, b, y, half, 4, nullcontext)
     alone, no_guess = refine_and_guess(net, None, a, b, y, half, 4, nullcontext)
     assert no_guess is None and torch.equal(alone, with_peer)  # the meta batch needs no guess
-    b = MixMetaBatch(v(3), y, torch.arange(3), weight=torch.full((3,), 0.5), tag="net1",
-                     x2=v(3), u1=v(5), u2=v(5), uy=torch.zeros(5, dtype=torch.long),
-                     uw=torch.zeros(5), m1=v(2), m2=v(2), my=torch.ones(2, dtype=torch.long),
-                     mw=torch.ones(2))  # fmt: skip
+    b = MixMetaBatch(
+        v(3),
+        y,
+        torch.arange(3),
+        weight=torch.full((3,), 0.5),
+        tag="net1",
+        x2=v(3),
+        u1=v(5),
+        u2=v(5),
+        uy=torch.zeros(5, dtype=torch.long),
+        uw=torch.zeros(5),
+        m1=v(2),
+        m2=v(2),
+        my=torch.ones(2, dtype=torch.long),
+        mw=torch.ones(2),
+    )
     task = build_task(net, peer, b, 4, 4.0, 2.0, torch.Generator().manual_seed(1), nullcontext)
     assert isinstance(task, MixTask) and task.x.shape == (16, 3, 2, 2) and task.n_x == 6
     assert task.targets.shape == task.guess.shape == (16, 4) and task.meta_x.shape[0] == 4
@@ -223,14 +295,26 @@ def test_famus_mixmatch_task_refines_guesses_and_mixes():
     mse = (logits.softmax(1) - task.guess).pow(2).mean(1)
     from nlbench.mixmatch import uniform_prior_penalty
 
-    expected = 2 * (w[:6] * costs[:6]).sum() + 2 * 2.0 * (w[6:] * mse[6:]).sum() \
+    expected = (
+        2 * (w[:6] * costs[:6]).sum()
+        + 2 * 2.0 * (w[6:] * mse[6:]).sum()
         + uniform_prior_penalty(logits)
+    )
     torch.testing.assert_close(task.total(logits, costs, w), expected)
 
 
 def test_famus_mixmatch_cli_records_the_split(capsys, tmp_path):
-    record = cli_record(capsys, tmp_path, "famus", "--epochs", "4", "--set", "warmup_epochs=2",
-                        "--set", "mixmatch=true")  # fmt: skip
+    record = cli_record(
+        capsys,
+        tmp_path,
+        "famus",
+        "--epochs",
+        "4",
+        "--set",
+        "warmup_epochs=2",
+        "--set",
+        "mixmatch=true",
+    )
     info = record["method_info"]["mixmatch"]
     assert info["lambda_u"] == 50.0 and info["alpha"] == 4.0 and info["rampup_epochs"] == 16
     warm, mix = record["epochs"][:2], record["epochs"][2:]
@@ -242,11 +326,26 @@ def test_famus_mixmatch_cli_records_the_split(capsys, tmp_path):
     assert record["summary"]["last_acc"] > 0.3
 
 
-@pytest.mark.parametrize("extra,fragment", [
-    (["--set", "meta_set=clean:50"], "mixmatch=true"),
-    (["--set", "batches_per_epoch=2"], "mixmatch=true"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        (["--set", "meta_set=clean:50"], "mixmatch=true"),
+        (["--set", "batches_per_epoch=2"], "mixmatch=true"),
+    ],
+)
 def test_famus_mixmatch_usage_errors(capsys, tmp_path, extra, fragment):
-    res = run_cli(capsys, "run", "--method", "famus", *SMALL, "--epochs", "1",
-                  "--out", str(tmp_path), "--set", "mixmatch=true", *extra)  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "famus",
+        *SMALL,
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "mixmatch=true",
+        *extra,
+    )
     assert_usage_error(res, fragment)

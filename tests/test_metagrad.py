@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlbench import metagrad
 from nlbench_plugins.meta.weighting import VNet
@@ -54,8 +54,9 @@ def test_mwnet_meta_gradient_matches_finite_differences(mode, bn):
     def weights(losses):
         return metagrad.normalise_weights(vnet(losses), mode)
 
-    mg = metagrad.meta_gradient(model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta,
-                                mx, my, LR)  # fmt: skip
+    mg = metagrad.meta_gradient(
+        model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta, mx, my, LR
+    )
     with torch.no_grad():
         base = metagrad.per_sample_ce(model, dict(model.named_parameters()), x, y)
     h = 1e-6
@@ -155,9 +156,16 @@ def test_batchnorm_stats_do_not_leak_from_extra_forwards(reuse):
     model.train()
     before = {n: b.clone() for n, b in model.named_buffers()}
     mg = metagrad.meta_gradient(
-        model, x, y, lambda l: (vnet(l.detach()) * l).mean(), list(vnet.parameters()), mx, my,
-        LR, reuse=reuse,
-    )  # fmt: skip
+        model,
+        x,
+        y,
+        lambda l: (vnet(l.detach()) * l).mean(),
+        list(vnet.parameters()),
+        mx,
+        my,
+        LR,
+        reuse=reuse,
+    )
     metagrad.fd_meta_gradient(model, x, y, vnet, list(vnet.parameters()), mx, my, LR)
     after = dict(model.named_buffers())
     if not reuse:
@@ -180,14 +188,16 @@ def test_fd_meta_gradient_agrees_with_exact():
     def weights(losses):
         return metagrad.normalise_weights(vnet(losses), "mean")
 
-    exact = metagrad.meta_gradient(model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta,
-                                   mx, my, LR)  # fmt: skip
+    exact = metagrad.meta_gradient(
+        model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta, mx, my, LR
+    )
     fd = metagrad.fd_meta_gradient(model, x, y, weights, theta, mx, my, LR, eps=1e-4)
     assert float(metagrad.cosine(exact.grads, fd.grads)) > 0.999
     eps = torch.zeros(8, dtype=torch.float64, requires_grad=True)
     ex = metagrad.meta_gradient(model, x, y, lambda l: (eps * l).sum(), [eps], mx, my, LR)
-    fe = metagrad.fd_meta_gradient(model, x, y, lambda _l: eps, [eps], mx, my, LR,
-                                   lookahead=False, eps=1e-4)  # fmt: skip
+    fe = metagrad.fd_meta_gradient(
+        model, x, y, lambda _l: eps, [eps], mx, my, LR, lookahead=False, eps=1e-4
+    )
     assert float(metagrad.cosine(ex.grads, fe.grads)) > 0.999
 
 
@@ -205,8 +215,9 @@ def test_fd_cosine_in_float32_on_a_cnn():
     def weights(losses):
         return metagrad.normalise_weights(vnet(losses), "mean")
 
-    exact = metagrad.meta_gradient(model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta,
-                                   mx, my, 0.1)  # fmt: skip
+    exact = metagrad.meta_gradient(
+        model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta, mx, my, 0.1
+    )
     fd = metagrad.fd_meta_gradient(model, x, y, weights, theta, mx, my, 0.1)
     assert float(metagrad.cosine(exact.grads, fd.grads)) > 0.99
 
@@ -238,15 +249,17 @@ def test_jvp_meta_gradient_equals_double_backward(bn):
     def weights(losses):
         return metagrad.normalise_weights(vnet(losses), "sum")
 
-    exact = metagrad.meta_gradient(model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta,
-                                   mx, my, LR)  # fmt: skip
+    exact = metagrad.meta_gradient(
+        model, x, y, lambda l: (weights(l.detach()) * l).sum(), theta, mx, my, LR
+    )
     jvp = metagrad.fd_meta_gradient(model, x, y, weights, theta, mx, my, LR, mode="jvp")
     for a, b in zip(exact.grads, jvp.grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     eps = torch.zeros(8, dtype=torch.float64, requires_grad=True)
     ex = metagrad.meta_gradient(model, x, y, lambda l: (eps * l).sum(), [eps], mx, my, LR)
-    je = metagrad.fd_meta_gradient(model, x, y, lambda _l: eps, [eps], mx, my, LR,
-                                   lookahead=False, mode="jvp")  # fmt: skip
+    je = metagrad.fd_meta_gradient(
+        model, x, y, lambda _l: eps, [eps], mx, my, LR, lookahead=False, mode="jvp"
+    )
     torch.testing.assert_close(ex.grads[0], je.grads[0], rtol=1e-9, atol=1e-12)
     for n, b in model.named_buffers():
         assert torch.equal(before[n], b), n
@@ -289,16 +302,26 @@ def test_mixmatch_objective_meta_gradient_matches_finite_differences():
 
     def meta_at(eps: torch.Tensor) -> float:
         logits = model(x)
-        grads = torch.autograd.grad(task.total(logits, task.costs(logits), eps),
-                                    list(params.values()))  # fmt: skip
+        grads = torch.autograd.grad(
+            task.total(logits, task.costs(logits), eps), list(params.values())
+        )
         fast = {n: p - LR * gr for (n, p), gr in zip(params.items(), grads)}
         return float(task.meta(torch.func.functional_call(model, fast, (mx,))))
 
     eps = torch.full((8,), 0.125, dtype=torch.float64, requires_grad=True)
     logits = model(x)
-    mg = metagrad.meta_gradient(model, None, None, lambda c: task.total(logits, c, eps), [eps],
-                                mx, None, LR, losses=task.costs(logits),
-                                meta_objective=task.meta)  # fmt: skip
+    mg = metagrad.meta_gradient(
+        model,
+        None,
+        None,
+        lambda c: task.total(logits, c, eps),
+        [eps],
+        mx,
+        None,
+        LR,
+        losses=task.costs(logits),
+        meta_objective=task.meta,
+    )
     h, fd = 1e-6, torch.zeros(8, dtype=torch.float64)
     for i in range(8):
         e = torch.zeros(8, dtype=torch.float64)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import assert_usage_error, run_cli
+
 from nlbench.config import RunConfig
 from nlbench.facility_location import fl_objective, pairwise_distances
 from nlbench.testing import _build_tiny, build_method, check_method_contract
@@ -18,9 +18,25 @@ METHODS = ("fl_only", "density_weighted", "fl_weighted")
 
 
 def cli_run(capsys, tmp_path, method: str, *extra: str, noise: str = "0.6") -> dict:
-    res = run_cli(capsys, "run", "--method", method, "--dataset", "digits", "--noise", noise,
-                  "--epochs", "6", "--device", "cpu", "--out", str(tmp_path), "--json", "-q",
-                  *extra)  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--method",
+        method,
+        "--dataset",
+        "digits",
+        "--noise",
+        noise,
+        "--epochs",
+        "6",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "-q",
+        *extra,
+    )
     assert res.code == 0, res.err
     return json.loads(res.out)
 
@@ -44,8 +60,9 @@ def test_method_runs_end_to_end(capsys, tmp_path, method):
 
 
 def test_fast_schedule_reselects_every_epoch_with_cluster_weights(capsys, tmp_path):
-    record = cli_run(capsys, tmp_path, "fl_only", "--set", "schedule=fast",
-                     "--set", "warmup_epochs=2")  # fmt: skip
+    record = cli_run(
+        capsys, tmp_path, "fl_only", "--set", "schedule=fast", "--set", "warmup_epochs=2"
+    )
     epochs = record["epochs"]
     assert [e["selection_epoch"] for e in epochs[2:]] == [2, 3, 4, 5]
     assert all(e["weight_max"] >= 1.0 for e in epochs[2:])  # cluster sizes
@@ -59,22 +76,48 @@ def test_other_selectors(capsys, tmp_path, selector):
 
 
 def test_agree_variant_and_stochastic_fl(capsys, tmp_path):
-    record = cli_run(capsys, tmp_path, "fl_weighted", "--set", "density_mode=agree",
-                     "--set", "fl_algorithm=stochastic")  # fmt: skip
+    record = cli_run(
+        capsys,
+        tmp_path,
+        "fl_weighted",
+        "--set",
+        "density_mode=agree",
+        "--set",
+        "fl_algorithm=stochastic",
+    )
     last = record["epochs"][-1]
     assert last["select_fl_algorithm"] == "stochastic" and 0 < last["weight_max"] <= 1.0
 
 
-@pytest.mark.parametrize(("item", "fragment"), [
-    ("space=pixels", "space"), ("schedule=slow", "schedule"), ("density_mode=max", "density_mode"),
-    ("fl_algorithm=exact", "fl_algorithm"), ("fl_ratio=1.5", "fl_ratio"),
-    ("density_space=softmax_grad", "label-free"), ("fl_scope=everything", "fl_scope"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ("space=pixels", "space"),
+        ("schedule=slow", "schedule"),
+        ("density_mode=max", "density_mode"),
+        ("fl_algorithm=exact", "fl_algorithm"),
+        ("fl_ratio=1.5", "fl_ratio"),
+        ("density_space=softmax_grad", "label-free"),
+        ("fl_scope=everything", "fl_scope"),
+    ],
+)
 def test_usage_errors(capsys, tmp_path, item, fragment):
     method = "fl_weighted"
     extra = ["--set", "density_mode=agree"] if "density_space" in item else []
-    res = run_cli(capsys, "run", "--method", method, "--epochs", "1", "--out", str(tmp_path),
-                  "-q", "--set", item, *extra)  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--method",
+        method,
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "-q",
+        "--set",
+        item,
+        *extra,
+    )
     assert_usage_error(res, fragment)
 
 
@@ -143,15 +186,44 @@ def test_selection_survives_a_checkpoint(tmp_path):
 def test_selection_precision_at_60_percent_noise(capsys, tmp_path):
     """The full quick profile (30 epochs). Random is the clean fraction; plain FL is measured
     below it on digits (coverage picks the spread-out noisy points), recorded as xfail below."""
-    rand = run_cli(capsys, "run", "--method", "fl_only", "--noise", "0.6", "--device", "cpu",
-                   "--out", str(tmp_path), "--json", "-q", "--set", "selector=random")  # fmt: skip
+    rand = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "fl_only",
+        "--noise",
+        "0.6",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "-q",
+        "--set",
+        "selector=random",
+    )
     assert json.loads(rand.out)["epochs"][-1]["selected_precision"] == pytest.approx(0.4, abs=0.05)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 0.245 on digits at 60 % noise: FL coverage "
-                   "prefers the spread-out mislabelled points (plugins/methods_fl.py)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 0.245 on digits at 60 % noise: FL coverage "
+    "prefers the spread-out mislabelled points (plugins/methods_fl.py)",
+)
 def test_fl_precision_above_clean_fraction(capsys, tmp_path):
-    res = run_cli(capsys, "run", "--method", "fl_only", "--noise", "0.6", "--device", "cpu",
-                  "--out", str(tmp_path), "--json", "-q")  # fmt: skip
+    res = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "fl_only",
+        "--noise",
+        "0.6",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "-q",
+    )
     assert json.loads(res.out)["epochs"][-1]["selected_precision"] > 0.5

@@ -10,9 +10,14 @@ import torch.nn.functional as F
 
 from nlbench.gmm import clean_probability, normalise_losses
 from nlbench.mixmatch import (
-    beta_draw, mixmatch, negative_entropy, probability_mse, sharpen, soft_cross_entropy,
+    beta_draw,
+    mixmatch,
+    negative_entropy,
+    probability_mse,
+    sharpen,
+    soft_cross_entropy,
     uniform_prior_penalty,
-)  # fmt: skip
+)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -82,7 +87,7 @@ def test_mixmatch_is_deterministic_and_checks_shapes():
     with pytest.raises(ValueError):
         mixmatch(x, t[:4], 4.0, gen(5))
     same_x, same_t, lam = mixmatch(x, t, 0.0, gen(5))  # α = 0: no mixing
-    assert float(lam) == 1.0 and torch.equal(same_x, x)
+    assert float(lam) == 1.0 and torch.equal(same_x, x) and torch.equal(same_t, t)
 
 
 # -- the losses ------------------------------------------------------------------------------

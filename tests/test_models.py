@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 from nlbench.api import check_classifier_contract
 from nlbench.errors import UsageError
@@ -25,8 +25,9 @@ CLASSES = 7  # deliberately not 10: heads must follow num_classes
 
 def make(name: str, in_chans: int = 3, image_size: int = 8, num_classes: int = CLASSES, **kw):
     kw = {"pretrained": False, **EXTRA_KWARGS.get(name, {}), **kw}
-    return REGISTRY.get(name).factory(num_classes=num_classes, in_chans=in_chans,
-                                      image_size=image_size, **kw)  # fmt: skip
+    return REGISTRY.get(name).factory(
+        num_classes=num_classes, in_chans=in_chans, image_size=image_size, **kw
+    )
 
 
 def batch(in_chans: int, size: int, n: int = 2) -> torch.Tensor:
@@ -36,9 +37,13 @@ def batch(in_chans: int, size: int, n: int = 2) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("name", "published"),
-    [("preact_resnet18", 11.17e6), ("resnet32", 0.46e6), ("wrn28_10", 36.5e6),
-     ("resnet18", 11.17e6)],
-)  # fmt: skip
+    [
+        ("preact_resnet18", 11.17e6),
+        ("resnet32", 0.46e6),
+        ("wrn28_10", 36.5e6),
+        ("resnet18", 11.17e6),
+    ],
+)
 def test_parameter_counts_match_published(name, published):
     with torch.device("meta"):
         net = make(name, num_classes=10, image_size=32)
@@ -178,6 +183,7 @@ def test_resnet50_offline_asks_for_pretrained_false(monkeypatch):
 
 def test_pretrained_fetch_failure_becomes_usage_error(monkeypatch):
     import timm
+
     from nlbench_plugins import models_timm
 
     def offline(*args, **kwargs):
@@ -194,9 +200,8 @@ def test_pretrained_fetch_failure_becomes_usage_error(monkeypatch):
 
 
 def test_list_models_counts_params_on_meta_device(monkeypatch):
-    from nlbench_plugins import models_timm
-
     from nlbench.commands.list import listing
+    from nlbench_plugins import models_timm
 
     monkeypatch.setattr(models_timm, "_weights_reachable", lambda name: pytest.fail("network"))
     rows = {r["name"]: r["params"] for r in listing(["models"])["models"]}

@@ -7,9 +7,9 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 from nlbench import plugins
 from nlbench.commands.new_plugin import write_plugin
@@ -107,24 +107,65 @@ def test_generated_plugin_installs_like_a_third_party(tmp_path):
     """new-plugin → pip install → list shows it with its distribution → run → its own tests."""
     write_plugin(tmp_path / "pkg", "my_method")
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(tmp_path / "pkg")],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(tmp_path / "pkg"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = {k: v for k, v in os.environ.items() if k != "NLBENCH_DISABLE_PLUGIN_AUTOLOAD"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), env.get("PYTHONPATH")) if p)
     env["NLBENCH_CACHE"] = str(tmp_path / "cache")
     nlbench = [sys.executable, "-m", "nlbench"]
-    listing = subprocess.run([*nlbench, "list", "methods", "--json"], env=env, check=True,
-                             capture_output=True, text=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        [*nlbench, "list", "methods", "--json"], env=env, check=True, capture_output=True, text=True
+    ).stdout
     row = next(m for m in json.loads(listing)["methods"] if m["name"] == "my_method")
     assert row["distribution"] == "nlbench-my-method"
-    run = subprocess.run([*nlbench, "run", "--method", "my_method", "--noise", "0.4", "--epochs",
-                          "2", "--out", str(tmp_path / "runs"), "-q"], env=env,
-                         capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [
+            *nlbench,
+            "run",
+            "--method",
+            "my_method",
+            "--noise",
+            "0.4",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "runs"),
+            "-q",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
-    test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(tmp_path / "pkg" / "tests")], env=env, cwd=tmp_path / "pkg",
-                          capture_output=True, text=True)  # fmt: skip
+    test = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "pkg" / "tests"),
+        ],
+        env=env,
+        cwd=tmp_path / "pkg",
+        capture_output=True,
+        text=True,
+    )
     assert test.returncode == 0, test.stdout + test.stderr
 
 

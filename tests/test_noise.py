@@ -10,6 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from nlbench.config import parse_noise
+from nlbench.errors import DataMissingError, UsageError
+from nlbench.noise import NoiseContext, labels_sha256, noise_report, transition_counts
+from nlbench.plugins import get_host
+from nlbench.seeding import numpy_rng
 from nlbench_plugins.noise_mwnet import flip_matrix, flip_targets
 from nlbench_plugins.noise_synthetic import (
     CIFAR10_ASYM,
@@ -17,12 +23,6 @@ from nlbench_plugins.noise_synthetic import (
     cifar100_superclass_next,
     truncated_normal,
 )
-
-from nlbench.config import parse_noise
-from nlbench.errors import DataMissingError, UsageError
-from nlbench.noise import NoiseContext, labels_sha256, noise_report, transition_counts
-from nlbench.plugins import get_host
-from nlbench.seeding import numpy_rng
 
 LABEL_MODELS = [
     "sym",
@@ -52,10 +52,15 @@ def images_for(clean: np.ndarray, seed: int = 0, size: int = 8) -> torch.Tensor:
 def make_ctx(clean, num_classes, dataset="cifar10", seed=0, x=None, sample_ids=None, root=None):
     spec = get_host().get("datasets", dataset) if dataset else None
     return NoiseContext(
-        clean=np.asarray(clean, dtype=np.int64).copy(), num_classes=num_classes,
-        rng=numpy_rng("test-noise", seed), dataset=dataset or "none", dataset_spec=spec,
-        train_x=x, data_root=root, sample_ids=sample_ids,
-    )  # fmt: skip
+        clean=np.asarray(clean, dtype=np.int64).copy(),
+        num_classes=num_classes,
+        rng=numpy_rng("test-noise", seed),
+        dataset=dataset or "none",
+        dataset_spec=spec,
+        train_x=x,
+        data_root=root,
+        sample_ids=sample_ids,
+    )
 
 
 def apply(name: str, ctx: NoiseContext, arg: str | None):
@@ -312,9 +317,13 @@ for m in LABEL_MODELS:
 
 def test_same_seed_same_labels_across_processes():
     code = SUBPROCESS.format(tests=str(Path(__file__).parent))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"NLBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1",
-                              "PATH": ""}).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"NLBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1", "PATH": ""},
+    ).stdout
     theirs = dict(line.split() for line in out.splitlines())
     ours = {m: labels_sha256(apply(m, ctx_for(m, seed=7), "0.4").labels) for m in LABEL_MODELS}
     assert theirs == ours
@@ -326,9 +335,14 @@ def test_same_seed_same_labels_across_processes():
 def write_cifar_n(root: Path, n: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
     rng = numpy_rng("fake-cifar-n", seed)
     clean = rng.integers(0, 10, n)
-    table = {"clean_label": clean, "worse_label": (clean + (rng.random(n) < 0.4)) % 10,
-             "aggre_label": clean.copy(), "random_label1": clean.copy(),
-             "random_label2": clean.copy(), "random_label3": clean.copy()}  # fmt: skip
+    table = {
+        "clean_label": clean,
+        "worse_label": (clean + (rng.random(n) < 0.4)) % 10,
+        "aggre_label": clean.copy(),
+        "random_label1": clean.copy(),
+        "random_label2": clean.copy(),
+        "random_label3": clean.copy(),
+    }
     (root / "cifar-n").mkdir(parents=True, exist_ok=True)
     torch.save(table, root / "cifar-n" / "CIFAR-10_human.pt")
     return table
@@ -408,18 +422,26 @@ def test_cli_noise_json():
 
     from nlbench.cli import cli
 
-    result = CliRunner().invoke(cli, ["noise", "--dataset", "digits", "--noise", "sym:0.4",
-                                      "--noise-seed", "3", "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["noise", "--dataset", "digits", "--noise", "sym:0.4", "--noise-seed", "3", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    for key in ("type", "arg", "num_samples", "realized_rate", "transition_matrix",
-                "labels_sha256"):  # fmt: skip
+    for key in (
+        "type",
+        "arg",
+        "num_samples",
+        "realized_rate",
+        "transition_matrix",
+        "labels_sha256",
+    ):
         assert key in report
     assert report["type"] == "sym" and report["arg"] == "0.4" and report["num_samples"] == 1297
     assert report["realized_rate"] == round(0.4 * 1297) / 1297
     assert np.array(report["transition_matrix"]).sum() == 1297
-    again = CliRunner().invoke(cli, ["noise", "-d", "digits", "-n", "0.4", "--noise-seed", "3",
-                                     "--json"])  # fmt: skip
+    again = CliRunner().invoke(
+        cli, ["noise", "-d", "digits", "-n", "0.4", "--noise-seed", "3", "--json"]
+    )
     assert json.loads(again.output)["labels_sha256"] == report["labels_sha256"]
 
 
@@ -428,5 +450,6 @@ def test_cli_noise_table_and_usage_error(capsys):
 
     result = run_cli(capsys, "noise", "--dataset", "digits", "--noise", "pairflip:0.2")
     assert result.code == 0 and "realized rate" in result.out and "0.2" in result.out
-    assert_usage_error(run_cli(capsys, "noise", "-d", "digits", "-n", "asym:0.4"),
-                       "no asymmetric map")  # fmt: skip
+    assert_usage_error(
+        run_cli(capsys, "noise", "-d", "digits", "-n", "asym:0.4"), "no asymmetric map"
+    )

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from nlbench_plugins import observers_tensorboard as tb
-from nlbench_plugins.observers_diagnostics import gradient_diagnostics
 
 from nlbench.record import epochs_to_fit, summarise
+from nlbench_plugins import observers_tensorboard as tb
+from nlbench_plugins.observers_diagnostics import gradient_diagnostics
 
 
 class TinyTrain:
@@ -37,8 +37,10 @@ def _brute(net, x, noisy, clean_mask) -> tuple[float, float]:
         return torch.cat([p.grad.reshape(-1).clone() for p in net.parameters()])
 
     g_clean, g_all, g_noisy = grad(clean_mask), grad(torch.ones_like(clean_mask)), grad(~clean_mask)
-    return (float(F.cosine_similarity(g_clean, g_all, dim=0)),
-            float(F.cosine_similarity(g_clean, g_noisy, dim=0)))  # fmt: skip
+    return (
+        float(F.cosine_similarity(g_clean, g_all, dim=0)),
+        float(F.cosine_similarity(g_clean, g_noisy, dim=0)),
+    )
 
 
 @pytest.mark.parametrize("batch_size", [7, 64])
@@ -69,8 +71,10 @@ def test_diagnostics_pass_does_not_change_the_run(nlbench_run, tmp_path):
 
 
 def test_epochs_to_fit():
-    epochs = [{"epoch": i, "train_acc_noisy": a, "test_acc": 0.5}
-              for i, a in enumerate([0.3, 0.98, 0.995, 1.0])]  # fmt: skip
+    epochs = [
+        {"epoch": i, "train_acc_noisy": a, "test_acc": 0.5}
+        for i, a in enumerate([0.3, 0.98, 0.995, 1.0])
+    ]
     assert epochs_to_fit(epochs) == 3  # reached 99 % after the third epoch
     assert epochs_to_fit(epochs[:2]) is None
     assert summarise(epochs, 1.0, 10, 1.0, None)["epochs_to_fit"] == 3
@@ -97,8 +101,18 @@ def test_tensorboard_observer_writes_scalars(monkeypatch, tmp_path):
     monkeypatch.setattr(tb, "writer_class", lambda: FakeWriter)
     run = SimpleNamespace(run_id="r1", run_dir=Path(tmp_path))
     tb.run_started(run)
-    tb.epoch_finished(run, 0, {"epoch": 0, "test_acc": 0.5, "selected": None, "flag": True,
-                               "train_loss": float("nan"), "lr": 0.1})  # fmt: skip
+    tb.epoch_finished(
+        run,
+        0,
+        {
+            "epoch": 0,
+            "test_acc": 0.5,
+            "selected": None,
+            "flag": True,
+            "train_loss": float("nan"),
+            "lr": 0.1,
+        },
+    )
     tb.run_finished(run, {})
     [writer] = FakeWriter.instances
     assert writer.log_dir == str(tmp_path / "tensorboard")

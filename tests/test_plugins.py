@@ -82,7 +82,9 @@ def test_misspelt_hook_is_an_error(fresh_host):
         pass
 
     with pytest.raises(Exception, match="register_methodz"):
-        plugins.load_plugins(extra=[("typo", types.SimpleNamespace(register_methodz=register_methodz))])
+        plugins.load_plugins(
+            extra=[("typo", types.SimpleNamespace(register_methodz=register_methodz))]
+        )
 
 
 def test_entry_points_list_every_builtin_module():
@@ -227,8 +229,17 @@ def _dataset_plugin(asym_map: str | None) -> types.SimpleNamespace:
 
     @hookimpl
     def register_datasets(register):
-        register(DatasetSpec("my_birds", "test", load=object, num_classes=4, in_chans=3,
-                             image_size=8, asym_map=asym_map))  # fmt: skip
+        register(
+            DatasetSpec(
+                "my_birds",
+                "test",
+                load=object,
+                num_classes=4,
+                in_chans=3,
+                image_size=8,
+                asym_map=asym_map,
+            )
+        )
 
     return types.SimpleNamespace(register_datasets=register_datasets)
 

@@ -25,8 +25,19 @@ def test_cifar_n_worse_realizes_40_2_percent(cifar_root):
 
     from nlbench.cli import cli
 
-    result = CliRunner().invoke(cli, ["noise", "--dataset", "cifar10", "--noise", "cifar_n:worse",
-                                      "--data-root", str(cifar_root), "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "noise",
+            "--dataset",
+            "cifar10",
+            "--noise",
+            "cifar_n:worse",
+            "--data-root",
+            str(cifar_root),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
     assert report["num_samples"] == 50000
@@ -37,7 +48,15 @@ def test_cifar_n_worse_realizes_40_2_percent(cifar_root):
 def test_erm_small_cnn_on_10k_subset_beats_50_percent(cifar_root, tmp_path):
     from nlbench.api import run
 
-    record = run(method="erm", dataset="cifar10", profile="cpu", epochs=6, train_subset=10000,
-                 data_root=str(cifar_root), out=str(tmp_path), device="cpu")  # fmt: skip
+    record = run(
+        method="erm",
+        dataset="cifar10",
+        profile="cpu",
+        epochs=6,
+        train_subset=10000,
+        data_root=str(cifar_root),
+        out=str(tmp_path),
+        device="cpu",
+    )
     assert record["status"] == "done"
     assert record["summary"]["last_acc"] > 0.5, record["summary"]

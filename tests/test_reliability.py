@@ -15,8 +15,23 @@ from helpers import assert_usage_error, run_cli
 
 from nlbench.faults import ENV as KILL_ENV
 
-RUN = ["run", "--method", "erm", "--dataset", "digits", "--noise", "0.6", "--epochs", "6",
-       "--train-subset", "800", "--device", "cpu", "--deterministic", "-q"]  # fmt: skip
+RUN = [
+    "run",
+    "--method",
+    "erm",
+    "--dataset",
+    "digits",
+    "--noise",
+    "0.6",
+    "--epochs",
+    "6",
+    "--train-subset",
+    "800",
+    "--device",
+    "cpu",
+    "--deterministic",
+    "-q",
+]
 TIMING = ("seconds", "select_s", "select_seconds")
 
 
@@ -91,8 +106,9 @@ def test_sigint_leaves_resumable_checkpoint(tmp_path, reference):
 
 def test_resume_with_different_config_is_refused(tmp_path, capsys):
     _killed(_spawn(tmp_path, "c", kill_at="1:1"))  # epoch 0's checkpoint is there
-    res = run_cli(capsys, *RUN, "--out", str(tmp_path), "--run-id", "c", "--resume",
-                  "--set", "lr=0.01")  # fmt: skip
+    res = run_cli(
+        capsys, *RUN, "--out", str(tmp_path), "--run-id", "c", "--resume", "--set", "lr=0.01"
+    )
     assert_usage_error(res, "different config")
 
 
@@ -111,8 +127,16 @@ def test_failed_run_records_status_and_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(SingleNetMethod, "train_step", flaky)
     with pytest.raises(RuntimeError):
-        run(method="erm", dataset="digits", noise="0.2", epochs=3, out=str(tmp_path),
-            run_id="f", device="cpu", train_subset=300)  # fmt: skip
+        run(
+            method="erm",
+            dataset="digits",
+            noise="0.2",
+            epochs=3,
+            out=str(tmp_path),
+            run_id="f",
+            device="cpu",
+            train_subset=300,
+        )
     record = json.loads((tmp_path / "f" / "run.json").read_text())
     assert record["status"] == "failed" and "exploded" in record["error"]
     assert not list((tmp_path / "f").glob(".*.tmp"))

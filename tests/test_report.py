@@ -18,8 +18,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_report_writes_plots_and_summary(tmp_path):
-    record = synthetic_record("fancy", "sym:0.4", accs=(0.5, 0.6, 0.7),
-                              extra_epoch={"selected_precision": 0.9, "selected": 100})  # fmt: skip
+    record = synthetic_record(
+        "fancy",
+        "sym:0.4",
+        accs=(0.5, 0.6, 0.7),
+        extra_epoch={"selected_precision": 0.9, "selected": 100},
+    )
     run_dir = write_synthetic(tmp_path, record)
     path = report(run_dir)
     out = run_dir / "report"

@@ -44,9 +44,17 @@ def sample(board: str, method: str) -> Path:
 def rerun(path: Path, out: Path, env: dict[str, str] | None = None) -> dict:
     """``nlbench rerun PATH --atol 0`` in a fresh process; the new record."""
     res = run_cli_subprocess(
-        "rerun", str(path), "--out", str(out), "--device", "cpu", "--atol", "0",
-        env={**os.environ, **(env or {})}, timeout=1500,
-    )  # fmt: skip
+        "rerun",
+        str(path),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--atol",
+        "0",
+        env={**os.environ, **(env or {})},
+        timeout=1500,
+    )
     assert res.code == 0, res.out[-3000:] + res.err[-2000:]
     assert "run_id matches" in res.out and "per-epoch metrics match" in res.out, res.out
     (new,) = out.glob("*/run.json")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import assert_usage_error, run_cli
+
 from nlbench import hookimpl, plugins
 from nlbench.faults import ENV
 from nlbench.method import SingleNetMethod
@@ -179,7 +179,22 @@ def test_old_checkpoints_of_dividemix_still_load(tmp_path):
 
 
 # -- checkpoints that cannot be read -----------------------------------------------------------
-ARGS = "run -m erm -d digits -n 0.4 --epochs 2 --train-subset 300 --device cpu -q".split()
+ARGS = [
+    "run",
+    "-m",
+    "erm",
+    "-d",
+    "digits",
+    "-n",
+    "0.4",
+    "--epochs",
+    "2",
+    "--train-subset",
+    "300",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +269,19 @@ def _cli(out: Path, run_id: str, method: str, kill: str | None, *extra: str):
     env.pop(ENV, None)
     if kill:
         env[ENV] = kill
-    tiny = "-d digits -n 0.4 --epochs 3 --train-subset 300 --device cpu -q".split()
+    tiny = [
+        "-d",
+        "digits",
+        "-n",
+        "0.4",
+        "--epochs",
+        "3",
+        "--train-subset",
+        "300",
+        "--device",
+        "cpu",
+        "-q",
+    ]
     cmd = [sys.executable, "-m", "nlbench", "run", "-m", method, *tiny, "--out", str(out)]
     cmd += ["--run-id", run_id, *LOOP[method], *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

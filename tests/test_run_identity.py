@@ -25,13 +25,25 @@ from nlbench.sweep import Grid, plan
 GOLDEN = [
     (RunConfig(), "erm-digits-ebe23d80550a"),
     (RunConfig(method="famus", noise="sym:0.6", seed=2, epochs=30), "famus-digits-c9adc3984f43"),
-    (RunConfig(method="dividemix", dataset="cifar10", profile="paper", noise="sym:0.5"),
-     "dividemix-cifar10-07cebc406363"),
-    (RunConfig(method="fl_weighted", dataset="cifar10", profile="cpu", noise="cifar_n:worse",
-               train_subset=5000), "fl_weighted-cifar10-2bd14c4dbf4e"),
-    (RunConfig(noise="asym:0.4", noise_seed=1, overrides={"lr": 0.01, "milestones": [3]}),
-     "erm-digits-0053ee4ebfb0"),
-]  # fmt: skip
+    (
+        RunConfig(method="dividemix", dataset="cifar10", profile="paper", noise="sym:0.5"),
+        "dividemix-cifar10-07cebc406363",
+    ),
+    (
+        RunConfig(
+            method="fl_weighted",
+            dataset="cifar10",
+            profile="cpu",
+            noise="cifar_n:worse",
+            train_subset=5000,
+        ),
+        "fl_weighted-cifar10-2bd14c4dbf4e",
+    ),
+    (
+        RunConfig(noise="asym:0.4", noise_seed=1, overrides={"lr": 0.01, "milestones": [3]}),
+        "erm-digits-0053ee4ebfb0",
+    ),
+]
 
 
 def _id(cfg: RunConfig) -> str:
@@ -47,16 +59,20 @@ def test_golden_run_ids(cfg, expected):
 def test_the_key_is_the_documented_dict():
     """run_id = method-dataset-sha256(canonical JSON of the key)[:12], recomputable by hand."""
     ident = run_identity(RunConfig(), get_host())
-    text = ('{"dataset":"digits","hparams":{"batch_size":64,"epochs":30,"lr":0.05,'
-            '"model":"tiny_cnn"},"method":"erm","noise":"none","noise_seed":0,"profile":"quick",'
-            '"seed":0,"train_subset":null}')  # fmt: skip
+    text = (
+        '{"dataset":"digits","hparams":{"batch_size":64,"epochs":30,"lr":0.05,'
+        '"model":"tiny_cnn"},"method":"erm","noise":"none","noise_seed":0,"profile":"quick",'
+        '"seed":0,"train_subset":null}'
+    )
     assert canonical_json(ident.key) == text
     assert ident.run_id == "erm-digits-" + hashlib.sha256(text.encode()).hexdigest()[:12]
     assert ident.identity["hparams"]["amp"] is True  # the record still stores everything
 
 
-@pytest.mark.parametrize("item", [{"amp": False}, {"channels_last": "always"},
-                                  {"eval_batch_size": 256}, {"diagnostics": True}])  # fmt: skip
+@pytest.mark.parametrize(
+    "item",
+    [{"amp": False}, {"channels_last": "always"}, {"eval_batch_size": 256}, {"diagnostics": True}],
+)
 def test_execution_settings_do_not_change_the_id(item):
     assert _id(RunConfig(overrides=item)) == GOLDEN[0][1]
 
@@ -71,12 +87,21 @@ def test_equivalent_requests_share_an_id():
     )
 
 
-@pytest.mark.parametrize("change", [
-    {"noise": "sym:0.2"}, {"seed": 1}, {"noise_seed": 1}, {"train_subset": 500},
-    {"dataset": "fashionmnist"}, {"epochs": 2}, {"model": "cnn_small"},
-    {"overrides": {"lr": 0.01}}, {"overrides": {"augment": "off"}},
-    {"overrides": {"batch_size": 32}},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"noise": "sym:0.2"},
+        {"seed": 1},
+        {"noise_seed": 1},
+        {"train_subset": 500},
+        {"dataset": "fashionmnist"},
+        {"epochs": 2},
+        {"model": "cnn_small"},
+        {"overrides": {"lr": 0.01}},
+        {"overrides": {"augment": "off"}},
+        {"overrides": {"batch_size": 32}},
+    ],
+)
 def test_what_changes_results_changes_the_id(change):
     assert _id(RunConfig(**change)) != GOLDEN[0][1]
 
@@ -84,8 +109,9 @@ def test_what_changes_results_changes_the_id(change):
 def test_a_new_hparam_with_a_default_changes_no_id(monkeypatch):
     """The drift this scheme removes: a new BASE or method hparam leaves every id as it was."""
     before = [_id(cfg) for cfg, _ in GOLDEN]
-    monkeypatch.setitem(hparams_mod.BASE_DECLARED, "label_smoothing",
-                        Float(0.0, low=0, high=1, doc="new"))  # fmt: skip
+    monkeypatch.setitem(
+        hparams_mod.BASE_DECLARED, "label_smoothing", Float(0.0, low=0, high=1, doc="new")
+    )
     monkeypatch.setitem(hparams_mod.BASE_HPARAMS, "label_smoothing", 0.0)
     famus = get_host().get("methods", "famus")
     original = famus.default_hparams
@@ -132,8 +158,10 @@ def test_same_run_and_record_run_id():
 
 
 def _grid(tmp_path, **axes) -> Grid:
-    return Grid({"method": ["erm"], "dataset": ["digits"], "seed": [0, 1], **axes},
-                common={"out": str(tmp_path)})  # fmt: skip
+    return Grid(
+        {"method": ["erm"], "dataset": ["digits"], "seed": [0, 1], **axes},
+        common={"out": str(tmp_path)},
+    )
 
 
 def test_migration_renames_and_sweeps_see_done(tmp_path, capsys):
@@ -143,8 +171,9 @@ def test_migration_renames_and_sweeps_see_done(tmp_path, capsys):
     assert [j.state for j in jobs] == ["new", "new"]
     for n, job in enumerate(jobs):
         hp = {"eval_batch_size": 1024} if n else {}
-        write_record(tmp_path / f"erm-digits-old{n}", _record_for(job.cfg, f"erm-digits-old{n}",
-                                                                 **hp))  # fmt: skip
+        write_record(
+            tmp_path / f"erm-digits-old{n}", _record_for(job.cfg, f"erm-digits-old{n}", **hp)
+        )
     bad = tmp_path / "broken"
     bad.mkdir()
     (bad / "run.json").write_text("{not json")

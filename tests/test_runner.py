@@ -55,13 +55,22 @@ def test_augment_overrides_the_datasets_policy(nlbench_run):
     assert train_augment({"augment": "off"}) == "none"
     assert train_augment({"augment": "crop"}) == "crop"
     images = ImageSet(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
-    data = DatasetData(train=images, test=images, num_classes=2, classes=["a", "b"],
-                       mean=(0.5,), std=(0.5,), augment="crop_flip")  # fmt: skip
+    data = DatasetData(
+        train=images,
+        test=images,
+        num_classes=2,
+        classes=["a", "b"],
+        mean=(0.5,),
+        std=(0.5,),
+        augment="crop_flip",
+    )
     gen = torch.Generator().manual_seed(0)
     labels = torch.zeros(4, dtype=torch.long)
     assert TrainSet(images, labels, data, torch.device("cpu"), 2, gen).augment == "crop_flip"
-    assert TrainSet(images, labels, data, torch.device("cpu"), 2, gen,
-                    augment="none").augment == "none"  # fmt: skip
+    assert (
+        TrainSet(images, labels, data, torch.device("cpu"), 2, gen, augment="none").augment
+        == "none"
+    )
 
     plain = nlbench_run("erm", "0.4")  # digits: no augmentation of its own
     cropped = nlbench_run("erm", "0.4", set={"augment": "crop"})

@@ -32,8 +32,9 @@ def built(tmp_path_factory):
     prep = prepare(cfg, host)
     method, ctx, cache = build_method(prep, torch.device("cpu"), host)
     state = RunState(cfg, prep, out / prep.run_id, torch.device("cpu"), method)
-    return types.SimpleNamespace(cfg=cfg, host=host, prep=prep, method=method, ctx=ctx,
-                                 cache=cache, state=state)  # fmt: skip
+    return types.SimpleNamespace(
+        cfg=cfg, host=host, prep=prep, method=method, ctx=ctx, cache=cache, state=state
+    )
 
 
 # -- epoch loop -------------------------------------------------------------------------------

@@ -13,10 +13,24 @@ from pathlib import Path
 
 import click
 import pytest
-
 from helpers import assert_usage_error, run_cli
 
-TINY = "run -m erm -d digits -n 0.4 --epochs 2 --train-subset 100 --device cpu -q".split()
+TINY = [
+    "run",
+    "-m",
+    "erm",
+    "-d",
+    "digits",
+    "-n",
+    "0.4",
+    "--epochs",
+    "2",
+    "--train-subset",
+    "100",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -29,11 +29,18 @@ TINY = {"epochs": [1], "train_subset": [200], "dataset": ["digits"]}
 
 @pytest.mark.parametrize(
     "cfg",
-    [RunConfig(method="erm", noise="0.2", seed=1),
-     RunConfig(method="erm", noise="sym:0.6", train_subset=300, epochs=2,
-               overrides={"lr": 0.02, "milestones": [0.5]}),
-     RunConfig(method="erm", noise="none", noise_seed=3, model="tiny_cnn")],
-)  # fmt: skip
+    [
+        RunConfig(method="erm", noise="0.2", seed=1),
+        RunConfig(
+            method="erm",
+            noise="sym:0.6",
+            train_subset=300,
+            epochs=2,
+            overrides={"lr": 0.02, "milestones": [0.5]},
+        ),
+        RunConfig(method="erm", noise="none", noise_seed=3, model="tiny_cnn"),
+    ],
+)
 def test_run_id_matches_prepare(cfg):
     """The cheap identity (no data) hashes exactly like the runner's prepare()."""
     host = get_host()
@@ -41,8 +48,15 @@ def test_run_id_matches_prepare(cfg):
 
 
 def test_grid_expansion_and_run_id_keys(tmp_path):
-    grid = grid_from_mapping({"methods": ["erm"], "noise": ["0.2", "sym:0.2", "0.6"],
-                              "seeds": [0, 1], "out": str(tmp_path), **TINY})  # fmt: skip
+    grid = grid_from_mapping(
+        {
+            "methods": ["erm"],
+            "noise": ["0.2", "sym:0.2", "0.6"],
+            "seeds": [0, 1],
+            "out": str(tmp_path),
+            **TINY,
+        }
+    )
     assert len(grid.configs()) == 6
     jobs = plan(grid, get_host())
     assert len(jobs) == 4  # "0.2" and "sym:0.2" are one run: same run_id
@@ -66,28 +80,34 @@ def test_run_state_skip_and_resume(tmp_path):
 
 def test_toml_file_and_cli_override(tmp_path, capsys):
     path = tmp_path / "sweep.toml"
-    path.write_text('methods = ["erm"]\nnoise = ["0.2", "0.6"]\nseeds = [0, 1, 2]\n'
-                    'epochs = 1\ntrain_subset = 200\n[set]\nlr = 0.02\n'
-                    '[executor]\nname = "local"\njobs = 2\n', encoding="utf-8")  # fmt: skip
+    path.write_text(
+        'methods = ["erm"]\nnoise = ["0.2", "0.6"]\nseeds = [0, 1, 2]\n'
+        "epochs = 1\ntrain_subset = 200\n[set]\nlr = 0.02\n"
+        '[executor]\nname = "local"\njobs = 2\n',
+        encoding="utf-8",
+    )
     data = load_toml(path)
     grid = grid_from_mapping(data)
     assert len(grid.configs()) == 6 and grid.overrides == {"lr": 0.02}
-    result = run_cli(capsys, "sweep", "-c", str(path), "--seed", "5", "--out", str(tmp_path),
-                     "--dry-run")  # fmt: skip
+    result = run_cli(
+        capsys, "sweep", "-c", str(path), "--seed", "5", "--out", str(tmp_path), "--dry-run"
+    )
     assert result.code == 0, result.err
     assert result.out.count("erm-digits-") == 2  # --seed 5 replaced the file's three seeds
 
 
 @pytest.mark.parametrize(
     ("data", "fragment"),
-    [({"method": ["erm"], "colour": "red"}, "unknown key 'colour'"),
-     ({"seed": ["zero"]}, "not an integer"),
-     ({"seed": [None]}, "None must be a non-negative integer"),
-     ({"noise_seed": [-1]}, "-1 must be a non-negative integer"),
-     ({"epochs": [0]}, "0 must be a positive integer"),
-     ({"noise": []}, "empty list"),
-     ({"set": 3}, "'set' must be a table")],
-)  # fmt: skip
+    [
+        ({"method": ["erm"], "colour": "red"}, "unknown key 'colour'"),
+        ({"seed": ["zero"]}, "not an integer"),
+        ({"seed": [None]}, "None must be a non-negative integer"),
+        ({"noise_seed": [-1]}, "-1 must be a non-negative integer"),
+        ({"epochs": [0]}, "0 must be a positive integer"),
+        ({"noise": []}, "empty list"),
+        ({"set": 3}, "'set' must be a table"),
+    ],
+)
 def test_bad_grid_is_usage_error(data, fragment):
     with pytest.raises(UsageError, match=fragment):
         grid_from_mapping(data)
@@ -120,20 +140,30 @@ class Recorder:
 
     def run(self, jobs):
         self.seen.extend(jobs)
-        return [{"run_id": j.run_id, "status": "done", "last_acc": None, "error": None}
-                for j in jobs]  # fmt: skip
+        return [
+            {"run_id": j.run_id, "status": "done", "last_acc": None, "error": None} for j in jobs
+        ]
 
 
 def _grid(out, seeds=(0, 1)) -> Grid:
-    return grid_from_mapping({"method": "erm", "noise": "0.4", "seed": list(seeds),
-                              "out": str(out), "device": "cpu", **TINY})  # fmt: skip
+    return grid_from_mapping(
+        {
+            "method": "erm",
+            "noise": "0.4",
+            "seed": list(seeds),
+            "out": str(out),
+            "device": "cpu",
+            **TINY,
+        }
+    )
 
 
 def test_sweep_through_submitit_local_executor(tmp_path):
     """The slurm executor's real code path (map_array), on submitit's local cluster."""
     host = get_host()
-    executor = make_executor(host, "slurm", {"cluster": "local", "folder": str(tmp_path / "sub"),
-                                             "time": 5, "cpus": 1})  # fmt: skip
+    executor = make_executor(
+        host, "slurm", {"cluster": "local", "folder": str(tmp_path / "sub"), "time": 5, "cpus": 1}
+    )
     jobs, outcomes = sweep(_grid(tmp_path / "runs", seeds=(0,)), executor, host)
     assert [o["status"] for o in outcomes] == ["done"], outcomes
     for job in jobs:
@@ -172,8 +202,16 @@ def test_restarted_sweep_resumes_only_the_unfinished_run(tmp_path):
 
 
 def test_failed_run_is_reported_not_raised(tmp_path):
-    cfg = RunConfig(method="erm", dataset="digits", noise="0.4", epochs=1, train_subset=200,
-                    out=str(tmp_path), device="cpu", overrides={"batch_size": 0})  # fmt: skip
+    cfg = RunConfig(
+        method="erm",
+        dataset="digits",
+        noise="0.4",
+        epochs=1,
+        train_subset=200,
+        out=str(tmp_path),
+        device="cpu",
+        overrides={"batch_size": 0},
+    )
     from nlbench.sweep import Job
 
     job = Job(dataclasses.replace(cfg, run_id="broken"), "broken", "new")
@@ -182,8 +220,21 @@ def test_failed_run_is_reported_not_raised(tmp_path):
 
 
 def test_sweep_cli_runs_and_skips(tmp_path, capsys):
-    args = ["sweep", "-m", "erm", "-n", "0.4", "--epochs", "1", "--train-subset", "200",
-            "--out", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    args = [
+        "sweep",
+        "-m",
+        "erm",
+        "-n",
+        "0.4",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "200",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+    ]
     first = run_cli(capsys, *args)
     assert first.code == 0, first.err
     assert "0 already finished, 1 run now" in first.out

@@ -31,11 +31,14 @@ def test_cifar_n_on_a_dataset_not_in_cifar_order(capsys, tmp_path):
     assert_usage_error(res, "not in the official CIFAR-10/CIFAR-100 train order", "cifar10")
 
 
-@pytest.mark.parametrize("labels, fragments", [
-    (np.zeros(10, dtype=np.int64), ["10 labels for a train set of 1297", "Accepted"]),
-    (np.full(1297, 12, dtype=np.int64), ["labels must lie in 0..9", "12"]),
-    (np.full(1297, -1, dtype=np.int64), ["labels must lie in 0..9"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "labels, fragments",
+    [
+        (np.zeros(10, dtype=np.int64), ["10 labels for a train set of 1297", "Accepted"]),
+        (np.full(1297, 12, dtype=np.int64), ["labels must lie in 0..9", "12"]),
+        (np.full(1297, -1, dtype=np.int64), ["labels must lie in 0..9"]),
+    ],
+)
 def test_label_file_with_wrong_length_or_range(capsys, tmp_path, labels, fragments):
     path = tmp_path / "labels.npy"
     np.save(path, labels)
@@ -50,8 +53,16 @@ def test_missing_label_file(capsys, tmp_path):
 
 def test_missing_dataset_files_offline_names_files_and_url(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("NLBENCH_OFFLINE", "1")
-    res = _run(capsys, tmp_path, "--dataset", "cifar10", "--noise", "0.2",
-               "--data-root", str(tmp_path / "empty"))  # fmt: skip
+    res = _run(
+        capsys,
+        tmp_path,
+        "--dataset",
+        "cifar10",
+        "--noise",
+        "0.2",
+        "--data-root",
+        str(tmp_path / "empty"),
+    )
     assert_usage_error(res, "data_batch_1", "cifar-10-python.tar.gz")
 
 
