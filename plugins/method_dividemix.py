@@ -149,7 +149,8 @@ class DivideMix(Method):
         return class_balanced_pool(train.labels, size, self.ctx.num_classes, train.gen)
 
     def _clean_prob(self, epoch: int, name: str, loss: torch.Tensor) -> torch.Tensor:
-        """GMM clean probability of one net (§4.1.2–3: normalised, optionally 5-epoch mean)."""
+        """GMM clean probability of one net (``eval_train`` of the official ``Train_cifar.py``:
+        min-max normalised losses, optionally their 5-epoch mean)."""
         norm = normalise_losses(loss.float())
         depth = self.setting.gmm_history
         if self.pools[name] is None and depth > 1:  # the official r = 0.9 path
@@ -242,7 +243,8 @@ class DivideMix(Method):
         opt.step()
 
     def _warmup_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
-        """Cross-entropy on all data; plus the confidence penalty for asym noise (§4.1.1)."""
+        """Cross-entropy on all data; plus the confidence penalty for asym noise (the official
+        ``Train_cifar.py``'s ``NegEntropy``)."""
         name = _tag(batch)
         net = self.nets[name]
         net.train()
@@ -255,7 +257,8 @@ class DivideMix(Method):
 
     @torch.no_grad()
     def _targets(self, batch: MixBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Co-refined labeled targets and co-guessed unlabeled targets, sharpened (§4.1.6)."""
+        """Co-refined labeled targets and co-guessed unlabeled targets, sharpened (Li et al.,
+        DivideMix, ICLR 2020: "MixMatch with label co-refinement and co-guessing")."""
         x2, u1, u2, weight = _views(batch)
         net, peer = self.nets[_tag(batch)], self.nets[PEER[_tag(batch)]]
         T, n_u = float(self.hp["temperature"]), u1.shape[0]

@@ -7,13 +7,13 @@ tol 1e-2, clean = posterior of the smaller-mean component) builds its pseudo-cle
 (probability > ``p_threshold``), which is the *other* network's meta set. Test = the summed
 logits of both. ``--set meta_set=clean:N`` uses trusted data instead (the Table 1 setting).
 
-Re-implementation notes (no official CIFAR code, methods.md §4.5): by default the supplement's
-Algorithm 2 only (no MixMatch on training or meta batches, so no uniform-prior or unlabeled
-terms); ``--set mixmatch=true`` adds the DivideMix machinery of the paper's state-of-the-art
-runs as the official CNWL code has it (co-divided labeled/unlabeled sets, label refinement,
-co-guessing, MixMatch on training and meta batches, λu·MSE on the unlabeled rows, prior
-penalty: :mod:`nlbench_plugins.meta.mix`); its CIFAR λu and α are unpublished, so the
-official CNWL defaults (50, 4) are used unless set;
+Re-implementation notes (no official CIFAR code; Xu et al., FaMUS, CVPR 2021, and its supplement):
+by default the supplement's Algorithm 2 only (no MixMatch on training or meta batches, so no
+uniform-prior or unlabeled terms); ``--set mixmatch=true`` adds the DivideMix machinery of the
+paper's state-of-the-art runs as the official CNWL code has it (co-divided labeled/unlabeled sets,
+label refinement, co-guessing, MixMatch on training and meta batches, λu·MSE on the unlabeled rows,
+prior penalty: :mod:`nlbench_plugins.meta.mix`); its CIFAR λu and α are unpublished, so the official
+CNWL defaults (50, 4) are used unless set;
 ``warmup_epochs`` of plain cross-entropy before the first GMM, as the DivideMix machinery FaMUS
 builds on; normalised MW-Net weights (``weight_norm=sum``); meta-net SGD lr β = 1e-3 (m 0.9,
 Nesterov, wd 5e-4); samplers SGD lr δ = 0.1 (m 0.9, Nesterov), K = 4, λ_r = λ_g = 0.1 (L_g on

@@ -17,8 +17,9 @@ from nlbench_plugins.meta.hparams import COMMON_HPARAMS, clean_meta_profiles
 from nlbench_plugins.meta.method import MetaReweight
 from nlbench_plugins.meta.weighting import PerturbationWeighting
 
-# Official config (methods.md §2.4): WRN-28-10 with dropout 0.3 and weight decay 2e-4, lr
-# 1e-2 at 40k → 1e-3 at 50k of 60k iterations (490 per epoch on 49k: 122 epochs), no Nesterov.
+# Official config (Ren et al., ICML 2018, learning-to-reweight-examples CIFAR config):
+# WRN-28-10 with dropout 0.3 and weight decay 2e-4, lr 1e-2 at 40k → 1e-3 at 50k of 60k
+# iterations (490 per epoch on 49k: 122 epochs), no Nesterov.
 PROFILES = clean_meta_profiles(dropout=0.3, epochs=122, milestones=[82, 102], weight_decay=2e-4)
 
 

@@ -4,10 +4,10 @@ A 1-100-1 MLP (ReLU, sigmoid) maps each sample's detached loss to its weight. Ev
 virtual SGD step of the network on the weighted loss (live lr), the meta-net's update from the
 cross-entropy of the virtual network on a trusted meta batch (Eqs. (4)–(5), double backward via
 :mod:`nlbench.metagrad`), then the actual step with the weights recomputed by the updated
-meta-net (Eq. (6)). ``weight_norm``: ``sum`` = weights normalised to one (the WRN script,
-FaMUS; the default) or ``mean`` = ``sum(w·ℓ)/B`` (stable ``MW-Net.py``; methods.md §4.3.3): with
-``mean`` the meta-net can lower the meta loss just by scaling all weights up, and on digits at
-60 % noise it does (weights → 1, ERM's accuracy). ``--set famus=true`` restricts
+meta-net (Eq. (6)). ``weight_norm``: ``sum`` = weights normalised to one (the WRN script, FaMUS; the
+default) or ``mean`` = ``sum(w·ℓ)/B`` (the official repository's stable ``MW-Net.py``): with
+``mean`` the meta-net can lower the meta loss just by scaling all weights up, and on digits at 60 %
+noise it does (weights → 1, ERM's accuracy). ``--set famus=true`` restricts
 the meta-gradient to the layers FaMUS's samplers pick; ``--set meta_set=pseudo`` uses the
 network's own GMM pseudo-clean set instead of trusted data ("MW-Net + pseudo-clean").
 Every epoch's record holds the learned weight function (``weight_fn_net``: the meta-net's weight
@@ -36,9 +36,10 @@ from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, clean_me
 from nlbench_plugins.meta.method import MetaReweight
 from nlbench_plugins.meta.weighting import MetaNetWeighting
 
-# WRN-28-10 script (methods.md §2.3): 20k iterations of batch 100 on 49k images ≈ 41 epochs,
-# lr ×0.1 at 18k and 19k iterations (≈ epochs 37 and 39), SGD Nesterov, weight decay 5e-4;
-# meta-net SGD 1e-3 (m 0.9, Nesterov, wd 5e-4) on weights normalised to sum one.
+# The official WRN-28-10 script (``train_WRN-28-10_Meta_PGC.py``, Shu et al., NeurIPS 2019):
+# 20k iterations of batch 100 on 49k images ≈ 41 epochs, lr ×0.1 at 18k and 19k iterations
+# (≈ epochs 37 and 39), SGD Nesterov, weight decay 5e-4; meta-net SGD 1e-3 (m 0.9, Nesterov,
+# wd 5e-4) on weights normalised to sum one.
 PROFILES = clean_meta_profiles(
     epochs=41,
     milestones=[37, 39],

@@ -13,7 +13,8 @@ dataset and noise, which the run_id already hashes, so the same config still mea
 result; an explicit ``--set lambda_u=0`` stays a different config with different flags, which
 it would not be if the table's value were written into the hparams.
 
-Sources (``../shared/docs/methods.md`` §2.1, §2.2, §4.1): CIFAR-10 sym 20 % → λu 0, 50 % → 25,
+Sources (Li, Socher & Hoi, DivideMix, ICLR 2020, Appendix Table 7, and the official
+``Train_cifar.py`` / ``Train_clothing1M.py`` defaults): CIFAR-10 sym 20 % → λu 0, 50 % → 25,
 80 % → 25, 90 % → 50; asym 40 % → 0. CIFAR-100 sym 20 % → 25, 50/80/90 % → 150. τ = 0.5, 0.6 at
 90 %. Clothing1M: λu 0, τ 0.5. At r = 0.9 the official code fits the GMM on the mean of the last
 5 epochs' normalised losses (``gmm_history`` 5), a path gated by the true rate.

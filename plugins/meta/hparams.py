@@ -62,7 +62,8 @@ MWNET_HPARAMS: dict[str, Any] = {
     ),
 }
 
-# The official MW-Net (methods.md §2.3) and L2R (§2.4) CIFAR scripts share this much:
+# The official MW-Net (``train_WRN-28-10_Meta_PGC.py``) and L2R (its CIFAR config) scripts share
+# this much:
 # WRN-28-10, batch 100 noisy + 100 trusted from 1,000 clean samples, SGD lr 0.1 m 0.9 divided
 # by 10 at two milestones. Each method states its differences (epochs, milestones, ...).
 _WRN: dict[str, Any] = {

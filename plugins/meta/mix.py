@@ -1,8 +1,8 @@
 """FaMUS's MixMatch variant (``famus --set mixmatch=true``): the batches and losses of a step.
 
-Not a plugin (no entry point). The FaMUS paper's state-of-the-art runs are MW-Net with FaMUS's
-samplers on top of DivideMix's machinery (methods.md §4.5.4); the official code exists only for
-CNWL red noise (``train_famus_redminiimage.py``, ``data_utils.py``), which this follows:
+Not a plugin (no entry point). The FaMUS paper's state-of-the-art runs (Xu et al., FaMUS, CVPR
+2021) are MW-Net with FaMUS's samplers on top of DivideMix's machinery; the official code exists
+only for CNWL red noise (``train_famus_redminiimage.py``, ``data_utils.py``), which this follows:
 
 * co-divide: each network trains on the split its *peer's* GMM makes — labeled = clean
   probability above ``p_threshold`` (median split when fewer than a batch or more than 90 % are

@@ -21,7 +21,8 @@ and the meta-net (MW-Net) additionally from
   its bias), squared differences of the mean and std of the *training* gradient (graph to the
   meta-net) and the detached meta-loss gradient at the look-ahead weights.
 
-Choices of this re-implementation (no official CIFAR code exists, methods.md §4.5.6):
+Choices of this re-implementation (no official CIFAR code exists; the sampler follows
+``grad_operator_layer.py`` of the official CNWL code):
 * gated = the last ``famus_gated`` (15) parameter tensors in forward order (found from the
   autograd graph) but the classifier's weight and bias, which are always kept;
 * the class-1 bias starts at log(K/(L−K)), so a fresh sampler picks K of L layers on average;
