@@ -249,7 +249,13 @@ def test_loss_and_deviations_are_noted(tmp_path, published):
     plain = synthetic_record(accs=(0.5, 0.6))
     gce = synthetic_record(accs=(0.5, 0.7), hparams={"loss": "gce"})
     dev = synthetic_record("fancy", accs=(0.5, 0.7))
-    dev["method_info"] = {"deviations": [{"what": "no warm-up", "why": "x"}, "lr 0.1 | 0.2"]}
+    dev["method_info"] = {
+        "deviations": [
+            {"what": "no warm-up", "why": "x", "option": "warmup"},
+            "lr 0.1 | 0.2",
+            {"what": "no warm-up", "why": "x", "option": "warmup_epochs"},  # named once
+        ]
+    }
     for rec in (plain, gce, dev):
         write_synthetic(tmp_path, rec)
     boards, _ = lb.build(tmp_path, published=published, figures=False)

@@ -137,7 +137,9 @@ def _deviations(info: Any) -> str:
     texts = [
         str(d.get("what", d.get("option", ""))) if isinstance(d, dict) else str(d) for d in items
     ]
-    return "; ".join(one_line(t, 120).replace("|", "/") for t in texts if t)
+    # one deviation can span several options (meta_opt and meta_wd): name it once
+    unique = dict.fromkeys(one_line(t, 120).replace("|", "/") for t in texts if t)
+    return "; ".join(unique)
 
 
 def row(record: dict[str, Any]) -> dict[str, Any]:
