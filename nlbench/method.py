@@ -249,12 +249,9 @@ def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torc
     name = ctx.hparams.get("loss")
     if not name or name == "ce":
         return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
-    host = ctx.extras.get("host")
-    if host is None:
-        from nlbench.plugins import get_host
+    from nlbench.plugins import host_of
 
-        host = get_host()
-    return host.get("losses", str(name)).factory(ctx.hparams)
+    return host_of(ctx.extras).get("losses", str(name)).factory(ctx.hparams)
 
 
 class SingleNetMethod(Method):
