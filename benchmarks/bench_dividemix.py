@@ -25,14 +25,13 @@ from typing import Any
 
 import torch
 
-from nlbench.config import RunConfig
+from nlbench.context import ScanCache, scan_train_set
 from nlbench.data import DatasetData, EpochPlan, ImageSet, TrainSet
 from nlbench.hparam_types import defaults
 from nlbench.hparams import BASE_HPARAMS, eval_batch_size
 from nlbench.method import SingleNetMethod, TrainContext
 from nlbench.models import build_model
 from nlbench.plugins import get_host
-from nlbench.runner import Runner, ScanCache
 
 
 def synthetic(n: int, classes: int = 10, size: int = 32, seed: int = 0) -> DatasetData:
@@ -126,7 +125,7 @@ def erm_components(method: SingleNetMethod) -> dict[str, float]:
     return {"fwd": fwd / k, "bwd": bwd / k, "eval": evl / k}
 
 
-def dividemix_epoch(method, cache, runner: Runner, epoch: int) -> dict[str, float]:
+def dividemix_epoch(method, cache, epoch: int) -> dict[str, float]:
     """One post-warm-up epoch, split into loss pass, GMM + co-divide, and training."""
     dev, out = method.ctx.device, {}
     cache.invalidate()
@@ -168,14 +167,13 @@ def measure(
     ctx, cache = make_context(data, model, dev, hp)
     erm = SingleNetMethod(ctx)
     dm = DivideMix(ctx)
-    runner = Runner(RunConfig(device=device))
-    cache.compute = lambda: runner._scan(dm, ctx.train, eval_batch_size(hp, ctx.device))
+    cache.compute = lambda: scan_train_set(dm, ctx.train, eval_batch_size(hp, ctx.device))
     for b in dm.epoch_batches(0, dm.start_epoch(0, cache.get)):  # the warm-up epoch
         dm.train_step(b)
     rows: list[tuple[float, dict[str, float]]] = []
     for r in range(rounds + 1):
         e = timed(lambda: erm_epoch(erm), dev)
-        d = dividemix_epoch(dm, cache, runner, 1 + r)
+        d = dividemix_epoch(dm, cache, 1 + r)
         d.update(erm_components(erm))
         if r:  # the first round warms caches and allocators
             rows.append((e, d))

@@ -142,7 +142,7 @@ class MethodLoop:
 
     method: Method
     ctx: TrainContext
-    runner: Any
+    trainer: Any  # nlbench.epoch_loop.EpochTrainer, the runner's own epoch loop
     cache: Any
     start_s: list[float] = field(default_factory=list)
 
@@ -151,7 +151,7 @@ class MethodLoop:
         t0 = time.perf_counter()
         plan = self.method.start_epoch(epoch, self.cache.get)
         self.start_s.append(time.perf_counter() - t0)
-        _, seen, _ = self.runner._train_epoch(self.method, self.ctx, epoch, plan)
+        _, seen, _ = self.trainer.run(self.method, self.ctx, epoch, plan)
         return seen
 
 
@@ -177,16 +177,16 @@ def build_loop(
     name: str, s: BenchSettings, data: DatasetData, device: torch.device, host: Any
 ) -> MethodLoop:
     """Build method ``name`` through its ``MethodSpec.factory`` on the synthetic set."""
-    from nlbench.runner import Runner, ScanCache
+    from nlbench.context import ScanCache, scan_train_set
+    from nlbench.epoch_loop import EpochTrainer
 
     hp = bench_hparams(name, s, host)
-    runner = Runner(RunConfig(method=name, device=str(device)), host=host)
     cache = ScanCache()  # compute is set once the method exists
     ctx = bench_context(hp, s, data, device, host, cache)
     seed_model_init(derive_seed("init", s.seed))
     method = host.get("methods", name).factory(ctx)
-    cache.compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, ctx.device))
-    return MethodLoop(method, ctx, runner, cache)
+    cache.compute = lambda: scan_train_set(method, ctx.train, eval_batch_size(hp, ctx.device))
+    return MethodLoop(method, ctx, EpochTrainer(), cache)
 
 
 def bench_context(

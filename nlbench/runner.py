@@ -20,13 +20,11 @@ import torch
 
 from nlbench import distributed, observers, rundir
 from nlbench.config import RunConfig
-from nlbench.context import ScanCache, build_method, scan_train_set
-from nlbench.data import EpochPlan
-from nlbench.epoch_loop import EpochTrained, EpochTrainer, sync
+from nlbench.context import ScanCache, build_method
+from nlbench.epoch_loop import EpochTrainer, sync
 from nlbench.errors import UsageError
 from nlbench.evaluation import Evaluator
 from nlbench.faults import KillSwitch
-from nlbench.method import Method, Scan, TrainContext
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import prepare, resolve_device
 from nlbench.record import summarise
@@ -128,17 +126,6 @@ class Runner:
         return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
 
     # -- for benchmarks (nlbench.bench, gpucheck): the runner's own scan and epoch ------------
-    def _scan(
-        self, method: Method, train: Any, eval_bs: int, index: torch.Tensor | None = None
-    ) -> Scan:
-        return scan_train_set(method, train, eval_bs, self.dist, index)
-
-    def _train_epoch(
-        self, method: Method, ctx: TrainContext, epoch: int, plan: EpochPlan | None
-    ) -> EpochTrained:
-        return EpochTrainer(self.progress, self.faults, lambda: self._stop).run(
-            method, ctx, epoch, plan
-        )
 
 
 def _peak_mem_mb(device: torch.device) -> float | None:

@@ -23,7 +23,6 @@ from nlbench.bench_legs import (
     bench_hparams,
     synthetic_dataset,
 )
-from nlbench.config import RunConfig
 from nlbench.gpucheck.settings import CheckSettings
 from nlbench.hparams import eval_batch_size, use_channels_last
 from nlbench.seeding import derive_seed, seed_model_init, torch_generator
@@ -67,14 +66,14 @@ def bench_settings(s: CheckSettings, methods: tuple[str, ...] | None = None) -> 
 
 def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
     """The nlbench ERM leg and the matching plain loop, from the same initial weights."""
-    from nlbench.runner import Runner, ScanCache
+    from nlbench.context import ScanCache, scan_train_set
+    from nlbench.epoch_loop import EpochTrainer
 
     compile_ = bool(overrides.get("compile"))
     hp = {
         **bench_hparams("erm", bs, host),
         **{k: v for k, v in overrides.items() if k != "compile"},
     }
-    runner = Runner(RunConfig(method="erm", device=str(device)), host=host)
     cache = ScanCache()  # its compute is set once the method exists (below)
     ctx = bench_context(hp, bs, data, device, host, cache)
     make = ctx.build_model
@@ -82,7 +81,7 @@ def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
         ctx.build_model = lambda: _compiled(make())
     seed_model_init(derive_seed("init", bs.seed))
     method = host.get("methods", "erm").factory(ctx)
-    cache.compute = lambda: runner._scan(method, ctx.train, eval_batch_size(hp, device))
+    cache.compute = lambda: scan_train_set(method, ctx.train, eval_batch_size(hp, device))
     plain_net = make()
     plain_net.load_state_dict(method.networks()["net"].state_dict())
     amp = bool(hp.get("amp")) and device.type == "cuda"
@@ -97,7 +96,7 @@ def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
         use_channels_last(hp, device),
     )
     settings = {"amp": amp, "channels_last": use_channels_last(hp, device), "compile": compile_}
-    return MethodLoop(method, ctx, runner, cache), plain, settings
+    return MethodLoop(method, ctx, EpochTrainer(), cache), plain, settings
 
 
 def _compiled(net: torch.nn.Module) -> torch.nn.Module:
