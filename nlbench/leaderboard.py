@@ -20,6 +20,7 @@ from nlbench.boards import studies
 from nlbench.boards.board import render_board
 from nlbench.boards.figures import available as figures_available
 from nlbench.boards.figures import made_by_other_version
+from nlbench.boards.pending import section as pending_section
 from nlbench.boards.published import load_published, published_table
 from nlbench.boards.records import Collected, collect, frame, noise_order
 from nlbench.boards.render import DASH, MARKER, pipe_table
@@ -65,9 +66,10 @@ def build(
     published: pd.DataFrame | None = None,
     claims: list[claims_mod.Claim] | None = None,
     figures: bool | None = None,
+    sweeps: Path | None = None,
 ) -> tuple[dict[str, str], Collected]:
     """Every generated file as ``{relative path: text}`` from the records under ``results``."""
-    built, collected = build_all(results, strict, published, claims, figures)
+    built, collected = build_all(results, strict, published, claims, figures, sweeps)
     return built.files, collected
 
 
@@ -77,8 +79,10 @@ def build_all(
     published: pd.DataFrame | None = None,
     claims: list[claims_mod.Claim] | None = None,
     figures: bool | None = None,
+    sweeps: Path | None = None,
 ) -> tuple[Built, Collected]:
-    """:func:`build`, also saying whether figures were built."""
+    """:func:`build`, also saying whether figures were built; with ``sweeps`` (the folder of
+    sweep files, ``leaderboards/sweeps``) each board ends with the cells still to run."""
     collected = collect(results, strict)
     published = load_published() if published is None else published
     claims = claims_mod.load_claims() if claims is None else claims
@@ -89,6 +93,15 @@ def build_all(
         for (dataset, profile), part in main.groupby(["dataset", "profile"], sort=True):
             name = board_name(dataset, profile)
             built.files.update(render_board(part, published, dataset, profile, built.figures))
+            mine = [r for _, r, study in collected.records if not study]
+            mine = [
+                r
+                for r in mine
+                if (r["config"]["dataset"], r["config"]["profile"]) == (dataset, profile)
+            ]
+            todo = pending_section(sweeps, name[:-3], mine)
+            if todo:
+                built.files[name] = built.files[name].rstrip("\n") + "\n\n" + "\n".join(todo)
             frames[name[:-3]] = part
     for name in sorted({s for _, _, s in collected.records if s}):
         df = frame(r for _, r, study in collected.records if study == name)

@@ -66,7 +66,7 @@ def register(cli: click.Group) -> None:
         the run records under RESULTS (results/studies-<name>/ feed studies/<name>.md)."""
         from nlbench.leaderboard import build_all
 
-        built, collected = build_all(Path(results), strict)
+        built, collected = build_all(Path(results), strict, sweeps=Path(out) / "sweeps")
         for problem in collected.problems:
             click.echo(f"skipped: {problem}", err=True)
         for conflict in collected.conflicts:

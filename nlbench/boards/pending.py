@@ -1,0 +1,108 @@
+"""The cells a board's sweep files ask for that no finished record fills yet.
+
+A board is only as complete as its sweep files say it should be: each board ends with the cells
+still to run and the command that fills them, computed from ``leaderboards/sweeps/*.toml`` and
+the records, so that the list can never drift from the truth (``--check`` covers it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nlbench.boards.render import pipe_table
+
+# RunConfig fields a sweep cell is matched on (None in the sweep: any value)
+_MATCHED = ("method", "dataset", "noise", "profile", "seed", "noise_seed", "train_subset", "model")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def _cells(path: Path) -> list[tuple[Any, dict[str, Any]]] | None:
+    """Every (RunConfig, hparam settings) of a sweep file; None for a file whose cells depend
+    on a method's search space or per-method tables (not listed) or that cannot be read."""
+    from nlbench.errors import NlbenchError
+    from nlbench.sweep import grid_from_mapping, load_toml
+
+    try:
+        grid = grid_from_mapping(load_toml(path), f"sweep file {path}")
+    except NlbenchError:
+        return None
+    if grid.per_method or any(not isinstance(v, list) for v in grid.grid.values()):
+        return None
+    keys = sorted(grid.grid)
+    variants = [
+        dict(zip(keys, combo)) for combo in itertools.product(*(grid.grid[k] for k in keys))
+    ]
+    return [
+        (cfg, {**dict(grid.overrides), **variant})
+        for cfg in grid.configs()
+        for variant in variants or [{}]
+    ]
+
+
+def _filled(cfg: Any, settings: Mapping[str, Any], records: Iterable[dict[str, Any]]) -> bool:
+    for record in records:
+        rc, hp = record["config"], record["config"].get("hparams") or {}
+        if not all(
+            getattr(cfg, k) is None
+            or _same(getattr(cfg, k), rc.get(k) if k != "model" else hp.get(k))
+            for k in _MATCHED
+        ):
+            continue
+        if cfg.epochs is not None and not _same(cfg.epochs, hp.get("epochs")):
+            continue
+        if all(_same(v, hp.get(k)) for k, v in settings.items()):
+            return True
+    return False
+
+
+def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
+    """``{sweep file name: rows (method, noise, settings, seeds)}`` for the sweep files whose
+    cells land on board ``stem`` (``<dataset>-<profile>``); an empty list: all filled."""
+    out: dict[str, list[list[str]]] = {}
+    for path in sorted(sweeps.glob("*.toml")):
+        cells = _cells(path)
+        if not cells or any(f"{c.dataset}-{c.profile}" != stem for c, _ in cells):
+            continue
+        if any(str(c.out or "").split("/")[-1].startswith("studies-") for c, _ in cells):
+            continue
+        todo: dict[tuple[str, str, str], list[str]] = {}
+        for cfg, settings in cells:
+            if not _filled(cfg, settings, records):
+                shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "–"
+                todo.setdefault((cfg.method, cfg.noise, shown), []).append(str(cfg.seed))
+        out[path.name] = [[m, f"`{n}`", s, ", ".join(seeds)] for (m, n, s), seeds in todo.items()]
+    return out
+
+
+def section(sweeps: Path | None, stem: str, records: list[dict[str, Any]]) -> list[str]:
+    """The board's closing "Cells still to run" section (nothing without sweep files)."""
+    if sweeps is None or not sweeps.is_dir():
+        return []
+    found = missing(sweeps, stem, records)
+    if not found:
+        return []
+    where = f"leaderboards/{sweeps.name}"
+    lines = [
+        "## Cells still to run",
+        "",
+        (f"What the sweep files of this board (`{where}/`) ask for and no finished record holds "
+        "yet. A sweep skips finished runs, so the command of each file fills exactly these; "
+        "then `nlbench migrate-records results && make leaderboards`."),
+        "",
+    ]
+    for name, rows in found.items():
+        command = f"`nlbench sweep -c {where}/{name}`"
+        if not rows:
+            lines += [f"- {command}: every cell has a finished record.", ""]
+            continue
+        table = pipe_table(["method", "noise", "settings", "seeds to run"], rows).rstrip("\n")
+        lines += [f"- {command}:", "", table, ""]
+    return lines

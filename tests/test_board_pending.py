@@ -1,0 +1,95 @@
+"""Each board ends with the cells its sweep files ask for and no finished record fills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthetic_records import synthetic_record, write_synthetic
+
+from nlbench import leaderboard as lb
+from nlbench.boards.pending import missing
+
+SWEEP = """
+methods = ["erm", "mwnet"]
+dataset = "synth"
+profile = "quick"
+noise = ["sym:0.2", "sym:0.6"]
+seeds = [0, 1]
+epochs = 2
+out = "results/synth-quick"
+"""
+
+
+def _sweeps(tmp_path: Path, **files: str) -> Path:
+    folder = tmp_path / "leaderboards" / "sweeps"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / f"{name}.toml").write_text(text)
+    return folder
+
+
+def test_missing_cells_are_listed_by_method_noise_and_seed(tmp_path):
+    sweeps = _sweeps(tmp_path, grid=SWEEP)
+    records = [
+        synthetic_record("erm", "sym:0.2", 0, accs=(0.5, 0.6)),
+        synthetic_record("erm", "sym:0.2", 1, accs=(0.5, 0.6)),
+        synthetic_record("erm", "sym:0.6", 1, accs=(0.5, 0.6)),
+        synthetic_record("mwnet", "sym:0.2", 0, accs=(0.5, 0.6, 0.7)),  # 3 epochs: another cell
+    ]
+    rows = missing(sweeps, "synth-quick", records)["grid.toml"]
+    assert rows == [
+        ["erm", "`sym:0.6`", "–", "0"],
+        ["mwnet", "`sym:0.2`", "–", "0, 1"],
+        ["mwnet", "`sym:0.6`", "–", "0, 1"],
+    ]
+
+
+def test_set_and_grid_settings_must_match_the_record(tmp_path):
+    text = SWEEP.replace('["erm", "mwnet"]', '["erm"]').replace(
+        '["sym:0.2", "sym:0.6"]', '"sym:0.2"'
+    )
+    sweeps = _sweeps(tmp_path, losses=text + "\n[set]\nlr = 0.05\n[grid]\nloss = ['gce', 'sce']\n")
+    plain = [synthetic_record("erm", "sym:0.2", s, accs=(0.5, 0.6)) for s in (0, 1)]
+    rows = missing(sweeps, "synth-quick", plain)["losses.toml"]
+    assert rows == [
+        ["erm", "`sym:0.2`", "loss=gce lr=0.05", "0, 1"],
+        ["erm", "`sym:0.2`", "loss=sce lr=0.05", "0, 1"],
+    ]
+    gce = [
+        synthetic_record("erm", "sym:0.2", s, accs=(0.5, 0.6), hparams={"loss": "gce"})
+        for s in (0, 1)
+    ]
+    rows = missing(sweeps, "synth-quick", plain + gce)["losses.toml"]
+    assert rows == [["erm", "`sym:0.2`", "loss=sce lr=0.05", "0, 1"]]
+
+
+def test_other_boards_studies_and_unreadable_files_are_left_out(tmp_path):
+    sweeps = _sweeps(
+        tmp_path,
+        other=SWEEP.replace('profile = "quick"', 'profile = "paper"'),
+        study=SWEEP.replace("results/synth-quick", "results/studies-memo"),
+        broken="methods = [",
+        space=SWEEP + '\n[grid]\nlr = "search_space"\n',
+    )
+    assert missing(sweeps, "synth-quick", []) == {}
+
+
+def test_the_board_ends_with_the_cells_still_to_run(tmp_path):
+    results = tmp_path / "results"
+    sweeps = _sweeps(tmp_path, grid=SWEEP.replace('["erm", "mwnet"]', '["erm"]'))
+    for noise in ("sym:0.2", "sym:0.6"):
+        for seed in (0, 1):
+            write_synthetic(results, synthetic_record("erm", noise, seed, accs=(0.5, 0.6)))
+    files, _ = lb.build(results, figures=False, sweeps=sweeps)
+    board = files["synth-quick.md"]
+    assert "## Cells still to run" in board
+    assert (
+        "`nlbench sweep -c leaderboards/sweeps/grid.toml`: every cell has a finished record."
+        in board
+    )
+    files, _ = lb.build(results, figures=False)  # no sweep folder: no section
+    assert "Cells still to run" not in files["synth-quick.md"]
+    write_synthetic(results, synthetic_record("mwnet", "sym:0.2", 0, accs=(0.5, 0.6)))
+    (sweeps / "grid.toml").write_text(SWEEP)
+    board = lb.build(results, figures=False, sweeps=sweeps)[0]["synth-quick.md"]
+    assert "| mwnet | `sym:0.2` | – | 1 |" in board and "| mwnet | `sym:0.6` | – | 0, 1 |" in board
