@@ -23,6 +23,7 @@ from nlbench import hookimpl
 from nlbench.data import DatasetData, ImageSet, LoadRequest
 from nlbench.download import Archive, Expected, load_numpy_pickle, require_files
 from nlbench.errors import DataMissingError
+from nlbench.profiles import small_image_profiles
 from nlbench.specs import DatasetSpec
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -180,15 +181,7 @@ PROFILES = {
         "weight_decay": 5e-4,
         "scheduler": "multistep",
     },
-    "quick": {
-        "model": "cnn_small",
-        "epochs": 15,
-        "batch_size": 128,
-        "lr": 0.05,
-        "milestones": [0.5, 0.75],
-        "weight_decay": 5e-4,
-        "scheduler": "multistep",
-    },
+    "quick": small_image_profiles(300)["quick"],  # the same quick profile as every small set
     # CIFAR-10 at 2-core-CPU scale, used with --train-subset 5000: ERM ~5 min on one thread.
     # Measured (`nlbench run --method erm --dataset cifar10 --profile cpu --noise sym:0.6
     # --train-subset 5000 --set augment=...`, 1 thread beside one other job): with crop+flip
