@@ -93,9 +93,11 @@ def section(sweeps: Path | None, stem: str, records: list[dict[str, Any]]) -> li
     lines = [
         "## Cells still to run",
         "",
-        (f"What the sweep files of this board (`{where}/`) ask for and no finished record holds "
-        "yet. A sweep skips finished runs, so the command of each file fills exactly these; "
-        "then `nlbench migrate-records results && make leaderboards`."),
+        (
+            f"What the sweep files of this board (`{where}/`) ask for and no finished record holds "
+            "yet. A sweep skips finished runs, so the command of each file fills exactly these; "
+            "then `nlbench migrate-records results && make leaderboards`."
+        ),
         "",
     ]
     for name, rows in found.items():
