@@ -62,3 +62,14 @@ def test_rank_groups_strict_order_when_nothing_overlaps_and_n1_unranked():
 def test_rank_groups_chain_is_not_transitive():
     # B overlaps A, C overlaps B but not A: C leads its own group (rank 3)
     assert rank_groups([est(10, 1), est(8.5, 1), est(7, 1)]) == [1, 1, 3]
+
+
+def test_accuracy_interval_is_shown_clipped_to_0_100():
+    """[0.9, 1.0, 1.0]: t-interval 0.967 ± 0.143 reaches 1.11; the board shows 100.00."""
+    from nlbench.boards.render import interval
+
+    e = t_interval([0.9, 1.0, 1.0])
+    assert e.high > 1.0 and e.low > 0.8
+    assert interval(e) == f"[{100 * e.low:.2f}, 100.00]"
+    assert interval(t_interval([0.0, 0.0, 0.1])).startswith("[0.00, ")
+    assert interval(t_interval([0.7])) == "– (n=1)"

@@ -13,7 +13,9 @@ from nlbench.boards.render import DASH, MARKER, aggregate, section_table
 
 INTRO = (
     "Per noise setting, rows are ranked by last-epoch test accuracy (mean ± sample std over n "
-    "seeds). *95 % CI* is the Student-t interval over seeds, mean ± t(0.975, n−1)·s/√n; one seed "
+    "seeds). *95 % CI* is the Student-t interval over seeds, mean ± t(0.975, n−1)·s/√n, shown "
+    "clipped to [0, 100] (with 3 seeds a wide spread reaches past 100 %, which no accuracy can; "
+    "clipping changes no rank group); one seed "
     "has no interval (shown as – (n=1)). *rank* is a rank group: the best row and every row whose "
     "interval overlaps the best row's share rank 1, the best of the rest leads the next group, and"
     " so on (competition ranking: 1, 1, 3); a row with one seed cannot be placed and shows – (such"

@@ -34,9 +34,13 @@ def mean_std(mean: float, std: float, n: int) -> str:
 
 
 def interval(e: Estimate) -> str:
+    """An accuracy's interval, clipped to [0, 100] %: the t-interval's tails past the bounds
+    say only that the seeds spread widely (rank groups are the same with or without them)."""
     if not e.n:
         return DASH
-    return f"[{pct(e.low)}, {pct(e.high)}]" if e.has_interval else f"{DASH} (n={e.n})"
+    if not e.has_interval:
+        return f"{DASH} (n={e.n})"
+    return f"[{pct(max(e.low, 0.0))}, {pct(min(e.high, 1.0))}]"
 
 
 def diff_cell(e: Estimate) -> str:
