@@ -20,10 +20,10 @@ import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from nlbench import hookimpl
+from nlbench.api import small_image_profiles
 from nlbench.data import DatasetData, ImageSet, LoadRequest
 from nlbench.download import Archive, Expected, load_numpy_pickle, require_files
 from nlbench.errors import DataMissingError
-from nlbench.profiles import small_image_profiles
 from nlbench.specs import DatasetSpec
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
