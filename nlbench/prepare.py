@@ -89,6 +89,12 @@ def split_meta(
     n = int(arg)
     if n >= len(data.train):
         raise UsageError(f"meta_set clean:{n}: larger than the train set ({len(data.train)})")
+    if data.stream is not None:  # the images stay on disk: nothing in memory to hold out
+        raise UsageError(
+            f"meta_set '{meta_set}': a clean meta set is held out of in-memory training images, "
+            "and this dataset streams its train set from disk; accepted here: pseudo (the "
+            "network's own GMM pseudo-clean set) or none"
+        )
     idx = class_balanced_subset(data.train.y.numpy(), n, numpy_rng("meta", n, seed))
     keep = np.setdiff1d(np.arange(len(data.train)), idx)
     meta = data.train.take(idx)

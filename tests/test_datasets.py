@@ -319,6 +319,33 @@ def test_clothing1m_end_to_end_run(tmp_path):
     assert 0 <= epoch["test_acc"] <= 1 and 0 <= epoch["val_acc"] <= 1
 
 
+@pytest.mark.parametrize("method", ["mwnet", "l2r"])
+def test_clothing1m_clean_meta_set_is_a_usage_error_and_pseudo_runs(tmp_path, method):
+    """Clothing1M streams its train set from disk, so there is no in-memory clean hold-out: a
+    ``clean:N`` meta set is refused in one line naming what is accepted (it used to crash);
+    ``pseudo`` runs."""
+    from nlbench.api import run
+    from nlbench.errors import UsageError
+
+    write_clothing1m(tmp_path / "data")
+    settings = {"batches_per_epoch": 2, "batch_size": 4, "num_workers": 0, "eval_batch_size": 8}
+    kw = {
+        "method": method,
+        "dataset": "clothing1m",
+        "profile": "paper",
+        "model": "tiny_cnn",
+        "epochs": 1,
+        "data_root": str(tmp_path / "data"),
+        "out": str(tmp_path / "runs"),
+        "device": "cpu",
+    }
+    with pytest.raises(UsageError, match="streams its train set.*accepted here: pseudo"):
+        run(**kw, set={**settings, "meta_set": "clean:4"})
+    assert not any((tmp_path / "runs").glob("*/run.json"))
+    record = run(**kw, set={**settings, "meta_set": "pseudo"})
+    assert record["status"] == "done"
+
+
 # -- registry-wide ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", DATASETS)
 def test_profiles_resolve_with_known_models(name):
