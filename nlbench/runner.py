@@ -125,8 +125,6 @@ class Runner:
         images = int(distributed.sum_scalar(images, self.dist))  # all ranks' images
         return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
 
-    # -- for benchmarks (nlbench.bench, gpucheck): the runner's own scan and epoch ------------
-
 
 def _peak_mem_mb(device: torch.device) -> float | None:
     if device.type == "cuda":
