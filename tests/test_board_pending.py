@@ -7,7 +7,7 @@ from pathlib import Path
 from synthetic_records import synthetic_record, write_synthetic
 
 from nlbench import leaderboard as lb
-from nlbench.boards.pending import missing
+from nlbench.boards.pending import missing, spent
 
 SWEEP = """
 methods = ["erm", "mwnet"]
@@ -36,6 +36,7 @@ def test_missing_cells_are_listed_by_method_noise_and_seed(tmp_path):
         synthetic_record("erm", "sym:0.6", 1, accs=(0.5, 0.6)),
         synthetic_record("mwnet", "sym:0.2", 0, accs=(0.5, 0.6, 0.7)),  # 3 epochs: another cell
     ]
+    assert spent(sweeps, "synth-quick", records) == {"grid.toml": (3, 8, 30.0 / 3600)}
     rows = missing(sweeps, "synth-quick", records)["grid.toml"]
     assert rows == [
         ["erm", "`sym:0.6`", "–", "0"],
@@ -83,10 +84,8 @@ def test_the_board_ends_with_the_cells_still_to_run(tmp_path):
     files, _ = lb.build(results, figures=False, sweeps=sweeps)
     board = files["synth-quick.md"]
     assert "## Cells still to run" in board
-    assert (
-        "`nlbench sweep -c leaderboards/sweeps/grid.toml`: every cell has a finished record."
-        in board
-    )
+    head = "- `nlbench sweep -c leaderboards/sweeps/grid.toml`: 4 of 4 cells, 0.01 h;"
+    assert f"{head} every cell has a finished record." in board  # 4 runs of wall_s 10
     files, _ = lb.build(results, figures=False)  # no sweep folder: no section
     assert "Cells still to run" not in files["synth-quick.md"]
     write_synthetic(results, synthetic_record("mwnet", "sym:0.2", 0, accs=(0.5, 0.6)))

@@ -47,7 +47,10 @@ def _cells(path: Path) -> list[tuple[Any, dict[str, Any]]] | None:
     ]
 
 
-def _filled(cfg: Any, settings: Mapping[str, Any], records: Iterable[dict[str, Any]]) -> bool:
+def _filled(
+    cfg: Any, settings: Mapping[str, Any], records: Iterable[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The first finished record of the cell, None when there is none."""
     for record in records:
         rc, hp = record["config"], record["config"].get("hparams") or {}
         if not all(
@@ -59,26 +62,49 @@ def _filled(cfg: Any, settings: Mapping[str, Any], records: Iterable[dict[str, A
         if cfg.epochs is not None and not _same(cfg.epochs, hp.get("epochs")):
             continue
         if all(_same(v, hp.get(k)) for k, v in settings.items()):
-            return True
-    return False
+            return record
+    return None
 
 
-def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
-    """``{sweep file name: rows (method, noise, settings, seeds)}`` for the sweep files whose
-    cells land on board ``stem`` (``<dataset>-<profile>``); an empty list: all filled."""
-    out: dict[str, list[list[str]]] = {}
+def _board_cells(sweeps: Path, stem: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """The cells of each sweep file whose runs land on board ``stem`` (``<dataset>-<profile>``;
+    study sweeps feed study boards, not this one)."""
+    out = {}
     for path in sorted(sweeps.glob("*.toml")):
         cells = _cells(path)
         if not cells or any(f"{c.dataset}-{c.profile}" != stem for c, _ in cells):
             continue
         if any(str(c.out or "").split("/")[-1].startswith("studies-") for c, _ in cells):
             continue
+        out[path.name] = cells
+    return out
+
+
+def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
+    """``{sweep file name: rows (method, noise, settings, seeds)}`` for the sweep files whose
+    cells land on board ``stem``; an empty list: all filled."""
+    out: dict[str, list[list[str]]] = {}
+    for name, cells in _board_cells(sweeps, stem).items():
         todo: dict[tuple[str, str, str], list[str]] = {}
         for cfg, settings in cells:
-            if not _filled(cfg, settings, records):
+            if _filled(cfg, settings, records) is None:
                 shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "–"
                 todo.setdefault((cfg.method, cfg.noise, shown), []).append(str(cfg.seed))
-        out[path.name] = [[m, f"`{n}`", s, ", ".join(seeds)] for (m, n, s), seeds in todo.items()]
+        out[name] = [[m, f"`{n}`", s, ", ".join(seeds)] for (m, n, s), seeds in todo.items()]
+    return out
+
+
+def spent(
+    sweeps: Path, stem: str, records: list[dict[str, Any]]
+) -> dict[str, tuple[int, int, float]]:
+    """``{sweep file name: (cells done, cells, hours)}``; hours = the sum of the finished
+    cells' ``summary.wall_s`` (what the file has cost so far, traceable to the records)."""
+    out = {}
+    for name, cells in _board_cells(sweeps, stem).items():
+        found = [_filled(cfg, settings, records) for cfg, settings in cells]
+        done = [r for r in found if r is not None]
+        seconds = sum(float(r["summary"].get("wall_s") or 0.0) for r in done)
+        out[name] = (len(done), len(cells), seconds / 3600)
     return out
 
 
@@ -86,7 +112,7 @@ def section(sweeps: Path | None, stem: str, records: list[dict[str, Any]]) -> li
     """The board's closing "Cells still to run" section (nothing without sweep files)."""
     if sweeps is None or not sweeps.is_dir():
         return []
-    found = missing(sweeps, stem, records)
+    found, cost = missing(sweeps, stem, records), spent(sweeps, stem, records)
     if not found:
         return []
     where = f"leaderboards/{sweeps.name}"
@@ -94,17 +120,19 @@ def section(sweeps: Path | None, stem: str, records: list[dict[str, Any]]) -> li
         "## Cells still to run",
         "",
         (
-            f"What the sweep files of this board (`{where}/`) ask for and no finished record holds "
-            "yet. A sweep skips finished runs, so the command of each file fills exactly these; "
-            "then `nlbench migrate-records results && make leaderboards`."
+            f"What the sweep files of this board (`{where}/`) ask for and no finished record "
+            "holds yet, and what each file has cost so far (the sum of its finished runs' "
+            "`wall_s`). A sweep skips finished runs, so the command of each file fills exactly "
+            "these; then `nlbench migrate-records results && make leaderboards`."
         ),
         "",
     ]
     for name, rows in found.items():
-        command = f"`nlbench sweep -c {where}/{name}`"
+        done, total, hours = cost[name]
+        head = f"- `nlbench sweep -c {where}/{name}`: {done} of {total} cells, {hours:.2f} h"
         if not rows:
-            lines += [f"- {command}: every cell has a finished record.", ""]
+            lines += [f"{head}; every cell has a finished record.", ""]
             continue
         table = pipe_table(["method", "noise", "settings", "seeds to run"], rows).rstrip("\n")
-        lines += [f"- {command}:", "", table, ""]
+        lines += [f"{head}; to run:", "", table, ""]
     return lines
