@@ -89,17 +89,15 @@ def build_all(
     built = Built(figures=figures_available() if figures is None else figures)
     main = frame(r for _, r, study in collected.records if not study)
     frames = {"": main}
+    by_board: dict[tuple[str, str], list[dict]] = {}  # one pass: each board's own records
+    for _, r, study in collected.records:
+        if not study:
+            by_board.setdefault((r["config"]["dataset"], r["config"]["profile"]), []).append(r)
     if not main.empty:
         for (dataset, profile), part in main.groupby(["dataset", "profile"], sort=True):
             name = board_name(dataset, profile)
             built.files.update(render_board(part, published, dataset, profile, built.figures))
-            mine = [r for _, r, study in collected.records if not study]
-            mine = [
-                r
-                for r in mine
-                if (r["config"]["dataset"], r["config"]["profile"]) == (dataset, profile)
-            ]
-            todo = pending_section(sweeps, name[:-3], mine)
+            todo = pending_section(sweeps, name[:-3], by_board.get((dataset, profile), []))
             if todo:
                 built.files[name] = built.files[name].rstrip("\n") + "\n\n" + "\n".join(todo)
             frames[name[:-3]] = part

@@ -74,7 +74,7 @@ def _board_cells(sweeps: Path, stem: str) -> dict[str, list[tuple[Any, dict[str,
         cells = _cells(path)
         if not cells or any(f"{c.dataset}-{c.profile}" != stem for c, _ in cells):
             continue
-        if any(str(c.out or "").split("/")[-1].startswith("studies-") for c, _ in cells):
+        if any(Path(c.out or "").name.startswith("studies-") for c, _ in cells):
             continue
         out[path.name] = cells
     return out
