@@ -50,12 +50,10 @@ GPU_CHECK_OUT ?= benchmarks/results/gpu-check.json
 gpu-check: setup
 	$(PY) -m nlbench.gpucheck --out $(GPU_CHECK_OUT) $(if $(NLBENCH_DATA),--data-root $(NLBENCH_DATA),)
 
-# The digits study sweeps (a few CPU minutes; finished runs are skipped), then the boards.
+# The digits study sweeps (under an hour on one core; finished runs are skipped), then the boards.
 studies: setup
 	$(NLBENCH) sweep -c leaderboards/sweeps/studies-memorisation-digits.toml
-	for b in 16 128; do for s in constant cosine onecycle; do \
-	  $(NLBENCH) sweep -c leaderboards/sweeps/studies-batch-schedule-digits-b$$b.toml \
-	    --set scheduler=$$s || exit 1; done; done
+	$(NLBENCH) sweep -c leaderboards/sweeps/studies-batch-schedule-digits.toml
 	$(MAKE) leaderboards
 
 clean:

@@ -21,6 +21,7 @@ from nlbench.boards.board import render_board
 from nlbench.boards.figures import available as figures_available
 from nlbench.boards.figures import made_by_other_version
 from nlbench.boards.pending import section as pending_section
+from nlbench.boards.pending import study_names
 from nlbench.boards.published import load_published, published_table
 from nlbench.boards.records import Collected, collect, frame, noise_order
 from nlbench.boards.render import DASH, MARKER, pipe_table
@@ -101,10 +102,19 @@ def build_all(
             if todo:
                 built.files[name] = built.files[name].rstrip("\n") + "\n\n" + "\n".join(todo)
             frames[name[:-3]] = part
-    for name in sorted({s for _, _, s in collected.records if s}):
-        df = frame(r for _, r, study in collected.records if study == name)
-        built.files.update(studies.render_study(name, df, built.figures))
-        frames[f"studies/{name}"] = df
+    measured = {s for _, _, s in collected.records if s}
+    for name in sorted(measured | set(study_names(sweeps))):  # a study sweep without records
+        own = [r for _, r, study in collected.records if study == name]  # still gets its board
+        key = f"studies/{name}.md"
+        if own:
+            frames[f"studies/{name}"] = df = frame(own)
+            files = studies.render_study(name, df, built.figures)
+        else:
+            files = {key: studies.render_unmeasured(name)}
+        todo = pending_section(sweeps, f"studies/{name}", own)
+        if todo:
+            files[key] = files[key].rstrip("\n") + "\n\n" + "\n".join(todo)
+        built.files.update(files)
     if collected.records:  # nothing measured: no claims page to check
         built.files["claims.md"] = claims_mod.render_claims(claims, frames)
     return built, collected

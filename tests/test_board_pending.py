@@ -92,3 +92,51 @@ def test_the_board_ends_with_the_cells_still_to_run(tmp_path):
     (sweeps / "grid.toml").write_text(SWEEP)
     board = lb.build(results, figures=False, sweeps=sweeps)[0]["synth-quick.md"]
     assert "| mwnet | `sym:0.2` | – | 1 |" in board and "| mwnet | `sym:0.6` | – | 0, 1 |" in board
+
+
+STUDY = """
+methods = ["erm"]
+dataset = "synth"
+profile = "quick"
+noise = ["random_labels:0.0", "random_labels:1.0"]
+seeds = [0]
+epochs = 2
+out = "results/studies-memorisation-synth"
+"""
+
+
+def test_a_study_sweep_lands_on_its_study_board(tmp_path):
+    sweeps = _sweeps(tmp_path, study=STUDY)
+    done = synthetic_record("erm", "random_labels:0.0", 0, accs=(0.5, 0.6))
+    assert missing(sweeps, "synth-quick", [done]) == {}  # not the main board's cells
+    rows = missing(sweeps, "studies/memorisation-synth", [done])["study.toml"]
+    assert rows == [["erm", "`random_labels:1.0`", "–", "0"]]
+
+
+def test_a_study_without_records_still_gets_a_board_that_lists_its_cells(tmp_path):
+    results = tmp_path / "results"
+    sweeps = _sweeps(tmp_path, study=STUDY)
+    write_synthetic(results, synthetic_record())  # only a main-board record so far
+    files, _ = lb.build(results, figures=False, sweeps=sweeps)
+    board = files["studies/memorisation-synth.md"]
+    assert "No run record under `results/studies-memorisation-synth/` yet" in board
+    assert "rethinking generalization" in board  # the study's intro: what it will show
+    assert "`nlbench sweep -c leaderboards/sweeps/study.toml`: 0 of 2 cells, 0.00 h" in board
+    assert "| erm | `random_labels:1.0` | – | 0 |" in board
+    assert lb.MARKER in board  # a generated file: --check covers it, a rebuild replaces it
+
+    write_synthetic(
+        results / "studies-memorisation-synth",
+        synthetic_record("erm", "random_labels:0.0", 0, accs=(0.5, 0.6), fit_epochs=2),
+    )
+    board = lb.build(results, figures=False, sweeps=sweeps)[0]["studies/memorisation-synth.md"]
+    assert "No run record" not in board and "From 1 run record(s)" in board
+    assert "1 of 2 cells" in board and "| erm | `random_labels:1.0` | – | 0 |" in board
+    assert "| erm | `random_labels:0.0` |" not in board
+
+
+def test_no_sweep_folder_no_empty_study_boards(tmp_path):
+    results = tmp_path / "results"
+    write_synthetic(results, synthetic_record())
+    files, _ = lb.build(results, figures=False)
+    assert not [name for name in files if name.startswith("studies/")]

@@ -66,18 +66,41 @@ def _filled(
     return None
 
 
+def target(cells: list[tuple[Any, dict[str, Any]]]) -> str | None:
+    """The board a sweep file's runs land on: ``studies/<name>`` for a study sweep (its
+    ``out`` is ``results/studies-<name>``), else ``<dataset>-<profile>``; None when its cells
+    would land on several boards."""
+    found = set()
+    for cfg, _ in cells:
+        out = Path(cfg.out or "").name
+        study = out.startswith("studies-")
+        found.add(f"studies/{out[len('studies-') :]}" if study else f"{cfg.dataset}-{cfg.profile}")
+    return found.pop() if len(found) == 1 else None
+
+
 def _board_cells(sweeps: Path, stem: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
-    """The cells of each sweep file whose runs land on board ``stem`` (``<dataset>-<profile>``;
-    study sweeps feed study boards, not this one)."""
+    """The cells of each sweep file whose runs land on board ``stem`` (``<dataset>-<profile>``
+    or ``studies/<name>``)."""
     out = {}
     for path in sorted(sweeps.glob("*.toml")):
         cells = _cells(path)
-        if not cells or any(f"{c.dataset}-{c.profile}" != stem for c, _ in cells):
-            continue
-        if any(Path(c.out or "").name.startswith("studies-") for c, _ in cells):
-            continue
-        out[path.name] = cells
+        if cells and target(cells) == stem:
+            out[path.name] = cells
     return out
+
+
+def study_names(sweeps: Path | None) -> list[str]:
+    """The studies the sweep files ask for (``studies-<name>`` outs), records or not, so that
+    a study board (and the claims' links to it) exists before its first run."""
+    if sweeps is None or not sweeps.is_dir():
+        return []
+    names = set()
+    for path in sorted(sweeps.glob("*.toml")):
+        cells = _cells(path)
+        where = target(cells) if cells else None
+        if where and where.startswith("studies/"):
+            names.add(where.removeprefix("studies/"))
+    return sorted(names)
 
 
 def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str, list[list[str]]]:

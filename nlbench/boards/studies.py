@@ -154,6 +154,31 @@ def plain(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
 KINDS = {"memorisation": memorisation, "batch-schedule": batch_schedule}
 
 
+def _intro(name: str) -> str:
+    kind = next((k for k in KINDS if name.startswith(k)), "")
+    return {"memorisation": MEMO, "batch-schedule": BATCH}.get(kind, "")
+
+
+def render_unmeasured(name: str) -> str:
+    """``studies/<name>.md`` for a study that a sweep file asks for and no record holds yet:
+    what it will show, and (appended by the caller) the command that runs it."""
+    lines = [
+        f"# Study: {name}",
+        "",
+        MARKER,
+        "",
+        (
+            f"No run record under `results/studies-{name}/` yet: nothing is measured here. "
+            "The cells below list what its sweep file asks for and the command that runs them; "
+            "regenerate with `nlbench leaderboard --results results --out leaderboards`. "
+            "Whether the findings hold: [claims.md](../claims.md) (*not measured* until then)."
+        ),
+        "",
+    ]
+    intro = _intro(name)
+    return "\n".join([*lines, intro, ""] if intro else lines)
+
+
 def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str, str]:
     """``studies/<name>.md`` and its figure, as ``{path relative to --out: text}``."""
     kind = next((k for k in KINDS if name.startswith(k)), "")
