@@ -104,6 +104,32 @@ def test_selector_cells_pair_on_the_free_hparams():
     assert "(paired, n=2)" in numbers and verdict == "holds", numbers
 
 
+def test_gradient_cosine_claim_averages_over_epochs_and_skips_missing_diagnostics():
+    def rec(batch: int, sched: str, cosines: tuple[float | None, ...]) -> dict:
+        r = synthetic_record(
+            "erm",
+            "sym:0.4",
+            0,
+            (0.1,) * len(cosines),
+            hparams={"batch_size": batch, "scheduler": sched},
+        )
+        for epoch, cos in zip(r["epochs"], cosines):
+            epoch["grad_cos_clean_all"] = cos
+        return r
+
+    records = [
+        rec(16, "cosine", (0.9, 0.7)),  # mean 0.8
+        rec(16, "constant", (0.6, None, 0.8)),  # an epoch without diagnostics: mean 0.7
+        rec(128, "cosine", (0.5, 0.5)),
+        rec(128, "constant", (0.4, 0.4, 0.4)),
+    ]
+    c = claim("order", ["erm[batch_size=16]@sym:0.4", "erm[batch_size=128]@sym:0.4"], "mean_cos")
+    verdict, numbers = cl.evaluate(c, {"synth-quick": frame(records)})
+    # pairs by schedule: 0.8 - 0.5 = 0.3 and 0.7 - 0.4 = 0.3; no spread: s = 0, holds
+    assert "erm[batch_size=16]@sym:0.4 0.750 (n=2)" in numbers, numbers
+    assert "= +0.300 ± 0.000 (paired, n=2)" in numbers and verdict == "holds", numbers
+
+
 def test_packaged_claims_table_is_valid_and_covers_the_brief():
     claims = cl.load_claims()
     ids = {c.id for c in claims}

@@ -47,13 +47,21 @@ def _json_value(value: str) -> str:
         return json.dumps(value)
 
 
+UNSCALED = ("fit_epochs", "mean_cos")  # epochs and cosines; the rest are accuracies in %
+
+
 def _scale(metric: str) -> float:
-    return 1.0 if metric == "fit_epochs" else 100.0
+    return 1.0 if metric in UNSCALED else 100.0
+
+
+def _fmt(metric: str, x: float, sign: str = "") -> str:
+    """Accuracies in % to 2 decimals, cosines to 3 (their differences are small)."""
+    return f"{_scale(metric) * x:{sign}.{3 if metric == 'mean_cos' else 2}f}"
 
 
 def _mean(values: Values, metric: str) -> str:
     e = t_interval(list(values.values()))
-    return f"{_scale(metric) * e.mean:.2f} (n={e.n})"
+    return f"{_fmt(metric, e.mean)} (n={e.n})"
 
 
 def _direction(d: Estimate, strict: bool) -> str:
@@ -81,9 +89,9 @@ def _pairwise(cells: list[Cell], values: list[Values], metric: str, strict: bool
     for i, j in combinations(range(len(cells)), 2):
         d, kind = difference(values[i], values[j])
         verdicts.append(_direction(d, strict))
-        half = f" ± {_scale(metric) * d.half:.2f}" if d.has_interval else ""
+        half = f" ± {_fmt(metric, d.half)}" if d.has_interval else ""
         parts.append(
-            f"{cells[i].text} − {cells[j].text} = {_scale(metric) * d.mean:+.2f}{half} "
+            f"{cells[i].text} − {cells[j].text} = {_fmt(metric, d.mean, '+')}{half} "
             f"({kind}, n={d.n})"
         )
     means = "; ".join(f"{c.text} {_mean(v, metric)}" for c, v in zip(cells, values))

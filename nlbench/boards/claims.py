@@ -39,6 +39,7 @@ METRICS = {
     "final_train": "final train acc on given labels %",
     "fit_epochs": "epochs to fit",
     "final_fit": "final noisy_fit %",
+    "mean_cos": "clean·all gradient cosine, mean over epochs",
 }
 
 

@@ -182,9 +182,16 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "final_train": _acc(epochs[-1].get("train_acc_noisy") if epochs else None, "train acc"),
         "final_fit": _acc(epochs[-1].get("noisy_fit") if epochs else None, "noisy_fit"),
         "cos_curve": tuple(_finite(e.get("grad_cos_clean_all")) for e in epochs),
+        "mean_cos": _nanmean(_finite(e.get("grad_cos_clean_all")) for e in epochs),
         "batch_size": int(hp.get("batch_size") or 0),
         "scheduler": one_line(str(hp.get("scheduler")), 40),
     }
+
+
+def _nanmean(values: Iterable[float]) -> float:
+    """The mean of the numbers that are there (NaN: none, e.g. diagnostics off)."""
+    kept = [v for v in values if not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else math.nan
 
 
 def _finite(value: Any) -> float:
