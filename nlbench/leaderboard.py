@@ -116,7 +116,7 @@ def build_all(
             files[key] = files[key].rstrip("\n") + "\n\n" + "\n".join(todo)
         built.files.update(files)
     if collected.records:  # nothing measured: no claims page to check
-        built.files["claims.md"] = claims_mod.render_claims(claims, frames)
+        built.files["claims.md"] = claims_mod.render_claims(claims, frames, sweeps)
     return built, collected
 
 

@@ -154,3 +154,20 @@ def test_a_bad_claims_table_is_one_usage_error(tmp_path):
     )
     with pytest.raises(UsageError, match="expected method@noise"):
         cl.load_claims(path)
+
+
+def test_a_claim_not_measured_names_the_sweep_file_that_measures_it(tmp_path):
+    sweeps = tmp_path / "sweeps"
+    sweeps.mkdir()
+    (sweeps / "grid.toml").write_text(
+        'methods = ["good", "erm"]\ndataset = "synth"\nprofile = "quick"\n'
+        'noise = ["sym:0.6"]\nseeds = [0, 1]\nepochs = 2\nout = "results/synth-quick"\n'
+    )
+    frames = {"synth-quick": frame(runs("erm", [0.8, 0.81]))}
+    asked = claim("order", ["good@sym:0.6", "erm@sym:0.6"])
+    text = cl.render_claims([asked], frames, sweeps)
+    assert "no runs for good@sym:0.6, erm@sym:0.6." in text
+    assert "Filled by: `nlbench sweep -c leaderboards/sweeps/grid.toml`." in text
+    unasked = claim("order", ["good@sym:0.4", "erm@sym:0.4"])
+    assert "No sweep file asks for these cells yet." in cl.render_claims([unasked], frames, sweeps)
+    assert "sweep" not in cl.render_claims([unasked], frames).split("| **not measured** |")[1]

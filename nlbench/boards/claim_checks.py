@@ -81,10 +81,13 @@ def _combine(verdicts: list[str]) -> str:
     return HOLDS
 
 
+def _no_runs(cells: list[Cell], values: list[Values]) -> str:
+    return "no runs for " + ", ".join(c.text for c, v in zip(cells, values) if not v) + "."
+
+
 def _pairwise(cells: list[Cell], values: list[Values], metric: str, strict: bool):
     if any(not v for v in values):
-        missing = [c.text for c, v in zip(cells, values) if not v]
-        return UNMEASURED, f"no runs for {', '.join(missing)}"
+        return UNMEASURED, _no_runs(cells, values)
     verdicts, parts = [], []
     for i, j in combinations(range(len(cells)), 2):
         d, kind = difference(values[i], values[j])
@@ -109,9 +112,7 @@ def check_at_least(cells, values, metric):
 def check_fits(cells, values, metric):
     """Every run fitted: ``fit_epochs`` is a number (NaN: never reached 99 %)."""
     if any(not v for v in values):
-        return UNMEASURED, "no runs for " + ", ".join(
-            c.text for c, v in zip(cells, values) if not v
-        )
+        return UNMEASURED, _no_runs(cells, values)
     runs = [x for v in values for x in v.values()]
     fitted = [x for x in runs if not math.isnan(x)]
     verdict = HOLDS if len(fitted) == len(runs) else FAILS if not fitted else NS
@@ -129,9 +130,7 @@ def _rate(noise: str) -> float:
 def check_grows(cells, values, metric):
     """Spearman's ρ of the metric against the noise rate; NaN (never fitted) ranks last."""
     if any(not v for v in values):
-        return UNMEASURED, "no runs for " + ", ".join(
-            c.text for c, v in zip(cells, values) if not v
-        )
+        return UNMEASURED, _no_runs(cells, values)
     xs, ys = [], []
     for c, v in zip(cells, values):
         xs += [_rate(c.noise)] * len(v)

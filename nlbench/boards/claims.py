@@ -29,7 +29,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from nlbench.boards.claim_checks import CHECKS, Cell, parse_cell
+from nlbench.boards.claim_checks import CHECKS, UNMEASURED, Cell, parse_cell
+from nlbench.boards.pending import sweeps_for
 from nlbench.boards.render import MARKER, pipe_table
 from nlbench.errors import UsageError
 
@@ -127,7 +128,8 @@ _INTRO = (
     "on the same seed and noisy labels (mean ± 95 % t-interval of the pair differences) or, "
     "without pairs, uses Welch's interval. **holds**: every comparison in the claim is significant "
     "in its direction; **fails**: one is significant against it; **not significant**: neither "
-    "(including one seed, which has no interval); **not measured**: a cell has no runs yet. `fits` "
+    "(including one seed, which has no interval); **not measured**: a cell has no runs yet (and "
+    "the sweep file that would run it, if one asks for it). `fits` "
     "asks that every run reach 99 % train accuracy on the labels it was given; `grows` tests "
     "Spearman's ρ between the noise rate and the metric (a run that never fits counts as slower "
     "than any that does). Boards at CPU scale test the *direction* of a claim under a small "
@@ -135,12 +137,33 @@ _INTRO = (
 )
 
 
-def render_claims(claims: list[Claim], frames: dict[str, pd.DataFrame]) -> str:
-    """claims.md: one row per claim with its verdict, numbers and n."""
+def _how_to_measure(claim: Claim, frames: dict[str, pd.DataFrame], sweeps: Path | None) -> str:
+    """For a claim not measured yet: the sweep files that would fill its empty cells."""
+    df = frames.get(claim.board, pd.DataFrame())
+    empty = [c for c in map(parse_cell, claim.cells) if not cell_values(df, c, claim.metric)]
+    files = sorted(
+        {f for c in empty for f in sweeps_for(sweeps, claim.board, c.method, c.noise, c.select)}
+    )
+    if files:
+        return (
+            " Filled by: "
+            + ", ".join(f"`nlbench sweep -c leaderboards/sweeps/{f}`" for f in files)
+            + "."
+        )
+    return " No sweep file asks for these cells yet." if sweeps is not None else ""
+
+
+def render_claims(
+    claims: list[Claim], frames: dict[str, pd.DataFrame], sweeps: Path | None = None
+) -> str:
+    """claims.md: one row per claim with its verdict, numbers and n; with ``sweeps`` (the sweep
+    files' folder) a claim not measured yet names the sweep files that would measure it."""
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
     for c in claims:
         verdict, numbers = evaluate(c, frames)
+        if verdict == UNMEASURED:
+            numbers += _how_to_measure(c, frames, sweeps)
         counts[verdict] = counts.get(verdict, 0) + 1
         link = f"[{c.board}]({c.board}.md)"
         rows.append(

@@ -103,6 +103,27 @@ def study_names(sweeps: Path | None) -> list[str]:
     return sorted(names)
 
 
+def sweeps_for(
+    sweeps: Path | None, board: str, method: str, noise: str, select: Mapping[str, str]
+) -> list[str]:
+    """The sweep files with a cell on ``board`` for ``method`` at ``noise`` whose settings
+    match ``select`` (``{key: JSON value}``): the commands that would measure a claim's cell."""
+    if sweeps is None or not sweeps.is_dir():
+        return []
+    import json
+
+    return [
+        name
+        for name, cells in _board_cells(sweeps, board).items()
+        if any(
+            cfg.method == method
+            and cfg.noise == noise
+            and all(json.dumps(settings.get(k)) == v for k, v in select.items())
+            for cfg, settings in cells
+        )
+    ]
+
+
 def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
     """``{sweep file name: rows (method, noise, settings, seeds)}`` for the sweep files whose
     cells land on board ``stem``; an empty list: all filled."""
