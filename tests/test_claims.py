@@ -171,3 +171,56 @@ def test_a_claim_not_measured_names_the_sweep_file_that_measures_it(tmp_path):
     unasked = claim("order", ["good@sym:0.4", "erm@sym:0.4"])
     assert "No sweep file asks for these cells yet." in cl.render_claims([unasked], frames, sweeps)
     assert "sweep" not in cl.render_claims([unasked], frames).split("| **not measured** |")[1]
+
+
+def gap_frames(gaps: dict[float, list[float]]) -> dict:
+    """Batch 16 at 0.5 + gap, batch 128 at 0.5, one run per (rate, seed)."""
+    records = []
+    for rate, per_seed in gaps.items():
+        for seed, gap in enumerate(per_seed):
+            for batch, acc in ((16, 0.5 + gap), (128, 0.5)):
+                records.append(
+                    synthetic_record(
+                        "erm", f"sym_incl:{rate}", seed, (0.1, acc), hparams={"batch_size": batch}
+                    )
+                )
+    return {"synth-quick": frame(records)}
+
+
+GAP_CELLS = [f"erm[batch_size={b}]@sym_incl:{r}" for r in (0.0, 0.2, 0.5) for b in (16, 128)]
+
+
+@pytest.mark.parametrize(
+    ("gaps", "verdict"),
+    [
+        ({0.0: [-0.05, -0.04], 0.2: [0.0, 0.01], 0.5: [0.05, 0.06]}, "holds"),
+        ({0.0: [0.05, 0.06], 0.2: [0.0, 0.01], 0.5: [-0.05, -0.04]}, "fails"),
+        ({0.0: [0.05, -0.04], 0.2: [0.0, 0.01], 0.5: [-0.05, 0.06]}, "not significant"),
+        ({0.0: [0.05], 0.2: [0.0]}, "not measured"),
+    ],
+)
+def test_gap_grows_verdicts(gaps, verdict):
+    got, numbers = cl.evaluate(claim("gap_grows", GAP_CELLS), gap_frames(gaps))
+    assert got == verdict, numbers
+
+
+def test_gap_grows_numbers_list_each_pair_and_rho():
+    frames = gap_frames({0.0: [-0.05, -0.04], 0.2: [0.0, 0.01], 0.5: [0.05, 0.06]})
+    _, numbers = cl.evaluate(claim("gap_grows", GAP_CELLS), frames)
+    assert (
+        "erm[batch_size=16]@sym_incl:0.5 − erm[batch_size=128]@sym_incl:0.5: +5.00, +6.00"
+        in numbers
+    )
+    # rate ranks 1.5,1.5,3.5,3.5,5.5,5.5, gap ranks 1..6: ρ = 16 / √(16 · 17.5) = 0.956
+    assert "Spearman ρ = +0.96" in numbers and "(n=6 pairs)" in numbers, numbers
+
+
+def test_gap_grows_needs_cells_in_pairs(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(
+        '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\nmetric = "last"\n'
+        'compare = "gap_grows"\ncells = ["erm@sym:0.2", "erm@sym:0.4", "erm@sym:0.6"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match="in pairs"):
+        cl.load_claims(path)

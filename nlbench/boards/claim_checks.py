@@ -11,7 +11,7 @@ from itertools import combinations
 
 from scipy import stats as st
 
-from nlbench.boards.stats import Estimate, difference, t_interval
+from nlbench.boards.stats import Estimate, difference, pairs, t_interval
 
 HOLDS, FAILS, NS, UNMEASURED = "holds", "fails", "not significant", "not measured"
 CELL_RE = re.compile(r"^([a-z][a-z0-9_]*)(?:\[([^\]]*)\])?@(.+)$")
@@ -148,9 +148,30 @@ def check_grows(cells, values, metric):
     return verdict, f"{shown}. Spearman ρ = {rho:+.2f}, p = {p:.3f} (n={len(xs)})."
 
 
+def check_gap_grows(cells, values, metric):
+    """Cells in pairs (a, b) at noise rates: Spearman's ρ of the paired differences a − b
+    (same seed, labels and free hparams) against the noise rate; ρ > 0: the gap grows."""
+    if any(not v for v in values):
+        return UNMEASURED, _no_runs(cells, values)
+    xs, ys, shown = [], [], []
+    for k in range(0, len(cells), 2):
+        gaps = pairs(values[k], values[k + 1])
+        xs += [_rate(cells[k].noise)] * len(gaps)
+        ys += gaps
+        listed = ", ".join(_fmt(metric, g, "+") for g in gaps) or "no pairs"
+        shown.append(f"{cells[k].text} − {cells[k + 1].text}: {listed}")
+    text = "; ".join(shown)
+    if len(set(ys)) < 2 or len(set(xs)) < 2 or len(xs) < 3:
+        return NS, f"{text} (n={len(xs)}: no trend to test)."
+    rho, p = st.spearmanr(xs, ys)
+    verdict = NS if not (p < 0.05) else HOLDS if rho > 0 else FAILS
+    return verdict, f"{text}. Spearman ρ = {rho:+.2f}, p = {p:.3f} (n={len(xs)} pairs)."
+
+
 CHECKS: dict[str, Callable] = {
     "order": check_order,
     "at_least": check_at_least,
     "fits": check_fits,
     "grows": check_grows,
+    "gap_grows": check_gap_grows,
 }

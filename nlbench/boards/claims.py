@@ -6,7 +6,9 @@ pick runs by hparams) and a comparison:
 * ``order``: every cell above every later one (a > b > c means a > b, a > c, b > c);
 * ``at_least``: the first cell not below the second;
 * ``fits``: every run of every cell fitted its training labels (``epochs_to_fit`` reached);
-* ``grows``: the metric grows with the noise rate across the cells (Spearman's ρ).
+* ``grows``: the metric grows with the noise rate across the cells (Spearman's ρ);
+* ``gap_grows``: cells in pairs (a, b), one pair per noise rate: the paired difference a − b
+  grows with the rate (Spearman's ρ over every pair).
 
 Verdicts: *holds*, *fails* (the data contradict the claim at the 95 % level), *not
 significant* (intervals include no difference, or one seed), *not measured* (a cell has no
@@ -82,6 +84,8 @@ def _claim(c: dict[str, Any]) -> Claim:
         )
     for cell in c["cells"]:
         parse_cell(cell)
+    if c["compare"] == "gap_grows" and (len(c["cells"]) % 2 or not c["cells"]):
+        raise ValueError(f"claim {c['id']}: gap_grows takes cells in pairs (a, b), one per rate")
     return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""))
 
 
@@ -132,8 +136,9 @@ _INTRO = (
     "the sweep file that would run it, if one asks for it). `fits` "
     "asks that every run reach 99 % train accuracy on the labels it was given; `grows` tests "
     "Spearman's ρ between the noise rate and the metric (a run that never fits counts as slower "
-    "than any that does). Boards at CPU scale test the *direction* of a claim under a small "
-    "budget, not the papers' numbers."
+    "than any that does); `gap_grows` tests Spearman's ρ between the noise rate and the paired "
+    "differences of its cell pairs. Boards at CPU scale test the *direction* of a claim under a "
+    "small budget, not the papers' numbers."
 )
 
 
