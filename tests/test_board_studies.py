@@ -51,3 +51,33 @@ def test_batch_schedule_study_board(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert rows[0].startswith("| `sym_incl:0.4` | 16 | constant | 1 | 30.00 |")
     assert "| 0.500 → 0.500 |" in rows[1]
+
+
+def test_study_cells_show_the_spread_over_seeds_and_one_figure_per_noise(tmp_path):
+    res = tmp_path / "res" / "studies-batch-schedule-digits"
+    for noise in ("sym_incl:0.4", "sym_incl:0.0", "sym_incl:0.2"):
+        for seed, last in enumerate((0.30, 0.32, 0.34)):
+            rec = synthetic_record(
+                "erm", noise, seed, (0.2, last), hparams={"batch_size": 16, "scheduler": "cosine"}
+            )
+            write_synthetic(res, rec)
+    boards, _ = lb.build(tmp_path / "res", figures=False)
+    text = boards["studies/batch-schedule-digits.md"]
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert [r.split(" | ")[0] for r in rows] == [  # noise rate order, not string order
+        "| `sym_incl:0.0`",
+        "| `sym_incl:0.2`",
+        "| `sym_incl:0.4`",
+    ]
+    assert "| 3 | 32.00 ± 2.00 |" in rows[0]  # mean ± sample std over the 3 seeds
+    for slug in ("sym-incl-0.0", "sym-incl-0.2", "sym-incl-0.4"):
+        assert f"](figures/batch-schedule-digits-{slug}.svg)" in text
+
+
+def test_epochs_to_fit_show_their_spread(tmp_path):
+    res = tmp_path / "res" / "studies-memorisation-digits"
+    for seed, fit in enumerate((10, 14, None)):
+        rec = synthetic_record("erm", "random_labels:1.0", seed, (0.1, 0.1), fit_epochs=fit)
+        write_synthetic(res, rec)
+    text = lb.build(tmp_path / "res", figures=False)[0]["studies/memorisation-digits.md"]
+    assert "| 12.0 ± 2.8 (2/3 fitted) |" in text

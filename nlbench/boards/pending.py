@@ -24,6 +24,11 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _shown(value: Any) -> str:
+    """A setting as the sweep file and ``--set`` write it (``true``, not ``True``)."""
+    return "true" if value is True else "false" if value is False else str(value)
+
+
 def _cells(path: Path) -> list[tuple[Any, dict[str, Any]]] | None:
     """Every (RunConfig, hparam settings) of a sweep file; None for a file whose cells depend
     on a method's search space or per-method tables (not listed) or that cannot be read."""
@@ -132,7 +137,7 @@ def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str,
         todo: dict[tuple[str, str, str], list[str]] = {}
         for cfg, settings in cells:
             if _filled(cfg, settings, records) is None:
-                shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "–"
+                shown = " ".join(f"{k}={_shown(v)}" for k, v in sorted(settings.items())) or "–"
                 todo.setdefault((cfg.method, cfg.noise, shown), []).append(str(cfg.seed))
         out[name] = [[m, f"`{n}`", s, ", ".join(seeds)] for (m, n, s), seeds in todo.items()]
     return out

@@ -15,7 +15,7 @@ import pandas as pd
 from nlbench.boards.board import figure_names
 from nlbench.boards.figures import Curves, figure_svg
 from nlbench.boards.records import noise_order
-from nlbench.boards.render import DASH, MARKER, aggregate, pct, pipe_table, section_table
+from nlbench.boards.render import DASH, MARKER, aggregate, mean_std, pct, pipe_table, section_table
 
 MEMO = (
     'Zhang et al. (2017), "Understanding deep learning requires rethinking generalization", '
@@ -40,6 +40,11 @@ BATCH = (
 )
 
 
+SPREAD = (
+    "Each cell is the mean ± sample std over the row's n seeds (the mean alone for one run); "
+    "the figures draw the mean over seeds as a line and the min–max over seeds as a band."
+)
+
 INPUT_NOISE = ("shuffled_pixels", "random_pixels", "gaussian")  # Clevorn et al.'s order
 
 
@@ -53,11 +58,19 @@ def corruption_order(spec: str) -> tuple:
     )
 
 
+def _ms(values: pd.Series) -> str:
+    """Mean ± sample std over the seeds in % (the mean alone for one run)."""
+    x = values.dropna()
+    return mean_std(x.mean(), x.std(ddof=1), len(x)) if len(x) else DASH
+
+
 def _fit_cell(values: pd.Series, budget: int) -> str:
-    fitted = [v for v in values if not math.isnan(v)]
-    if not fitted:
+    fitted = pd.Series([v for v in values if not math.isnan(v)], dtype=float)
+    if fitted.empty:
         return f"never in {budget}"
-    text = f"{sum(fitted) / len(fitted):.1f}"
+    text = f"{fitted.mean():.1f}"
+    if len(fitted) > 1:
+        text += f" ± {fitted.std(ddof=1):.1f}"
     return text if len(fitted) == len(values) else f"{text} ({len(fitted)}/{len(values)} fitted)"
 
 
@@ -71,9 +84,9 @@ def memorisation(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
                 f"`{noise}`",
                 str(len(part)),
                 _fit_cell(part["fit_epochs"], part["epochs"].max()),
-                pct(part["final_train"].mean()),
-                pct(part["last"].mean()),
-                pct(part["best"].mean()),
+                _ms(part["final_train"]),
+                _ms(part["last"]),
+                _ms(part["best"]),
                 pct(part["realized"].mean(), 1),
                 " ".join(sorted(r.rsplit("-", 1)[-1][:8] for r in part["run_id"])),
             ]
@@ -91,31 +104,32 @@ def memorisation(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
         "runs",
     ]
     panels = [("train accuracy on the given labels %", train), ("test accuracy %", test)]
-    return [MEMO, "", pipe_table(header, rows)], panels
+    return [MEMO, "", SPREAD, "", pipe_table(header, rows)], [("curves", panels)]
 
 
 def batch_schedule(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
-    """One row per (noise, batch size, schedule) and the curves incl. the gradient cosine."""
+    """One row per (noise, batch size, schedule); one figure per noise setting with the test
+    accuracy, noisy_fit and gradient-cosine curves of its batch size × schedule cells."""
     rows: list[list[str]] = []
-    series: dict[str, list[tuple[str, Curves]]] = {
-        "test accuracy %": [],
-        "noisy_fit %": [],
-        "cos(clean, all) gradient": [],
-    }
-    for (noise, bs, sched), part in df.groupby(["noise", "batch_size", "scheduler"], sort=True):
-        label = f"{noise} · batch {bs} · {sched}"
+    figures: dict[str, dict[str, list[tuple[str, Curves]]]] = {}
+    groups = df.groupby(["noise", "batch_size", "scheduler"], sort=True)
+    for (noise, bs, sched), part in sorted(groups, key=lambda g: (noise_order(g[0][0]), g[0])):
+        label = f"batch {bs} · {sched}"
         rows.append(
             [
                 f"`{noise}`",
                 str(bs),
                 sched,
                 str(len(part)),
-                pct(part["last"].mean()),
-                pct(part["best"].mean()),
-                pct(part["final_fit"].mean()),
+                _ms(part["last"]),
+                _ms(part["best"]),
+                _ms(part["final_fit"]),
                 _cos(part["cos_curve"]),
-                pct(part["final_train"].mean()),
+                _ms(part["final_train"]),
             ]
+        )
+        series = figures.setdefault(
+            noise, {"test accuracy %": [], "noisy_fit %": [], "cos(clean, all) gradient": []}
         )
         series["test accuracy %"].append(
             (label, [[100 * x for x in c] for c in part["test_curve"]])
@@ -133,7 +147,9 @@ def batch_schedule(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
         "grad cos clean·all (first → last epoch)",
         "final train acc on given labels %",
     ]
-    return [BATCH, "", pipe_table(header, rows)], list(series.items())
+    return [BATCH, "", SPREAD, "", pipe_table(header, rows)], [
+        (noise, list(series.items())) for noise, series in figures.items()
+    ]
 
 
 def _cos(curves: pd.Series) -> str:
@@ -182,7 +198,7 @@ def render_unmeasured(name: str) -> str:
 def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str, str]:
     """``studies/<name>.md`` and its figure, as ``{path relative to --out: text}``."""
     kind = next((k for k in KINDS if name.startswith(k)), "")
-    body, panels = KINDS.get(kind, plain)(name, df)
+    body, figs = KINDS.get(kind, plain)(name, df)
     datasets = ", ".join(f"`{d}`/`{p}`" for d, p in sorted(set(zip(df["dataset"], df["profile"]))))
     lines = [
         f"# Study: {name}",
@@ -198,10 +214,12 @@ def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str,
         *body,
     ]
     files = {}
-    if panels:
-        fig = figure_names(name, ["curves"])["curves"]
-        lines += [f"![{name}: per-epoch curves](figures/{fig})", ""]
+    names = figure_names(name, [key for key, _ in figs])
+    for key, panels in figs:
+        what = "per-epoch curves" if key == "curves" else f"{key}, per-epoch curves"
+        lines += [f"![{name}: {what}](figures/{names[key]})", ""]
         if figures:
-            files[f"studies/figures/{fig}"] = figure_svg(f"study {name}", panels)
+            title = f"study {name}" if key == "curves" else f"study {name}, {key}"
+            files[f"studies/figures/{names[key]}"] = figure_svg(title, panels)
     files[f"studies/{name}.md"] = "\n".join(lines)
     return files
