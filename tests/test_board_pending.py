@@ -140,3 +140,16 @@ def test_no_sweep_folder_no_empty_study_boards(tmp_path):
     write_synthetic(results, synthetic_record())
     files, _ = lb.build(results, figures=False)
     assert not [name for name in files if name.startswith("studies/")]
+
+
+def test_a_study_sweep_with_an_unusable_name_makes_no_study_board(tmp_path):
+    results = tmp_path / "results"
+    sweeps = _sweeps(
+        tmp_path,
+        empty=STUDY.replace("studies-memorisation-synth", "studies-"),
+        upper=STUDY.replace("studies-memorisation-synth", "studies-Memo"),
+        dots=STUDY.replace("studies-memorisation-synth", "studies-a..b"),
+    )
+    write_synthetic(results, synthetic_record())
+    files, _ = lb.build(results, figures=False, sweeps=sweeps)
+    assert not [name for name in files if name.startswith("studies/")]

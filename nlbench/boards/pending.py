@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nlbench.boards.records import study_name
 from nlbench.boards.render import pipe_table
 
 # RunConfig fields a sweep cell is matched on (None in the sweep: any value)
@@ -77,9 +78,8 @@ def target(cells: list[tuple[Any, dict[str, Any]]]) -> str | None:
     would land on several boards."""
     found = set()
     for cfg, _ in cells:
-        out = Path(cfg.out or "").name
-        study = out.startswith("studies-")
-        found.add(f"studies/{out[len('studies-') :]}" if study else f"{cfg.dataset}-{cfg.profile}")
+        name = study_name(Path(cfg.out or "").name)  # as the records' folder is read
+        found.add(f"studies/{name}" if name else f"{cfg.dataset}-{cfg.profile}")
     return found.pop() if len(found) == 1 else None
 
 

@@ -50,8 +50,13 @@ class Collected:
 
 def study_of(path: Path, results: Path) -> str:
     """``name`` for a record under ``results/studies-<name>/``, else ``""``."""
-    top = path.relative_to(results).parts[0]
-    name = top[len(STUDY_PREFIX) :] if top.startswith(STUDY_PREFIX) else ""
+    return study_name(path.relative_to(results).parts[0])
+
+
+def study_name(folder: str) -> str:
+    """``name`` for a folder ``studies-<name>`` whose name is valid (``-``-joined registry
+    names, so that ``studies/<name>.md`` is a plain path), else ``""``."""
+    name = folder[len(STUDY_PREFIX) :] if folder.startswith(STUDY_PREFIX) else ""
     return name if name and all(NAME_RE.match(p) for p in name.split("-")) else ""
 
 
