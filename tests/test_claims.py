@@ -142,17 +142,24 @@ def test_packaged_claims_table_is_valid_and_covers_the_brief():
     assert all(c.source and c.cells for c in claims)
 
 
-def test_a_bad_claims_table_is_one_usage_error(tmp_path):
+HEAD = '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\nmetric = "last"\n'
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('[[claim]]\nid = "x"\nclaim = "y"\n', "lacks"),
+        (HEAD + 'compare = "order"\ncells = ["no cell"]\n', "expected method@noise"),
+        (
+            HEAD + 'compare = "gap_grows"\ncells = ["erm@sym:0.2", "erm@sym:0.4", "erm@sym:0.6"]\n',
+            "in pairs",
+        ),
+    ],
+)
+def test_a_bad_claims_table_is_one_usage_error(tmp_path, table, message):
     path = tmp_path / "claims.toml"
-    path.write_text('[[claim]]\nid = "x"\nclaim = "y"\n', encoding="utf-8")
-    with pytest.raises(UsageError, match="lacks"):
-        cl.load_claims(path)
-    path.write_text(
-        '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\n'
-        'metric = "last"\ncompare = "order"\ncells = ["no cell"]\n',
-        encoding="utf-8",
-    )
-    with pytest.raises(UsageError, match="expected method@noise"):
+    path.write_text(table, encoding="utf-8")
+    with pytest.raises(UsageError, match=message):
         cl.load_claims(path)
 
 
@@ -213,14 +220,3 @@ def test_gap_grows_numbers_list_each_pair_and_rho():
     )
     # rate ranks 1.5,1.5,3.5,3.5,5.5,5.5, gap ranks 1..6: ρ = 16 / √(16 · 17.5) = 0.956
     assert "Spearman ρ = +0.96" in numbers and "(n=6 pairs)" in numbers, numbers
-
-
-def test_gap_grows_needs_cells_in_pairs(tmp_path):
-    path = tmp_path / "claims.toml"
-    path.write_text(
-        '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\nmetric = "last"\n'
-        'compare = "gap_grows"\ncells = ["erm@sym:0.2", "erm@sym:0.4", "erm@sym:0.6"]\n',
-        encoding="utf-8",
-    )
-    with pytest.raises(UsageError, match="in pairs"):
-        cl.load_claims(path)
