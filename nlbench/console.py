@@ -98,6 +98,7 @@ def summary_table(record: dict[str, Any]) -> Table:
             fmt(record["epochs"][-1].get("noisy_fit") if record["epochs"] else None),
         ),
         ("wall s", fmt(s.get("wall_s"), 1)),
+        ("CPU s", fmt(s.get("cpu_s"), 1)),
         ("images/s", fmt(s.get("images_per_s"), 0)),
         ("status", record.get("status")),
     ]

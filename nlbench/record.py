@@ -33,6 +33,7 @@ SUMMARY_FIELDS = (
     "best_epoch",
     "last10_acc",
     "wall_s",
+    "cpu_s",
     "images_per_s",
     "peak_mem_mb",
     "epochs_to_fit",
@@ -134,6 +135,7 @@ def summarise(
     images: int,
     train_s: float,
     peak_mem_mb: float | None,
+    cpu_s: float | None = None,
 ) -> dict[str, Any]:
     """The record's summary: last, best (oracle), last-10 mean accuracy and costs."""
     accs = [e["test_acc"] for e in epochs if e.get("test_acc") is not None]
@@ -149,6 +151,7 @@ def summarise(
         "best_epoch": epochs[best]["epoch"] if best is not None else None,
         "last10_acc": sum(accs[-10:]) / len(accs[-10:]) if accs else None,
         "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "images_per_s": images / train_s if train_s > 0 else None,
         "peak_mem_mb": peak_mem_mb,
         "epochs_to_fit": epochs_to_fit(epochs),

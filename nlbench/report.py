@@ -147,6 +147,7 @@ def _facts(record: dict[str, Any]) -> list[list[str]]:
         ["best", best],
         ["epochs to fit the noisy labels (99 %)", _fmt(s.get("epochs_to_fit"))],
         ["wall clock", DASH if s.get("wall_s") is None else f"{s['wall_s']:.1f} s"],
+        ["CPU time (all threads)", DASH if s.get("cpu_s") is None else f"{s['cpu_s']:.1f} s"],
         ["throughput", DASH if speed is None else f"{speed:.0f} images/s"],
     ]
 

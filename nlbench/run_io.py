@@ -22,7 +22,7 @@ from nlbench.run_state import Interrupted, RunState
 
 log = logging.getLogger(__name__)
 
-FRESH = {"epochs": [], "wall_s": 0.0, "images": 0, "train_s": 0.0}  # totals of a new run
+FRESH = {"epochs": [], "wall_s": 0.0, "cpu_s": 0.0, "images": 0, "train_s": 0.0}  # a new run
 
 
 def base_record(state: RunState, method: Method, host: Any, world: int) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class Runner:
         trainer = EpochTrainer(self.progress, self.faults, lambda: self._stop)
         evaluator = Evaluator.for_run(state.prep, ctx, method, cache, self.dist)
         wall0 = time.perf_counter() - prior["wall_s"]
+        cpu = CpuClock(prior.get("cpu_s"))  # None: resumed from a checkpoint that predates it
         images, train_s = prior["images"], prior["train_s"]
         for epoch in range(len(state.epochs), int(state.prep.hparams["epochs"])):
             t0 = time.perf_counter()
@@ -119,11 +120,35 @@ class Runner:
             metrics["seconds"] = time.perf_counter() - t0
             metrics.update(observers.epoch_extras(self.host.pm, state, epoch, metrics))
             state.epochs.append(metrics)
-            totals = {"wall_s": time.perf_counter() - wall0, "images": images, "train_s": train_s}
+            totals = {
+                "wall_s": time.perf_counter() - wall0,
+                "cpu_s": cpu.seconds(),
+                "images": images,
+                "train_s": train_s,
+            }
             files.end_epoch(metrics, method, ctx, totals)
             self.progress.epoch_end(epoch, metrics)
         images = int(distributed.sum_scalar(images, self.dist))  # all ranks' images
-        return time.perf_counter() - wall0, images, train_s, _peak_mem_mb(ctx.device)
+        cpu_s = cpu.seconds()
+        if cpu_s is not None:  # the CPU time of every rank: what the run cost
+            cpu_s = float(distributed.sum_scalar(cpu_s, self.dist))
+        wall_s = time.perf_counter() - wall0
+        return wall_s, images, train_s, _peak_mem_mb(ctx.device), cpu_s
+
+
+class CpuClock:
+    """This process's CPU seconds (all its threads) since the run began, resumes included.
+
+    Unlike wall-clock time it does not grow when other jobs share the machine, so it is what a
+    run costs on a shared CPU box (sweeps run one thread per job)."""
+
+    def __init__(self, prior: float | None) -> None:
+        self.prior, self.start = prior, time.process_time()
+
+    def seconds(self) -> float | None:
+        if self.prior is None:
+            return None
+        return self.prior + time.process_time() - self.start
 
 
 def _peak_mem_mb(device: torch.device) -> float | None:

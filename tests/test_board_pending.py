@@ -36,7 +36,8 @@ def test_missing_cells_are_listed_by_method_noise_and_seed(tmp_path):
         synthetic_record("erm", "sym:0.6", 1, accs=(0.5, 0.6)),
         synthetic_record("mwnet", "sym:0.2", 0, accs=(0.5, 0.6, 0.7)),  # 3 epochs: another cell
     ]
-    assert spent(sweeps, "synth-quick", records) == {"grid.toml": (3, 8, 30.0 / 3600)}
+    cost = spent(sweeps, "synth-quick", records)["grid.toml"]
+    assert (cost.done, cost.cells, cost.wall_h, cost.with_cpu) == (3, 8, 30.0 / 3600, 0)
     rows = missing(sweeps, "synth-quick", records)["grid.toml"]
     assert rows == [
         ["erm", "`sym:0.6`", "–", "0"],
@@ -84,7 +85,7 @@ def test_the_board_ends_with_the_cells_still_to_run(tmp_path):
     files, _ = lb.build(results, figures=False, sweeps=sweeps)
     board = files["synth-quick.md"]
     assert "## Cells still to run" in board
-    head = "- `nlbench sweep -c leaderboards/sweeps/grid.toml`: 4 of 4 cells, 0.01 h;"
+    head = "- `nlbench sweep -c leaderboards/sweeps/grid.toml`: 4 of 4 cells, 0.01 h wall-clock;"
     assert f"{head} every cell has a finished record." in board  # 4 runs of wall_s 10
     files, _ = lb.build(results, figures=False)  # no sweep folder: no section
     assert "Cells still to run" not in files["synth-quick.md"]
@@ -121,7 +122,7 @@ def test_a_study_without_records_still_gets_a_board_that_lists_its_cells(tmp_pat
     board = files["studies/memorisation-synth.md"]
     assert "No run record under `results/studies-memorisation-synth/` yet" in board
     assert "rethinking generalization" in board  # the study's intro: what it will show
-    assert "`nlbench sweep -c leaderboards/sweeps/study.toml`: 0 of 2 cells, 0.00 h" in board
+    assert "`nlbench sweep -c leaderboards/sweeps/study.toml`: 0 of 2 cells, 0.00 h wall" in board
     assert "| erm | `random_labels:1.0` | – | 0 |" in board
     assert lb.MARKER in board  # a generated file: --check covers it, a rebuild replaces it
 
@@ -153,3 +154,14 @@ def test_a_study_sweep_with_an_unusable_name_makes_no_study_board(tmp_path):
     write_synthetic(results, synthetic_record())
     files, _ = lb.build(results, figures=False, sweeps=sweeps)
     assert not [name for name in files if name.startswith("studies/")]
+
+
+def test_cpu_hours_count_the_records_that_have_them(tmp_path):
+    sweeps = _sweeps(tmp_path, grid=SWEEP)
+    records = [synthetic_record("erm", "sym:0.2", s, accs=(0.5, 0.6)) for s in (0, 1)]
+    records[0]["summary"]["cpu_s"] = 1800.0  # the other predates cpu_s
+    cost = spent(sweeps, "synth-quick", records)["grid.toml"]
+    assert (cost.cpu_h, cost.with_cpu) == (0.5, 1)
+    assert cost.text() == (
+        "2 of 8 cells, 0.01 h wall-clock (0.50 CPU-h over the 1 that record CPU time)"
+    )

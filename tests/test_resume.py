@@ -244,12 +244,28 @@ def test_unreadable_checkpoint_is_refused_in_one_line(tmp_path, capsys, real_che
     assert (run_dir / "checkpoint.pt").read_bytes() == data
 
 
-def test_resume_from_a_real_checkpoint_works(tmp_path, capsys, real_checkpoint):
+def _resumed(tmp_path: Path, capsys, checkpoint: bytes) -> dict:
     (tmp_path / "k").mkdir()
-    (tmp_path / "k" / "checkpoint.pt").write_bytes(real_checkpoint)
+    (tmp_path / "k" / "checkpoint.pt").write_bytes(checkpoint)
     res = run_cli(capsys, *ARGS, "--out", str(tmp_path), "--run-id", "k", "--resume")
     assert res.code == 0, res.err
-    assert json.loads((tmp_path / "k" / "run.json").read_text())["status"] == "done"
+    return json.loads((tmp_path / "k" / "run.json").read_text())
+
+
+def test_resume_from_a_real_checkpoint_works(tmp_path, capsys, real_checkpoint):
+    record = _resumed(tmp_path, capsys, real_checkpoint)
+    assert record["status"] == "done"
+    before = torch.load(io.BytesIO(real_checkpoint), weights_only=True)["totals"]["cpu_s"]
+    assert 0 < before < record["summary"]["cpu_s"]  # the first part's CPU time carried over
+
+
+def test_a_checkpoint_from_before_cpu_time_resumes_without_it(tmp_path, capsys, real_checkpoint):
+    old = torch.load(io.BytesIO(real_checkpoint), weights_only=True)
+    del old["totals"]["cpu_s"]
+    buf = io.BytesIO()
+    torch.save(old, buf)
+    record = _resumed(tmp_path, capsys, buf.getvalue())
+    assert record["status"] == "done" and record["summary"]["cpu_s"] is None  # not a guess
 
 
 # -- the kill loop -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,17 +144,37 @@ def missing(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str,
     return out
 
 
-def spent(
-    sweeps: Path, stem: str, records: list[dict[str, Any]]
-) -> dict[str, tuple[int, int, float]]:
-    """``{sweep file name: (cells done, cells, hours)}``; hours = the sum of the finished
-    cells' ``summary.wall_s`` (what the file has cost so far, traceable to the records)."""
+@dataclass(frozen=True)
+class Spent:
+    """What a sweep file has cost so far, from its finished records."""
+
+    done: int
+    cells: int
+    wall_h: float  # the sum of the records' summary.wall_s
+    cpu_h: float  # the sum of summary.cpu_s over the records that have it
+    with_cpu: int  # how many do (records made before cpu_s have none)
+
+    def text(self) -> str:
+        out = f"{self.done} of {self.cells} cells, {self.wall_h:.2f} h wall-clock"
+        if self.with_cpu:
+            out += f" ({self.cpu_h:.2f} CPU-h over the {self.with_cpu} that record CPU time)"
+        return out
+
+
+def _seconds(records: list[dict[str, Any]], key: str) -> list[float]:
+    values = (r["summary"].get(key) for r in records)
+    return [float(v) for v in values if isinstance(v, (int, float))]
+
+
+def spent(sweeps: Path, stem: str, records: list[dict[str, Any]]) -> dict[str, Spent]:
+    """What each sweep file of board ``stem`` has cost so far, traceable to the records."""
     out = {}
     for name, cells in _board_cells(sweeps, stem).items():
         found = [_filled(cfg, settings, records) for cfg, settings in cells]
         done = [r for r in found if r is not None]
-        seconds = sum(float(r["summary"].get("wall_s") or 0.0) for r in done)
-        out[name] = (len(done), len(cells), seconds / 3600)
+        cpu = _seconds(done, "cpu_s")
+        wall = sum(_seconds(done, "wall_s")) / 3600
+        out[name] = Spent(len(done), len(cells), wall, sum(cpu) / 3600, len(cpu))
     return out
 
 
@@ -171,14 +192,14 @@ def section(sweeps: Path | None, stem: str, records: list[dict[str, Any]]) -> li
         (
             f"What the sweep files of this board (`{where}/`) ask for and no finished record "
             "holds yet, and what each file has cost so far (the sum of its finished runs' "
-            "`wall_s`). A sweep skips finished runs, so the command of each file fills exactly "
-            "these; then `nlbench migrate-records results && make leaderboards`."
+            "`wall_s`, and of their `cpu_s` where recorded). A sweep skips finished runs, so "
+            "the command of each file fills exactly these; then `nlbench migrate-records "
+            "results && make leaderboards`."
         ),
         "",
     ]
     for name, rows in found.items():
-        done, total, hours = cost[name]
-        head = f"- `nlbench sweep -c {where}/{name}`: {done} of {total} cells, {hours:.2f} h"
+        head = f"- `nlbench sweep -c {where}/{name}`: {cost[name].text()}"
         if not rows:
             lines += [f"{head}; every cell has a finished record.", ""]
             continue
