@@ -122,6 +122,24 @@ def test_ranking_ties_cost_and_variants(tmp_path, published):
     assert text.index("`sym:0.2`") < text.index("`sym:0.6`") < text.index("`sym_incl:0.4`")
 
 
+def test_cost_uses_cpu_time_when_every_run_records_it(tmp_path, published):
+    def rec(method: str, seed: int, wall: float, cpu: float | None) -> dict:
+        r = synthetic_record(method, "sym:0.2", seed, (0.5, 0.6), wall_s=wall)
+        r["summary"]["cpu_s"] = cpu
+        return r
+
+    records = [
+        rec("erm", 0, 100.0, 20.0),
+        rec("erm", 1, 300.0, 22.0),  # slowed down by other jobs: its wall time says 3x
+        rec("slow", 0, 150.0, 60.0),
+        rec("slow", 1, 170.0, 61.0),
+        rec("old", 0, 250.0, None),  # a record from before cpu_s: wall-clock for this row
+    ]
+    boards, _ = lb.build(write_all(tmp_path, records), published=published, figures=False)
+    cost = {r[1]: r[8] for r in _rows(boards["synth-quick.md"], "sym:0.2")}
+    assert cost == {"erm": "1.00×", "slow": "3.00×", "old": "2.50×"}  # 60/20; 250/100
+
+
 def test_published_numbers_are_a_separate_cited_table(tmp_path, published):
     boards, _ = lb.build(write_all(tmp_path, golden_records()), published=published, figures=False)
     measured, cited = boards["synth-quick.md"].split("## Published numbers")

@@ -173,6 +173,7 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "last10": _acc(summary.get("last10_acc"), "summary.last10_acc"),
         "best": _acc(summary.get("best_acc"), "summary.best_acc"),
         "wall": _finite(summary.get("wall_s")),
+        "cpu": _finite(summary.get("cpu_s")),
         "fit_epochs": _finite(fit),
         "flags": ",".join(sorted(one_line(str(f), 40) for f in record.get("flags") or [])),
         "realized": _finite(noise.get("realized_rate")),
