@@ -51,3 +51,9 @@ def assert_usage_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.err
     for frag in fragments:
         assert frag in lines[0], (frag, lines[0])
+
+
+def digits_run(noise: str, epochs: int, train_subset: int, *extra: str) -> list[str]:
+    """``nlbench run`` arguments for a small ERM run on the embedded digits set on the CPU."""
+    base = f"run -m erm -d digits -n {noise} --epochs {epochs} --train-subset {train_subset}"
+    return [*base.split(), "--device", "cpu", *extra]

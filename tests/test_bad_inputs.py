@@ -82,22 +82,18 @@ def _check(res: CliResult, root: Path, before: dict[str, bytes], out: Path) -> N
 @given(key=st.sampled_from(sorted(BASE_DECLARED)), text=VALUES)
 def test_run_with_a_bad_set_value(capsys, key, text):
     assume(_bad_value(key, text))
+    res = _refused_run(capsys, "--set", f"{key}={text}")
+    assert f"hparam {key}=" in res.err or "--set" in res.err
+
+
+def _refused_run(capsys, *bad: str) -> CliResult:
+    """A one-epoch digits run with the bad options: refused in one line, nothing written."""
     with tempfile.TemporaryDirectory() as tmp:
         root, out = Path(tmp), Path(tmp) / "runs"
-        res = run_cli(
-            capsys,
-            "run",
-            "--dataset",
-            "digits",
-            "--out",
-            str(out),
-            "--epochs",
-            "1",
-            "--set",
-            f"{key}={text}",
-        )
+        args = ["run", "--dataset", "digits", "--out", str(out), "--epochs", "1", *bad]
+        res = run_cli(capsys, *args)
         _check(res, root, {}, out)
-        assert f"hparam {key}=" in res.err or "--set" in res.err
+        return res
 
 
 NOISE = st.one_of(
@@ -127,21 +123,7 @@ def _bad_rate(arg: str | None) -> bool:
 @given(text=NOISE)
 def test_run_with_a_bad_noise_spec(capsys, text):
     assume(text.strip() and _bad_noise(text))
-    with tempfile.TemporaryDirectory() as tmp:
-        root, out = Path(tmp), Path(tmp) / "runs"
-        res = run_cli(
-            capsys,
-            "run",
-            "--dataset",
-            "digits",
-            "--out",
-            str(out),
-            "--epochs",
-            "1",
-            "--noise",
-            text,
-        )
-        _check(res, root, {}, out)
+    _refused_run(capsys, "--noise", text)
 
 
 def _valid_record() -> dict:

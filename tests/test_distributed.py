@@ -13,22 +13,14 @@ import torch.multiprocessing as mp
 
 from nlbench import distributed
 
-ARGS = [
-    "run",
-    "--method",
-    "erm",
-    "--noise",
-    "0.4",
-    "--epochs",
-    "3",
-    "--device",
-    "cpu",
-    "-q",
-    "--run-id",
-    "d",
-    "--train-subset",
-    "800",
-]
+
+def run_args(method: str, train_subset: int, *extra: str) -> list[str]:
+    """A 3-epoch CPU run at 40 % noise, run_id ``d`` (the same for one and two processes)."""
+    base = f"run --method {method} --noise 0.4 --epochs 3 --device cpu -q --run-id d"
+    return [*base.split(), "--train-subset", str(train_subset), *extra]
+
+
+ARGS = run_args("erm", 800)
 
 
 def _join_group(rank: int, world: int, rendezvous: str):
@@ -136,24 +128,7 @@ def one_and_two_processes(tmp_path, args: list[str]) -> tuple[dict, dict]:
 )
 def test_two_process_meta_learners_match_single_process(tmp_path, method, extra):
     """The meta path under DDP: look-ahead through the wrapped net, meta-net steps averaged."""
-    args = [
-        "run",
-        "--method",
-        method,
-        "--noise",
-        "0.4",
-        "--epochs",
-        "3",
-        "--device",
-        "cpu",
-        "-q",
-        "--run-id",
-        "d",
-        "--train-subset",
-        "600",
-        *extra,
-    ]
-    one, two = one_and_two_processes(tmp_path, args)
+    one, two = one_and_two_processes(tmp_path, run_args(method, 600, *extra))
     assert abs(one["summary"]["last_acc"] - two["summary"]["last_acc"]) < 0.1
 
 

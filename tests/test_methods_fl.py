@@ -186,23 +186,15 @@ def test_selection_survives_a_checkpoint(tmp_path):
 def test_selection_precision_at_60_percent_noise(capsys, tmp_path):
     """The full quick profile (30 epochs). Random is the clean fraction; plain FL is measured
     below it on digits (coverage picks the spread-out noisy points), recorded as xfail below."""
-    rand = run_cli(
-        capsys,
-        "run",
-        "--method",
-        "fl_only",
-        "--noise",
-        "0.6",
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path),
-        "--json",
-        "-q",
-        "--set",
-        "selector=random",
-    )
-    assert json.loads(rand.out)["epochs"][-1]["selected_precision"] == pytest.approx(0.4, abs=0.05)
+    precision = _last_precision(capsys, tmp_path, "--set", "selector=random")
+    assert precision == pytest.approx(0.4, abs=0.05)
+
+
+def _last_precision(capsys, out, *extra: str) -> float:
+    """fl_only at 60 % noise on digits (quick profile): the last epoch's selection precision."""
+    args = ["run", "--method", "fl_only", "--noise", "0.6", "--device", "cpu", "--out", str(out)]
+    res = run_cli(capsys, *args, "--json", "-q", *extra)
+    return json.loads(res.out)["epochs"][-1]["selected_precision"]
 
 
 @pytest.mark.slow
@@ -212,18 +204,4 @@ def test_selection_precision_at_60_percent_noise(capsys, tmp_path):
     "prefers the spread-out mislabelled points (plugins/methods_fl.py)",
 )
 def test_fl_precision_above_clean_fraction(capsys, tmp_path):
-    res = run_cli(
-        capsys,
-        "run",
-        "--method",
-        "fl_only",
-        "--noise",
-        "0.6",
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path),
-        "--json",
-        "-q",
-    )
-    assert json.loads(res.out)["epochs"][-1]["selected_precision"] > 0.5
+    assert _last_precision(capsys, tmp_path) > 0.5

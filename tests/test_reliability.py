@@ -11,27 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, digits_run, run_cli
 
 from nlbench.faults import ENV as KILL_ENV
 
-RUN = [
-    "run",
-    "--method",
-    "erm",
-    "--dataset",
-    "digits",
-    "--noise",
-    "0.6",
-    "--epochs",
-    "6",
-    "--train-subset",
-    "800",
-    "--device",
-    "cpu",
-    "--deterministic",
-    "-q",
-]
+RUN = digits_run("0.6", 6, 800, "--deterministic", "-q")
 TIMING = ("seconds", "select_s", "select_seconds")
 
 

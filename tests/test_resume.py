@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, digits_run, run_cli
 
 from nlbench import hookimpl, plugins
 from nlbench.faults import ENV
@@ -179,22 +179,7 @@ def test_old_checkpoints_of_dividemix_still_load(tmp_path):
 
 
 # -- checkpoints that cannot be read -----------------------------------------------------------
-ARGS = [
-    "run",
-    "-m",
-    "erm",
-    "-d",
-    "digits",
-    "-n",
-    "0.4",
-    "--epochs",
-    "2",
-    "--train-subset",
-    "300",
-    "--device",
-    "cpu",
-    "-q",
-]
+ARGS = digits_run("0.4", 2, 300, "-q")
 
 
 @pytest.fixture(scope="module")

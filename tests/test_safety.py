@@ -13,24 +13,9 @@ from pathlib import Path
 
 import click
 import pytest
-from helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, digits_run, run_cli
 
-TINY = [
-    "run",
-    "-m",
-    "erm",
-    "-d",
-    "digits",
-    "-n",
-    "0.4",
-    "--epochs",
-    "2",
-    "--train-subset",
-    "100",
-    "--device",
-    "cpu",
-    "-q",
-]
+TINY = digits_run("0.4", 2, 100, "-q")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
