@@ -50,7 +50,8 @@ GPU_CHECK_OUT ?= benchmarks/results/gpu-check.json
 gpu-check: setup
 	$(PY) -m nlbench.gpucheck --out $(GPU_CHECK_OUT) $(if $(NLBENCH_DATA),--data-root $(NLBENCH_DATA),)
 
-# The digits study sweeps (under an hour on one core; finished runs are skipped), then the boards.
+# The digits study sweeps (about 40 CPU-minutes for all 99 runs; finished runs are skipped), then
+# the boards.
 studies: setup
 	$(NLBENCH) sweep -c leaderboards/sweeps/studies-memorisation-digits.toml
 	$(NLBENCH) sweep -c leaderboards/sweeps/studies-batch-schedule-digits.toml
