@@ -72,7 +72,7 @@ class EpochTrainer:
         seen, lr = 0, 0.0
         self.progress.epoch_start(epoch, steps)
         for i, batch in enumerate(batches):
-            lr, momentum = lr_at(epoch + i / max(1, steps), ctx.hparams)
+            lr, momentum = lr_at(epoch + i / max(1, steps), ctx.hparams, steps)
             apply_lr(method, lr, momentum)
             out = method.train_step(batch)
             if (picked := out.pop("selected", None)) is not None and selection is not None:

@@ -50,6 +50,15 @@ BASE_DECLARED: dict[str, HParam] = {
     "gamma": Float(0.1, low=0, high=1, doc="multistep lr factor at each milestone"),
     "onecycle_pct": Float(0.3, low=0, high=1, doc="onecycle: warm-up share of the run"),
     "onecycle_div": Float(25.0, low=0, low_open=True, high=1e6, doc="onecycle: lr / start lr"),
+    # Rajagopal et al. fix the schedule in optimizer steps (5000) for every batch size, then hold
+    # lr and momentum at their end values: small batches finish their schedule in fewer epochs
+    "schedule_steps": Optional(
+        Int(
+            None,
+            low=1,
+            doc="cosine/onecycle length in optimizer steps, then held at its end; null: the run",
+        )
+    ),
     # None: 1024 on CUDA, the training batch size on CPU (benchmarks/bench_cpu_layout.py,
     # cnn_small, 1 thread: batches of 1024 run inference ~1.85x slower per image than 128)
     "eval_batch_size": Optional(

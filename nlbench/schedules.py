@@ -16,8 +16,14 @@ def milestone_epochs(milestones: list[float], epochs: int) -> list[float]:
     return [m * epochs if isinstance(m, float) and m < 1 else float(m) for m in milestones]
 
 
-def lr_at(epoch_pos: float, hp: Mapping[str, Any]) -> tuple[float, float | None]:
+def lr_at(
+    epoch_pos: float, hp: Mapping[str, Any], steps_per_epoch: int = 0
+) -> tuple[float, float | None]:
     """(learning rate, momentum or None) at ``epoch_pos`` (epochs done, fractional).
+
+    cosine and onecycle run over the whole run, or with ``schedule_steps`` over that many
+    optimizer steps (``epoch_pos × steps_per_epoch``: exact when every epoch has the same
+    number of steps, as ERM's do) and then stay at their end values (Rajagopal et al.).
 
     multistep: lr × gamma^k after each milestone (the papers' schedules).
     cosine: half-cosine from lr to 0 over the run.
@@ -29,6 +35,8 @@ def lr_at(epoch_pos: float, hp: Mapping[str, Any]) -> tuple[float, float | None]
     base, epochs = float(hp["lr"]), int(hp["epochs"])
     t = min(max(epoch_pos / max(1, epochs), 0.0), 1.0)
     name = hp.get("scheduler", "multistep")
+    if hp.get("schedule_steps") and steps_per_epoch > 0:
+        t = min(max(epoch_pos * steps_per_epoch / int(hp["schedule_steps"]), 0.0), 1.0)
     if name == "multistep":
         k = sum(epoch_pos >= m for m in milestone_epochs(list(hp.get("milestones", [])), epochs))
         return base * float(hp.get("gamma", 0.1)) ** k, None

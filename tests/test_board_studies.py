@@ -81,3 +81,13 @@ def test_epochs_to_fit_show_their_spread(tmp_path):
         write_synthetic(res, rec)
     text = lb.build(tmp_path / "res", figures=False)[0]["studies/memorisation-digits.md"]
     assert "| 12.0 ± 2.8 (2/3 fitted) |" in text
+
+
+def test_a_schedule_fixed_in_steps_is_its_own_row(tmp_path):
+    res = tmp_path / "res" / "studies-batch-schedule-digits"
+    for steps in (None, 300):
+        hp = {"batch_size": 16, "scheduler": "cosine", "schedule_steps": steps}
+        write_synthetic(res, synthetic_record("erm", "sym_incl:0.4", 0, (0.2, 0.3), hparams=hp))
+    text = lb.build(tmp_path / "res", figures=False)[0]["studies/batch-schedule-digits.md"]
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert [r.split(" | ")[2] for r in rows] == ["cosine", "cosine over 300 steps"]

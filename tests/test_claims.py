@@ -220,3 +220,26 @@ def test_gap_grows_numbers_list_each_pair_and_rho():
     )
     # rate ranks 1.5,1.5,3.5,3.5,5.5,5.5, gap ranks 1..6: ρ = 16 / √(16 · 17.5) = 0.956
     assert "Spearman ρ = +0.96" in numbers and "(n=6 pairs)" in numbers, numbers
+
+
+def test_a_null_selector_picks_runs_without_the_option_and_none_values_do_not_split_pairs():
+    def rec(batch: int, acc: float, **extra) -> dict:
+        hp = {"batch_size": batch, "scheduler": "cosine", **extra}
+        return synthetic_record("erm", "sym:0.4", 0, (0.1, acc), hparams=hp)
+
+    records = [
+        rec(16, 0.7),  # made before schedule_steps existed
+        rec(128, 0.6, schedule_steps=None),  # made after: the option left off
+        rec(16, 0.2, schedule_steps=300),
+        rec(128, 0.9, schedule_steps=300),
+    ]
+    frames = {"synth-quick": frame(records)}
+    off = [
+        "erm[batch_size=16,schedule_steps=null]@sym:0.4",
+        "erm[batch_size=128,schedule_steps=null]@sym:0.4",
+    ]
+    _, numbers = cl.evaluate(claim("order", off), frames)
+    assert "= +10.00 (paired, n=1)" in numbers, numbers  # 0.7 − 0.6: the two pair up
+    steps = [c.replace("null", "300") for c in off]
+    _, numbers = cl.evaluate(claim("order", steps), frames)
+    assert "= -70.00 (paired, n=1)" in numbers, numbers

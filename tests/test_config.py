@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from helpers import digits_run, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -124,3 +127,33 @@ def test_onecycle_momentum_cycles():
     assert lr_at(0.0, hp)[1] == pytest.approx(0.95)
     assert lr_at(3.0, hp)[1] == pytest.approx(0.85)
     assert lr_at(10.0, hp)[1] == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize(
+    ("sched", "pos", "expected"),
+    [
+        ("cosine", 1.0, 0.05),  # step 5 of 10: half way down the half-cosine
+        ("cosine", 2.0, 0.0),  # step 10: the schedule's end
+        ("cosine", 7.0, 0.0),  # held at its end value afterwards
+        ("onecycle", 0.6, 0.1),  # step 3 of 10: the peak (30 % warm-up)
+        ("onecycle", 9.0, 0.1 / 25 / 100),  # held at the final lr
+        ("multistep", 6.0, 0.01),  # milestones stay in epochs
+    ],
+)
+def test_schedule_steps_fix_the_schedule_in_optimizer_steps(sched, pos, expected):
+    hp = {"lr": 0.1, "epochs": 10, "scheduler": sched, "milestones": [0.5, 0.75], "gamma": 0.1}
+    lr, _ = lr_at(pos, {**hp, "schedule_steps": 10}, steps_per_epoch=5)
+    assert lr == pytest.approx(expected, abs=1e-12)
+    assert lr_at(pos, {**hp, "schedule_steps": None}, 5) == lr_at(pos, hp)  # null: the run
+
+
+def test_a_run_with_schedule_steps_holds_the_end_lr(tmp_path, capsys):
+    sets = ["scheduler=cosine", "schedule_steps=3", "batch_size=100"]
+    args = digits_run("0.2", 2, 300, "--out", str(tmp_path), "--json", "-q")
+    res = run_cli(capsys, *args, *[x for s in sets for x in ("--set", s)])
+    assert res.code == 0, res.err
+    record = json.loads(res.out)
+    assert record["config"]["hparams"]["schedule_steps"] == 3
+    # 3 steps an epoch, lr 0.05: epoch 1's last step is step 2 of 3, cos(2π/3) = -1/2, so
+    # 0.05 · (1 − 1/2) / 2; from step 3 on the schedule is over and stays at 0
+    assert [e["lr"] for e in record["epochs"]] == pytest.approx([0.0125, 0.0], abs=1e-12)

@@ -110,7 +110,11 @@ def cell_values(df: pd.DataFrame, cell: Cell, metric: str) -> dict[tuple, float]
         best = sorted(sizes.index, key=lambda v: (-sizes[v], len(json.loads(v)["hparams"]), v))[0]
         keep = part["variant"] == best
         part, hp = part[keep], hp[keep]
-    rest = hp.map(lambda h: json.dumps({k: h[k] for k in sorted(h) if k not in cell.select}))
+    rest = hp.map(  # None: an option left off, or one added after the record was made
+        lambda h: json.dumps(
+            {k: h[k] for k in sorted(h) if k not in cell.select and h[k] is not None}
+        )
+    )
     out = {}
     for seed, sha, extra, value in zip(part["seed"], part["labels_sha"], rest, part[metric]):
         key = (int(seed), str(sha), extra if cell.select else "")

@@ -191,6 +191,7 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "mean_cos": _nanmean(_finite(e.get("grad_cos_clean_all")) for e in epochs),
         "batch_size": int(hp.get("batch_size") or 0),
         "scheduler": one_line(str(hp.get("scheduler")), 40),
+        "schedule_steps": int(hp.get("schedule_steps") or 0),  # 0: the schedule spans the run
     }
 
 

@@ -36,7 +36,12 @@ BATCH = (
     "examples and that of all examples (`--set diagnostics=true`). Its findings: label noise "
     "turns the gradient away from the noise-free direction; larger batches overfit the noisy "
     "labels more; the best batch size shrinks as noise grows; the batch-size-to-lr ratio does "
-    "not predict generalization under noise and scheduling."
+    "not predict generalization under noise and scheduling. The report fixes a schedule's "
+    "length in optimizer steps for every batch size (5,000 steps in 64 epochs) and then holds "
+    "the learning rate at its end value, so a small batch ends its schedule in fewer epochs; "
+    "rows *over N steps* follow that protocol (`schedule_steps`), the others stretch the "
+    "schedule over the run's epochs, where a small batch takes 8× the steps of a large one at "
+    "every point of the schedule."
 )
 
 
@@ -112,8 +117,11 @@ def batch_schedule(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
     accuracy, noisy_fit and gradient-cosine curves of its batch size × schedule cells."""
     rows: list[list[str]] = []
     figures: dict[str, dict[str, list[tuple[str, Curves]]]] = {}
-    groups = df.groupby(["noise", "batch_size", "scheduler"], sort=True)
-    for (noise, bs, sched), part in sorted(groups, key=lambda g: (noise_order(g[0][0]), g[0])):
+    groups = df.groupby(["noise", "batch_size", "scheduler", "schedule_steps"], sort=True)
+    for (noise, bs, sched, steps), part in sorted(
+        groups, key=lambda g: (noise_order(g[0][0]), g[0])
+    ):
+        sched = f"{sched} over {steps} steps" if steps else sched
         label = f"batch {bs} · {sched}"
         rows.append(
             [
