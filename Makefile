@@ -50,11 +50,12 @@ GPU_CHECK_OUT ?= benchmarks/results/gpu-check.json
 gpu-check: setup
 	$(PY) -m nlbench.gpucheck --out $(GPU_CHECK_OUT) $(if $(NLBENCH_DATA),--data-root $(NLBENCH_DATA),)
 
-# The digits study sweeps (about 40 CPU-minutes for all 99 runs; finished runs are skipped), then
+# The digits study sweeps (about an hour of CPU for all 147 runs; finished runs are skipped), then
 # the boards.
 studies: setup
 	$(NLBENCH) sweep -c leaderboards/sweeps/studies-memorisation-digits.toml
 	$(NLBENCH) sweep -c leaderboards/sweeps/studies-batch-schedule-digits.toml
+	$(NLBENCH) sweep -c leaderboards/sweeps/studies-batch-schedule-digits-steps.toml
 	$(MAKE) leaderboards
 
 clean:
