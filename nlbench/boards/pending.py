@@ -7,6 +7,7 @@ the records, so that the list can never drift from the truth (``--check`` covers
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,7 +34,19 @@ def _shown(value: Any) -> str:
 
 def _cells(path: Path) -> list[tuple[Any, dict[str, Any]]] | None:
     """Every (RunConfig, hparam settings) of a sweep file; None for a file whose cells depend
-    on a method's search space or per-method tables (not listed) or that cannot be read."""
+    on a method's search space or per-method tables (not listed) or that cannot be read.
+
+    Each board, study and claim asks for the sweep files' cells: a file is resolved once per
+    version of its bytes, not once per question."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _cells_of(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _cells_of(path: Path, mtime_ns: int, size: int) -> list[tuple[Any, dict[str, Any]]] | None:
     from nlbench.errors import NlbenchError
     from nlbench.sweep import grid_from_mapping, load_toml
 
