@@ -19,10 +19,11 @@ from nlbench.boards import claims as claims_mod
 from nlbench.boards import studies
 from nlbench.boards.board import render_board
 from nlbench.boards.figures import available as figures_available
-from nlbench.boards.figures import made_by_other_version
+from nlbench.boards.figures import made_by_other_version, same_figure
 from nlbench.boards.pending import section as pending_section
 from nlbench.boards.pending import study_names
 from nlbench.boards.published import load_published, published_table
+from nlbench.boards.readme import render_readme
 from nlbench.boards.records import Collected, collect, frame, noise_order
 from nlbench.boards.render import DASH, MARKER, pipe_table
 from nlbench.errors import UsageError
@@ -117,12 +118,14 @@ def build_all(
         built.files.update(files)
     if collected.records:  # nothing measured: no claims page to check
         built.files["claims.md"] = claims_mod.render_claims(claims, frames, sweeps)
+        boards = sorted(n for n in built.files if n.endswith(".md") and n != "claims.md")
+        built.files["README.md"] = render_readme(boards)
     return built, collected
 
 
 def inside(out: Path, relative: str) -> Path:
     """``out/relative``, refusing anything that would land outside ``out``."""
-    if not re.fullmatch(r"[a-z0-9_./-]+", relative) or ".." in relative.split("/"):
+    if not re.fullmatch(r"[a-z0-9_./-]+|README\.md", relative) or ".." in relative.split("/"):
         raise UsageError(f"refusing to write '{relative}': not a plain path under --out")
     path = out / relative
     if not path.resolve().is_relative_to(out.resolve()):
@@ -147,6 +150,8 @@ def generated_files(out: Path, figures: bool = True) -> list[str]:
 
 def _differs(out: Path, name: str, text: str) -> bool:
     path = inside(out, name)
+    if name.endswith(".svg") and path.is_file():  # by the data it draws, not matplotlib's bytes
+        return not same_figure(path.read_bytes(), text)
     return not path.is_file() or path.read_bytes() != text.encode("utf-8")
 
 

@@ -16,8 +16,16 @@ def runs(method: str, lasts: list[float], noise: str = "sym:0.2", **kw) -> list[
     ]
 
 
-def claim(compare: str, cells: list[str], metric: str = "last", board: str = "synth-quick"):
-    return cl.Claim("c", "a claim", "a paper, Table 1", board, metric, compare, tuple(cells))
+def claim(
+    compare: str,
+    cells: list[str],
+    metric: str = "last",
+    board: str = "synth-quick",
+    margin: float | None = None,
+):
+    return cl.Claim(
+        "c", "a claim", "a paper, Table 1", board, metric, compare, tuple(cells), margin=margin
+    )
 
 
 @pytest.fixture
@@ -36,18 +44,60 @@ def frames() -> dict:
     [
         ("order", ["good@sym:0.2", "erm@sym:0.2"], "holds"),
         ("order", ["erm@sym:0.2", "good@sym:0.2"], "fails"),
-        ("order", ["noisy@sym:0.2", "erm@sym:0.2"], "not significant"),
-        ("order", ["single@sym:0.2", "erm@sym:0.2"], "not significant"),  # one seed: no interval
+        ("order", ["noisy@sym:0.2", "erm@sym:0.2"], "inconclusive"),
+        ("order", ["single@sym:0.2", "erm@sym:0.2"], "inconclusive"),  # one seed: no interval
         ("order", ["good@sym:0.2", "absent@sym:0.2"], "not measured"),
         ("order", ["good@sym:0.2", "erm@sym:0.6"], "not measured"),
-        ("order", ["good@sym:0.2", "noisy@sym:0.2", "erm@sym:0.2"], "not significant"),
-        ("at_least", ["noisy@sym:0.2", "good@sym:0.2"], "holds"),  # not significantly below
+        ("order", ["good@sym:0.2", "noisy@sym:0.2", "erm@sym:0.2"], "inconclusive"),
         ("at_least", ["erm@sym:0.2", "good@sym:0.2"], "fails"),
     ],
 )
 def test_pairwise_verdicts(frames, compare, cells, verdict):
     got, numbers = cl.evaluate(claim(compare, cells), frames)
     assert got == verdict, numbers
+
+
+def non_inferiority(deficits: list[float]) -> dict:
+    """b at 0.90, 0.80, 0.85 per seed; a = b + each seed's difference (same seed, same labels)."""
+    base = [0.90, 0.80, 0.85]
+    a = [b + d for b, d in zip(base, deficits)]
+    return {"synth-quick": frame([*runs("a", a), *runs("b", base)])}
+
+
+@pytest.mark.parametrize(
+    ("deficits", "verdict"),
+    [
+        # mean −0.07 points, interval [−0.33, +0.19] above −1: no worse than the margin allows
+        ([-0.002, 0.001, -0.001], "holds"),
+        # mean −5.5 points, interval [−6.74, −4.26] below −1: worse by more than the margin
+        ([-0.05, -0.06, -0.055], "fails"),
+        # the issue's case: −8.73 ± 14.35 is not "at least as good", nor shown worse
+        ([-0.2, -0.0619, 0.0], "inconclusive"),
+        # not significantly below, yet the interval reaches past −margin: inconclusive
+        ([0.01, -0.02, 0.0], "inconclusive"),
+    ],
+)
+def test_non_inferiority_needs_the_interval_above_minus_margin(deficits, verdict):
+    c = claim("at_least", ["a@sym:0.2", "b@sym:0.2"], margin=1.0)
+    got, numbers = cl.evaluate(c, non_inferiority(deficits))
+    assert got == verdict, numbers
+    assert "against −margin (-1.00)" in numbers
+
+
+def test_non_inferiority_with_one_seed_is_inconclusive():
+    frames = {"synth-quick": frame([*runs("a", [0.9]), *runs("b", [0.8])])}
+    c = claim("at_least", ["a@sym:0.2", "b@sym:0.2"], margin=1.0)
+    verdict, numbers = cl.evaluate(c, frames)
+    assert verdict == "inconclusive" and "no interval (one pair)" in numbers
+
+
+def test_claims_page_prints_the_margin_and_a_legend_for_every_comparison(frames):
+    c = claim("at_least", ["good@sym:0.2", "erm@sym:0.2"], margin=0.5)
+    text = cl.render_claims([c], frames)
+    assert "at_least (margin 0.50 points)" in text
+    for compare in cl.CHECKS:
+        assert f"| `{compare}` |" in text
+    assert "**inconclusive** when" in text and "not significant" not in text
 
 
 def test_numbers_name_means_differences_and_n(frames):
@@ -74,10 +124,10 @@ CELLS = [f"erm@random_labels:{p}" for p in (0.0, 0.5, 1.0)]
     [
         ({1.0: [40, 45]}, "fits", CELLS[2:], "holds"),
         ({1.0: [None, None]}, "fits", CELLS[2:], "fails"),
-        ({1.0: [40, None]}, "fits", CELLS[2:], "not significant"),
+        ({1.0: [40, None]}, "fits", CELLS[2:], "inconclusive"),
         ({0.0: [3, 4], 0.5: [20, 25], 1.0: [40, None]}, "grows", CELLS, "holds"),
         ({0.0: [40, 45], 0.5: [20, 25], 1.0: [3, 4]}, "grows", CELLS, "fails"),
-        ({0.0: [3, 40], 0.5: [20, 5], 1.0: [30, 4]}, "grows", CELLS, "not significant"),
+        ({0.0: [3, 40], 0.5: [20, 5], 1.0: [30, 4]}, "grows", CELLS, "inconclusive"),
         ({0.0: [3], 0.5: [20]}, "grows", CELLS, "not measured"),
     ],
 )
@@ -140,9 +190,11 @@ def test_packaged_claims_table_is_valid_and_covers_the_brief():
         "fit-time-grows-digits",
     } <= ids
     assert all(c.source and c.cells for c in claims)
+    assert all((c.margin is not None) == (c.compare == "at_least") for c in claims)
 
 
 HEAD = '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\nmetric = "last"\n'
+PAIR = 'cells = ["a@sym:0.2", "b@sym:0.2"]\n'
 
 
 @pytest.mark.parametrize(
@@ -154,6 +206,10 @@ HEAD = '[[claim]]\nid = "x"\nclaim = "y"\nsource = "s"\nboard = "b"\nmetric = "l
             HEAD + 'compare = "gap_grows"\ncells = ["erm@sym:0.2", "erm@sym:0.4", "erm@sym:0.6"]\n',
             "in pairs",
         ),
+        (HEAD + 'compare = "at_least"\n' + PAIR, "at_least needs margin"),
+        (HEAD + 'compare = "at_least"\nmargin = -1\n' + PAIR, "at_least needs margin"),
+        (HEAD + 'compare = "at_least"\nmargin = "1"\n' + PAIR, "at_least needs margin"),
+        (HEAD + 'compare = "order"\nmargin = 1.0\n' + PAIR, "only to compare = at_least"),
     ],
 )
 def test_a_bad_claims_table_is_one_usage_error(tmp_path, table, message):
@@ -202,7 +258,7 @@ GAP_CELLS = [f"erm[batch_size={b}]@sym_incl:{r}" for r in (0.0, 0.2, 0.5) for b 
     [
         ({0.0: [-0.05, -0.04], 0.2: [0.0, 0.01], 0.5: [0.05, 0.06]}, "holds"),
         ({0.0: [0.05, 0.06], 0.2: [0.0, 0.01], 0.5: [-0.05, -0.04]}, "fails"),
-        ({0.0: [0.05, -0.04], 0.2: [0.0, 0.01], 0.5: [-0.05, 0.06]}, "not significant"),
+        ({0.0: [0.05, -0.04], 0.2: [0.0, 0.01], 0.5: [-0.05, 0.06]}, "inconclusive"),
         ({0.0: [0.05], 0.2: [0.0]}, "not measured"),
     ],
 )

@@ -78,7 +78,7 @@ def test_each_bad_record_is_named_once_and_skipped(tmp_path, capsys):
         assert sum(f"/{name}/run.json" in line for line in skipped) == 1, (name, result.err)
     assert len(skipped) == len(cases)
     assert not (tmp_path / "evil.md").exists() and not list(tmp_path.glob("*.md"))
-    assert sorted(p.name for p in out.glob("*.md")) == ["claims.md", "synth-quick.md"]
+    assert sorted(p.name for p in out.glob("*.md")) == ["README.md", "claims.md", "synth-quick.md"]
     board = (out / "synth-quick.md").read_text(encoding="utf-8")
     assert "| 1 |" in board and "evil" not in board and "| x |" not in board
     strict = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out), "--strict")

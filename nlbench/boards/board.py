@@ -1,4 +1,9 @@
-"""One leaderboard (a dataset and profile): intro, a ranked table and a figure per noise setting."""
+"""One leaderboard (a dataset and profile): what it says, ranks across noise settings, a ranked
+table and a figure per noise setting, the cited published numbers.
+
+The definitions every board shares live in ``leaderboards/README.md``
+(:mod:`nlbench.boards.readme`); a board keeps only what a reader needs to read it in a minute.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +11,24 @@ import re
 
 import pandas as pd
 
-from nlbench.boards.figures import figure_svg
+from nlbench.boards.figures import figure_svg, rank_svg
 from nlbench.boards.published import published_table
+from nlbench.boards.ranks import MIN_METHODS, MIN_SEEDS, MIN_SETTINGS, RankTest, cliques, rank_test
 from nlbench.boards.records import noise_order
-from nlbench.boards.render import DASH, MARKER, aggregate, section_table
+from nlbench.boards.render import DASH, MARKER, diff_cell, pct, section_table
+from nlbench.boards.rows import aggregate, board_labels
 
-INTRO = (
-    "Per noise setting, rows are ranked by last-epoch test accuracy (mean ± sample std over n "
-    "seeds). *95 % CI* is the Student-t interval over seeds, mean ± t(0.975, n−1)·s/√n, shown "
-    "clipped to [0, 100] (with 3 seeds a wide spread reaches past 100 %, which no accuracy can; "
-    "clipping changes no rank group); one seed "
-    "has no interval (shown as – (n=1)). *rank* is a rank group: the best row and every row whose "
-    "interval overlaps the best row's share rank 1, the best of the rest leads the next group, and"
-    " so on (competition ranking: 1, 1, 3); a row with one seed cannot be placed and shows – (such"
-    " rows follow the ranked ones). Overlapping intervals are a conservative test; *Δ vs ERM "
-    "(paired)* is the sharper one: the mean difference to the `erm` run on the same seed and the "
-    "same noisy labels (same labels sha256, same model, epochs and train subset) with the "
-    "t-interval of the per-pair differences, n = number of pairs; – when there are no pairs "
-    "(methods that hold out a clean meta set train on other labels). *last-10* is the mean of the "
-    'last 10 epochs (DivideMix\'s "Last"); *best* is the maximum over epochs, an **oracle** that '
-    "peeks at the test set. *cost vs ERM* is the shortest time among the row's runs divided by "
-    "the shortest among the `erm` runs in the same table with the same model, epochs and train "
-    "subset (– when there are none): CPU time (`cpu_s`) when all of those runs record it, else "
-    "wall-clock time. Runs share a machine with other jobs, which only ever slow a run down, so "
-    "the fastest run is the closest to the method's own cost (the reasoning of `timeit`); only "
-    "comparable within one machine. *notes* name a loss other"
-    " than cross-entropy and a run's deviations from the official code. *realized noise* is the "
-    "measured fraction of wrong labels; *labels sha256* is the start of the noisy labels' hash "
-    "(same hash, same labels); *runs* are the hash part of the run_ids behind the row "
-    "(`results/**/<method>-<dataset>-<hash>/run.json`). A method with several variants reads as "
-    "the options that set a variant apart (`famus · mixmatch`)."
+RANK_RULE = (
+    "Rows are ordered by mean last-epoch test accuracy, and *rank* groups never contradict that "
+    "order: the best row leads group 1, which runs down the table to just above the first row "
+    "significantly below it (paired t-test on the same seeds and noisy labels, else Welch's "
+    "test; Holm-corrected over the rows below the leader; 5 %), that row leads the next group, "
+    "and so on; one-seed rows are preliminary and have no rank."
 )
-FLAGS = (
-    "Flags: *clean meta data* (uses trusted clean samples), *two-net ensemble* (tests "
-    "the sum of two networks), *noise-tuned hparams* (settings chosen knowing the noise)."
-)
-FIGURE_NOTE = (
-    "Figures: test accuracy and `noisy_fit` (the share of wrongly labelled training "
-    "images the network predicts with their wrong label: memorisation) per epoch, "
-    "the mean over seeds as a line and the min–max over seeds as a band."
+SUMMARY_NOTE = (
+    "Per noise setting, the row with the best mean last-epoch test accuracy %, its paired "
+    "difference to the ERM baseline in points (mean ± 95 % interval, n = pairs of runs on the "
+    "same seed and noisy labels) and how many rows share its rank."
 )
 
 
@@ -53,15 +37,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")[:60] or "x"
 
 
+def rank_figure_name(stem: str) -> str:
+    return f"{stem}-ranks.svg"
+
+
 def figure_names(stem: str, noises: list[str]) -> dict[str, str]:
-    """``{noise: figure file name}``, unique even when two specs share a slug."""
+    """``{noise: figure file name}``, unique even when two specs share a slug (or a spec's slug
+    is ``ranks``, the cross-setting figure's)."""
     names: dict[str, str] = {}
+    taken = {rank_figure_name(stem)}
     for noise in noises:
         base, k = f"{stem}-{slug(noise)}", 1
-        while f"{base}.svg" in names.values():
+        while f"{base}.svg" in taken:
             k += 1
             base = f"{stem}-{slug(noise)}-{k}"
         names[noise] = f"{base}.svg"
+        taken.add(names[noise])
     return names
 
 
@@ -75,45 +66,111 @@ def curve_panels(section: pd.DataFrame, agg: pd.DataFrame) -> list:
     return [("test accuracy %", test), ("noisy_fit %", fit)]
 
 
+def summary_line(noise: str, agg: pd.DataFrame) -> str:
+    """``noise``: the best ranked row, its Δ vs ERM and how many rows share its rank."""
+    ranked = agg[agg["rank"] != DASH]
+    if ranked.empty:
+        top = agg.iloc[0]
+        return (
+            f"- `{noise}`: one-seed rows only (preliminary); highest **{top.label}** "
+            f"{pct(top.last_mean)} (n=1)."
+        )
+    top = ranked.iloc[0]
+    if top.baseline:
+        delta = "the ERM baseline itself"
+    elif top.other_labels:
+        delta = "no paired Δ vs ERM (trains on other labels)"
+    elif not top.delta.n:
+        delta = "no paired Δ vs ERM (no ERM run on the same seed and labels)"
+    else:
+        delta = f"Δ vs ERM {diff_cell(top.delta)}"
+    shared = int((ranked["rank"] == "1").sum()) - 1
+    share = f"rank 1 shared with {shared} other row(s)" if shared else "alone in rank 1"
+    return f"- `{noise}`: **{top.label}** {pct(top.last_mean)} (n={top.n}), {delta}; {share}."
+
+
+def rank_section(stem: str, test: RankTest | None) -> tuple[list[str], str]:
+    """The cross-setting rank section and the one-line summary of it."""
+    if test is None:
+        why = (
+            f"No cross-setting ranks: they need at least {MIN_METHODS} rows measured with "
+            f"{MIN_SEEDS} or more seeds in each of at least {MIN_SETTINGS} noise settings."
+        )
+        return ["## Ranks across noise settings", "", why, ""], f"- {why}"
+    settings = ", ".join(f"`{s}`" for s in test.settings)
+    left = ", ".join(f"`{s}`" for s in test.left_out)
+    stats = (
+        f"Friedman χ² = {test.chi2:.2f}, p = {test.p:.3g} (k = {test.k} methods, "
+        f"N = {test.n} settings); Nemenyi CD = {test.cd:.2f}"
+    )
+    text = (
+        f"Average rank (1 = best mean last-epoch accuracy) over {settings}: the rows measured "
+        f"with {MIN_SEEDS}+ seeds in each ({left or 'no setting'} left out, to keep every row "
+        f"in every setting). {stats}. Rows joined by a bar are less than CD apart; with p ≥ "
+        "0.05 the test finds no difference at all."
+    )
+    lines = [
+        "## Ranks across noise settings",
+        "",
+        f"![{stem}: average ranks across noise settings](figures/{rank_figure_name(stem)})",
+        "",
+        text,
+        "",
+    ]
+    best = f"**{test.labels[0]}** (average rank {test.mean_ranks[0]:.2f} of {test.k})"
+    return lines, f"- Across {settings}: best average rank {best}; {stats}."
+
+
+def _intro(dataset: str, profile: str, n: int) -> list[str]:
+    return [
+        f"# Leaderboard: `{dataset}`, profile `{profile}`",
+        "",
+        MARKER,
+        "",
+        (
+            f"Measured from {n} run record(s); regenerate with `nlbench leaderboard --results "
+            "results --out leaderboards`. How to read a board (every column, test and figure): "
+            "[README.md](README.md); whether the papers' claims hold on these rows: "
+            "[claims.md](claims.md)."
+        ),
+        "",
+    ]
+
+
 def render_board(
     df: pd.DataFrame, published: pd.DataFrame, dataset: str, profile: str, figures: bool = True
 ) -> dict[str, str]:
     """The markdown of one board and its figures, as ``{path relative to --out: text}``."""
     stem = f"{dataset}-{profile}"
     noises = sorted(df["noise"].unique(), key=noise_order)
-    names = figure_names(stem, noises)
+    names, labels = figure_names(stem, noises), board_labels(df)
+    aggs = {noise: aggregate(df[df["noise"] == noise], labels) for noise in noises}
+    test = rank_test(pd.concat([a.assign(noise=noise) for noise, a in aggs.items()]), list(noises))
+    ranks_lines, ranks_summary = rank_section(stem, test)
     files: dict[str, str] = {}
-    lines = [
-        f"# Leaderboard: `{dataset}`, profile `{profile}`",
-        "",
-        MARKER,
-        "",
-        f"Measured from {len(df)} run record(s); regenerate with `nlbench leaderboard "
-        "--results results --out leaderboards`. " + INTRO,
-        "",
-        FLAGS,
-        "",
-        FIGURE_NOTE,
-        "",
-        "Whether the papers' claims hold on these rows: [claims.md](claims.md).",
-        "",
-    ]
+    lines = [*_intro(dataset, profile, len(df)), "## What this board says", "", SUMMARY_NOTE, ""]
+    lines += [summary_line(noise, aggs[noise]) for noise in noises] + [ranks_summary, ""]
+    lines += [RANK_RULE, "", *ranks_lines]
+    if figures and test is not None:
+        title = f"{dataset}, {profile}: average rank over {test.n} noise settings, p = {test.p:.3g}"
+        files[f"figures/{rank_figure_name(stem)}"] = rank_svg(
+            title, test.labels, test.mean_ranks, test.cd, cliques(test)
+        )
     for noise in noises:
         section = df[df["noise"] == noise]
-        agg = aggregate(section)
         conventions = sorted({c for c in section["convention"] if c}) or [DASH]
         lines += [
             f"## Noise `{noise}`",
             "",
             f"Noise convention: {'; '.join(conventions)}.",
             "",
-            section_table(agg),
+            section_table(aggs[noise]),
             f"![{stem}, {noise}: test accuracy and noisy_fit per epoch](figures/{names[noise]})",
             "",
         ]
         if figures:
             files[f"figures/{names[noise]}"] = figure_svg(
-                f"{dataset}, {profile}, {noise}", curve_panels(section, agg)
+                f"{dataset}, {profile}, {noise}", curve_panels(section, aggs[noise])
             )
     lines += [
         "## Published numbers (cited, not measured here)",

@@ -1,4 +1,10 @@
-"""The comparisons a claim can make, each returning (verdict, numbers)."""
+"""The comparisons a claim can make, each returning (verdict, numbers).
+
+Every comparison speaks the same four words: *holds* (the data support the claim at 95 %),
+*fails* (they contradict it at 95 %), *inconclusive* (neither: an interval that straddles the
+bound, a trend test with p ≥ 0.05, one seed) and *not measured* (a cell has no runs).
+:data:`RULES` says, per comparison, how each is decided; claims.md prints it as its legend.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from scipy import stats as st
 
 from nlbench.boards.stats import Estimate, difference, pairs, t_interval
 
-HOLDS, FAILS, NS, UNMEASURED = "holds", "fails", "not significant", "not measured"
+HOLDS, FAILS, NS, UNMEASURED = "holds", "fails", "inconclusive", "not measured"
 CELL_RE = re.compile(r"^([a-z][a-z0-9_]*)(?:\[([^\]]*)\])?@(.+)$")
 Values = dict[tuple, float]
 
@@ -64,14 +70,16 @@ def _mean(values: Values, metric: str) -> str:
     return f"{_fmt(metric, e.mean)} (n={e.n})"
 
 
-def _direction(d: Estimate, strict: bool) -> str:
+def _against(d: Estimate, bound: float) -> str:
+    """A difference against ``bound``: holds when its 95 % interval lies above the bound, fails
+    when it lies below, inconclusive otherwise (also with one pair: no interval)."""
     if not d.n:
         return UNMEASURED
     if not d.has_interval:
         return NS
-    if d.high < 0:
-        return FAILS
-    return HOLDS if (d.low > 0 or not strict) else NS
+    if d.low > bound:
+        return HOLDS
+    return FAILS if d.high < bound else NS
 
 
 def _combine(verdicts: list[str]) -> str:
@@ -85,13 +93,13 @@ def _no_runs(cells: list[Cell], values: list[Values]) -> str:
     return "no runs for " + ", ".join(c.text for c, v in zip(cells, values) if not v) + "."
 
 
-def _pairwise(cells: list[Cell], values: list[Values], metric: str, strict: bool):
+def _pairwise(cells: list[Cell], values: list[Values], metric: str, bound: float = 0.0):
     if any(not v for v in values):
         return UNMEASURED, _no_runs(cells, values)
     verdicts, parts = [], []
     for i, j in combinations(range(len(cells)), 2):
         d, kind = difference(values[i], values[j])
-        verdicts.append(_direction(d, strict))
+        verdicts.append(_against(d, bound))
         half = f" ± {_fmt(metric, d.half)}" if d.has_interval else ""
         parts.append(
             f"{cells[i].text} − {cells[j].text} = {_fmt(metric, d.mean, '+')}{half} "
@@ -101,15 +109,26 @@ def _pairwise(cells: list[Cell], values: list[Values], metric: str, strict: bool
     return _combine(verdicts), f"{means}. {'; '.join(parts)}."
 
 
-def check_order(cells, values, metric):
-    return _pairwise(cells, values, metric, strict=True)
+def check_order(cells, values, metric, margin=0.0):
+    """a > b > …: every pairwise difference's interval above 0."""
+    return _pairwise(cells, values, metric)
 
 
-def check_at_least(cells, values, metric):
-    return _pairwise(cells[:2], values[:2], metric, strict=False)
+def check_at_least(cells, values, metric, margin=0.0):
+    """a at least as good as b (non-inferiority): the interval of a − b above −margin (margin in
+    the metric's shown unit: points for accuracies)."""
+    verdict, numbers = _pairwise(cells[:2], values[:2], metric, -margin / _scale(metric))
+    if verdict == UNMEASURED:
+        return verdict, numbers
+    d, _ = difference(values[0], values[1])
+    where = "difference has no interval (one pair)"
+    if d.has_interval:
+        where = f"difference's interval [{_fmt(metric, d.low, '+')}, {_fmt(metric, d.high, '+')}]"
+    bound = _fmt(metric, -margin / _scale(metric), "+")
+    return verdict, f"{numbers} The {where} against −margin ({bound})."
 
 
-def check_fits(cells, values, metric):
+def check_fits(cells, values, metric, margin=0.0):
     """Every run fitted: ``fit_epochs`` is a number (NaN: never reached 99 %)."""
     if any(not v for v in values):
         return UNMEASURED, _no_runs(cells, values)
@@ -127,7 +146,7 @@ def _rate(noise: str) -> float:
         return math.nan
 
 
-def check_grows(cells, values, metric):
+def check_grows(cells, values, metric, margin=0.0):
     """Spearman's ρ of the metric against the noise rate; NaN (never fitted) ranks last."""
     if any(not v for v in values):
         return UNMEASURED, _no_runs(cells, values)
@@ -148,7 +167,7 @@ def check_grows(cells, values, metric):
     return verdict, f"{shown}. Spearman ρ = {rho:+.2f}, p = {p:.3f} (n={len(xs)})."
 
 
-def check_gap_grows(cells, values, metric):
+def check_gap_grows(cells, values, metric, margin=0.0):
     """Cells in pairs (a, b) at noise rates: Spearman's ρ of the paired differences a − b
     (same seed, labels and free hparams) against the noise rate; ρ > 0: the gap grows."""
     if any(not v for v in values):
@@ -167,6 +186,44 @@ def check_gap_grows(cells, values, metric):
     verdict = NS if not (p < 0.05) else HOLDS if rho > 0 else FAILS
     return verdict, f"{text}. Spearman ρ = {rho:+.2f}, p = {p:.3f} (n={len(xs)} pairs)."
 
+
+_NO_INTERVAL = "the interval straddles the bound, or one pair only (no interval)"
+RULES = {  # comparison: (holds when, fails when, inconclusive when)
+    "order": (
+        "every pairwise difference (a − b for a listed before b) has its 95 % interval above 0",
+        "some pairwise difference has its interval below 0",
+        f"otherwise: {_NO_INTERVAL}",
+    ),
+    "at_least": (
+        (
+            "the 95 % interval of a − b lies above −margin (a is no worse than b by more than the "
+            "margin)"
+        ),
+        "the interval lies below −margin (a is worse than b by more than the margin)",
+        f"otherwise: {_NO_INTERVAL}",
+    ),
+    "fits": (
+        "every run reached 99 % train accuracy on the labels it was given",
+        "no run did",
+        "otherwise: some runs did, some did not",
+    ),
+    "grows": (
+        (
+            "Spearman's ρ between the noise rate and the metric is positive with p < 0.05 (a run "
+            "that never fits counts as slower than any that does)"
+        ),
+        "ρ is negative with p < 0.05",
+        "otherwise: p ≥ 0.05, or too few runs or rates to test a trend",
+    ),
+    "gap_grows": (
+        (
+            "Spearman's ρ between the noise rate and the paired differences of the cell pairs is "
+            "positive with p < 0.05"
+        ),
+        "ρ is negative with p < 0.05",
+        "otherwise: p ≥ 0.05, or too few pairs or rates to test a trend",
+    ),
+}
 
 CHECKS: dict[str, Callable] = {
     "order": check_order,

@@ -4,16 +4,18 @@ Each claim names board cells (``method@noise``, optionally ``method[key=value,..
 pick runs by hparams) and a comparison:
 
 * ``order``: every cell above every later one (a > b > c means a > b, a > c, b > c);
-* ``at_least``: the first cell not below the second;
+* ``at_least``: the first cell no worse than the second by more than the claim's ``margin``
+  (non-inferiority; the margin is stated in the table and printed on the page);
 * ``fits``: every run of every cell fitted its training labels (``epochs_to_fit`` reached);
 * ``grows``: the metric grows with the noise rate across the cells (Spearman's ρ);
 * ``gap_grows``: cells in pairs (a, b), one pair per noise rate: the paired difference a − b
   grows with the rate (Spearman's ρ over every pair).
 
-Verdicts: *holds*, *fails* (the data contradict the claim at the 95 % level), *not
-significant* (intervals include no difference, or one seed), *not measured* (a cell has no
-runs). A difference pairs runs on the same seed and noisy labels (t-interval of the pair
-differences), else Welch's interval (:mod:`nlbench.boards.stats`).
+Verdicts: *holds*, *fails*, *inconclusive*, *not measured*; ``claim_checks.RULES`` says how
+each comparison reaches them. A difference pairs runs on the same seed and noisy labels
+(t-interval of the pair differences), else Welch's interval (:mod:`nlbench.boards.stats`). A
+cell ``erm@noise`` is the ERM baseline the boards use (:mod:`nlbench.boards.baseline`), at the
+budget of the claim's other cells, so a claim's difference and a board's Δ are one number.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from nlbench.boards.claim_checks import CHECKS, UNMEASURED, Cell, parse_cell
+from nlbench.boards.baseline import BASELINE, baseline_part, variant_order
+from nlbench.boards.claim_checks import CHECKS, RULES, UNMEASURED, Cell, parse_cell
 from nlbench.boards.pending import sweeps_for
 from nlbench.boards.render import MARKER, pipe_table
 from nlbench.errors import UsageError
@@ -56,6 +59,7 @@ class Claim:
     compare: str
     cells: tuple[str, ...]
     note: str = ""
+    margin: float | None = None  # at_least only: in the metric's shown unit (points for accuracy)
 
 
 def load_claims(path: Path | None = None) -> list[Claim]:
@@ -86,64 +90,112 @@ def _claim(c: dict[str, Any]) -> Claim:
         parse_cell(cell)
     if c["compare"] == "gap_grows" and (len(c["cells"]) % 2 or not c["cells"]):
         raise ValueError(f"claim {c['id']}: gap_grows takes cells in pairs (a, b), one per rate")
-    return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""))
+    return Claim(**{k: c[k] for k in FIELDS}, note=c.get("note", ""), margin=_margin(c))
 
 
-def cell_values(df: pd.DataFrame, cell: Cell, metric: str) -> dict[tuple, float]:
-    """The cell's runs as ``{(seed, labels sha256[, other hparams]): value}``.
+def _margin(c: dict[str, Any]) -> float | None:
+    """An ``at_least`` claim's non-inferiority margin: required there, refused elsewhere."""
+    margin = c.get("margin")
+    if c["compare"] != "at_least":
+        if margin is not None:
+            raise ValueError(f"claim {c['id']}: margin applies only to compare = at_least")
+        return None
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not 0 <= margin < 1e300:
+        raise ValueError(
+            f"claim {c['id']}: at_least needs margin = a number >= 0 (the largest deficit that "
+            "still counts as at least as good, in points for accuracies)"
+        )
+    return float(margin)
 
-    Without a selector a cell is one variant of the method (the one with most runs, then
-    fewest options set); with one, every run whose hparams match, keyed also by the hparams
-    the selector leaves free, so that pairs match on them.
-    """
+
+def cell_part(df: pd.DataFrame, cell: Cell, budget: str | None = None) -> pd.DataFrame:
+    """The cell's runs: with a selector every run whose hparams match; ``erm@noise`` the ERM
+    baseline (at ``budget`` when given); any other cell the method's variant with most runs,
+    then fewest options set."""
     if df.empty:
-        return {}
+        return df
     part = df[(df["method"] == cell.method) & (df["noise"] == cell.noise)]
+    if part.empty:
+        return part
+    if cell.select:
+        hp = part["variant"].map(lambda v: json.loads(v)["hparams"])
+        keep = hp.map(lambda h: all(json.dumps(h.get(k)) == v for k, v in cell.select.items()))
+        return part[keep]
+    if cell.method == BASELINE:
+        return baseline_part(part, budget)
+    best = variant_order(part.groupby("variant", sort=True).size())[0]
+    return part[part["variant"] == best]
+
+
+def cell_values(
+    df: pd.DataFrame, cell: Cell, metric: str, budget: str | None = None
+) -> dict[tuple, float]:
+    """The cell's runs as ``{(seed, labels sha256[, other hparams]): value}``; with a selector
+    keyed also by the hparams it leaves free, so that pairs match on them."""
+    part = cell_part(df, cell, budget)
     if part.empty:
         return {}
     hp = part["variant"].map(lambda v: json.loads(v)["hparams"])
-    if cell.select:
-        keep = hp.map(lambda h: all(json.dumps(h.get(k)) == v for k, v in cell.select.items()))
-        part, hp = part[keep], hp[keep]
-    else:
-        sizes = part.groupby("variant").size()
-        best = sorted(sizes.index, key=lambda v: (-sizes[v], len(json.loads(v)["hparams"]), v))[0]
-        keep = part["variant"] == best
-        part, hp = part[keep], hp[keep]
     rest = hp.map(  # None: an option left off, or one added after the record was made
         lambda h: json.dumps(
             {k: h[k] for k in sorted(h) if k not in cell.select and h[k] is not None}
         )
     )
     out = {}
-    for seed, sha, extra, value in zip(part["seed"], part["labels_sha"], rest, part[metric]):
-        key = (int(seed), str(sha), extra if cell.select else "")
+    for seed, sha, run, extra, value in zip(
+        part["seed"], part["labels_sha"], part["run_id"], rest, part[metric]
+    ):
+        key = (int(seed), str(sha) if sha else f"run {run}", extra if cell.select else "")
         out[key] = float(value)
     return out
+
+
+def claim_budget(df: pd.DataFrame, cells: list[Cell]) -> str | None:
+    """The budget (model, epochs, subset) of the claim's first cell with runs that is not
+    ``erm@noise``: its ERM baseline is taken at that budget, as a board's is."""
+    for cell in cells:
+        if cell.method == BASELINE and not cell.select:
+            continue
+        part = cell_part(df, cell)
+        if not part.empty:
+            return str(part["budget"].iloc[0])
+    return None
 
 
 def evaluate(claim: Claim, frames: dict[str, pd.DataFrame]) -> tuple[str, str]:
     """(verdict, the numbers behind it) for one claim against the boards' frames."""
     df = frames.get(claim.board, pd.DataFrame())
     cells = [parse_cell(c) for c in claim.cells]
-    values = [cell_values(df, c, claim.metric) for c in cells]
-    return CHECKS[claim.compare](cells, values, claim.metric)
+    budget = claim_budget(df, cells)
+    values = [cell_values(df, c, claim.metric, budget) for c in cells]
+    return CHECKS[claim.compare](cells, values, claim.metric, margin=claim.margin or 0.0)
 
 
 _INTRO = (
     "Each claim comes from `nlbench/resources/claims.toml` (claim, source and table, board cells, "
-    "comparison) and is tested on the committed records: a difference between two cells pairs runs "
-    "on the same seed and noisy labels (mean ± 95 % t-interval of the pair differences) or, "
-    "without pairs, uses Welch's interval. **holds**: every comparison in the claim is significant "
-    "in its direction; **fails**: one is significant against it; **not significant**: neither "
-    "(including one seed, which has no interval); **not measured**: a cell has no runs yet (and "
-    "the sweep file that would run it, if one asks for it). `fits` "
-    "asks that every run reach 99 % train accuracy on the labels it was given; `grows` tests "
-    "Spearman's ρ between the noise rate and the metric (a run that never fits counts as slower "
-    "than any that does); `gap_grows` tests Spearman's ρ between the noise rate and the paired "
-    "differences of its cell pairs. Boards at CPU scale test the *direction* of a claim under a "
-    "small budget, not the papers' numbers."
+    "comparison, and for `at_least` its margin) and is tested on the committed records: a "
+    "difference between two cells pairs runs on the same seed and noisy labels (mean ± 95 % "
+    "t-interval of the pair differences) or, without pairs, uses Welch's interval. A cell "
+    "`erm@noise` is the boards' ERM baseline (plain `erm`, default loss, the other cells' model, "
+    "epochs and train subset), so a difference here equals the board's Δ vs ERM for the same "
+    "cells. Boards at CPU scale test the *direction* of a claim under a small budget, not the "
+    "papers' numbers."
 )
+
+
+def legend() -> list[str]:
+    """How each comparison reaches each verdict (the same four words for all of them)."""
+    rows = [[f"`{compare}`", *rule] for compare, rule in RULES.items()]
+    return [
+        (
+            "How a verdict is decided (**not measured**: a cell has no runs yet; the sweep file "
+            "that would run it is named when one asks for it):"
+        ),
+        "",
+        pipe_table(
+            ["comparison", "**holds** when", "**fails** when", "**inconclusive** when"], rows
+        ),
+    ]
 
 
 def _how_to_measure(claim: Claim, frames: dict[str, pd.DataFrame], sweeps: Path | None) -> str:
@@ -160,6 +212,13 @@ def _how_to_measure(claim: Claim, frames: dict[str, pd.DataFrame], sweeps: Path 
             + "."
         )
     return " No sweep file asks for these cells yet." if sweeps is not None else ""
+
+
+def _margin_text(c: Claim) -> str:
+    if c.margin is None:
+        return ""
+    unit = "" if c.metric in ("fit_epochs", "mean_cos") else " points"
+    return f" (margin {c.margin:.2f}{unit})"
 
 
 def render_claims(
@@ -181,7 +240,7 @@ def render_claims(
                 c.claim,
                 c.source,
                 link,
-                f"{METRICS[c.metric]}, {c.compare}",
+                f"{METRICS[c.metric]}, {c.compare}" + _margin_text(c),
                 f"**{verdict}**",
                 numbers + (f" {c.note}" if c.note else ""),
             ]
@@ -196,6 +255,7 @@ def render_claims(
             "",
             _INTRO,
             "",
+            *legend(),
             f"Verdicts: {tally}.",
             "",
             pipe_table(header, rows),

@@ -134,17 +134,24 @@ def _curve(epochs: list[dict[str, Any]], key: str) -> tuple[float, ...]:
     return tuple(_acc(e.get(key), f"epochs[].{key}") for e in epochs)
 
 
-def _deviations(info: Any) -> str:
+def _deviations(info: Any) -> tuple[str, ...]:
     """``method_info["deviations"]`` (optional): a list of strings or of dicts with ``what``."""
     items = info.get("deviations") if isinstance(info, dict) else None
     if not isinstance(items, list):
-        return ""
+        return ()
     texts = [
         str(d.get("what", d.get("option", ""))) if isinstance(d, dict) else str(d) for d in items
     ]
     # one deviation can span several options (meta_opt and meta_wd): name it once
-    unique = dict.fromkeys(one_line(t, 120).replace("|", "/") for t in texts if t)
-    return "; ".join(unique)
+    return tuple(dict.fromkeys(one_line(t, 400).replace("|", "/") for t in texts if t))
+
+
+def _threads(env: Any) -> int:
+    """torch's thread count the run recorded (``env.threads``); 0 when it did not."""
+    threads = env.get("threads") if isinstance(env, dict) else None
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
+        return threads
+    return 0
 
 
 def row(record: dict[str, Any]) -> dict[str, Any]:
@@ -174,6 +181,7 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "best": _acc(summary.get("best_acc"), "summary.best_acc"),
         "wall": _finite(summary.get("wall_s")),
         "cpu": _finite(summary.get("cpu_s")),
+        "threads": _threads(record.get("env")),
         "fit_epochs": _finite(fit),
         "flags": ",".join(sorted(one_line(str(f), 40) for f in record.get("flags") or [])),
         "realized": _finite(noise.get("realized_rate")),
@@ -181,6 +189,7 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "labels_sha": str(noise.get("labels_sha256") or ""),
         "labels": str(noise.get("labels_sha256") or "")[:8],
         "loss": one_line(str(hp.get("loss") or "ce"), 40),
+        "meta_set": one_line(str(hp.get("meta_set") or ""), 40),
         "deviations": _deviations(record.get("method_info")),
         "test_curve": _curve(epochs, "test_acc"),
         "fit_curve": _curve(epochs, "noisy_fit"),

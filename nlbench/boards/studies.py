@@ -15,7 +15,8 @@ import pandas as pd
 from nlbench.boards.board import figure_names
 from nlbench.boards.figures import Curves, figure_svg
 from nlbench.boards.records import noise_order
-from nlbench.boards.render import DASH, MARKER, aggregate, mean_std, pct, pipe_table, section_table
+from nlbench.boards.render import DASH, MARKER, mean_std, pct, pipe_table, section_table
+from nlbench.boards.rows import aggregate, board_labels
 
 MEMO = (
     'Zhang et al. (2017), "Understanding deep learning requires rethinking generalization", '
@@ -169,9 +170,10 @@ def _cos(curves: pd.Series) -> str:
 
 
 def plain(name: str, df: pd.DataFrame) -> tuple[list[str], list]:
-    lines = []
+    lines, labels = [], board_labels(df)
     for noise in sorted(df["noise"].unique(), key=noise_order):
-        lines += [f"## Noise `{noise}`", "", section_table(aggregate(df[df["noise"] == noise]))]
+        agg = aggregate(df[df["noise"] == noise], labels)
+        lines += [f"## Noise `{noise}`", "", section_table(agg)]
     return lines, []
 
 
@@ -216,7 +218,8 @@ def render_study(name: str, df: pd.DataFrame, figures: bool = True) -> dict[str,
         (
             f"From {len(df)} run record(s) under `results/studies-{name}/` ({datasets}); "
             f"regenerate with `nlbench leaderboard --results results --out leaderboards`. "
-            "Whether the findings hold here: [claims.md](../claims.md)."
+            "Whether the findings hold here: [claims.md](../claims.md); how to read a board: "
+            "[README.md](../README.md)."
         ),
         "",
         *body,
