@@ -118,7 +118,8 @@ def rank_section(stem: str, test: RankTest | None) -> tuple[list[str], str]:
         "",
     ]
     best = f"**{test.labels[0]}** (average rank {test.mean_ranks[0]:.2f} of {test.k})"
-    return lines, f"- Across {settings}: best average rank {best}; {stats}."
+    verdict = "the ranks differ" if test.p < 0.05 else "no difference between the ranks shown"
+    return lines, f"- Across {settings}: best average rank {best}; {stats}: {verdict}."
 
 
 def _intro(dataset: str, profile: str, n: int) -> list[str]:
