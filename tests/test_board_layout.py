@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,32 @@ def test_cross_setting_ranks_print_friedmans_p(tmp_path):
     assert "Nemenyi CD = " in section
     summary = text.split("## What this board says")[1].split("\n## ")[0]
     assert "- Across `sym:0.2`, `sym:0.6`: best average rank **" in summary
+
+
+BOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
+
+
+def committed_tables(name: str) -> dict[str, list[list[str]]]:
+    text = (BOARDS / name).read_text(encoding="utf-8")
+    noises = re.findall(r"^## Noise `([^`]+)`$", text, re.M)
+    return {noise: table(text, noise) for noise in noises}
+
+
+@pytest.mark.parametrize("name", ["digits-quick.md", "cifar10-cpu.md"])
+def test_committed_boards_never_rank_against_the_means(name):
+    if not (BOARDS / name).is_file():
+        pytest.skip(f"leaderboards/{name} is not committed")
+    for noise, rows in committed_tables(name).items():
+        ranked = [(float(r[2].split(" ")[0]), int(r[0])) for r in rows if r[0] != "–"]
+        assert [m for m, _ in ranked] == sorted((m for m, _ in ranked), reverse=True), noise
+        assert [k for _, k in ranked] == sorted(k for _, k in ranked), noise
+
+
+def test_committed_digits_delta_is_the_claims_pages_difference():
+    if not (BOARDS / "digits-quick.md").is_file():
+        pytest.skip("leaderboards/digits-quick.md is not committed")
+    rows = committed_tables("digits-quick.md")["sym:0.6"]
+    delta = next(r[5] for r in rows if r[1].startswith("dividemix"))
+    claims = (BOARDS / "claims.md").read_text(encoding="utf-8")
+    paired = delta.replace("(n=", "(paired, n=")
+    assert f"dividemix@sym:0.6 − erm@sym:0.6 = {paired}" in claims
