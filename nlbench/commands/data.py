@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import click
 
@@ -32,14 +34,50 @@ def register(cli: click.Group) -> None:
         """
         from pathlib import Path
 
-        from nlbench.dataprep import prepare_dataset
-        from nlbench.prepare import default_data_root
+        from nlbench.preflight import default_data_root
 
-        result = prepare_dataset(dataset, Path(root) if root else default_data_root(), not offline)
+        where = Path(root) if root else default_data_root()
+        _check(dataset, where, offline)  # an unknown name or surely missing files: at once
+        from nlbench.dataprep import prepare_dataset
+
+        with _stages(as_json):
+            result = prepare_dataset(dataset, where, not offline)
         if as_json:
             click.echo(json.dumps(result.as_dict(), indent=1, sort_keys=True))
             return
         _print(result)
+
+
+def _check(dataset: str, root, offline: bool) -> None:
+    """The dataset's name and files, from the static cache (no torch)."""
+    from nlbench.preflight import check_data, static_or_none
+    from nlbench.static_specs import Undecidable
+
+    host = static_or_none()
+    if host is None:
+        return
+    try:
+        host.get("datasets", dataset)
+        check_data(host, dataset, root, preparing=True, can_download=not offline)
+    except Undecidable:
+        return
+
+
+@contextlib.contextmanager
+def _stages(quiet: bool) -> Iterator[None]:
+    """Show what the load is doing: a spinner with the step on a terminal, one plain line per
+    step otherwise (logs), nothing with ``--json``."""
+    from nlbench.console import err_console
+    from nlbench.download import showing_stages
+
+    if quiet:
+        yield
+    elif not err_console.is_terminal:
+        with showing_stages(lambda text: err_console.print(text, markup=False, highlight=False)):
+            yield
+    else:
+        with err_console.status("preparing") as status, showing_stages(status.update):
+            yield
 
 
 def _print(result) -> None:
