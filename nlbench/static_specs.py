@@ -21,7 +21,6 @@ import dataclasses
 import importlib
 import math
 import tempfile
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -250,24 +249,15 @@ class StaticHost:
         return self.registries[kind].get(name)
 
 
-_memo: tuple[Any, StaticHost] | None = None
-
-
 def static_host() -> StaticHost:
     """The static host of the installed plugins (built, which loads them, on a cold cache).
 
-    Raises Undecidable when the plugins cannot be described (a broken plugin set).
+    Raises Undecidable when the cache holds something this nlbench cannot read.
     """
-    global _memo
     from nlbench import plugins
     from nlbench.static_cache import cached
 
-    live = plugins._host
-    if _memo is not None and _memo[0]() is live:
-        return _memo[1]
     try:
-        host = StaticHost(cached("static", lambda: payload(plugins.get_host())))
+        return StaticHost(cached("static", lambda: payload(plugins.get_host())))
     except (KeyError, TypeError, ValueError) as exc:  # a cache file of another layout
         raise Undecidable(f"static cache unreadable: {exc}") from None
-    _memo = (weakref.ref(live) if live is not None else (lambda: None), host)
-    return host

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nlbench.console import duration
+
 POLL_S = 3.0
 
 
@@ -42,15 +44,6 @@ def run_fraction(run_dir: Path, epochs: int) -> tuple[float, str | None]:
     except OSError:
         lines = 0
     return min(1.0, lines / max(1, epochs)), None
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0, round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 class SweepWatch:
@@ -93,7 +86,7 @@ class SweepProgress:
         bad = f", {failed} failed" if failed else ""
         return ended, (
             f"sweep: {ended}/{len(self.watch.runs)} runs ended{bad}, {left} left, "
-            f"{share:.0%} of the estimated work, ETA {fmt_duration(eta)}"
+            f"{share:.0%} of the estimated work, ETA {duration(eta)}"
         )
 
     def _loop(self) -> None:

@@ -32,7 +32,6 @@ SWEEPS = sorted((ROOT / "leaderboards" / "sweeps").glob("*.toml"))
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NLBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(static_specs, "_memo", None)
     return tmp_path / "cache"
 
 
@@ -218,9 +217,8 @@ def _install(site: Path, high: float) -> None:
 
 
 def _checked(tau: float) -> str:
-    """check_run's answer as a new process would give it (nothing imported or memoised)."""
+    """check_run's answer as a new process would give it (the plugin not imported yet)."""
     plugins.reset()
-    static_specs._memo = None
     sys.modules.pop("nlb_zz_probe", None)
     try:
         check_run(RunConfig(method="zz_cached", dataset="digits", overrides={"tau": tau}))

@@ -64,20 +64,18 @@ def _check(dataset: str, root, offline: bool) -> None:
 
 
 @contextlib.contextmanager
-def _stages(quiet: bool) -> Iterator[None]:
-    """Show what the load is doing: a spinner with the step on a terminal, one plain line per
-    step otherwise (logs), nothing with ``--json``."""
+def _stages(as_json: bool) -> Iterator[None]:
+    """On a terminal, a spinner naming the step the load is at (downloading, extracting,
+    checksums; downloads also show their own byte counts). A log or ``--json`` gets nothing
+    but the result, or one error line."""
     from nlbench.console import err_console
     from nlbench.download import showing_stages
 
-    if quiet:
+    if as_json or not err_console.is_terminal:
         yield
-    elif not err_console.is_terminal:
-        with showing_stages(lambda text: err_console.print(text, markup=False, highlight=False)):
-            yield
-    else:
-        with err_console.status("preparing") as status, showing_stages(status.update):
-            yield
+        return
+    with err_console.status("preparing") as status, showing_stages(status.update):
+        yield
 
 
 def _print(result) -> None:
