@@ -16,9 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlbench.console import duration
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 POLL_S = 3.0
 
@@ -102,7 +105,7 @@ class SweepProgress:
             self._last_ended = ended
             self.show(text)
 
-    def __enter__(self) -> SweepProgress:
+    def __enter__(self) -> Self:
         if self.show is not None and self.watch.runs:
             self.show(self.line()[1])
             self._thread.start()

@@ -235,7 +235,8 @@ def _progress(todo, host, cost, quiet: bool):
     from nlbench.preflight import run_identity
     from nlbench.sweep_progress import SweepProgress, SweepWatch, job_weight
 
-    runs, model_s = [], 0.0
+    runs: list[tuple[Path, int, float]] = []
+    model_s: float | None = 0.0
     for j in todo:
         hp = run_identity(j.cfg, host).hparams
         epochs = int(hp["epochs"])
