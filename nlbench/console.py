@@ -51,7 +51,7 @@ class RichProgress:
         self.task: TaskID | None = None
         self.total = self.first = self.epoch = self.steps = self.done_steps = 0
         self.batch_size = 0
-        self.t0 = self.epoch_t0 = time.monotonic()
+        self.t0 = self.epoch_t0 = self.step_t = time.monotonic()
 
     def start(self, run: Any, total_epochs: int) -> None:
         if not self.quiet:
@@ -76,12 +76,12 @@ class RichProgress:
 
     def epoch_start(self, epoch: int, steps: int) -> None:
         self.epoch, self.steps, self.done_steps = epoch, max(1, steps), 0
-        self.epoch_t0 = time.monotonic()
+        self.epoch_t0 = self.step_t = time.monotonic()
         self.progress.update(self._task(), description=self._label(epoch), completed=epoch)
 
     def images_per_s(self) -> float | None:
-        """Training images per second in this epoch (steps x batch size / time)."""
-        seconds = time.monotonic() - self.epoch_t0
+        """Training images per second in this epoch (steps x batch size / their time)."""
+        seconds = self.step_t - self.epoch_t0
         if not self.batch_size or not self.done_steps or seconds <= 0:
             return None
         return self.done_steps * self.batch_size / seconds
@@ -95,6 +95,7 @@ class RichProgress:
 
     def step(self) -> None:
         self.done_steps += 1
+        self.step_t = time.monotonic()
         if not self.live:
             return
         done = self.epoch + self.done_steps / self.steps

@@ -35,7 +35,7 @@ def test_quiet_and_json_runs_print_no_progress(tmp_path, capsys):
 
 
 def test_eta_is_time_per_epoch_times_epochs_left(monkeypatch):
-    clock = iter([100.0, 100.0, 100.0, 130.0, 130.0])
+    clock = iter([100.0, 100.0, 100.0, 120.0, 130.0, 130.0])
     monkeypatch.setattr("nlbench.console.time.monotonic", lambda: next(clock))
     progress = RichProgress(quiet=True)
     run = SimpleNamespace(
