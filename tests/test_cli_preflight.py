@@ -265,3 +265,12 @@ def test_a_spec_that_is_not_plain_data_is_left_to_the_plugins():
         "t": (1, 2),
         "s": {"a": [1.5, None]},
     }
+
+
+def test_the_modules_of_the_checks_import_no_torch():
+    modules = ["config", "hparams", "hparam_types", "identity", "preflight", "specs"]
+    modules += ["static_specs", "static_cache", "sweep", "costs", "download", "commands.sweep"]
+    code = "import sys\n" + "".join(f"import nlbench.{m}\n" for m in modules)
+    code += "print('torch' in sys.modules, 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
