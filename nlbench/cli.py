@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from typing import NoReturn
 
 import click
 
@@ -68,31 +69,71 @@ def _plugin_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning known errors into one line and an exit code."""
+    """Entry point: run the CLI, turning known errors into one line and an exit code.
+
+    With ``--json`` a failure also prints one JSON object on stdout, ``{"error", "hint",
+    "exit_code"}``, so a script always has one object to read.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    _failure.clear()
+    try:
+        _main(args)
+    except SystemExit as exc:
+        if "--json" in args and exc.code not in (0, None) and "printed" not in _failure:
+            error = _failure.get("error") or f"exited with code {exc.code}"
+            _json_error(error, None, exc.code)
+        raise
+    # --json: whatever went wrong, one object (the traceback is what a run without it shows)
+    except Exception as exc:
+        if "--json" not in args:
+            raise
+        _json_error(f"{type(exc).__name__}: {' '.join(str(exc).split())}", _BUG_HINT, 1)
+        sys.exit(1)
+
+
+_BUG_HINT = "run the same command without --json to see the traceback"
+_failure: dict[str, str] = {}  # this call's error line, and whether its JSON was printed
+
+
+def _json_error(error: str, hint: str | None, code: object) -> None:
+    import json
+
+    _failure["printed"] = "yes"
+    payload = {"error": error, "hint": hint, "exit_code": code if isinstance(code, int) else 1}
+    click.echo(json.dumps(payload, sort_keys=True))
+
+
+def _fail(message: str, code: int, hint: str | None, args: list[str]) -> NoReturn:
+    """One line on stderr (and the JSON object under --json), then exit ``code``."""
+    click.echo(f"Error: {message}", err=True)
+    if "--json" in args:
+        _json_error(message, hint, code)
+    sys.exit(code)
+
+
+def _main(args: list[str]) -> None:
     try:  # plugins load lazily (LazyGroup): only for a command name that is not built in
-        rv = cli.main(args=argv, prog_name="nlbench", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="nlbench", standalone_mode=False)
     except KeyboardInterrupt:  # Ctrl-C outside click (plugin loading)
         _interrupted()
     except click.exceptions.Abort as exc:
         # click turns both Ctrl-C and EOFError into Abort; a file that ended early is bad input
         if isinstance(exc.__context__, EOFError):
             detail = str(exc.__context__) or "EOFError"
-            click.echo(f"Error: a file or input ended unexpectedly ({detail})", err=True)
-            sys.exit(2)
+            _fail(f"a file or input ended unexpectedly ({detail})", 2, None, args)
         _interrupted()
     except click.exceptions.UsageError as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(2)
+        where = exc.ctx.command_path if exc.ctx is not None else "nlbench"
+        _fail(exc.format_message(), 2, f"{where} --help", args)
     except click.exceptions.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code, None, args)
     except NlbenchError as exc:
-        click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(" ".join(str(exc).split()), exc.exit_code, getattr(exc, "hint", None), args)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def _interrupted() -> None:
     """Ctrl-C (a run in training stops at a safe point itself: runner.Interrupted)."""
     click.echo("Aborted: interrupted by Ctrl-C.", err=True)
+    _failure["error"] = "interrupted by Ctrl-C"
     sys.exit(130)

@@ -39,6 +39,17 @@ def parse_rate(arg: str | None, where: str) -> float:
     return value
 
 
+def rate_arg(arg: str | None, where: str) -> None:
+    """``NoiseModelSpec.check_arg`` for models whose argument is a rate in [0, 1]."""
+    parse_rate(arg, where)
+
+
+def optional_rate_arg(arg: str | None, where: str) -> None:
+    """As :func:`rate_arg`, for models whose rate may be left out (a default applies)."""
+    if arg is not None:
+        rate_arg(arg, where)
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

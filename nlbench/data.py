@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-AUGMENTS = ("crop_flip", "crop", "flip", "none")
+from nlbench.hparams import AUGMENTS as AUGMENTS  # one list: hparams checks --set augment
 
 
 @dataclass

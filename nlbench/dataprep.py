@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.data import LoadRequest
-from nlbench.download import checksum_status, offline, recording_checks
+from nlbench.download import checksum_status, loading, offline, recording_checks, stage
 from nlbench.errors import DataMissingError
 
 
@@ -51,7 +51,8 @@ def prepare_dataset(name: str, root: Path, download: bool = True) -> Prepared:
     from nlbench.plugins import get_host
 
     spec = get_host().get("datasets", name)
-    with recording_checks() as checked:
+    stage(f"loading {name} from {root}")
+    with recording_checks() as checked, loading(root, preparing=True):
         data = spec.load(LoadRequest(root=root, download=download and not offline()))
     splits = {"train": len(data.train), "test": len(data.test)}
     if data.val is not None:
@@ -68,6 +69,7 @@ def prepare_dataset(name: str, root: Path, download: bool = True) -> Prepared:
         )
     verify = getattr(data.stream, "verify", None)
     if verify is not None:
+        stage(f"checking that every image of {name} is on disk")
         problem = verify()
         if problem:
             raise DataMissingError(f"dataset '{name}': {problem}")

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +67,96 @@ class Archive:
     extract: bool = True
 
 
+@dataclass(frozen=True)
+class Loading:
+    """The load in progress (set by whoever calls ``DatasetSpec.load``): its data root and
+    whether ``nlbench data prepare`` is the caller, so a missing file's message can name the
+    exact command that fetches and checks the dataset (and not name itself)."""
+
+    root: Path
+    preparing: bool = False
+
+
+_LOADING: ContextVar[Loading | None] = ContextVar("nlbench_loading", default=None)
+# Set only while the static cache probes a loader (nlbench.static_specs): the first
+# require_files call records what it asked for and stops the loader there.
+_PROBING: ContextVar[dict[str, Any] | None] = ContextVar("nlbench_probing", default=None)
+
+
+# Set by the CLI (``nlbench data prepare``) to show what a long load is doing now.
+_STAGE: ContextVar[Callable[[str], None] | None] = ContextVar("nlbench_stage", default=None)
+
+
+def stage(text: str) -> None:
+    """Report the step a load is at (downloading, checking checksums) to the display, if any."""
+    log.info("%s", text)
+    show = _STAGE.get()
+    if show is not None:
+        show(text)
+
+
+@contextlib.contextmanager
+def showing_stages(show: Callable[[str], None]) -> Iterator[None]:
+    """Send :func:`stage` reports inside the block to ``show``."""
+    token = _STAGE.set(show)
+    try:
+        yield
+    finally:
+        _STAGE.reset(token)
+
+
+class ProbeStop(Exception):
+    """Raised by :func:`require_files` under :func:`probing` once it has recorded the files."""
+
+
+@contextlib.contextmanager
+def loading(root: Path, preparing: bool = False) -> Iterator[None]:
+    """Mark a dataset load from ``root`` (see :class:`Loading`)."""
+    token = _LOADING.set(Loading(Path(root), preparing))
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
+
+
+@contextlib.contextmanager
+def probing() -> Iterator[dict[str, Any]]:
+    """Record the first :func:`require_files` call of a loader (its folder, files, downloads,
+    hint) and stop the loader there with :class:`ProbeStop`."""
+    found: dict[str, Any] = {}
+    token = _PROBING.set(found)
+    try:
+        yield found
+    finally:
+        _PROBING.reset(token)
+
+
+def prepare_command(name: str, root: Path | None) -> str:
+    """The ``nlbench data prepare`` command line for dataset ``name`` under ``root``."""
+    default = os.environ.get("NLBENCH_DATA") or str(Path.home() / ".cache" / "nlbench" / "data")
+    where = "" if root is None or str(root) == default else f" --data-root {root}"
+    return f"nlbench data prepare {name}{where}"
+
+
+def missing_error(message: str, name: str) -> DataMissingError:
+    """A DataMissingError whose ``hint`` is the next step: ``nlbench data prepare NAME``
+    (unless that command is the one running)."""
+    error = DataMissingError(message)
+    command = next_command(name)
+    if command is not None:
+        error.hint = command  # type: ignore[attr-defined]
+    return error
+
+
+def next_command(name: str) -> str | None:
+    """``nlbench data prepare NAME [--data-root ROOT]`` for the load in progress, or None
+    inside that command (or outside any marked load)."""
+    state = _LOADING.get()
+    if state is None or state.preparing:
+        return None
+    return prepare_command(name, state.root)
+
+
 @contextlib.contextmanager
 def recording_checks() -> Iterator[dict[str, tuple[Path, tuple[Expected, ...]]]]:
     """Collect ``{dataset: (folder, expected files)}`` of every successful
@@ -99,6 +189,7 @@ def warn_checksums(folder: Path, expected: Sequence[Expected], name: str) -> lis
     if key in _CHECKED:
         return []
     _CHECKED.add(key)
+    stage(f"comparing {name}'s files in {folder} with the official checksums")
     differ = []
     for e in expected:
         path = e.find(folder)
@@ -128,10 +219,12 @@ def fetch(archive: Archive, root: Path) -> None:
     from torchvision.datasets.utils import download_url, extract_archive
 
     root.mkdir(parents=True, exist_ok=True)
+    stage(f"downloading {archive.url} into {root}")
     with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
         download_url(archive.url, tmp, filename=archive.filename, md5=archive.md5)
         os.replace(Path(tmp) / archive.filename, root / archive.filename)
     if archive.extract:
+        stage(f"extracting {archive.filename}")
         extract_archive(str(root / archive.filename), str(root))
 
 
@@ -162,21 +255,24 @@ def require_files(
     Raises:
         DataMissingError: files missing and not downloadable; names files, place and URL.
     """
-    missing = missing_files(folder, expected)
     target = download_root or folder.parent
+    probe = _PROBING.get()
+    if probe is not None:
+        probe.update(folder=folder, expected=expected, archives=archives, target=target, hint=hint)
+        raise ProbeStop(name)
+    missing = missing_files(folder, expected)
     reason = ""
     if missing and archives and download and not offline():
         try:
             for archive in archives:
                 fetch(archive, target)
         except Exception as exc:  # noqa: BLE001 - any downloader failure becomes one clear error
-            reason = f" (download failed: {' '.join(str(exc).split())[:160]})"
+            reason = f" The download failed: {' '.join(str(exc).split())[:160]}."
             log.info("%s: download failed: %s", name, exc)
         missing = missing_files(folder, expected)
     if missing:
-        raise DataMissingError(
-            _missing_message(folder, target, missing, name, archives, hint + reason)
-        )
+        message = missing_message(folder, target, missing, name, archives, hint, next_command(name))
+        raise missing_error(message + reason, name)
     warn_checksums(folder, expected, name)
     recording = _RECORDING.get()
     if recording is not None:
@@ -191,6 +287,7 @@ def checksum_status(folder: Path, expected: Sequence[Expected]) -> dict[str, str
 
     status = {}
     for e in expected:
+        stage(f"checking the checksum of {e.name}")
         path = e.find(folder)
         if path is None:
             status[e.name] = "missing"
@@ -201,20 +298,30 @@ def checksum_status(folder: Path, expected: Sequence[Expected]) -> dict[str, str
     return status
 
 
-def _missing_message(
+def missing_message(
     folder: Path,
     target: Path,
     missing: Sequence[Expected],
     name: str,
     archives: Sequence[Archive],
     hint: str,
+    command: str | None,
 ) -> str:
+    """One line: what is missing where, and the next step (``command`` when given: the
+    ``nlbench data prepare`` line that fetches or checks it)."""
     files = ", ".join(e.name for e in missing[:6]) + (" ..." if len(missing) > 6 else "")
-    where = " ".join(a.url for a in archives)
-    unpack = " and extract it there" if any(a.extract for a in archives) else ""
-    get = f"download {where} into {target}{unpack}" if archives else ""
+    urls = " ".join(a.url for a in archives)
+    extract = [a for a in archives if a.extract]
+    unpack = f" and extract {'it' if len(extract) == 1 else 'them'} there" if extract else ""
+    get = f"download {urls} into {target}{unpack}" if archives else ""
+    if command is None:
+        fix = f"To fix: {get}{hint}"
+    elif archives and not offline():
+        fix = f"To fix: run `{command}` (it will {get}{hint})"
+    else:
+        fix = f"To fix: {get}{hint}, then check it with `{command}`"
     return (
-        f"dataset '{name}': missing {files} in {folder}. To fix: {get}{hint}, "
+        f"dataset '{name}': missing {files} in {folder}. {fix}, "
         f"or point --data-root (or $NLBENCH_DATA) at a folder that has them."
     )
 

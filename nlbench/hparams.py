@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any
 
 from nlbench.config import RunConfig
-from nlbench.data import AUGMENTS
 from nlbench.errors import UsageError
 from nlbench.hparam_types import (
     Bool,
@@ -30,6 +29,9 @@ from nlbench.hparam_types import (
 from nlbench.schedules import SCHEDULERS
 from nlbench.specs import DatasetSpec, MethodSpec
 
+# The train augmentation policies nlbench.data implements (it imports them from here, so that
+# resolving hparams needs no torch: the CLI checks --set before importing it)
+AUGMENTS = ("crop_flip", "crop", "flip", "none")
 # nlbench.data's policies, with ``off`` for ``none``: --set reads "none" as null (the
 # dataset's own policy)
 AUGMENT_POLICIES = (None, *("off" if a == "none" else a for a in AUGMENTS))

@@ -10,7 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
+# rate_arg, optional_rate_arg: re-exported (plugins import them from here); they live in
+# nlbench.config so that the CLI can check a noise rate before torch loads
 from nlbench.config import NoiseSpec
+from nlbench.config import optional_rate_arg as optional_rate_arg
+from nlbench.config import rate_arg as rate_arg
 from nlbench.errors import UsageError
 from nlbench.registry import Registry
 from nlbench.seeding import numpy_rng
@@ -84,16 +88,3 @@ def noise_report(
         "labels_sha256": labels_sha256(noisy),
         **({"info": result.info} if result.info else {}),
     }
-
-
-def rate_arg(arg: str | None, where: str) -> None:
-    """``NoiseModelSpec.check_arg`` for models whose argument is a rate in [0, 1]."""
-    from nlbench.config import parse_rate
-
-    parse_rate(arg, where)
-
-
-def optional_rate_arg(arg: str | None, where: str) -> None:
-    """As :func:`rate_arg`, for models whose rate may be left out (a default applies)."""
-    if arg is not None:
-        rate_arg(arg, where)

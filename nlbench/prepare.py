@@ -6,7 +6,6 @@ rest. Subset and meta split are seeded by the noise seed so every method sees th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlbench.config import NoiseSpec, RunConfig, compute_run_id, parse_noise
+from nlbench.config import NoiseSpec, RunConfig
 from nlbench.data import DatasetData, ImageSet, LoadRequest, class_balanced_subset
+from nlbench.download import loading
 from nlbench.errors import UsageError
-from nlbench.hparams import declared_hparams, resolve_hparams
-from nlbench.identity import run_key
 from nlbench.noise import NoiseContext, apply_noise, noise_report, noise_rng
 from nlbench.plugins import Host
+
+# re-exported: the identity of a run is resolved before torch loads (nlbench.preflight)
+from nlbench.preflight import Identity as Identity
+from nlbench.preflight import default_data_root, run_identity
 from nlbench.seeding import numpy_rng
 from nlbench.specs import DatasetSpec, MethodSpec
 
@@ -45,10 +47,6 @@ class Prepared:
     key: dict[str, Any]
 
 
-def default_data_root() -> Path:
-    return Path(os.environ.get("NLBENCH_DATA") or Path.home() / ".cache" / "nlbench" / "data")
-
-
 def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a usage error."""
     if name == "auto":
@@ -61,8 +59,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_dataset(spec: DatasetSpec, cfg: RunConfig) -> DatasetData:
+    """Load the dataset; a missing file's error names the ``nlbench data prepare`` line."""
     root = Path(cfg.data_root) if cfg.data_root else default_data_root()
-    return spec.load(LoadRequest(root=root, download=True))
+    with loading(root):
+        return spec.load(LoadRequest(root=root, download=True))
 
 
 def take_subset(data: DatasetData, n: int | None, seed: int) -> tuple[DatasetData, np.ndarray]:
@@ -100,57 +100,6 @@ def split_meta(
     meta = data.train.take(idx)
     data.train = data.train.take(keep)
     return meta, {"kind": "clean", "size": n}, keep
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What decides a run's result, resolved without loading any data.
-
-    ``identity`` is the record's ``config`` (every resolved hparam); ``key`` is the part the
-    run_id hashes (:mod:`nlbench.identity`).
-    """
-
-    method_spec: MethodSpec
-    dataset_spec: DatasetSpec
-    noise_spec: NoiseSpec
-    hparams: dict[str, Any]
-    identity: dict[str, Any]
-    run_id: str
-    key: dict[str, Any]
-
-
-def run_identity(cfg: RunConfig, host: Host) -> Identity:
-    """Resolve specs and hparams and hash their key into the run_id, as :func:`prepare` does.
-
-    Cheap (no data is loaded), so a sweep can key thousands of runs before starting any.
-    """
-    mspec = host.get("methods", cfg.method)
-    dspec = host.get("datasets", cfg.dataset)
-    nspec = parse_noise(cfg.noise)
-    nmodel = host.get("noise", nspec.type)
-    if nmodel.needs_arg and nspec.arg is None:
-        raise UsageError(f"noise '{nspec}' needs an argument, e.g. {nspec.type}:0.4")
-    if nmodel.check_arg is not None:
-        nmodel.check_arg(nspec.arg, str(nspec))
-    hp = resolve_hparams(mspec, dspec, cfg, host)
-    if hp["model"] is None:
-        raise UsageError(f"dataset '{dspec.name}' names no default model; pass --model")
-    from nlbench.models import resolve_model_spec
-
-    resolve_model_spec(host.registry("models"), hp["model"])
-    identity = {
-        "method": cfg.method,
-        "dataset": cfg.dataset,
-        "noise": str(nspec),
-        "profile": cfg.profile,
-        "hparams": hp,
-        "seed": cfg.seed,
-        "noise_seed": cfg.noise_seed,
-        "train_subset": cfg.train_subset,
-    }
-    key = run_key(identity, hp, declared_hparams(mspec))
-    run_id = cfg.run_id or compute_run_id(key)
-    return Identity(mspec, dspec, nspec, hp, identity, run_id, key)
 
 
 def prepare(cfg: RunConfig, host: Host) -> Prepared:

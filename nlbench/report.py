@@ -86,8 +86,20 @@ def series(epochs: list[dict[str, Any]], key: str) -> tuple[list[int], list[floa
     return [p[0] for p in pts], [float(p[1]) for p in pts]
 
 
-def plot(epochs: list[dict[str, Any]], out: Path) -> list[Path]:
-    """One PNG per plot that has data; returns the files written."""
+def figure_title(title: str, record: dict[str, Any] | None) -> str:
+    """The plot's title over the run it shows (run id, method, dataset, noise), so a PNG read
+    on its own still names its run."""
+    if not record:
+        return title
+    cfg = record.get("config") or {}
+    run = f"{record.get('run_id', '?')}: {cfg.get('method', '?')} on {cfg.get('dataset', '?')}"
+    return f"{title}\n{run}, noise {cfg.get('noise', '?')}"
+
+
+def plot(
+    epochs: list[dict[str, Any]], out: Path, record: dict[str, Any] | None = None
+) -> list[Path]:
+    """One PNG per plot that has data, titled with ``record``'s run; returns the files written."""
     Figure, Canvas = _canvas()
     written = []
     for stem, (title, ylabel, lines) in PLOTS.items():
@@ -95,12 +107,13 @@ def plot(epochs: list[dict[str, Any]], out: Path) -> list[Path]:
         data = [d for d in data if d[1]]
         if not data:
             continue
-        fig = Figure(figsize=(6, 3.6), dpi=100)
+        fig = Figure(figsize=(6, 4), dpi=100)
         Canvas(fig)
         ax = fig.add_subplot()
         for label, xs, ys in data:
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, label=label)
-        ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.set_title(figure_title(title, record), fontsize="medium")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
         fig.tight_layout()
@@ -175,7 +188,7 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
     record = load_run(Path(run_dir))
     out = Path(out) if out is not None else Path(run_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    images = plot(record["epochs"], out)
+    images = plot(record["epochs"], out, record)
     path = out / "report.md"
     atomic_write_text(path, summary_markdown(record, images))
     return path

@@ -2,7 +2,7 @@
 
 A grid is the product methods × datasets × noise specs × seeds × profiles × models ×
 train subsets × epochs, with fixed ``--set`` pairs. Each run is keyed by the same run_id the
-runner computes (:func:`nlbench.prepare.run_identity`, no data loaded), so the directory state
+runner computes (:func:`nlbench.preflight.run_identity`, no data loaded), so the directory state
 decides what is left: ``done`` records are skipped, interrupted or failed runs resume from their
 checkpoint, missing runs start. Killing a sweep and starting it again finishes only what is
 missing (DomainBed's sweep ``Job`` states).
@@ -186,14 +186,14 @@ def run_state(run_dir: Path) -> str:
     return "partial" if (run_dir / "checkpoint.pt").exists() else "new"
 
 
-def plan(grid: Grid, host: Host) -> list[Job]:
+def plan(grid: Grid, host: Any) -> list[Job]:
     """Key every config of the grid by run_id and read its state from the out directory.
 
     Duplicate configs (the same run_id twice) collapse to one job. A run that exists but is
     unfinished gets ``resume=True`` so its checkpoint is continued rather than discarded.
     Records written under an older run_id scheme are found after ``nlbench migrate-records``.
     """
-    from nlbench.prepare import run_identity
+    from nlbench.preflight import run_identity
 
     jobs: dict[str, Job] = {}
     for cfg in grid.configs(host):

@@ -59,7 +59,8 @@ def load_fashionmnist(request: LoadRequest) -> DatasetData:
     """Load Fashion-MNIST (60,000 train / 10,000 test) as uint8 1×28×28."""
     folder = Path(request.root) / "FashionMNIST" / "raw"
     archives = [
-        Archive(f"{FashionMNIST.mirrors[0]}{name}", name, md5, extract=True)
+        # read as downloaded: the loader parses the .gz files (nothing to extract)
+        Archive(f"{FashionMNIST.mirrors[0]}{name}", name, md5, extract=False)
         for name, md5 in FashionMNIST.resources
     ]
     require_files(

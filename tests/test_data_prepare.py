@@ -87,6 +87,7 @@ def test_fetches_from_the_official_source_with_checksums(tmp_path, capsys, http_
     monkeypatch.setattr(FashionMNIST, "mirrors", [f"{base}/"])
     monkeypatch.setattr(FashionMNIST, "resources", resources)
     monkeypatch.delenv("NLBENCH_OFFLINE")
+    monkeypatch.setenv("NLBENCH_NO_CACHE", "1")  # the static cache knows the real mirrors
     root = tmp_path / "data"
     offline = run_cli(capsys, "data", "prepare", "fashionmnist", "--root", str(root), "--offline")
     assert_usage_error(offline, "train-images-idx3-ubyte.gz", base)

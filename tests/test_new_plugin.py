@@ -94,6 +94,17 @@ def test_scaffold_has_test_extra_and_a_sweep_file(scaffold, tmp_path):
     assert all(c.overrides.get("loss") == "ce" for c in configs)
 
 
+def test_scaffold_says_how_to_depend_on_nlbench_before_and_after_pypi(tmp_path):
+    pkg = tmp_path / "pkg"
+    write_plugin(pkg, "my_method")
+    meta = tomllib.loads((pkg / "pyproject.toml").read_text())
+    (requirement,) = [d for d in meta["project"]["dependencies"] if d.startswith("nlbench")]
+    assert requirement == "nlbench>=0.1"  # a range PyPI accepts, never a direct URL
+    readme = (pkg / "README.md").read_text()
+    assert "Before nlbench is on PyPI" in readme and "git+https://" in readme
+    assert "Once nlbench is on PyPI" in readme and "download.pytorch.org/whl/cpu" in readme
+
+
 def test_refuses_non_empty_directory(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file").write_text("keep me")

@@ -85,3 +85,20 @@ def test_rerun_reproduces_a_run_from_its_record(nlbench_run, tmp_path, capsys):
     assert again.code == 1 and "epoch 0: test_acc 0.0" in again.out
     fresh = run_cli(capsys, "rerun", str(path), "--out", str(out))
     assert fresh.code == 2 and "fresh directory" in fresh.err
+
+
+def test_report_figures_are_titled_with_the_run(tmp_path, monkeypatch):
+    """A PNG read on its own names its run: run id, method, dataset and noise."""
+    from matplotlib.axes import Axes
+
+    titles: list[str] = []
+    original = Axes.set_title
+    monkeypatch.setattr(
+        Axes, "set_title", lambda ax, text, **kw: titles.append(text) or original(ax, text, **kw)
+    )
+    record = synthetic_record("fancy", "sym:0.4", accs=(0.5, 0.6))
+    report(write_synthetic(tmp_path, record))
+    assert titles and all(
+        t.endswith(f"{record['run_id']}: fancy on synth, noise sym:0.4") for t in titles
+    )
+    assert titles[0].startswith("Test accuracy\n")

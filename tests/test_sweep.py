@@ -90,7 +90,16 @@ def test_toml_file_and_cli_override(tmp_path, capsys):
     grid = grid_from_mapping(data)
     assert len(grid.configs()) == 6 and grid.overrides == {"lr": 0.02}
     result = run_cli(
-        capsys, "sweep", "-c", str(path), "--seed", "5", "--out", str(tmp_path), "--dry-run"
+        capsys,
+        "sweep",
+        "-c",
+        str(path),
+        "--seed",
+        "5",
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+        "--plan",
     )
     assert result.code == 0, result.err
     assert result.out.count("erm-digits-") == 2  # --seed 5 replaced the file's three seeds
@@ -325,7 +334,7 @@ def test_cli_grid_and_method_tables(tmp_path, capsys):
         "[method.fl_only]\nset = {radius = 3.0}\n"
     )
     out = str(tmp_path / "runs")
-    args = ["sweep", "-c", str(path), "--grid", "lr=0.05,0.1", "--dry-run", "--out", out]
+    args = ["sweep", "-c", str(path), "--grid", "lr=0.05,0.1", "--dry-run", "--plan", "--out", out]
     result = run_cli(capsys, *args)
     assert result.code == 0, result.err
     assert result.out.count("erm-digits-") == 2 and result.out.count("fl_only-digits-") == 2

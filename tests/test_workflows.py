@@ -31,9 +31,9 @@ def make_targets() -> set[str]:
 
 def test_every_workflow_parses_and_runs_existing_make_targets():
     names = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
-    assert names == ["ci.yml", "leaderboards.yml"]
+    assert names == ["ci.yml", "leaderboards.yml", "release.yml"]
     targets = make_targets()
-    for name in names:
+    for name in ("ci.yml", "leaderboards.yml"):  # release.yml builds without the dev venv
         runs = " ".join(step.get("run", "") for step in steps(load(name)))
         used = re.findall(r"\bmake ([A-Za-z0-9_.-]+)", runs)
         assert used, name
@@ -69,3 +69,16 @@ def test_make_test_is_the_fast_suite_and_checks_the_boards():
     text = (ROOT / "Makefile").read_text()
     recipe = re.search(r"^test: .*\n((?:\t.*\n)+)", text, re.M).group(1)
     assert "not slow and not gpu" in recipe and "leaderboard" in recipe and "--check" in recipe
+
+
+def test_release_publishes_checked_builds_on_a_version_tag_by_trusted_publishing():
+    release = load("release.yml")
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    runs = " ".join(s.get("run", "") for s in build["steps"])
+    assert "python -m build" in runs and "twine check --strict" in runs
+    assert "GITHUB_REF_NAME" in runs  # the tag must be the package version
+    assert publish["needs"] == "build" and publish["permissions"] == {"id-token": "write"}
+    uses = [s.get("uses", "") for s in publish["steps"]]
+    assert any(u.startswith("pypa/gh-action-pypi-publish") for u in uses)
+    assert not any("password" in s.get("with", {}) for s in publish["steps"])  # no token

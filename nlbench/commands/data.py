@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import click
 
@@ -32,14 +34,48 @@ def register(cli: click.Group) -> None:
         """
         from pathlib import Path
 
-        from nlbench.dataprep import prepare_dataset
-        from nlbench.prepare import default_data_root
+        from nlbench.preflight import default_data_root
 
-        result = prepare_dataset(dataset, Path(root) if root else default_data_root(), not offline)
+        where = Path(root) if root else default_data_root()
+        _check(dataset, where, offline)  # an unknown name or surely missing files: at once
+        from nlbench.dataprep import prepare_dataset
+
+        with _stages(as_json):
+            result = prepare_dataset(dataset, where, not offline)
         if as_json:
             click.echo(json.dumps(result.as_dict(), indent=1, sort_keys=True))
             return
         _print(result)
+
+
+def _check(dataset: str, root, offline: bool) -> None:
+    """The dataset's name and files, from the static cache (no torch)."""
+    from nlbench.preflight import check_data, static_or_none
+    from nlbench.static_specs import Undecidable
+
+    host = static_or_none()
+    if host is None:
+        return
+    try:
+        host.get("datasets", dataset)
+        check_data(host, dataset, root, preparing=True, can_download=not offline)
+    except Undecidable:
+        return
+
+
+@contextlib.contextmanager
+def _stages(as_json: bool) -> Iterator[None]:
+    """On a terminal, a spinner naming the step the load is at (downloading, extracting,
+    checksums; downloads also show their own byte counts). A log or ``--json`` gets nothing
+    but the result, or one error line."""
+    from nlbench.console import err_console
+    from nlbench.download import showing_stages
+
+    if as_json or not err_console.is_terminal:
+        yield
+        return
+    with err_console.status("preparing") as status, showing_stages(status.update):
+        yield
 
 
 def _print(result) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,14 +17,17 @@ def noise_summary(dataset: str, noise: str, noise_seed: int, data_root: str | No
 
     from nlbench.api import make_noisy_labels
     from nlbench.config import parse_noise
+    from nlbench.download import loading
     from nlbench.noise import noise_report
     from nlbench.plugins import get_host
+    from nlbench.preflight import default_data_root
 
     host = get_host()
     spec = parse_noise(noise)
     dspec = host.get("datasets", dataset)
     model = host.get("noise", spec.type)
-    clean, result = make_noisy_labels(dataset, noise, noise_seed, data_root)
+    with loading(Path(data_root) if data_root else default_data_root()):
+        clean, result = make_noisy_labels(dataset, noise, noise_seed, data_root)
     num_classes = dspec.num_classes or int(max(np.max(clean), np.max(result.labels)) + 1)
     return noise_report(spec, clean, result, num_classes, model.convention)
 
@@ -39,6 +43,9 @@ def register(cli: click.Group) -> None:
         dataset: str, noise: str, noise_seed: int, data_root: str | None, as_json: bool
     ) -> None:
         """Realized noise rate and transition matrix of a noise spec on a dataset's train set."""
+        from nlbench.preflight import check_noise
+
+        check_noise(dataset, noise, data_root)  # bad input answers here, before torch loads
         report = noise_summary(dataset, noise, noise_seed, data_root)
         if as_json:
             click.echo(json.dumps(report, indent=1, sort_keys=True))

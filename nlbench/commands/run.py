@@ -92,13 +92,17 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
     def run_cmd(quiet: bool, as_json: bool, **kw) -> None:
         """Train one method on one noisy dataset; write DIR/<run_id>/run.json."""
+        from nlbench.preflight import check_run
+
+        cfg = config_from_options(**kw)
+        check_run(cfg)  # bad input answers here, before torch loads
         from nlbench.console import RichProgress, console, summary_table
         from nlbench.record import dumps
         from nlbench.runner import Runner
 
         progress = RichProgress(quiet=quiet or as_json)
         try:
-            record = Runner(config_from_options(**kw), progress).run()
+            record = Runner(cfg, progress).run()
         finally:
             progress.stop()
         if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 reports

@@ -158,6 +158,8 @@ def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | N
 def register(cli: click.Group) -> None:
     @cli.command("sweep")
     @_options
+    @click.option("--plan", "show_plan", is_flag=True, help="Dry run: also list every run.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
     def sweep_cmd(
         config,
         sets,
@@ -169,40 +171,125 @@ def register(cli: click.Group) -> None:
         dry_run,
         erm_epoch_s,
         ratios,
+        show_plan,
+        quiet,
         **kw,
     ):
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
         from nlbench.console import console
-        from nlbench.plugins import get_host
-        from nlbench.sweep import grid_from_mapping, make_executor, plan, sweep
+        from nlbench.costs import build_model
+        from nlbench.sweep import grid_from_mapping
 
         common = {k: kw.pop(k) for k in ("out", "device", "data_root")}
         data = grid_data(config, sets, diagnostics, common, kw, grids)
         ex = _executor_options(data, executor_opts, jobs)
-        host, grid = get_host(), grid_from_mapping(data, config or "sweep")
+        grid = grid_from_mapping(data, config or "sweep")
+        cost = build_model(ratios, erm_epoch_s, _gpus(ex["options"]))
+        # the grid is keyed from the static cache first: a bad key answers before torch loads
+        host, jobs_ = _plan(grid, static=True)
         if dry_run:
-            from nlbench.costs import build_model
-
-            cost = build_model(ratios, erm_epoch_s, _gpus(ex["options"]))
-            jobs_ = plan(grid, host)
-            _print_jobs(console, jobs_)
+            _print_summary(console, jobs_, grid, show_plan)
             _print_estimate(console, jobs_, host, cost)
             return
-        runner = make_executor(host, executor or ex["name"], ex["options"])
-        all_jobs, outcomes = sweep(grid, runner, host)
-        _print_outcomes(console, all_jobs, outcomes)
-        if any(o["status"] == "failed" for o in outcomes):
-            click.get_current_context().exit(1)
+        _run(grid, ex, executor, cost, quiet)
 
 
-def _print_jobs(console, jobs) -> None:
-    from rich.table import Table
+def _plan(grid, static: bool):
+    """(host, jobs): planned on the static host when it can decide, else on the plugins."""
+    from nlbench.preflight import static_or_none
+    from nlbench.static_specs import Undecidable
+    from nlbench.sweep import plan
 
-    table = Table("run_id", "method", "dataset", "noise", "seed", "state", title="sweep plan")
+    host = static_or_none() if static else None
+    if host is not None:
+        try:
+            return host, plan(grid, host)
+        except Undecidable:
+            pass
+    from nlbench.plugins import get_host
+
+    host = get_host()
+    return host, plan(grid, host)
+
+
+def _run(grid, ex: dict[str, Any], executor: str | None, cost, quiet: bool) -> None:
+    """Run what is left, with progress; exit 1 when a run failed."""
+    from nlbench.console import console
+    from nlbench.sweep import make_executor, pending
+
+    host, jobs_ = _plan(grid, static=False)
+    runner = make_executor(host, executor or ex["name"], ex["options"])
+    todo = pending(jobs_)
+    with _progress(todo, host, cost, quiet):
+        outcomes = runner.run(todo) if todo else []
+    _print_outcomes(console, jobs_, outcomes)
+    if any(o["status"] == "failed" for o in outcomes):
+        click.get_current_context().exit(1)
+
+
+def _progress(todo, host, cost, quiet: bool):
+    """Runs ended and left, and an ETA from the cost model (nlbench.sweep_progress)."""
+    from pathlib import Path
+
+    from nlbench.console import err_console
+    from nlbench.preflight import run_identity
+    from nlbench.sweep_progress import SweepProgress, SweepWatch, job_weight
+
+    runs: list[tuple[Path, int, float]] = []
+    model_s: float | None = 0.0
+    for j in todo:
+        hp = run_identity(j.cfg, host).hparams
+        epochs = int(hp["epochs"])
+        weight = job_weight(cost, j.cfg.method, j.cfg.dataset, str(hp["model"]), epochs)
+        seconds = cost.run_s(j.cfg.method, j.cfg.dataset, str(hp["model"]), epochs)
+        model_s = None if model_s is None or seconds is None else model_s + seconds
+        runs.append((Path(j.cfg.out) / j.run_id, epochs, weight))
+    watch = SweepWatch(runs, model_s)
+    if quiet:
+        return SweepProgress(watch, None, live=False)
+    if not err_console.is_terminal:
+        show = lambda text: err_console.print(text, markup=False, highlight=False)  # noqa: E731
+        return SweepProgress(watch, show, live=False)
+    return _LiveSweep(watch)
+
+
+class _LiveSweep:
+    """SweepProgress on a terminal: a rich status line updated every poll."""
+
+    def __init__(self, watch) -> None:
+        from nlbench.console import err_console
+        from nlbench.sweep_progress import SweepProgress
+
+        self.status = err_console.status("sweep")
+        self.inner = SweepProgress(watch, self.status.update, live=True)
+
+    def __enter__(self):
+        self.status.start()
+        self.inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)
+        self.status.stop()
+
+
+def _print_summary(console, jobs, grid, show_plan: bool) -> None:
+    """How many runs in which state; with ``--plan`` every run, one plain line each (full
+    run_ids, so a log can be searched for them)."""
+    from collections import Counter
+
+    states = Counter(j.state for j in jobs)
+    where = grid.common.get("out", "runs")
+    text = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    console.print(f"sweep plan: {len(jobs)} runs in {where} ({text or 'none'})", soft_wrap=True)
+    if not show_plan:
+        console.print("(--plan lists every run with its run_id)", style="dim")
+        return
+    width = max((len(j.run_id) for j in jobs), default=0)
     for j in jobs:
         c = j.cfg
-        table.add_row(j.run_id, c.method, c.dataset, c.noise, str(c.seed), j.state)
-    console.print(table)
+        line = f"{j.run_id:<{width}}  {j.state:<8} {c.method} {c.dataset} {c.noise} seed {c.seed}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _gpus(options: dict[str, Any]) -> int:
@@ -215,7 +302,7 @@ def _print_estimate(console, jobs, host, cost) -> None:
     from rich.table import Table
 
     from nlbench.costs import estimate
-    from nlbench.prepare import run_identity
+    from nlbench.preflight import run_identity
 
     rows = []
     for j in jobs:
@@ -223,7 +310,9 @@ def _print_estimate(console, jobs, host, cost) -> None:
         done = j.state == "done"
         rows.append((j.cfg.method, j.cfg.dataset, hp["model"], int(hp["epochs"]), done))
     columns = ("method", "runs", "finished", "to run", "ratio", "GPU-h to run", "longest run h")
-    table = Table(*columns, title="estimated cost", title_justify="left")
+    table = Table(title="estimated cost per method", title_justify="left")
+    for name in columns:
+        table.add_column(name, no_wrap=name == "method")
     total: float | None = 0.0
     for e in estimate(rows, cost):
         hours = "?" if e.gpu_h is None else f"{e.gpu_h:.1f}"
