@@ -26,11 +26,18 @@ def register(cli: click.Group) -> None:
     @click.option("--batch-size", type=int, default=4, show_default=True, help="Batch size.")
     @click.option("--seed", type=int, default=0, show_default=True, help="Weights and batches.")
     @click.option(
+        "--dtype",
+        type=click.Choice(["float64", "float32"]),
+        default="float64",
+        show_default=True,
+        help="Arithmetic of both sides (float32 shows rounding a meta step amplifies).",
+    )
+    @click.option(
         "--tol",
         type=float,
         default=1e-6,
         show_default=True,
-        help="Largest absolute difference accepted (fp32 on the CPU).",
+        help="Accepted difference: tol × max(1, |official value|).",
     )
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def verify_cmd(
@@ -39,6 +46,7 @@ def register(cli: click.Group) -> None:
         steps: int,
         batch_size: int,
         seed: int,
+        dtype: str,
         tol: float,
         as_json: bool,
     ) -> None:
@@ -54,7 +62,7 @@ def register(cli: click.Group) -> None:
         adapter = adapter_for(method)  # a method without an official step says why here
         if path is None:
             raise UsageError(f"--official PATH is required: your checkout of {adapter.repository}")
-        report = verify(method, path, steps, batch_size, seed, tol)
+        report = verify(method, path, steps, batch_size, seed, tol, dtype)
         if as_json:
             click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
         else:
@@ -70,23 +78,24 @@ def _print(report: Any) -> None:
 
     console.print(f"[bold]{report.method}[/] against {report.repository} @ {report.commit}")
     console.print(f"compared: {report.compared}")
-    table = Table("check", "quantity", "max |diff|", "elements", "")
+    table = Table("check", "quantity", "max |diff|", "max |official|", "elements", "")
     for check in report.checks:
         for q in check.quantities:
-            good = q.diff <= report.tolerance
-            mark = "ok" if good else "[bold red]DIFFERS[/]"
-            table.add_row(check.name, q.name, f"{q.diff:.3g}", str(q.size), mark + _note(q))
+            mark = "ok" if q.within(report.tolerance) else "[bold red]DIFFERS[/]"
+            row = (check.name, q.name, f"{q.diff:.3g}", f"{q.scale:.3g}", str(q.size))
+            table.add_row(*row, mark + _note(q))
     console.print(table)
     failures = report.failures()
     if failures:
         console.print(
             f"[bold red]{len(failures)} quantit{'y' if len(failures) == 1 else 'ies'} differ "
-            f"by more than {report.tolerance:g}[/]: "
+            f"by more than {report.tolerance:g} × max(1, |official|)[/]: "
             + "; ".join(f"{c}: {q.name} {q.diff:.3g}" for c, q in failures)
         )
     else:
         console.print(
-            f"agree within {report.tolerance:g} (largest difference {report.max_diff():.3g})"
+            f"agree within {report.tolerance:g} × max(1, |official|) "
+            f"(largest absolute difference {report.max_diff():.3g})"
         )
 
 

@@ -10,9 +10,11 @@ step to compare say why (:data:`NOT_VERIFIABLE`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,24 @@ def adapter_for(method: str) -> Adapter:
     return _adapter(method)
 
 
+DTYPES = ("float64", "float32")
+
+
+@contextlib.contextmanager
+def default_dtype(name: str) -> Iterator[None]:
+    """Networks, batches and both sides' arithmetic in ``name`` (float64 by default: a meta
+    step's double backward amplifies float32 rounding, which float64 separates from a real
+    disagreement)."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, name))
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
 def verify(
     method: str,
     path: str | Path,
@@ -73,13 +93,17 @@ def verify(
     batch_size: int = 4,
     seed: int = 0,
     tolerance: float = 1e-6,
+    dtype: str = "float64",
 ) -> Any:
     """Run ``method``'s adapter against the checkout at ``path``; a :class:`Report`."""
     from nlbench.verify import official
     from nlbench.verify.report import Report
 
-    if steps < 1 or batch_size < 2:
-        raise UsageError(f"--steps {steps}, --batch-size {batch_size}: need ≥ 1 and ≥ 2")
+    if steps < 1 or batch_size < 2 or dtype not in DTYPES or not tolerance >= 0:
+        raise UsageError(
+            f"--steps {steps}, --batch-size {batch_size}, --dtype {dtype}, --tol {tolerance}: "
+            f"accepted steps ≥ 1, batch size ≥ 2, dtype {' or '.join(DTYPES)}, tol ≥ 0"
+        )
     adapter = adapter_for(method)
     root = official.check_checkout(path, adapter.repository, adapter.files)
     mod = importlib.import_module(f"nlbench.verify.{adapter.module}")
@@ -87,11 +111,12 @@ def verify(
         method=method,
         repository=adapter.repository,
         commit=official.commit_of(root),
-        compared=adapter.compared.format(steps=steps, bs=batch_size),
+        compared=adapter.compared.format(steps=steps, bs=batch_size, dtype=dtype),
         tolerance=tolerance,
     )
     try:
-        report.checks = mod.verify(root, steps, batch_size, seed)
+        with default_dtype(dtype):
+            report.checks = mod.verify(root, steps, batch_size, seed)
     except NlbenchError:
         raise
     except Exception as exc:  # the official code (or a version the adapter does not know)

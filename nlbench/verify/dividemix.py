@@ -33,7 +33,7 @@ COMPARED = (
     "PreAct ResNet-18, 10 classes, 32 px, batch {bs}: one warm-up step of each net (CE + the "
     "asym confidence penalty) and {steps} MixMatch step(s) of each net (train(): co-refinement, "
     "co-guessing, one Beta draw and permutation, SemiLoss, prior penalty), SGD lr 0.02 m 0.9 "
-    "wd 5e-4, fp32 on the CPU"
+    "wd 5e-4, {dtype} on the CPU"
 )
 EPOCH, WARM_UP, NUM_CLASSES = 12, 10, 10  # epoch 12: λu ramp = 2/16 + step/num_iter
 HP = {"alpha": 4.0, "T": 0.5, "lambda_u": 25.0, "lr": 0.02}
@@ -212,21 +212,22 @@ def _mix_check(root: Path, theirs: list[Any], batches: list[dict[str, torch.Tens
     losses = []
     semi = ns["criterion"].calls  # (Lx, Lu, λu·ramp) per step
     for j, key in enumerate(("lx", "lu", "lambda_u")):
-        # float32 as nlbench reports them (its λu·ramp is a Python float inside the step)
-        off = torch.tensor([float(s[j]) for s in semi], dtype=torch.float32)
-        losses.append(compare(key, off, torch.stack([m[key] for m in mine["steps"]])))
+        got = torch.stack([m[key] for m in mine["steps"]])
+        # in nlbench's dtype: its λu·ramp is a Python float inside the step, reported as a tensor
+        off = torch.tensor([float(torch.as_tensor(s[j]).detach()) for s in semi], dtype=got.dtype)
+        losses.append(compare(key, off, got))
     name = f"{len(batches)} MixMatch step(s) per net, official network"
     return Check(name, losses + _state(theirs, ours))
 
 
 def network_check(theirs: list[Any], registered: list[Any], x: torch.Tensor) -> Check:
-    """The official ResNet-18 against the network nlbench's runs use, at the same weights."""
+    """The official ResNet-18 against the network nlbench's runs use, at the same weights, in
+    train mode (batch statistics), on copies so no statistic moves."""
     quantities = []
     with torch.no_grad():
         for i, (t, o) in enumerate(zip(theirs, registered), start=1):
-            t.eval()
-            o.eval()
-            quantities.append(compare(f"net{i} logits (eval)", t(x), o(x)))
+            pair = copy.deepcopy(t).train(), copy.deepcopy(o).train()
+            quantities.append(compare(f"net{i} logits (train mode)", pair[0](x), pair[1](x)))
     return Check("network: official ResNet18 vs preact_resnet18, same weights", quantities)
 
 

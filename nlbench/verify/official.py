@@ -127,8 +127,9 @@ def load_script(
 ) -> dict[str, Any]:
     """The named top-level definitions of ``root/file``, executed without the script's body.
 
-    ``globals_`` are set after the imports ran (so an adapter's ``np`` or ``torch`` proxy
-    replaces the real module for the definitions). Returns the namespace.
+    ``globals_`` are set after the imports ran and stand in for the script body's globals (an
+    ``np`` proxy, a stub ``plt``); imports of names they provide are skipped. Returns the
+    namespace.
     """
     source_path = root / file
     tree = ast.parse(source_path.read_text(encoding="utf-8"), filename=str(source_path))
@@ -143,7 +144,8 @@ def load_script(
             f"--official {root}: {file} defines no {', '.join(missing)} "
             f"(not the version of {repo} this adapter knows)"
         )
-    body = _wanted_imports(tree, _global_names(defs)) + defs
+    # an import whose names the adapter provides (a stub, a proxy) is not executed
+    body = _wanted_imports(tree, _global_names(defs) - set(globals_)) + defs
     code = compile(ast.Module(body=body, type_ignores=[]), str(source_path), "exec")
     namespace: dict[str, Any] = {"__name__": f"official_{source_path.stem}", "__file__": file}
     with scoped_imports(root):

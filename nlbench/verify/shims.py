@@ -28,6 +28,18 @@ class Loader:
         return len(self.batches)
 
 
+class Stream(Loader):
+    """A loader every ``iter()`` of which continues where the last stopped: the WRN script
+    takes ``next(iter(train_loader))`` once per iteration."""
+
+    def __init__(self, batches: list[tuple[Any, ...]], batch_size: int) -> None:
+        super().__init__(batches, batch_size)
+        self.shared = _Iter(iter(batches))
+
+    def __iter__(self) -> _Iter:
+        return self.shared
+
+
 class _Iter:
     def __init__(self, it: Iterator[Any]) -> None:
         self.it = it
