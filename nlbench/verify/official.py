@@ -61,7 +61,7 @@ def commit_of(path: Path) -> str:
 
 def _under(module: Any, root: Path) -> bool:
     file = getattr(module, "__file__", None)
-    return bool(file) and Path(file).resolve().is_relative_to(root)
+    return file is not None and Path(file).resolve().is_relative_to(root)
 
 
 @contextlib.contextmanager

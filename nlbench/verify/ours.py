@@ -63,7 +63,7 @@ def _no_scan() -> Any:
 def classifier_last(net: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """``net``'s parameters in the official scripts' order: nlbench's ``ClassifierNet``
     registers ``fc`` first (its base class sets it), the official nets define it last."""
-    named = list(net.named_parameters())
+    named: list[tuple[str, torch.Tensor]] = list(net.named_parameters())
     return [p for p in named if not p[0].startswith("fc.")] + [
         p for p in named if p[0].startswith("fc.")
     ]

@@ -70,7 +70,8 @@ class Recorder:
     """Calls an official loss object and keeps every value it returned."""
 
     def __init__(self, fn: Any) -> None:
-        self.fn, self.calls = fn, []
+        self.fn = fn
+        self.calls: list[Any] = []
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.fn(*args, **kwargs)
