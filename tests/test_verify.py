@@ -221,3 +221,25 @@ def test_load_script_runs_only_the_definitions(tmp_path):
     ns = official.load_script(tmp_path, "script.py", ["dumps"], {"SUFFIX": "!"}, "x/y")
     assert ns["dumps"]([1]) == "[1]!"
     assert "dataloader" not in ns  # a parameter of that name is not a use of the import
+
+
+def test_every_built_in_method_has_an_answer_and_a_docs_line():
+    """``nlbench verify`` answers for every built-in method, and the docs table lists each."""
+    from pathlib import Path
+
+    from nlbench import verify
+    from nlbench.plugins import get_host
+
+    host = get_host()
+    built_in = {
+        name
+        for name in host.registry("methods").names()
+        if host.registry("methods").get(name).factory.__module__.startswith("nlbench_plugins")
+    }
+    assert {"erm", "fl_only", "dividemix", "mwnet", "l2r", "famus"} <= built_in
+    answered = set(verify.ADAPTERS) | set(verify.PENDING) | set(verify.NOT_VERIFIABLE)
+    assert built_in <= answered, built_in - answered
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "verification.md").read_text()
+    assert all(f"`{name}`" in docs for name in built_in), [
+        n for n in built_in if f"`{n}`" not in docs
+    ]
