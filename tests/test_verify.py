@@ -230,12 +230,7 @@ def test_every_built_in_method_has_an_answer_and_a_docs_line():
     from nlbench import verify
     from nlbench.plugins import get_host
 
-    host = get_host()
-    built_in = {
-        name
-        for name in host.registry("methods").names()
-        if host.registry("methods").get(name).factory.__module__.startswith("nlbench_plugins")
-    }
+    built_in = set(get_host().registry("methods").names())  # the test env has no others
     assert {"erm", "fl_only", "dividemix", "mwnet", "l2r", "famus"} <= built_in
     answered = set(verify.ADAPTERS) | set(verify.PENDING) | set(verify.NOT_VERIFIABLE)
     assert built_in <= answered, built_in - answered
