@@ -174,7 +174,7 @@ def test_script_without_the_expected_function_is_a_usage_error(toy, capsys):
         (["verify", "l2r"], ["l2r: not verifiable without TensorFlow"]),
         (["verify", "fl_only", "--official", "."], ["no official step to compare"]),
         (["verify", "erm"], ["erm: no official code"]),
-        (["verify", "famus", "--official", "."], ["famus: no adapter yet"]),
+        (["verify", "famus"], ["--official PATH is required", "youjiangxu/FaMUS"]),
         (["verify", "mwnet"], ["--official PATH is required", "xjtushujun/meta-weight-net"]),
     ],
 )
@@ -191,6 +191,8 @@ def test_path_missing_or_not_the_repository(tmp_path, capsys):
     assert_usage_error(res, "not a checkout of LiJunnan1992/DivideMix", "PreResNet.py")
     res = run_cli(capsys, "verify", "mwnet", "--official", str(tmp_path))
     assert_usage_error(res, "xjtushujun/meta-weight-net", "expected the file MW-Net.py")
+    res = run_cli(capsys, "verify", "famus", "--official", str(tmp_path))
+    assert_usage_error(res, "youjiangxu/FaMUS", "FaMUS/train_famus_redminiimage.py")
 
 
 @pytest.mark.parametrize("bad", [["--steps", "0"], ["--batch-size", "1"], ["--tol", "-1"]])
@@ -232,7 +234,7 @@ def test_every_built_in_method_has_an_answer_and_a_docs_line():
 
     built_in = set(get_host().registry("methods").names())  # the test env has no others
     assert {"erm", "fl_only", "dividemix", "mwnet", "l2r", "famus"} <= built_in
-    answered = set(verify.ADAPTERS) | set(verify.PENDING) | set(verify.NOT_VERIFIABLE)
+    answered = set(verify.ADAPTERS) | set(verify.NOT_VERIFIABLE)
     assert built_in <= answered, built_in - answered
     docs = (Path(__file__).resolve().parents[1] / "docs" / "verification.md").read_text()
     assert all(f"`{name}`" in docs for name in built_in), [

@@ -52,7 +52,7 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Run METHOD's step through its official code and through nlbench; compare.
 
-        Methods with an adapter: dividemix, mwnet (famus: not yet). Both sides start from the same
+        Methods with an adapter: dividemix, mwnet, famus. Both sides start from the same
         weights and get the same batches and random draws; printed: the largest absolute
         difference of each loss and updated tensor, and the official commit.
         """

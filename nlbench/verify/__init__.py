@@ -44,13 +44,9 @@ def _adapter(module: str) -> Adapter:
 ADAPTERS = {
     "dividemix": "nlbench.verify.dividemix",
     "mwnet": "nlbench.verify.mwnet",
+    "famus": "nlbench.verify.famus",
 }
 
-PENDING = {
-    "famus": "no adapter yet: the official FaMUS/train_famus_redminiimage.py has callable "
-    "meta_step() and model_step() (MW-Net weights, Gumbel layer samplers, MixMatch on two "
-    "PreAct ResNet-18s); comparing them is the open part of issue #30",
-}
 
 _FL = (
     "no official step to compare: Cai, Cao & Liu's project report (docs/sources.md) describes "
@@ -71,9 +67,8 @@ NOT_VERIFIABLE = {
 
 def adapter_for(method: str) -> Adapter:
     """The adapter of ``method``; a usage error for a method without one (saying why)."""
-    for why in (NOT_VERIFIABLE, PENDING):
-        if method in why:
-            raise UsageError(f"{method}: {why[method]}")
+    if method in NOT_VERIFIABLE:
+        raise UsageError(f"{method}: {NOT_VERIFIABLE[method]}")
     if method not in ADAPTERS:
         raise unknown_name("method to verify", method, ADAPTERS)
     return _adapter(ADAPTERS[method])
