@@ -78,13 +78,13 @@ def _print(report: Any) -> None:
 
     console.print(f"[bold]{report.method}[/] against {report.repository} @ {report.commit}")
     console.print(f"compared: {report.compared}")
-    table = Table("check", "quantity", "max |diff|", "max |official|", "elements", "")
     for check in report.checks:
+        table = Table("quantity", "max |diff|", "max |official|", "elements", "", title=check.name)
         for q in check.quantities:
             mark = "ok" if q.within(report.tolerance) else "[bold red]DIFFERS[/]"
-            row = (check.name, q.name, f"{q.diff:.3g}", f"{q.scale:.3g}", str(q.size))
+            row = (q.name, f"{q.diff:.3g}", f"{q.scale:.3g}", str(q.size))
             table.add_row(*row, mark + _note(q))
-    console.print(table)
+        console.print(table)
     failures = report.failures()
     if failures:
         console.print(

@@ -176,13 +176,19 @@ class Proxy:
 @contextlib.contextmanager
 def on_cpu() -> Iterator[None]:
     """``.cuda()`` of tensors and modules returns its receiver: the official code runs on the
-    CPU in float32 next to nlbench (the same kernels on both sides)."""
+    CPU next to nlbench (the same kernels on both sides). The deprecation warnings of the old
+    code (``reduce=False``, ``kaiming_normal``) are not shown."""
+    import warnings
+
     import torch
 
     saved = torch.Tensor.cuda, torch.nn.Module.cuda
     torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
     torch.nn.Module.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
     try:
-        yield
+        with warnings.catch_warnings():
+            for category in (UserWarning, FutureWarning, DeprecationWarning):
+                warnings.simplefilter("ignore", category)
+            yield
     finally:
         torch.Tensor.cuda, torch.nn.Module.cuda = saved  # type: ignore[method-assign]
