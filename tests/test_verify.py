@@ -240,3 +240,57 @@ def test_every_built_in_method_has_an_answer_and_a_docs_line():
     assert all(f"`{name}`" in docs for name in built_in), [
         n for n in built_in if f"`{n}`" not in docs
     ]
+
+
+def test_dividemix_replays_the_draws_mixmatch_takes():
+    """The adapter hands the official code the Beta draw and permutation nlbench's MixMatch
+    takes next from its generator; a change in how MixMatch draws must show here first."""
+    import torch
+
+    from nlbench.mixmatch import mixmatch
+    from nlbench.verify.dividemix import HP, _draws
+
+    gen = torch.Generator().manual_seed(3)
+    lam, perm = _draws(gen, 8)
+    x = torch.arange(8.0).reshape(8, 1)
+    mixed, _, got = mixmatch(x, torch.eye(8), HP["alpha"], gen)
+    folded = max(lam, 1 - lam)
+    assert float(got) == pytest.approx(folded, abs=1e-7)
+    assert torch.allclose(mixed, folded * x + (1 - folded) * x[perm])
+
+
+def test_famus_replays_the_gumbel_noise_of_the_samplers():
+    """The noise the FaMUS adapter reads from a copy of the generator decides the samplers'
+    gates as nlbench's own draw does."""
+    import torch
+
+    from nlbench.verify.famus import _gumbel
+    from nlbench_plugins.meta.sampler import hard_gumbel
+
+    logits = torch.randn(13, 2, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(5)
+    noise = _gumbel(gen, 13)
+    gates = hard_gumbel(logits, 5.0, gen)
+    expected = torch.softmax((logits + noise) / 5.0, dim=-1)
+    assert torch.equal(gates.argmax(-1), expected.argmax(-1))
+    assert torch.allclose(gates, torch.nn.functional.one_hot(expected.argmax(-1), 2).float())
+
+
+def test_famus_step_network_differs_from_preact_resnet18_only_in_identity_shortcuts():
+    """The step's network has preact_resnet18's parameters; blocks with a projection compute
+    the same, identity blocks add the pre-activated input."""
+    import torch
+
+    from nlbench.verify.famus import _official_shortcut_net
+    from nlbench_plugins.models_cifar import PreActResNet18
+
+    torch.manual_seed(0)
+    ours, theirs = PreActResNet18(10, 3), _official_shortcut_net()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 64, 8, 8)
+    first = (ours.stages[0][0], theirs.stages[0][0])  # identity shortcut
+    projecting = (ours.stages[1][0], theirs.stages[1][0])
+    with torch.no_grad():
+        assert torch.equal(projecting[0](x), projecting[1](x))
+        pre = torch.relu(first[0].bn1(x))
+        assert torch.allclose(first[1](x) - first[0](x), pre - x, atol=1e-6)
