@@ -55,9 +55,9 @@ _FL = (
 )
 NOT_VERIFIABLE = {
     "l2r": "not verifiable without TensorFlow: the official code "
-    "(uber-research/learning-to-reweight-examples) is TensorFlow 1 graph code "
-    "(tf.gradients through its own ResNet module, prototxt configs); a PyTorch port of it "
-    "would be nlbench's reading of that code compared with itself",
+    "(uber-research/learning-to-reweight-examples) is TensorFlow 1 graph code that needs "
+    "tf.contrib (gone in TensorFlow 2; TensorFlow 1.x runs on Python 3.7 at most), and a PyTorch "
+    "port of it would be nlbench's reading of that code compared with itself",
     "erm": "no official code: plain cross-entropy training, nothing method-specific to compare",
     "fl_only": _FL,
     "density_weighted": _FL,
