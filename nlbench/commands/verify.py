@@ -19,6 +19,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--official",
         "path",
+        metavar="PATH",
         default=None,
         help="Your checkout of the method's official repository (never bundled).",
     )
@@ -54,7 +55,8 @@ def register(cli: click.Group) -> None:
 
         Methods with an adapter: dividemix, mwnet, famus. Both sides start from the same
         weights and get the same batches and random draws; printed: the largest absolute
-        difference of each loss and updated tensor, and the official commit.
+        difference of each loss and updated tensor, and the official commit. Exit 0: all
+        within --tol; 1: some differ; 2: usage errors. docs/verification.md has the results.
         """
         from nlbench.errors import UsageError
         from nlbench.verify import adapter_for, verify
