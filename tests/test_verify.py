@@ -294,3 +294,13 @@ def test_famus_step_network_differs_from_preact_resnet18_only_in_identity_shortc
         assert torch.equal(projecting[0](x), projecting[1](x))
         pre = torch.relu(first[0].bn1(x))
         assert torch.allclose(first[1](x) - first[0](x), pre - x, atol=1e-6)
+
+
+def test_the_wheel_carries_the_adapters():
+    """``[tool.setuptools] packages`` is an explicit list: ``nlbench.verify`` must be on it."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    packages = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"]
+    assert "nlbench.verify" in packages
