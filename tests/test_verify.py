@@ -298,8 +298,9 @@ def test_famus_step_network_differs_from_preact_resnet18_only_in_identity_shortc
 
 def test_the_wheel_carries_the_adapters():
     """``[tool.setuptools] packages`` is an explicit list: ``nlbench.verify`` must be on it."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     packages = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"]

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Adapter:
     """Where a method's adapter lives and what it compares (``compared`` is formatted with
-    ``steps`` and ``bs``)."""
+    ``steps``, ``bs`` and ``dtype``)."""
 
     module: str
     repository: str

@@ -44,12 +44,12 @@ def build_method(
         except StopIteration:
             raise RuntimeError(f"{method} built more networks than the adapter made") from None
 
-    first = nets[0]
+    # the adapters' batches: 3 × 32 × 32 images; fp32/fp64 as the official code (no autocast)
     ctx = dataclasses.replace(
         ctx,
         build_model=next_net,
         num_classes=num_classes,
-        in_chans=int(getattr(first, "in_chans", 3)),
+        in_chans=3,
         image_size=32,
         amp_dtype=None,
     )
