@@ -4,8 +4,9 @@ Two networks see every mini-batch. Each ranks the batch by its own cross-entropy
 ``R(T)`` fraction with the smallest loss; each network then trains on the samples its *peer*
 kept (Algorithm 1), so the two filter different errors for each other. The forget rate ramps
 from 0 to τ over the first ``T_k`` epochs (:mod:`nlbench_plugins.baselines.small_loss`).
-τ is the noise rate, as in the official code (``forget_rate = noise_rate`` unless given): a
-run that takes it from its noise setting is flagged ``noise_tuned``. Test = the first
+τ is the noise rate, as in the official code (``forget_rate = noise_rate`` unless given; on
+real noise the realized rate of the run's labels): a run that takes it from the noise is
+flagged ``noise_tuned``. Test = the first
 network. Known differences from the official code: ``nlbench show method coteaching``.
 """
 
@@ -54,28 +55,44 @@ REFERENCE = (
 )
 
 
-def noise_tau(hp: Mapping[str, Any], noise: NoiseSetting | None, halve_asym: bool = False):
+def noise_tau(
+    hp: Mapping[str, Any],
+    noise: NoiseSetting | None,
+    halve_asym: bool = False,
+    realized: float | None = None,
+) -> tuple[float, bool]:
     """(τ, taken from the noise?): ``forget_rate`` when set, else the nominal noise rate
-    (halved for ``asym`` noise where the official JoCoR code does so)."""
+    (halved for ``asym`` noise where the official JoCoR code does so), else, for real noise
+    without a nominal rate (``cifar_n:worse``), the realized rate of the run's labels: the
+    number a paper plugs in from the dataset's published noise rate."""
     if hp.get("forget_rate") is not None:
         return float(hp["forget_rate"]), False
-    if noise is None or noise.rate is None:
-        spec = noise.spec if noise is not None else "this noise"
+    if noise is not None and noise.rate is not None:
+        rate = float(noise.rate)
+    elif realized is not None:
+        rate = float(realized)
+    else:
         raise UsageError(
-            f"forget_rate: {spec} has no nominal noise rate; pass --set forget_rate=R "
-            "(a rate in [0, 1), e.g. the dataset's estimated noise rate)"
+            "forget_rate: this noise has no known rate; pass --set forget_rate=R (a rate in [0, 1))"
         )
-    rate = float(noise.rate)
-    if halve_asym and noise.type == "asym":
+    if halve_asym and noise is not None and noise.type == "asym":
         rate /= 2
     return min(rate, 0.99), True
 
 
+def realized_rate(ctx: TrainContext) -> float | None:
+    """The wrong-label fraction of the run's labels (its clean→noisy counts), for τ on real
+    noise; None when the run has no counts."""
+    counts = ctx.extras.get("noise_transition")
+    if not counts:
+        return None
+    total = sum(sum(row) for row in counts)
+    return 1.0 - sum(row[i] for i, row in enumerate(counts)) / total if total else None
+
+
 def tuned_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[str]:
-    """``MethodSpec.flags_for``: ``noise_tuned`` when τ came from the noise setting."""
-    if hp.get("forget_rate") is not None:
-        return set()
-    return {"noise_tuned"} if noise is not None and noise.rate is not None else set()
+    """``MethodSpec.flags_for``: ``noise_tuned`` when τ came from the noise."""
+    return set() if hp.get("forget_rate") is not None else {"noise_tuned"}
 
 
 COMMON_DEVIATIONS = (
@@ -114,7 +131,7 @@ class CoTeaching(Method):
         super().__init__(ctx)
         self.nets = {name: ctx.build_model() for name in NETS}
         self.opts = {name: ctx.make_optimizer(net.parameters()) for name, net in self.nets.items()}
-        self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise)
+        self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise, realized=realized_rate(ctx))
         self.rate = 0.0
 
     def networks(self) -> dict[str, nn.Module]:

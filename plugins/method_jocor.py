@@ -41,6 +41,7 @@ from nlbench_plugins.method_coteaching import (
     COMMON_DEVIATIONS,
     SELECTION_HPARAMS,
     noise_tau,
+    realized_rate,
     tuned_flags,
 )
 
@@ -76,7 +77,8 @@ class JoCoR(Method):
         self.nets = {name: ctx.build_model() for name in NETS}
         params = [p for net in self.nets.values() for p in net.parameters()]
         self.opt = ctx.make_optimizer(params)  # one optimizer over both, as the official code
-        self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise, halve_asym=True)
+        realized = realized_rate(ctx)
+        self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise, True, realized)
         self.rate = 0.0
 
     def networks(self) -> dict[str, nn.Module]:

@@ -53,8 +53,10 @@ def test_forget_rate_comes_from_the_noise_only_when_unset():
     assert noise_tau({"forget_rate": None}, asym, halve_asym=True) == (0.2, True)
     assert tuned_flags({"forget_rate": None}, sym, None) == {"noise_tuned"}
     assert tuned_flags({"forget_rate": 0.2}, sym, None) == set()
+    real = NoiseSetting("cifar_n", None, "cifar_n:worse")
+    assert noise_tau({"forget_rate": None}, real, realized=0.4021) == (0.4021, True)
     with pytest.raises(UsageError, match="forget_rate"):
-        noise_tau({"forget_rate": None}, NoiseSetting("cifar_n", None, "cifar_n:worse"))
+        noise_tau({"forget_rate": None}, real)
 
 
 def test_elr_regulariser_and_settings():
@@ -271,28 +273,14 @@ def test_the_kfold_phase_shows_in_the_progress_output(tmp_path):
     assert "phase kfold: 2 units before the first epoch" in result.err
 
 
-def test_real_noise_without_a_forget_rate_is_one_usage_error(tmp_path, capsys):
-    from helpers import assert_usage_error, run_cli
-
-    labels = tmp_path / "labels.npy"
+def test_real_noise_takes_the_realized_rate_as_tau(tmp_path):
     from nlbench.api import build_dataset
+    from nlbench.testing import tiny_run
 
-    n = len(build_dataset("digits").train)
-    np.save(labels, np.zeros(n, dtype=np.int64))
-    result = run_cli(
-        capsys,
-        "run",
-        "-m",
-        "coteaching",
-        "-d",
-        "digits",
-        "-n",
-        f"file:{labels}",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path / "r"),
-    )
-    assert_usage_error(result, "forget_rate")
+    clean = build_dataset("digits").train.y.numpy()
+    labels = clean.copy()
+    labels[::4] = (labels[::4] + 1) % 10  # a quarter wrong, no nominal rate
+    np.save(tmp_path / "labels.npy", labels)
+    record = tiny_run(tmp_path, "coteaching", f"file:{tmp_path / 'labels.npy'}", epochs=1)
+    assert "noise_tuned" in record["flags"]
+    assert record["method_info"]["tau"] == pytest.approx(record["noise"]["realized_rate"])
