@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from nlbench.boards import claims as claims_mod
-from nlbench.boards import studies
+from nlbench.boards import detection, studies
 from nlbench.boards.board import render_board
 from nlbench.boards.figures import available as figures_available
 from nlbench.boards.figures import made_by_other_version
@@ -117,6 +117,7 @@ def build_all(
         built.files.update(files)
     if collected.records:  # nothing measured: no claims page to check
         built.files["claims.md"] = claims_mod.render_claims(claims, frames, sweeps)
+    built.files.update(detection.render_detection(r for _, r, s in collected.records if not s))
     return built, collected
 
 

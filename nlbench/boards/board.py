@@ -39,8 +39,7 @@ INTRO = (
 )
 FLAGS = (
     "Flags: *clean meta data* (uses trusted clean samples), *two-net ensemble* (tests "
-    "the sum of two networks), *noise-tuned hparams* (settings chosen knowing the noise), "
-    "*true noise model* (trains with the run's true transition matrix: an oracle)."
+    "the sum of two networks), *noise-tuned hparams* (settings chosen knowing the noise)."
 )
 FIGURE_NOTE = (
     "Figures: test accuracy and `noisy_fit` (the share of wrongly labelled training "
