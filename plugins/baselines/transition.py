@@ -8,27 +8,32 @@ percentile (the top 3 % are treated as outliers), and read row ``i`` off its sof
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 
 def anchor_transition(probs: torch.Tensor, percentile: float | None = 97.0) -> torch.Tensor:
     """Rows = softmax of each class's anchor sample (``probs``: N×C softmax of a model trained
-    on the noisy labels). ``percentile`` None: the plain argmax (no outlier filter).
+    on the noisy labels), row-normalised. ``percentile`` None: the plain argmax.
 
-    The filter is the official one: values at or above the column's ``percentile`` (numpy's
-    ``interpolation='higher'``: an actual value of the column) are set to 0, then the argmax.
+    As the official ``NoiseEstimator``: column by column, values at or above the column's
+    ``percentile`` (numpy's ``interpolation='higher'``: a value of the column) are set to 0 in
+    the matrix itself (its ``robust_eta`` is a view), so later rows read the already filtered
+    columns; then ``predict()`` normalises the rows (``row_normalize=True``).
     """
-    probs = probs.float()
+    work = probs.float().clone()
     rows = []
-    for i in range(probs.shape[1]):
-        column = probs[:, i]
+    for i in range(work.shape[1]):
         if percentile is not None:
+            column = work[:, i]
             ordered = torch.sort(column).values
-            k = int(torch.ceil(torch.tensor((percentile / 100.0) * (column.numel() - 1))))
-            column = torch.where(column >= ordered[k], torch.zeros_like(column), column)
-        rows.append(probs[int(torch.argmax(column))])
-    return torch.stack(rows)
+            k = math.ceil((percentile / 100.0) * (column.numel() - 1))
+            column[column >= ordered[k]] = 0.0  # in place, as the official view
+        rows.append(work[int(torch.argmax(work[:, i]))].clone())
+    T = torch.stack(rows)
+    return T / T.sum(1, keepdim=True).clamp_min(1e-12)
 
 
 def row_normalised(counts: torch.Tensor) -> torch.Tensor:
