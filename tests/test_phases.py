@@ -150,3 +150,33 @@ def test_kill_inside_the_transition_estimate_resumes(tmp_path):
     with one_thread():
         reference = tiny_run(tmp_path, "forward", **extra)
         check_resume("forward", tmp_path, reference, kill_at="estimate_t:2", **extra)
+
+
+def test_ctrl_c_inside_a_phase_keeps_its_units_and_resumes(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from nlbench.record import read_record
+    from nlbench.testing import comparable_epochs
+    from nlbench_plugins.method_confident_learning import ConfidentLearning
+
+    with one_thread():
+        reference = tiny_run(tmp_path / "a", "confident_learning", **CL)
+        real = ConfidentLearning._fold_unit
+
+        def unit_then_ctrl_c(self, unit):
+            out = real(self, unit)
+            if unit == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # the runner's handler sets its stop flag
+            return out
+
+        monkeypatch.setattr(ConfidentLearning, "_fold_unit", unit_then_ctrl_c)
+        with pytest.raises(Interrupted, match="pre-training phase"):
+            tiny_run(tmp_path / "b", "confident_learning", run_id="cut", **CL)
+        run_dir = tmp_path / "b" / "cut"
+        assert read_record(run_dir / "run.json")["status"] == "interrupted"
+        assert (run_dir / "checkpoint.pt").exists()
+        monkeypatch.setattr(ConfidentLearning, "_fold_unit", real)
+        resumed = tiny_run(tmp_path / "b", "confident_learning", run_id="cut", resume=True, **CL)
+    assert comparable_epochs(resumed["epochs"]) == comparable_epochs(reference["epochs"])
+    assert resumed["phases"]["kfold"]["images"] == reference["phases"]["kfold"]["images"]
