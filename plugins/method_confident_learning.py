@@ -31,6 +31,7 @@ from nlbench.api import (
     Phase,
     SingleNetMethod,
     TrainContext,
+    UsageError,
     derive_seed,
     hookimpl,
 )
@@ -136,6 +137,11 @@ def _stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]
     splitter cleanlab's own cross-validation uses)."""
     from sklearn.model_selection import StratifiedKFold
 
+    if np.bincount(labels).max(initial=0) < k:
+        raise UsageError(
+            f"cv_folds={k}: no noisy class has {k} training samples to split; use fewer folds "
+            "or more data (--train-subset)"
+        )
     splitter = StratifiedKFold(
         n_splits=k, shuffle=True, random_state=derive_seed("cl", seed) % 2**32
     )

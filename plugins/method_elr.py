@@ -7,7 +7,7 @@ the sample's own detached predictions, updated at each visit before the loss. Th
 pulls the prediction towards what the network predicted during its early, clean-fitting phase,
 which keeps it from memorising wrong labels. β, λ from the official configs: CIFAR-10 0.7 / 3,
 CIFAR-100 0.9 / 7, CIFAR-10 asymmetric noise 0.9 / 1 (a row chosen by the noise type: the run
-is flagged ``noise_tuned``); other datasets take CIFAR-10's symmetric values.
+is flagged ``noise_tuned``); other datasets take CIFAR-10's rows.
 """
 
 from __future__ import annotations

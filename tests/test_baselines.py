@@ -291,3 +291,29 @@ def test_real_noise_takes_the_realized_rate_as_tau(tmp_path):
     record = tiny_run(tmp_path, "coteaching", f"file:{tmp_path / 'labels.npy'}", epochs=1)
     assert "noise_tuned" in record["flags"]
     assert record["method_info"]["tau"] == pytest.approx(record["noise"]["realized_rate"])
+
+
+def test_more_folds_than_any_class_has_samples_is_one_usage_error(tmp_path, capsys):
+    from helpers import assert_usage_error, run_cli
+
+    result = run_cli(
+        capsys,
+        "run",
+        "-m",
+        "confident_learning",
+        "-d",
+        "digits",
+        "-n",
+        "sym:0.4",
+        "--train-subset",
+        "30",
+        "--set",
+        "cv_folds=20",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+    )
+    assert_usage_error(result, "cv_folds=20")
