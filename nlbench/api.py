@@ -4,7 +4,10 @@ plugin author needs (the one import point for plugins, built-in ones included).
 Plugin authors: the spec classes to register, :data:`hookimpl`, the model contract
 (:class:`ClassifierNet`, :class:`TimmClassifier`, :func:`check_classifier_contract`,
 :func:`check_options`, :func:`on_meta_device`), the dataset profiles
-(:func:`small_image_profiles`), typed hyper-parameters and the method base classes.
+(:func:`small_image_profiles`), typed hyper-parameters and the method base classes, with
+what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
+pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
+:func:`derive_seed`, :class:`UsageError`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import torch
 
 from nlbench.components import ComposedMethod, composed_hparams
 from nlbench.config import RunConfig, parse_noise
-from nlbench.data import DatasetData, LoadRequest
+from nlbench.data import Batch, DatasetData, EpochPlan, LoadRequest
+from nlbench.errors import UsageError
 from nlbench.hookspecs import hookimpl
 from nlbench.hparam_types import Bool, Choice, Float, FloatList, HParam, Int, Optional, Str
-from nlbench.method import SINGLE_NET_HPARAMS, SingleNetMethod
+from nlbench.method import SINGLE_NET_HPARAMS, Method, SingleNetMethod, TrainContext
 from nlbench.model_contract import (
     ClassifierNet,
     TimmClassifier,
@@ -29,9 +33,12 @@ from nlbench.model_contract import (
     on_meta_device,
 )
 from nlbench.noise import NoiseContext, NoiseResult, apply_noise, noise_rng
+from nlbench.phases import AuxNet, Phase
 from nlbench.plugins import get_host
 from nlbench.prepare import default_data_root
 from nlbench.profiles import small_image_profiles
+from nlbench.run_facts import NoiseSetting
+from nlbench.seeding import derive_seed
 from nlbench.specs import (
     ComponentSpec,
     DatasetSpec,
@@ -98,6 +105,8 @@ def make_noisy_labels(
 
 __all__ = [
     "SINGLE_NET_HPARAMS",
+    "AuxNet",
+    "Batch",
     "Bool",
     "Choice",
     "ClassifierNet",
@@ -106,6 +115,7 @@ __all__ = [
     "DatasetData",
     "DatasetSpec",
     "Deviation",
+    "EpochPlan",
     "ExecutorSpec",
     "Float",
     "FloatList",
@@ -113,23 +123,29 @@ __all__ = [
     "Int",
     "LoadRequest",
     "LossSpec",
+    "Method",
     "MethodSpec",
     "ModelSpec",
     "NoiseContext",
     "NoiseModelSpec",
     "NoiseResult",
+    "NoiseSetting",
     "Optional",
+    "Phase",
     "ReweighterSpec",
     "RunConfig",
     "SelectorSpec",
     "SingleNetMethod",
     "Str",
     "TimmClassifier",
+    "TrainContext",
+    "UsageError",
     "build_dataset",
     "build_model",
     "check_classifier_contract",
     "check_options",
     "composed_hparams",
+    "derive_seed",
     "hookimpl",
     "make_noisy_labels",
     "on_meta_device",

@@ -107,6 +107,12 @@ class RichProgress:
             eta=duration(self.eta_s(done)),
         )
 
+    def phase_start(self, name: str, units: int, done: int) -> None:
+        """A phase before the first epoch (:mod:`nlbench.phases`): one tick per unit."""
+        self.progress.reset(self._task(), total=units, completed=done, description=name)
+        if not self.quiet:
+            self.progress.console.print(f"phase {name}: {units} units before the first epoch")
+
     def epoch_end(self, epoch: int, metrics: dict[str, Any]) -> None:
         status = (
             f"loss {fmt(metrics.get('train_loss'), 3)}  test {fmt(metrics.get('test_acc'), 3)}"

@@ -115,7 +115,9 @@ def build_context(
         dataset=prep.dataset_spec.name,
         noise_type=prep.noise_spec.type,
         noise=noise_setting(prep.noise_spec, prep.dataset_spec),
-        extras={"meta_info": prep.data_info["meta_set"], "seed": cfg.seed, "host": host},
+        extras={"meta_info": prep.data_info["meta_set"], "seed": cfg.seed, "host": host}
+        # clean→noisy counts: only for methods flagged oracle_noise (forward's oracle T)
+        | {"noise_transition": prep.noise.get("transition_matrix")},
     )
 
 

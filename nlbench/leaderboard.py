@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from nlbench.boards import claims as claims_mod
-from nlbench.boards import studies
+from nlbench.boards import detection, studies
 from nlbench.boards.board import render_board
 from nlbench.boards.figures import available as figures_available
 from nlbench.boards.figures import made_by_other_version, same_figure
@@ -116,6 +116,7 @@ def build_all(
         if todo:
             files[key] = files[key].rstrip("\n") + "\n\n" + "\n".join(todo)
         built.files.update(files)
+    built.files.update(detection.render_detection(r for _, r, s in collected.records if not s))
     if collected.records:  # nothing measured: no claims page to check
         built.files["claims.md"] = claims_mod.render_claims(claims, frames, sweeps)
         boards = sorted(n for n in built.files if n.endswith(".md") and n != "claims.md")

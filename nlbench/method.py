@@ -18,6 +18,7 @@ from torch import nn
 
 from nlbench.data import Batch, DeviceImages, EpochPlan, TrainSet
 from nlbench.hparam_types import Optional, Str
+from nlbench.phases import Phase
 from nlbench.run_facts import NoiseSetting
 
 
@@ -113,6 +114,11 @@ class Method:
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan | None:
         """Epoch-level work before training; ``scan()`` gives the cached train-set scan."""
         return None
+
+    def phases(self) -> list[Phase]:
+        """Work before the first epoch in resumable units (K-fold models, an estimator):
+        :mod:`nlbench.phases`. Called once per run start; none by default."""
+        return []
 
     def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch] | None:
         """The epoch's batches when the method needs its own order (e.g. DivideMix trains

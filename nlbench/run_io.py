@@ -85,6 +85,11 @@ class RunFiles:
         self.faults.after_log(int(metrics["epoch"]))
         checkpoint.save(self.state.run_dir, self.state, method, ctx, totals)
 
+    def checkpoint(self, method: Method, ctx: TrainContext, totals: dict[str, Any]) -> None:
+        """A checkpoint without an epoch line: after each unit of a phase (nlbench.phases)."""
+        if self.main:
+            checkpoint.save(self.state.run_dir, self.state, method, ctx, totals)
+
     def done(self, record: dict[str, Any]) -> None:
         """The finished record; the checkpoint goes (records stay small)."""
         self.write(record)
@@ -102,11 +107,11 @@ class RunFiles:
     def interrupted(self, record: dict[str, Any]) -> Interrupted:
         """Record an interrupted run; before its first epoch there is nothing to keep."""
         epochs = self.state.epochs
-        if not epochs:
+        phase_work = (self.state.run_dir / checkpoint.NAME).exists()  # units of a phase kept
+        if not epochs and not phase_work:
             if self.main:
                 rundir.clear_own_files(self.state.run_dir)
             return Interrupted("interrupted before the first epoch finished; nothing was recorded")
         self.write({**record, "epochs": epochs, "status": "interrupted"})
-        return Interrupted(
-            f"interrupted after epoch {len(epochs)}; resume with the same command plus --resume"
-        )
+        where = f"epoch {len(epochs)}" if epochs else "a unit of its pre-training phase"
+        return Interrupted(f"interrupted after {where}; resume with the same command plus --resume")

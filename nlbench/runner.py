@@ -25,6 +25,7 @@ from nlbench.epoch_loop import EpochTrainer, sync
 from nlbench.errors import UsageError
 from nlbench.evaluation import Evaluator
 from nlbench.faults import KillSwitch
+from nlbench.phases import PhaseTotals, run_phases
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import prepare, resolve_device
 from nlbench.record import summarise
@@ -45,6 +46,7 @@ class Runner:
         self._stop = False  # set by SIGINT (rundir.sigint_sets): stop at the next step
         self.dist = distributed.SINGLE
         self.faults = KillSwitch()
+        self.phase_log: dict[str, Any] | None = None  # record["phases"]: work before epoch 0
 
     def run(self) -> dict[str, Any]:
         rundir.check_run_id(self.cfg.run_id)
@@ -91,6 +93,8 @@ class Runner:
                 observers.run_failed(self.host.pm, state, exc)
                 raise
         record.update(epochs=state.epochs, summary=summarise(state.epochs, *totals), status="done")
+        if self.phase_log:
+            record["phases"] = self.phase_log
         files.done(record)
         observers.run_finished(self.host.pm, state, record)
         return record
@@ -104,6 +108,11 @@ class Runner:
         wall0 = time.perf_counter() - prior["wall_s"]
         cpu = CpuClock(prior.get("cpu_s"))  # None: resumed from a checkpoint that predates it
         images, train_s = prior["images"], prior["train_s"]
+        self.phase_log = prior.get("phases")
+        phases = [] if state.epochs else method.phases()  # resumable work before epoch 0
+        if phases:
+            done = PhaseTotals(images, train_s, self.phase_log)
+            images, train_s = self._phases(phases, files, ctx, done, wall0, cpu)
         for epoch in range(len(state.epochs), int(state.prep.hparams["epochs"])):
             t0 = time.perf_counter()
             calls = cache.calls
@@ -125,6 +134,7 @@ class Runner:
                 "cpu_s": cpu.seconds(),
                 "images": images,
                 "train_s": train_s,
+                **({"phases": self.phase_log} if self.phase_log else {}),
             }
             files.end_epoch(metrics, method, ctx, totals)
             self.progress.epoch_end(epoch, metrics)
@@ -134,6 +144,22 @@ class Runner:
             cpu_s = float(distributed.sum_scalar(cpu_s, self.dist))
         wall_s = time.perf_counter() - wall0
         return wall_s, images, train_s, _peak_mem_mb(ctx.device), cpu_s
+
+    def _phases(self, phases: list, files: RunFiles, ctx, done: PhaseTotals, wall0, cpu):
+        """The method's phases (:mod:`nlbench.phases`), a checkpoint after every unit; returns
+        the images and training seconds so far."""
+        method = files.state.method
+        assert method is not None
+
+        def save(done: PhaseTotals) -> None:
+            totals = {"wall_s": time.perf_counter() - wall0, "cpu_s": cpu.seconds()}
+            totals.update(images=done.images, train_s=done.train_s, phases=done.log)
+            files.checkpoint(method, ctx, totals)
+
+        stop = lambda: self._stop  # noqa: E731
+        run_phases(phases, done, save, self.progress, self.faults, stop)
+        self.phase_log = done.log
+        return done.images, done.train_s
 
 
 class CpuClock:

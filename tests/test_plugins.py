@@ -152,7 +152,7 @@ def test_import_failure_is_named_where_names_are_asked(fresh_host, monkeypatch, 
     host = plugins.load_plugins()
     message = r"plugin 'broken_pkg' failed to load \(ImportError: needs libfoo\)"
     with pytest.raises(UsageError, match=message):
-        host.get("methods", "coteaching")
+        host.get("methods", "no_such_method")
     from nlbench.commands.list import listing
 
     broken = listing(["losses"])["broken"]

@@ -14,6 +14,7 @@ FLAG_NAMES = {
     "clean_meta": "clean meta data",
     "two_net": "two-net ensemble",
     "noise_tuned": "noise-tuned hparams",
+    "oracle_noise": "true noise model",
 }
 
 

@@ -1,0 +1,152 @@
+"""``jocor``: JoCoR (Wei, Feng, Chen & An, CVPR 2020), following the paper and its code.
+
+Two networks see every mini-batch; each sample's joint loss is
+``(1 − λ)(CE₁ + CE₂) + λ·(KL(p₂‖p₁) + KL(p₁‖p₂))`` (Eq. 3–5; the co-regularisation pulls the
+two networks' predictions together, gradients flow through both sides as in the official
+``kl_loss_compute``). The ``R(T)`` fraction of the batch with the smallest joint loss is kept
+and its mean joint loss updates both networks with one optimizer. The forget-rate schedule
+is Co-teaching's; τ is the noise rate (half of it for ``asym`` noise, as the official code),
+flagged ``noise_tuned`` when taken from the noise setting. λ: 0.9 in the paper profile (the
+README's best for CIFAR-10 at 20 %, 50 % and asym 40 %; 0.85 on CIFAR-100), main.py's 0.1 in
+the quick and cpu profiles (λ 0.9 diverges there under SGD at lr 0.05). Test = the first
+network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nlbench.api import (
+    Batch,
+    Deviation,
+    EpochPlan,
+    Float,
+    Method,
+    MethodSpec,
+    TrainContext,
+    hookimpl,
+)
+from nlbench_plugins.baselines.small_loss import (
+    batch_mask,
+    forget_rate,
+    num_remember,
+    small_loss,
+    symmetric_kl,
+)
+from nlbench_plugins.method_coteaching import (
+    COMMON_DEVIATIONS,
+    SELECTION_HPARAMS,
+    noise_tau,
+    realized_rate,
+    tuned_flags,
+)
+
+NETS = ("net1", "net2")
+
+DEFAULT_HPARAMS: dict[str, Any] = {
+    **SELECTION_HPARAMS,
+    "co_lambda": Float(0.1, low=0, high=1, doc="λ: weight of the co-regularisation"),
+}
+# λ: the README's best values for the paper's CIFAR runs (0.9; 0.85 on CIFAR-100) in the paper
+# profile; the quick and cpu profiles keep main.py's default 0.1 (see the deviation).
+PAPER = {"epochs": 200, "batch_size": 128, "amp": False, "co_lambda": 0.9}
+PROFILES = {"paper": {"default": PAPER, "cifar100": {**PAPER, "co_lambda": 0.85}}}
+
+DEVIATIONS = (
+    Deviation(
+        "the quick and cpu profiles run λ = 0.1 (the official main.py's default), not the "
+        "README's best 0.9 for its CIFAR runs (the paper profile's value)",
+        "under the boards' SGD at lr 0.05, λ >= 0.65 diverges in the first epoch on digits "
+        "(sym:0.6, seed 0: test accuracy 0.10 for λ 0.65 and 0.9; λ 0.9 trains at lr 0.01, "
+        "0.78, and λ 0.1 at lr 0.05 reaches 0.94); the official code trains with Adam at lr 0.001",
+        "--set co_lambda=0.9",
+    ),
+    *COMMON_DEVIATIONS,
+)
+
+
+class JoCoR(Method):
+    """Two networks trained jointly on the small-joint-loss samples; see the module docstring."""
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        self.nets = {name: ctx.build_model() for name in NETS}
+        params = [p for net in self.nets.values() for p in net.parameters()]
+        self.opt = ctx.make_optimizer(params)  # one optimizer over both, as the official code
+        realized = realized_rate(ctx)
+        self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise, True, realized)
+        self.rate = 0.0
+
+    def networks(self) -> dict[str, nn.Module]:
+        return dict(self.nets)
+
+    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt]
+
+    def start_epoch(self, epoch: int, scan) -> EpochPlan:
+        hp = self.hp
+        self.rate = forget_rate(epoch, self.tau, int(hp["num_gradual"]), float(hp["exponent"]))
+        return EpochPlan(metrics={"forget_rate": self.rate})
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The first network alone (no ensemble)."""
+        with self.ctx.autocast():
+            return self.nets["net1"](x).float()
+
+    def joint_loss(self, logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tensor):
+        """Per-sample ``(1 − λ)(CE₁ + CE₂) + λ·symmetric KL``."""
+        lam = float(self.hp["co_lambda"])
+        ce = F.cross_entropy(logits1, y, reduction="none") + F.cross_entropy(
+            logits2, y, reduction="none"
+        )
+        return (1 - lam) * ce + lam * symmetric_kl(logits1, logits2)
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        for net in self.nets.values():
+            net.train()
+        with self.ctx.autocast():
+            logits1 = self.nets["net1"](batch.x).float()
+            logits2 = self.nets["net2"](batch.x).float()
+        joint = self.joint_loss(logits1, logits2, batch.y)
+        keep = num_remember(int(batch.y.shape[0]), self.rate)
+        pick = small_loss(joint, keep)
+        loss = joint[pick].mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        acc = (logits1.detach().argmax(1) == batch.y).float().mean()
+        return {
+            "loss": loss.detach(),
+            "train_acc": acc,
+            "selected": batch_mask(int(batch.y.shape[0]), pick),
+        }
+
+    def record_info(self) -> dict[str, Any]:
+        return {
+            "tau": self.tau,
+            "tau_from_noise": self.tau_from_noise,
+            "selected": "the small-joint-loss samples both networks train on",
+            "test": "the first network",
+        }
+
+
+@hookimpl
+def register_methods(register) -> None:
+    register(
+        MethodSpec(
+            name="jocor",
+            description="two nets, joint loss with co-regularisation, small-loss selection",
+            factory=JoCoR,
+            default_hparams=DEFAULT_HPARAMS,
+            profiles=PROFILES,
+            flags_for=tuned_flags,
+            deviations=DEVIATIONS,
+            reference="Wei, Feng, Chen & An, Combating Noisy Labels by Agreement: A Joint "
+            "Training Method with Co-Regularization, CVPR 2020",
+        )
+    )
