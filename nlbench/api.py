@@ -12,6 +12,8 @@ pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,30 @@ from nlbench.specs import (
     ReweighterSpec,
     SelectorSpec,
 )
+
+#: The plugin API's version: the minor number grows when names are added, the major number only
+#: after a removal that went through :data:`DEPRECATED` (CHANGELOG.md, "Deprecation policy").
+API_VERSION = "1.1"
+
+#: Public names that moved or go: name -> (where it lives now, "module:attr"; the API version
+#: that deprecated it; the first version that may remove it). Each still resolves, with a
+#: DeprecationWarning, for at least one minor release.
+DEPRECATED: dict[str, tuple[str, str, str]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a deprecated public name to its new home, warning once per use."""
+    if name not in DEPRECATED:
+        raise AttributeError(f"module 'nlbench.api' has no attribute {name!r}")
+    target, since, until = DEPRECATED[name]
+    module, _, attr = target.partition(":")
+    warnings.warn(
+        f"nlbench.api.{name} is deprecated since API {since} and may be removed in {until}; "
+        f"use {module}.{attr} (CHANGELOG.md has the migration note)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(module), attr)
 
 
 def run(**kwargs: Any) -> dict[str, Any]:
@@ -104,6 +130,8 @@ def make_noisy_labels(
 
 
 __all__ = [
+    "API_VERSION",
+    "DEPRECATED",
     "SINGLE_NET_HPARAMS",
     "AuxNet",
     "Batch",
