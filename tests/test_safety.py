@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -294,3 +295,66 @@ def test_corrupt_or_future_record_is_exit_2(tmp_path, capsys):
 def test_bad_kill_spec_is_a_usage_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NLBENCH_KILL_AT", "soon")
     assert_usage_error(run_cli(capsys, *TINY, "--out", str(tmp_path)), "NLBENCH_KILL_AT")
+
+
+# -- generated files: a manifest, and only listed files are replaced or removed (#32) --------
+def _boards_with_figures(tmp_path: Path) -> tuple[Path, Path]:
+    from synthetic_records import synthetic_record, write_synthetic
+
+    pytest.importorskip("matplotlib")
+    res = tmp_path / "res"
+    for seed in (0, 1):
+        write_synthetic(res, synthetic_record("erm", "sym:0.2", seed, (0.3, 0.5, 0.6)))
+    return res, tmp_path / "boards"
+
+
+def test_leaderboard_keeps_the_users_own_svgs(tmp_path, capsys):
+    res, out = _boards_with_figures(tmp_path)
+    mine = {
+        "figures/my-plot.svg": b"<svg>mine</svg>",
+        "studies/figures/notes.svg": b"<svg>notes</svg>",
+        "my-notes.md": b"# mine\n",
+    }
+    for name, data in mine.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    args = ("leaderboard", "--results", str(res), "--out", str(out))
+    assert run_cli(capsys, *args).code == 0
+    listed = (out / "nlbench-manifest.txt").read_text().splitlines()
+    assert "figures/synth-quick-sym-0.2.svg" in listed and "synth-quick.md" in listed
+    assert not any(name in listed for name in mine)
+    assert run_cli(capsys, *args, "--check").code == 0  # a user's file is never "stale"
+    shutil.rmtree(res)
+    res.mkdir()  # no records left: every generated file goes, the user's stay
+    assert run_cli(capsys, *args).code == 0
+    for name, data in mine.items():
+        assert (out / name).read_bytes() == data
+    assert not (out / "figures/synth-quick-sym-0.2.svg").exists()
+    assert not (out / "synth-quick.md").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_leaderboard_refuses_a_generated_name_it_did_not_write(tmp_path, capsys, kind):
+    res, out = _boards_with_figures(tmp_path)
+    target = out / "figures" / "synth-quick-sym-0.2.svg"
+    target.parent.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.svg"
+    elsewhere.write_bytes(b"<svg>elsewhere</svg>")
+    if kind == "file":
+        target.write_bytes(b"<svg>mine</svg>")
+    else:
+        target.symlink_to(elsewhere)
+    before = _tree(tmp_path)
+    res_ = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    assert_usage_error(res_, "figures/synth-quick-sym-0.2.svg")
+    assert _tree(tmp_path) == before
+
+
+def test_leaderboard_refuses_a_hand_edited_manifest(tmp_path, capsys):
+    res, out = _boards_with_figures(tmp_path)
+    out.mkdir()
+    (tmp_path / "victim.txt").write_text("keep")
+    (out / "nlbench-manifest.txt").write_text("../victim.txt\n")
+    res_ = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    assert_usage_error(res_, "nlbench-manifest.txt", "../victim.txt")
+    assert (tmp_path / "victim.txt").read_text() == "keep"
