@@ -358,3 +358,65 @@ def test_leaderboard_refuses_a_hand_edited_manifest(tmp_path, capsys):
     res_ = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
     assert_usage_error(res_, "nlbench-manifest.txt", "../victim.txt")
     assert (tmp_path / "victim.txt").read_text() == "keep"
+
+
+# -- migrate-records: paths built from records are checked before any rename (#32) ----------
+def _erm_record(run_id: str, **config) -> dict:
+    from synthetic_records import synthetic_record
+
+    from nlbench.config import RunConfig
+    from nlbench.plugins import get_host
+    from nlbench.prepare import run_identity
+
+    ident = run_identity(RunConfig(), get_host())
+    return {**synthetic_record(), "run_id": run_id, "config": {**ident.identity, **config}}
+
+
+@pytest.mark.parametrize(
+    "dataset", ["/../../../escaped", "../up", "digits\n", "a/b", "Digits", "x" * 200]
+)
+def test_migrate_records_never_moves_a_record_out_of_the_root(tmp_path, capsys, dataset):
+    from nlbench.record import write_record
+
+    root = tmp_path / "results"
+    write_record(root / "old-id", _erm_record("old-id", dataset=dataset))
+    (tmp_path / "keep.txt").write_text("mine")
+    before = _tree(tmp_path)
+    res = run_cli(capsys, "migrate-records", str(root))
+    assert res.code == 1 and "Traceback" not in res.err
+    assert "0 renamed, 0 unchanged, 0 conflict, 1 skipped" in res.out
+    assert "config.dataset" in res.out or "not a safe directory name" in res.out
+    assert _tree(tmp_path) == before  # run.json unchanged too: no run_id rewritten
+
+
+def test_migrate_records_failed_move_rewrites_nothing(tmp_path, capsys, monkeypatch):
+    from nlbench import migrate
+    from nlbench.record import write_record
+
+    root = tmp_path / "results"
+    write_record(root / "old-id", _erm_record("old-id"))
+    before = _tree(tmp_path)
+
+    def refuse(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(migrate.os, "rename", refuse)
+    res = run_cli(capsys, "migrate-records", str(root))
+    assert res.code == 1 and "cannot move it: Invalid cross-device link" in res.out
+    assert _tree(tmp_path) == before
+
+
+def test_migrate_records_skips_symlinked_records(tmp_path, capsys):
+    from nlbench.record import write_record
+
+    root, outside = tmp_path / "results", tmp_path / "outside"
+    write_record(outside / "old-id", _erm_record("old-id"))
+    root.mkdir()
+    (root / "linked").symlink_to(outside / "old-id")
+    (root / "real").mkdir()
+    (root / "real" / "run.json").symlink_to(outside / "old-id" / "run.json")
+    before = _tree(tmp_path)
+    res = run_cli(capsys, "migrate-records", str(root))
+    assert res.code == 1 and "0 renamed" in res.out and "1 skipped" in res.out
+    assert _tree(tmp_path) == before
+    assert (root / "linked").is_symlink()
