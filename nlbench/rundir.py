@@ -177,11 +177,13 @@ def existing_record(run_dir: Path, prep: Any) -> dict[str, Any] | None:
             f"{exc}; it is left untouched: upgrade nlbench, or move {path.parent} away, or pass "
             "another --run-id or --out"
         ) from None
-    from nlbench.identity import execution_note, same_run
+    from nlbench.identity import changed_inputs, execution_note, same_run
 
     if not same_run(record.get("config"), prep.key, prep.method_spec):
+        changed = changed_inputs(record.get("config"), prep.key)
+        why = f" ({changed})" if changed else ""
         raise UsageError(
-            f"{run_dir} holds a run with a different config; pass another --run-id or --out"
+            f"{run_dir} holds a run with a different config{why}; pass another --run-id or --out"
         )
     if record.get("status") == "done":
         note = execution_note(record["config"], prep.hparams, prep.method_spec)

@@ -141,3 +141,65 @@ def test_finished_run_is_not_rerun(tmp_path, capsys):
     before = (run_dir / "run.json").read_bytes()
     assert run_cli(capsys, *args).code == 0
     assert (run_dir / "run.json").read_bytes() == before
+
+
+# -- a changed input file is a new run (#32) -------------------------------------------------
+def _file_run(labels: Path, out: Path, *extra: str) -> list[str]:
+    return [*digits_run(f"file:{labels}", 2, 100, "-q"), "--out", str(out), *extra]
+
+
+def _labels(path: Path, seed: int) -> None:
+    import numpy as np
+
+    np.save(path, np.random.default_rng(seed).integers(0, 10, 100))
+
+
+def test_a_changed_noise_file_is_a_new_run(tmp_path, capsys):
+    labels, out = tmp_path / "labels.npy", tmp_path / "runs"
+    _labels(labels, 0)
+    first = run_cli(capsys, *_file_run(labels, out))
+    assert first.code == 0, first.err
+    (old,) = [p.name for p in out.iterdir()]
+    before = (out / old / "run.json").read_bytes()
+    assert run_cli(capsys, *_file_run(labels, out)).code == 0  # same contents: the same run
+    assert [p.name for p in out.iterdir()] == [old]
+    assert (out / old / "run.json").read_bytes() == before
+    sweep = ["sweep", "-m", "erm", "-n", f"file:{labels}", "--epochs", "2", "--train-subset"]
+    sweep += ["100", "--out", str(out), "--device", "cpu", "--dry-run"]
+    assert "done" in run_cli(capsys, *sweep).out
+    _labels(labels, 1)  # other contents at the same path
+    assert "done" not in run_cli(capsys, *sweep).out
+    assert run_cli(capsys, *_file_run(labels, out)).code == 0
+    assert (out / old / "run.json").read_bytes() == before
+    new = sorted(p.name for p in out.iterdir() if p.name != old)
+    assert len(new) == 1
+    records = [json.loads((out / d / "run.json").read_text()) for d in (old, new[0])]
+    assert records[0]["noise"]["labels_sha256"] != records[1]["noise"]["labels_sha256"]
+    hashes = [r["config"]["inputs"]["noise"][str(labels)] for r in records]
+    assert hashes[0] != hashes[1] and len(hashes[1]) == 64
+
+
+def test_resume_refuses_a_checkpoint_of_other_file_contents(tmp_path):
+    labels = tmp_path / "labels.npy"
+    _labels(labels, 0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", KILL_ENV: "1:1"}
+    cmd = [sys.executable, "-m", "nlbench", *_file_run(labels, tmp_path, "--run-id", "r")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (tmp_path / "r" / "checkpoint.pt").exists()
+    _labels(labels, 1)
+    files = lambda: {
+        p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.name != "run.lock"
+    }  # noqa: E731
+    before = files()
+    env[KILL_ENV] = ""
+    for without in (None, "run.json"):  # the record names the file, and so does the checkpoint
+        if without:
+            (tmp_path / "r" / without).unlink()
+            before.pop(without)
+        cmd_ = [*cmd, "--resume"]
+        proc = subprocess.run(cmd_, env=env, capture_output=True, text=True, timeout=300)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr
+        assert str(labels) in lines[0] and "has changed" in lines[0]
+        assert files() == before
