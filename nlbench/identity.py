@@ -95,15 +95,16 @@ def input_hashes(reads: Mapping[str, Iterable[str | os.PathLike]], what: str) ->
 
 def changed_inputs(old: Any, new: Mapping[str, Any]) -> str:
     """``""``, or which file a stored key or config read with other contents than ``new``."""
-    before = old.get("inputs") if isinstance(old, Mapping) else None
-    before = before if isinstance(before, Mapping) else {}
+    stored = old.get("inputs") if isinstance(old, Mapping) else None
+    before: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
     for name, files in sorted((new.get("inputs") or {}).items()):
-        then = before.get(name) if isinstance(before.get(name), Mapping) else {}
+        then_files = before.get(name)
+        then: Mapping[str, Any] = then_files if isinstance(then_files, Mapping) else {}
         for path, digest in sorted(files.items()):
-            if then.get(path) not in (None, digest):
+            was = then.get(path)
+            if was not in (None, digest):
                 return (
-                    f"{path} ({name}) has changed: sha256 {str(then[path])[:12]}… then, "
-                    f"{digest[:12]}… now"
+                    f"{path} ({name}) has changed: sha256 {str(was)[:12]}… then, {digest[:12]}… now"
                 )
     return ""
 
