@@ -188,9 +188,10 @@ def test_resume_refuses_a_checkpoint_of_other_file_contents(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert (tmp_path / "r" / "checkpoint.pt").exists()
     _labels(labels, 1)
-    files = lambda: {
-        p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.name != "run.lock"
-    }  # noqa: E731
+
+    def files():
+        return {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.name != "run.lock"}
+
     before = files()
     env[KILL_ENV] = ""
     for without in (None, "run.json"):  # the record names the file, and so does the checkpoint
@@ -203,3 +204,86 @@ def test_resume_refuses_a_checkpoint_of_other_file_contents(tmp_path):
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr
         assert str(labels) in lines[0] and "has changed" in lines[0]
         assert files() == before
+
+
+# -- checkpoints are checked completely before anything is restored or written (#32) ---------
+@pytest.fixture
+def kept_checkpoint(tmp_path, capsys, monkeypatch):
+    """An interrupted 3-epoch run whose checkpoint after epoch 2 is kept (in-process, fast)."""
+    from nlbench import checkpoint
+
+    monkeypatch.setattr(checkpoint, "remove", lambda run_dir: None)
+    args = [*digits_run("0.4", 3, 100, "-q"), "--out", str(tmp_path), "--run-id", "r"]
+    assert run_cli(capsys, *args).code == 0
+    monkeypatch.undo()
+    run_dir = tmp_path / "r"
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    return run_dir, [*args, "--resume"]
+
+
+def _edit_checkpoint(run_dir: Path, **changes) -> None:
+    import torch
+
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    torch.save({**payload, **changes}, run_dir / "checkpoint.pt")
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ("long", "holds 12 epochs, this run has epochs=3"),
+        ({"epochs": "junk"}, "epochs is a str"),
+        ({"epochs": [{"epoch": 5}]}, "numbered [5]"),
+        ({"totals": {"wall_s": -1.0}}, "totals"),
+        ({"totals": []}, "totals"),
+    ],
+)
+def test_a_bad_checkpoint_is_refused_and_nothing_is_written(
+    kept_checkpoint, capsys, changes, fragment
+):
+    import torch
+
+    run_dir, resume = kept_checkpoint
+    if changes == "long":
+        epochs = torch.load(run_dir / "checkpoint.pt", weights_only=True)["epochs"]
+        changes = {"epochs": [{**epochs[0], "epoch": i} for i in range(12)]}
+    _edit_checkpoint(run_dir, **changes)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    res = run_cli(capsys, *resume)
+    assert_usage_error(res, "checkpoint", fragment)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_a_good_checkpoint_still_resumes(kept_checkpoint, capsys):
+    run_dir, resume = kept_checkpoint
+    assert run_cli(capsys, *resume).code == 0
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "done" and len(record["epochs"]) == 3
+
+
+def test_full_disk_while_the_checkpoint_is_written_is_one_line(tmp_path, capsys, monkeypatch):
+    """ENOSPC in the middle of the checkpoint's bytes (/dev/full), not only at the rename:
+    torch would raise it as a RuntimeError; the record and the log stay valid."""
+    from nlbench import atomic
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    real, calls = atomic.os.fdopen, {"n": 0}
+
+    def fdopen(fd, mode, **kw):
+        if "b" in mode:  # the checkpoint (records are text)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                os.close(fd)
+                return real(os.open("/dev/full", os.O_WRONLY), mode, **kw)
+        return real(fd, mode, **kw)
+
+    monkeypatch.setattr(atomic.os, "fdopen", fdopen)
+    args = [*digits_run("0.4", 3, 100, "-q"), "--out", str(tmp_path), "--run-id", "r"]
+    res = run_cli(capsys, *args)
+    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    assert res.code == 1 and len(lines) == 1 and "No space left on device" in lines[0], res.err
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert record["status"] == "failed" and len(record["epochs"]) == 2
+    assert not list((tmp_path / "r").glob(".*.tmp"))
