@@ -420,3 +420,49 @@ def test_migrate_records_skips_symlinked_records(tmp_path, capsys):
     assert res.code == 1 and "0 renamed" in res.out and "1 skipped" in res.out
     assert _tree(tmp_path) == before
     assert (root / "linked").is_symlink()
+
+
+# -- run directories: links are never followed, odd entries refused in one line (#32) -------
+def test_a_symlinked_run_dir_is_refused(tmp_path, capsys):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "mine.txt").write_text("x")
+    (out / "r").symlink_to(elsewhere, target_is_directory=True)
+    before = _tree(tmp_path)
+    res = run_cli(capsys, *TINY, "--out", str(out), "--run-id", "r")
+    assert_usage_error(res, "symbolic link", "--run-id")
+    assert _tree(tmp_path) == before and sorted(os.listdir(elsewhere)) == ["mine.txt"]
+
+
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ("", "is a file, not a run directory"),
+        ("run.json/", "not a regular file"),
+        ("checkpoint.pt/", "not a regular file"),
+        ("epochs.jsonl/", "not a regular file"),
+        ("run.lock@", "symbolic link"),
+        ("epochs.jsonl@", "symbolic link"),
+    ],
+)
+def test_odd_entries_in_a_run_dir_are_refused(tmp_path, capsys, entry, fragment):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    if not entry:
+        (out / "r").write_text("a file named like the run")
+    else:
+        (out / "r").mkdir()
+        path = out / "r" / entry.rstrip("/@")
+        path.mkdir() if entry.endswith("/") else path.symlink_to(victim)
+    before = _tree(tmp_path)
+    res = run_cli(capsys, *TINY, "--out", str(out), "--run-id", "r")
+    assert_usage_error(res, fragment)
+    assert _tree(tmp_path) == before
+
+
+def test_an_out_name_over_the_limit_is_one_line(tmp_path, capsys):
+    for out in (tmp_path / ("a" * 300), tmp_path / ("a" * 300) / "b"):
+        assert_usage_error(run_cli(capsys, *TINY, "--out", str(out)), "--out", "too long")
