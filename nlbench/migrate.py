@@ -18,7 +18,7 @@ from pathlib import Path
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.plugins import Host
 from nlbench.record import read_record, write_record
-from nlbench.registry import NAME_RE
+from nlbench.registry import NAME_RE, NAME_SHOWN
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _new_run_id(run_json: Path, root: Path, host: Host) -> tuple[dict, str]:
     for field in ("method", "dataset"):
         name = config.get(field) if isinstance(config, dict) else None
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise UsageError(f"config.{field} {name!r:.60} is not a name ({NAME_RE.pattern})")
+            raise UsageError(f"config.{field} {name!r:.60} is not a name ({NAME_SHOWN})")
     new = record_run_id(config, host.get("methods", config["method"]))
     try:
         check_run_id(new)

@@ -466,3 +466,87 @@ def test_odd_entries_in_a_run_dir_are_refused(tmp_path, capsys, entry, fragment)
 def test_an_out_name_over_the_limit_is_one_line(tmp_path, capsys):
     for out in (tmp_path / ("a" * 300), tmp_path / ("a" * 300) / "b"):
         assert_usage_error(run_cli(capsys, *TINY, "--out", str(out)), "--out", "too long")
+
+
+# -- plugins: a registration error breaks only its plugin; the scaffold refuses taken names --
+@pytest.fixture
+def third_party_erm(tmp_path, monkeypatch):
+    """An installed third-party plugin that registers ``erm`` again (and a name of its own)."""
+    from nlbench import plugins
+
+    (tmp_path / "nlb_dup_erm.py").write_text(
+        "from nlbench import hookimpl\n"
+        "from nlbench.specs import MethodSpec\n"
+        "@hookimpl\n"
+        "def register_methods(register):\n"
+        "    register(MethodSpec('dup_own', 'x', factory=object))\n"
+        "    register(MethodSpec('erm', 'x', factory=object))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins._candidates
+    monkeypatch.setattr(
+        plugins, "_candidates", lambda: [*real(), ("dup_erm", "nlb_dup_erm", ("x", "1"))]
+    )
+    monkeypatch.setenv("NLBENCH_NO_CACHE", "1")
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def test_a_plugin_registering_a_taken_name_breaks_only_itself(third_party_erm, tmp_path, capsys):
+    listed = run_cli(capsys, "list", "methods", "--json")
+    assert listed.code == 0, listed.err
+    data = json.loads(listed.out)
+    (broken,) = [b for b in data["broken"] if b["plugin"] == "dup_erm"]
+    assert "method_erm" in broken["error"] and "dup_erm" in broken["error"]
+    names = {row["name"]: row["plugin"] for row in data["methods"]}
+    assert names["erm"] == "method_erm" and "dup_own" not in names
+    res = run_cli(capsys, *TINY, "--out", str(tmp_path / "runs"))
+    assert res.code == 0, res.err
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [("erm", "already registers"), ("foo\n", "names must match"), ("a" * 300, "at most 64")],
+)
+def test_new_plugin_refuses_bad_or_taken_names(tmp_path, capsys, name, fragment):
+    res = run_cli(capsys, "new-plugin", str(tmp_path / "pkg"), "--name", name)
+    assert_usage_error(res, "--name", fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_plugin_into_a_file_or_unwritable_place_leaves_nothing(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    before = _tree(tmp_path)
+    assert_usage_error(
+        run_cli(capsys, "new-plugin", str(tmp_path / "f"), "--name", "zz"), "not a directory"
+    )
+    res = run_cli(capsys, "new-plugin", str(tmp_path / "f" / "pkg"), "--name", "zz")
+    assert_usage_error(res, "nothing was written")
+    assert _tree(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["f"]
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        try:
+            res = run_cli(capsys, "new-plugin", str(ro / "pkg"), "--name", "zz")
+            assert_usage_error(res, "nothing was written")
+        finally:
+            ro.chmod(0o755)
+        assert list(ro.iterdir()) == []
+
+
+def test_a_name_with_a_trailing_newline_is_skipped_not_fatal(tmp_path, capsys):
+    from synthetic_records import synthetic_record, write_synthetic
+
+    res, out = tmp_path / "res", tmp_path / "out"
+    write_synthetic(res, synthetic_record("erm", "sym:0.2", 0))
+    bad = synthetic_record("erm", "sym:0.2", 1)
+    bad["config"] = {**bad["config"], "dataset": "synth\n"}
+    (res / "bad").mkdir()
+    (res / "bad" / "run.json").write_text(json.dumps(bad))
+    result = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    assert result.code == 0 and "Traceback" not in result.err
+    (skipped,) = [ln for ln in result.err.splitlines() if ln.startswith("skipped: ")]
+    assert "bad/run.json" in skipped and "config.dataset" in skipped
+    assert (out / "synth-quick.md").is_file()
