@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     except NlbenchError as exc:
         click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
+    except (OSError, UnicodeDecodeError) as exc:  # what no command caught: still one line
+        from nlbench.atomic import os_error
+
+        error = os_error(exc) if isinstance(exc, OSError) else NlbenchError(f"not UTF-8: {exc}")
+        click.echo(f"Error: {' '.join(str(error).split())}", err=True)
+        sys.exit(2 if isinstance(exc, UnicodeDecodeError) else error.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -191,4 +191,4 @@ def write(boards: dict[str, str], out: Path, figures: bool = True) -> list[Path]
     Only files the manifest lists are replaced or removed; a user's file at a generated name,
     or a symbolic link there, is refused before anything is written.
     """
-    return outputs(out, figures).write(boards, lambda name, text: _differs(out, name, text))
+    return outputs(out, figures).write(boards)

@@ -19,12 +19,13 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from nlbench.atomic import atomic_write_text
+from nlbench.atomic import atomic_file, atomic_write_text
 from nlbench.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "nlbench-manifest.txt"
+Content = str | bytes  # a generated file's text (UTF-8) or bytes
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
 
 
@@ -66,6 +67,15 @@ def read_manifest(out: Path) -> set[str] | None:
     return names
 
 
+def as_bytes(content: Content) -> bytes:
+    return content if isinstance(content, bytes) else content.encode("utf-8")
+
+
+def same_bytes(path: Path, content: Content) -> bool:
+    """Whether ``path`` is a file holding exactly ``content``."""
+    return path.is_file() and path.read_bytes() == as_bytes(content)
+
+
 def manifest_text(command: str, names: set[str] | list[str]) -> str:
     header = f"# files `nlbench {command}` generated here; it replaces or removes only these\n"
     return header + "".join(f"{n}\n" for n in sorted(names))
@@ -95,16 +105,16 @@ class Outputs:
         if self.listed is None:  # no manifest: what the older nlbench would have removed
             self.listed = {n for n in legacy_names(self.out) if legacy_owned(n, self.out / n)}
 
-    def removable(self, files: Mapping[str, str]) -> list[str]:
+    def removable(self, files: Mapping[str, Content]) -> list[str]:
         """Listed files that are no longer generated (kept ones excepted)."""
         assert self.listed is not None
         return sorted(n for n in self.listed if n not in files and not self.keep(n))
 
-    def final_names(self, files: Mapping[str, str]) -> set[str]:
+    def final_names(self, files: Mapping[str, Content]) -> set[str]:
         assert self.listed is not None
         return set(files) | {n for n in self.listed if n not in files and self.keep(n)}
 
-    def check_targets(self, files: Mapping[str, str]) -> dict[str, Path]:
+    def check_targets(self, files: Mapping[str, Content]) -> dict[str, Path]:
         """Every target checked before anything is written: plain, inside, ours or free."""
         paths = {name: inside(self.out, name) for name in files}
         inside(self.out, MANIFEST)
@@ -122,13 +132,13 @@ class Outputs:
                 )
         return paths
 
-    def _ours(self, name: str, path: Path, text: str) -> bool:
+    def _ours(self, name: str, path: Path, content: Content) -> bool:
         assert self.listed is not None
-        if name in self.listed or path.read_bytes() == text.encode("utf-8"):
+        if name in self.listed or path.read_bytes() == as_bytes(content):
             return True
         return self.legacy and self.legacy_owned(name, path)
 
-    def stale(self, files: Mapping[str, str]) -> list[str]:
+    def stale(self, files: Mapping[str, Content]) -> list[str]:
         """Listed files no longer generated, and the manifest itself when it would change."""
         names = self.removable(files)
         path = self.out / MANIFEST
@@ -139,16 +149,20 @@ class Outputs:
             names.append(MANIFEST)
         return sorted(names)
 
-    def write(self, files: Mapping[str, str], differs: Callable[[str, str], bool]) -> list[Path]:
+    def write(
+        self, files: Mapping[str, Content], differs: Callable[[str, Content], bool] | None = None
+    ) -> list[Path]:
         """Write the files that ``differs``, remove listed ones no longer generated."""
         assert self.listed is not None
         paths = self.check_targets(files)
         final = self.final_names(files)
         self._save(self.listed | final)  # first: a kill below leaves every written file listed
         written = []
-        for name, text in sorted(files.items()):
-            if differs(name, text):
-                atomic_write_text(paths[name], text)
+        differs = differs or (lambda name, content: not same_bytes(paths[name], content))
+        for name, content in sorted(files.items()):
+            if differs(name, content):
+                with atomic_file(paths[name], "wb") as fh:
+                    fh.write(as_bytes(content))
                 written.append(paths[name])
         for name in self.removable(files):
             path = inside(self.out, name)
