@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlbench.errors import NlbenchError, UsageError
+from nlbench.manifest import inside
 from nlbench.plugins import Host
 from nlbench.record import read_record, write_record
 from nlbench.registry import NAME_RE, NAME_SHOWN
@@ -68,7 +69,10 @@ def migrate_record(
         return Move(str(run_dir), run_dir.name, "", "skipped", " ".join(str(exc).split()))
     if record["run_id"] == new == run_dir.name:
         return Move(str(run_dir), new, new, "unchanged")
-    target = run_dir.parent / new
+    try:  # the one check of a path built from data (nlbench.manifest.inside)
+        target = inside(root, (run_dir.parent / new).relative_to(root).as_posix())
+    except (UsageError, ValueError) as exc:
+        return Move(str(run_dir), run_dir.name, new, "skipped", " ".join(str(exc).split()))
     if target != run_dir and (target.exists() or target.is_symlink()):
         why = f"{target} exists (the same run twice); keep one and run again"
         return Move(str(run_dir), run_dir.name, new, "conflict", why)
