@@ -122,13 +122,16 @@ def build_all(
     return built, collected
 
 
+def _marked(name: str, path: Path) -> bool:
+    """A board that says it is generated (the marker line): this command's, listed or not."""
+    return name.endswith(".md") and path.is_file() and MARKER.encode() in path.read_bytes()
+
+
 def _legacy_owned(name: str, path: Path) -> bool:
-    """In a folder without a manifest (an older nlbench's): a board with the marker line, or a
-    figure matplotlib made at a name this command generates."""
+    """In a folder without a manifest (an older nlbench's): a marked board, or a figure
+    matplotlib made at a name this command generates."""
     data = path.read_bytes() if path.is_file() else b""
-    if name.endswith(".md"):
-        return MARKER.encode() in data
-    return name.endswith(".svg") and b"Matplotlib v" in data[:4000]
+    return _marked(name, path) or (name.endswith(".svg") and b"Matplotlib v" in data[:4000])
 
 
 def _legacy_boards(out: Path) -> list[str]:
@@ -144,6 +147,7 @@ def outputs(out: Path, figures: bool = True) -> Outputs:
         legacy_owned=_legacy_owned,
         keep=lambda name: not figures and name.endswith(".svg"),
         legacy_names=_legacy_boards,
+        marked=_marked,
     )
 
 
@@ -191,4 +195,4 @@ def write(boards: dict[str, str], out: Path, figures: bool = True) -> list[Path]
     Only files the manifest lists are replaced or removed; a user's file at a generated name,
     or a symbolic link there, is refused before anything is written.
     """
-    return outputs(out, figures).write(boards)
+    return outputs(out, figures).write(boards, lambda name, text: _differs(out, name, str(text)))

@@ -550,3 +550,23 @@ def test_a_name_with_a_trailing_newline_is_skipped_not_fatal(tmp_path, capsys):
     (skipped,) = [ln for ln in result.err.splitlines() if ln.startswith("skipped: ")]
     assert "bad/run.json" in skipped and "config.dataset" in skipped
     assert (out / "synth-quick.md").is_file()
+
+
+def test_a_marked_board_missing_from_an_older_manifest_is_still_ours(tmp_path, capsys):
+    """A board carrying the generated-file marker is replaced even when the manifest predates it
+    (a new generated file after an upgrade); an unmarked file at that name would be refused."""
+    from nlbench.leaderboard import MARKER
+
+    res, out = _boards_with_figures(tmp_path)
+    args = ("leaderboard", "--results", str(res), "--out", str(out))
+    assert run_cli(capsys, *args).code == 0
+    manifest = out / "nlbench-manifest.txt"
+    manifest.write_text(manifest.read_text().replace("synth-quick.md\n", ""))
+    (out / "synth-quick.md").write_text(f"{MARKER}\nold text\n")
+    assert run_cli(capsys, *args).code == 0
+    assert "old text" not in (out / "synth-quick.md").read_text()
+    assert "synth-quick.md\n" in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace("synth-quick.md\n", ""))
+    (out / "synth-quick.md").write_text("mine, no marker\n")
+    assert_usage_error(run_cli(capsys, *args), "synth-quick.md", "did not write it")
+    assert (out / "synth-quick.md").read_text() == "mine, no marker\n"
