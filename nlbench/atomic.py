@@ -77,9 +77,48 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# errors a user fixes by naming another path (exit 2), as opposed to the machine's state (exit 1)
+_USAGE_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+    errno.ENOENT,
+    errno.ELOOP,
+}
+
+
+def os_error(exc: OSError) -> NlbenchError:
+    """One line for an OS error no command caught itself: exit 2 when another path fixes it
+    (missing, a folder, unwritable, a name too long), 1 when the machine does (disk full)."""
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _USAGE_ERRNOS:
+        return UsageError(f"cannot use{where}: {reason}")
+    return NlbenchError(f"cannot use{where}: {reason}")
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """A file path a command will write at its end: checked first, so hours of work are not
+    lost to a bad parent (a file, unwritable, a name too long). Nothing is created."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a directory. Accepted: a file path")
+        parent = next(p for p in path.absolute().parents if p.exists())
+        ok = parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or type(exc).__name__}") from None
+    if not ok:
+        raise UsageError(f"{option} {path} cannot be written: {parent} is not a writable directory")
+
+
 def _write_error(path: Path, exc: OSError) -> NlbenchError:
     reason = exc.strerror or type(exc).__name__
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST):
+    if exc.errno in _USAGE_ERRNOS:
         return UsageError(f"cannot write {path}: {reason}; pass an --out directory you can write")
     if exc.errno in _ENV_ERRNOS:
         return WriteError(

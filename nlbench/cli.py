@@ -129,6 +129,12 @@ def _main(args: list[str]) -> None:
         _fail(exc.format_message(), exc.exit_code, None, args)
     except NlbenchError as exc:
         _fail(" ".join(str(exc).split()), exc.exit_code, getattr(exc, "hint", None), args)
+    except (OSError, UnicodeDecodeError) as exc:  # what no command caught: still one line
+        from nlbench.atomic import os_error
+
+        error = os_error(exc) if isinstance(exc, OSError) else NlbenchError(f"not UTF-8: {exc}")
+        code = 2 if isinstance(exc, UnicodeDecodeError) else error.exit_code
+        _fail(" ".join(str(error).split()), code, None, args)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

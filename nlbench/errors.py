@@ -25,6 +25,14 @@ class DataMissingError(UsageError):
 class PluginError(NlbenchError):
     """A plugin is broken: duplicate names, unknown hooks, failing registration."""
 
+    plugin: str | None = None  # the plugin at fault, when one is
+
+    @classmethod
+    def of(cls, plugin: str, message: str) -> PluginError:
+        error = cls(message)
+        error.plugin = plugin
+        return error
+
 
 def unknown_name(kind: str, name: str, accepted: Iterable[str]) -> UsageError:
     """Build the 'unknown X' error that lists what is accepted and suggests the closest match."""

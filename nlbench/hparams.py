@@ -37,9 +37,10 @@ AUGMENTS = ("crop_flip", "crop", "flip", "none")
 AUGMENT_POLICIES = (None, *("off" if a == "none" else a for a in AUGMENTS))
 META_SET = r"clean:[1-9][0-9]*|pseudo|none"
 
+MAX_EPOCHS = 10_000  # a sane bound, checked before work starts (1e23 would run forever)
 BASE_DECLARED: dict[str, HParam] = {
     "model": Optional(Str(None, doc="network name; null: the dataset profile's model")),
-    "epochs": Int(10, low=1, doc="training epochs"),
+    "epochs": Int(10, low=1, high=MAX_EPOCHS, doc="training epochs"),
     "batch_size": Int(128, low=1, doc="training mini-batch size"),
     "lr": Float(0.1, low=0, high=10, doc="(peak) learning rate of SGD"),
     "momentum": Float(0.9, low=0, high=1, doc="SGD momentum"),

@@ -11,19 +11,29 @@ names a run directory by a hash of its arguments). So:
 * anything that changes the result changes the run_id, a profile's new value included: a
   record is never silently reused for a run whose resolved hparams differ.
 
-The key is computed from resolved hparams alone, so it can be recomputed from any record
-(:func:`record_run_id`), which is what ``nlbench migrate-records`` does when a declared
-default changes.
+* anything read from a file enters by the SHA-256 of the file's contents, not its path
+  (``inputs``: ``{"noise": {PATH: HEX}}`` for ``file:PATH`` noise, :func:`input_hashes`): a
+  changed file is a new run, and ``--resume`` refuses a checkpoint of other contents, naming
+  the file. A run that reads no file has no ``inputs`` and keeps the run_id it always had.
+  CIFAR-N's label files stay out: they are the published files of a named variant, and the
+  record's ``noise.labels_sha256`` (checked again on ``--resume``) holds what they gave.
+
+The key is computed from the record's ``config`` alone (resolved hparams, ``inputs``), so it can
+be recomputed from any record (:func:`record_run_id`), which is what ``nlbench migrate-records``
+does when a declared default changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from nlbench.config import canonical_json, compute_run_id
-from nlbench.errors import NlbenchError
+from nlbench.errors import NlbenchError, UsageError
 from nlbench.hparam_types import HParam
 from nlbench.specs import MethodSpec
 
@@ -50,8 +60,53 @@ def _at_default(key: str, value: Any, decl: HParam) -> bool:
 def run_key(
     config: Mapping[str, Any], hp: Mapping[str, Any], declared: Mapping[str, HParam]
 ) -> dict[str, Any]:
-    """The dict the run_id hashes (``config`` holds :data:`KEY_FIELDS`; ``hp`` is resolved)."""
-    return {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
+    """The dict the run_id hashes (``config`` holds :data:`KEY_FIELDS` and, for a run that reads
+    files, ``inputs``; ``hp`` is resolved)."""
+    key = {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
+    if config.get("inputs"):  # only then: runs that read no file keep their run_ids
+        key["inputs"] = config["inputs"]
+    return key
+
+
+def file_sha256(path: str | os.PathLike, what: str) -> str:
+    """SHA-256 of a file's bytes; a usage error naming ``what`` when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise UsageError(
+            f"{what}: cannot read {path} ({exc.strerror or type(exc).__name__}). Accepted: a "
+            "readable file"
+        ) from None
+    return digest.hexdigest()
+
+
+def input_hashes(reads: Mapping[str, Iterable[str | os.PathLike]], what: str) -> dict[str, Any]:
+    """``{input: {path: sha256}}`` for every file a run reads (``reads``: input → paths)."""
+    out: dict[str, Any] = {}
+    for name, paths in reads.items():
+        hashed = {str(Path(p)): file_sha256(Path(p), what) for p in paths}
+        if hashed:
+            out[name] = hashed
+    return out
+
+
+def changed_inputs(old: Any, new: Mapping[str, Any]) -> str:
+    """``""``, or which file a stored key or config read with other contents than ``new``."""
+    stored = old.get("inputs") if isinstance(old, Mapping) else None
+    before: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
+    for name, files in sorted((new.get("inputs") or {}).items()):
+        then_files = before.get(name)
+        then: Mapping[str, Any] = then_files if isinstance(then_files, Mapping) else {}
+        for path, digest in sorted(files.items()):
+            was = then.get(path)
+            if was not in (None, digest):
+                return (
+                    f"{path} ({name}) has changed: sha256 {str(was)[:12]}… then, {digest[:12]}… now"
+                )
+    return ""
 
 
 def record_key(config: Mapping[str, Any], mspec: MethodSpec) -> dict[str, Any]:

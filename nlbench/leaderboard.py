@@ -3,13 +3,14 @@
 Same records in, same bytes out: records are read in sorted path order and de-duplicated by
 run_id, every sort has an explicit total order, numbers are formatted once, and nothing
 time-dependent is written. Every output is a path relative to ``--out`` built from validated
-names (:data:`nlbench.registry.NAME_RE`) and checked to stay inside it. The pieces live in
+names (:data:`nlbench.registry.NAME_RE`) and checked to stay inside it; the files written are
+listed in ``--out/nlbench-manifest.txt`` and only those are ever replaced or removed
+(:mod:`nlbench.manifest`). The pieces live in
 :mod:`nlbench.boards` (records, stats, render, figures, claims, studies).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +27,11 @@ from nlbench.boards.published import load_published, published_table
 from nlbench.boards.readme import render_readme
 from nlbench.boards.records import Collected, collect, frame, noise_order
 from nlbench.boards.render import DASH, MARKER, pipe_table
-from nlbench.errors import UsageError
-from nlbench.record import atomic_write_text
+from nlbench.manifest import MANIFEST, Outputs, inside
 
 __all__ = [  # re-exported: nlbench.report and the tests use these names from here
     "DASH",
+    "MANIFEST",
     "MARKER",
     "Built",
     "Collected",
@@ -38,6 +39,7 @@ __all__ = [  # re-exported: nlbench.report and the tests use these names from he
     "build_all",
     "collect",
     "frame",
+    "inside",
     "load_published",
     "noise_order",
     "other_version_figures",
@@ -124,29 +126,41 @@ def build_all(
     return built, collected
 
 
-def inside(out: Path, relative: str) -> Path:
-    """``out/relative``, refusing anything that would land outside ``out``."""
-    if not re.fullmatch(r"[a-z0-9_./-]+|README\.md", relative) or ".." in relative.split("/"):
-        raise UsageError(f"refusing to write '{relative}': not a plain path under --out")
-    path = out / relative
-    if not path.resolve().is_relative_to(out.resolve()):
-        raise UsageError(f"refusing to write '{relative}': it resolves outside {out}")
-    return path
+def _marked(name: str, path: Path) -> bool:
+    """A board that says it is generated (the marker line): this command's, listed or not."""
+    return name.endswith(".md") and path.is_file() and MARKER.encode() in path.read_bytes()
+
+
+def _legacy_owned(name: str, path: Path) -> bool:
+    """In a folder without a manifest (an older nlbench's): a marked board, or a figure
+    matplotlib made at a name this command generates."""
+    data = path.read_bytes() if path.is_file() else b""
+    return _marked(name, path) or (name.endswith(".svg") and b"Matplotlib v" in data[:4000])
+
+
+def _legacy_boards(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for g in BOARD_GLOBS for p in out.glob(g))
+
+
+def outputs(out: Path, figures: bool = True) -> Outputs:
+    """The generated files under ``out`` and the manifest listing them (:mod:`nlbench.manifest`);
+    without matplotlib the listed figures are kept, neither compared nor removed."""
+    return Outputs(
+        out,
+        "leaderboard",
+        legacy_owned=_legacy_owned,
+        keep=lambda name: not figures and name.endswith(".svg"),
+        legacy_names=_legacy_boards,
+        marked=_marked,
+    )
 
 
 def generated_files(out: Path, figures: bool = True) -> list[str]:
-    """Files in ``out`` that this command wrote: boards with the marker, SVGs in its figure dirs."""
-    if not out.is_dir():
+    """Files in ``out`` this command wrote: the ones its manifest lists."""
+    if not Path(out).is_dir():
         return []
-    found = [
-        p
-        for g in BOARD_GLOBS
-        for p in out.glob(g)
-        if MARKER in p.read_text(encoding="utf-8", errors="replace")
-    ]
-    if figures:
-        found += [p for d in FIGURE_DIRS for p in (out / d).glob("*.svg")]
-    return sorted(p.relative_to(out).as_posix() for p in found)
+    listed = outputs(out, figures).listed or set()
+    return sorted(n for n in listed if (Path(out) / n).is_file())
 
 
 def _differs(out: Path, name: str, text: str) -> bool:
@@ -169,26 +183,22 @@ def other_version_figures(boards: dict[str, str], out: Path, figures: bool = Tru
 
 
 def stale(boards: dict[str, str], out: Path, figures: bool = True) -> list[str]:
-    """Files in ``out`` that differ from ``boards``: missing, changed, or no longer generated.
+    """Files in ``out`` that differ from ``boards``: missing, changed, or no longer generated
+    (listed in the manifest, which is stale itself when its list would change).
 
     SVGs are compared only when ``figures`` (matplotlib installed) and made by the installed
     matplotlib version (:func:`other_version_figures`).
     """
     skip = set(other_version_figures(boards, out, figures))
-    names = [n for n, text in sorted(boards.items()) if n not in skip and _differs(out, n, text)]
-    names += [name for name in generated_files(out, figures) if name not in boards]
+    names = {n for n, text in boards.items() if n not in skip and _differs(out, n, text)}
+    names |= set(outputs(out, figures).stale(boards))
     return sorted(str(out / n) for n in names)
 
 
 def write(boards: dict[str, str], out: Path, figures: bool = True) -> list[Path]:
-    """Write the files that changed and remove generated files that have no records left."""
-    paths = {name: inside(out, name) for name in boards}  # all checked before anything is written
-    written = []
-    for name, text in sorted(boards.items()):
-        if _differs(out, name, text):
-            atomic_write_text(paths[name], text)
-            written.append(paths[name])
-    for name in generated_files(out, figures):
-        if name not in boards:
-            inside(out, name).unlink()
-    return written
+    """Write the files that changed and remove listed files that have no records left.
+
+    Only files the manifest lists are replaced or removed; a user's file at a generated name,
+    or a symbolic link there, is refused before anything is written.
+    """
+    return outputs(out, figures).write(boards, lambda name, text: _differs(out, name, str(text)))

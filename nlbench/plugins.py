@@ -1,7 +1,9 @@
 """Plugin host: loads the ``nlbench`` entry-point group and fills the registries once.
 
-Built-ins and third parties load the same way. A plugin that fails to import or register is
-recorded in :attr:`Host.broken` (``nlbench list`` shows it) and the rest still load.
+Built-ins and third parties load the same way. A plugin that fails to import or register (a
+hook that raises, an invalid or already taken name, two plugins of one entry-point name, a
+dataset's unknown ``asym_map``) registers nothing and is recorded in :attr:`Host.broken`
+(``nlbench list`` and every "unknown name" error show it); the rest still load.
 
 Environment:
     NLBENCH_DISABLE_PLUGIN_AUTOLOAD=1: load only the built-in plugins (tests).
@@ -71,16 +73,12 @@ def builtin_modules() -> list[str]:
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
-    eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-    seen: dict[str, metadata.EntryPoint] = {}
+    """The group's entry points, one per (name, module); two modules under one name both stay
+    (the second is listed as broken when it loads, the first keeps working)."""
+    eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+    seen: dict[tuple[str, str], metadata.EntryPoint] = {}
     for ep in eps:
-        if ep.name in seen and seen[ep.name].value != ep.value:
-            a, b = _dist_of(seen[ep.name])[0], _dist_of(ep)[0]
-            raise PluginError(
-                f"two plugins are named '{ep.name}': '{seen[ep.name].value}' ({a}) "
-                f"and '{ep.value}' ({b}); uninstall one of them"
-            )
-        seen[ep.name] = ep
+        seen.setdefault((ep.name, ep.value), ep)
     return list(seen.values())
 
 
@@ -121,27 +119,82 @@ def _impls_by_plugin(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Any]
     return out
 
 
+def _mark_broken(host: Host, plugin: str, exc: BaseException, what: str) -> None:
+    error = " ".join(f"{type(exc).__name__}: {exc}".split())
+    host.broken.append({"plugin": plugin, "error": error})
+    log.warning("plugin %s failed to %s: %s", plugin, what, error)
+
+
+def _stage(host: Host, plugin_name: str, impls: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Call one plugin's registration hooks and check every name it gives (valid, not taken,
+    not twice) before any is added: PluginError names the first problem."""
+    staged: list[tuple[str, Any]] = []
+    for kind, impl in impls:
+        impl.function(register=lambda spec, _k=kind, _s=staged: _s.append((_k, spec)))
+    trial = {kind: Registry(kind) for kind in KINDS}
+    for kind, spec in staged:
+        name = getattr(spec, "name", None)
+        if isinstance(name, str) and name in host.registries[kind]:
+            host.registries[kind].add(spec, plugin_name)  # raises, naming both plugins
+        trial[kind].add(spec, plugin_name)  # an invalid name, or one name twice in the plugin
+    return staged
+
+
+def _load_order(host: Host, plugin_name: str) -> tuple[bool, str]:
+    """Built-in plugins register first: a third party's duplicate of ``erm`` is the broken one."""
+    return (host.provenance.get(plugin_name, ("", ""))[0] != "nlbench", plugin_name)
+
+
 def _fill_registries(host: Host) -> None:
     """Call every registration hook, plugin by plugin, so each name carries its provenance.
 
-    A plugin whose hook raises registers nothing (its names are all-or-none).
+    A plugin whose hook raises, or that registers an invalid or already taken name, registers
+    nothing (its names are all-or-none) and is listed in :attr:`Host.broken`; the others load.
     """
     broken = {b["plugin"] for b in host.broken}
-    for plugin_name, impls in sorted(_impls_by_plugin(host.pm).items()):
+    by_plugin = _impls_by_plugin(host.pm)
+    for plugin_name in sorted(by_plugin, key=lambda name: _load_order(host, name)):
         if plugin_name in broken:
             continue
         dist, ver = host.provenance.get(plugin_name, ("", ""))
-        staged: list[tuple[str, Any]] = []
         try:
-            for kind, impl in impls:
-                impl.function(register=lambda spec, _k=kind, _s=staged: _s.append((_k, spec)))
-            for kind, spec in staged:
-                host.registries[kind].add(spec, plugin_name, dist, ver)
-        except PluginError:
-            raise
+            staged = _stage(host, plugin_name, by_plugin[plugin_name])
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the others down
-            host.broken.append({"plugin": plugin_name, "error": f"{type(exc).__name__}: {exc}"})
-            log.warning("plugin %s failed to register: %s", plugin_name, exc)
+            _mark_broken(host, plugin_name, exc, "register")
+            continue
+        for kind, spec in staged:
+            host.registries[kind].add(spec, plugin_name, dist, ver)
+
+
+def _check_hooks(host: Host) -> None:
+    """A plugin implementing a hook nlbench does not have (a misspelt name) is unregistered
+    and listed as broken; the others keep working."""
+    while True:
+        try:
+            host.pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = host.pm.get_name(exc.plugin)
+            if name is None:
+                raise
+            host.pm.unregister(exc.plugin)
+            _mark_broken(host, name, exc, "register")
+
+
+def _check_asym_maps(host: Host) -> None:
+    """A dataset naming a class-pair map no noise model knows: its plugin is listed as broken
+    and its names are taken back (all-or-none), the other plugins keep working."""
+    while True:
+        try:
+            check_asym_maps(host.registries)
+            return
+        except PluginError as exc:
+            plugin = getattr(exc, "plugin", None)
+            if plugin is None:
+                raise
+            for registry in host.registries.values():
+                registry.remove_plugin(plugin)
+            _mark_broken(host, plugin, exc, "register")
 
 
 def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> Host:
@@ -155,18 +208,22 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
     host.registries = {k: Registry(k, broken=host.broken) for k in KINDS}
     for name, module_path, dist in _candidates():
         try:
+            if name in host.provenance:
+                raise PluginError(
+                    f"two plugins are named '{name}': this one ('{module_path}', {dist[0]}) is "
+                    "not loaded; uninstall one of them"
+                )
             _register_module(host, name, importlib.import_module(module_path.split(":")[0]))
             host.provenance[name] = dist
         except Exception as exc:  # noqa: BLE001 - nor one that fails to import
-            host.broken.append({"plugin": name, "error": f"{type(exc).__name__}: {exc}"})
-            log.warning("plugin %s failed to import: %s", name, exc)
+            _mark_broken(host, name, exc, "import")
     for name, obj in extra or []:
         pm.register(obj, name=name)
         host.provenance[name] = ("", "")
         host.extra.append(name)
-    pm.check_pending()
+    _check_hooks(host)
     _fill_registries(host)
-    check_asym_maps(host.registries)
+    _check_asym_maps(host)
     if os.environ.get("NLBENCH_TRACE_PLUGINS"):
         pm.trace.root.setwriter(lambda msg: log.warning("%s", msg.rstrip()))
         pm.enable_tracing()

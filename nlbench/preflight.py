@@ -20,7 +20,7 @@ from typing import Any
 from nlbench.config import NoiseSpec, RunConfig, compute_run_id, parse_noise
 from nlbench.errors import DataMissingError, UsageError
 from nlbench.hparams import declared_hparams, resolve_hparams
-from nlbench.identity import run_key
+from nlbench.identity import input_hashes, run_key
 from nlbench.specs import DatasetSpec, MethodSpec
 
 DEVICES = "auto, cpu, cuda, cuda:N"
@@ -45,6 +45,14 @@ class Identity:
     identity: dict[str, Any]
     run_id: str
     key: dict[str, Any]
+
+
+def read_inputs(nmodel: Any, nspec: NoiseSpec) -> dict[str, Any]:
+    """The SHA-256 of every file the run reads (the noise model's ``reads``), by input."""
+    reads = getattr(nmodel, "reads", None)
+    if reads is None:
+        return {}
+    return input_hashes({"noise": reads(nspec.arg)}, f"noise '{nspec}'")
 
 
 def run_identity(cfg: RunConfig, host: Any) -> Identity:
@@ -77,6 +85,9 @@ def run_identity(cfg: RunConfig, host: Any) -> Identity:
         "noise_seed": cfg.noise_seed,
         "train_subset": cfg.train_subset,
     }
+    inputs = read_inputs(nmodel, nspec)
+    if inputs:  # the contents of the files the run reads (nlbench.identity)
+        identity["inputs"] = inputs
     key = run_key(identity, hp, declared_hparams(mspec))
     run_id = cfg.run_id or compute_run_id(key)
     return Identity(mspec, dspec, nspec, hp, identity, run_id, key)

@@ -9,8 +9,11 @@ from typing import Any
 
 from nlbench.errors import PluginError, unknown_name
 
-# the one definition of a name: registry keys, --set keys, noise types, leaderboard columns
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# the one definition of a name: registry keys, --set keys, noise types, leaderboard columns.
+# ``\Z``, not ``$`` (which also matches before a trailing newline): "digits\n" is no name,
+# whether a caller uses ``match`` or ``fullmatch``
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
+NAME_SHOWN = "[a-z][a-z0-9_]*"  # the pattern as messages show it
 
 # registry kind -> (hook name, singular noun used in messages)
 KINDS: dict[str, tuple[str, str]] = {
@@ -47,10 +50,10 @@ class Registry:
 
     def add(self, spec: Any, plugin: str, distribution: str = "", version: str = "") -> None:
         name = getattr(spec, "name", None)
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise PluginError(
                 f"plugin '{plugin}' registered {self.noun} name {name!r}: "
-                f"names must match {NAME_RE.pattern}"
+                f"names must match {NAME_SHOWN}"
             )
         if name in self._entries:
             other = self._entries[name].plugin
@@ -58,6 +61,10 @@ class Registry:
                 f"{self.noun} '{name}' is registered by both plugin '{other}' and plugin '{plugin}'"
             )
         self._entries[name] = Entry(name, spec, plugin, distribution, version)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Take back every name ``plugin`` registered (it turned out broken)."""
+        self._entries = {n: e for n, e in self._entries.items() if e.plugin != plugin}
 
     def get(self, name: str) -> Any:
         """Return the spec for ``name`` or raise a usage error suggesting the closest name."""
@@ -106,7 +113,8 @@ def check_asym_maps(registries: Mapping[str, Registry]) -> None:
     for entry in registries["datasets"].entries():
         key = getattr(entry.spec, "asym_map", None)
         if key is not None and key not in known:
-            raise PluginError(
+            raise PluginError.of(
+                entry.plugin,
                 f"plugin '{entry.plugin}' registered dataset '{entry.name}' with asym_map "
-                f"{key!r}, which no noise model knows. Accepted: {', '.join(sorted(known))}."
+                f"{key!r}, which no noise model knows. Accepted: {', '.join(sorted(known))}.",
             )

@@ -7,13 +7,15 @@ epochs then come from ``epochs.jsonl``.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 from nlbench.errors import UsageError
 from nlbench.leaderboard import DASH, pipe_table
-from nlbench.record import atomic_write_text, read_record
+from nlbench.manifest import Outputs
+from nlbench.record import read_record
 
 # file stem -> (title, y label, [(metric, legend label)])
 PLOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
@@ -42,6 +44,15 @@ PLOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         [("grad_cos_clean_all", "clean vs all"), ("grad_cos_clean_noisy", "clean vs corrupted")],
     ),
 }
+SUMMARY_NUMBERS = (
+    "best_acc",
+    "best_epoch",
+    "last_acc",
+    "last10_acc",
+    "wall_s",
+    "cpu_s",
+    "images_per_s",
+)
 EPOCH_COLUMNS = (
     "epoch",
     "lr",
@@ -58,16 +69,57 @@ EPOCH_COLUMNS = (
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:
-    """The record of ``run_dir``; epochs from ``epochs.jsonl`` when run.json has none yet."""
+    """The record of ``run_dir``; epochs from ``epochs.jsonl`` when run.json has none yet.
+
+    A hand-edited record is checked for what the report reads: one usage error naming the
+    first bad field, before anything is written.
+    """
     path = Path(run_dir) / "run.json"
     if not path.exists():
         raise UsageError(f"{run_dir}: no run.json here; pass a run directory (runs/<run_id>)")
     record = read_record(path)
     lines = Path(run_dir) / "epochs.jsonl"
-    if not record["epochs"] and lines.exists():
-        text = lines.read_text(encoding="utf-8").splitlines()
-        record["epochs"] = [json.loads(line) for line in text if line.strip()]
+    if not record["epochs"] and lines.is_file():
+        try:
+            text = lines.read_text(encoding="utf-8").splitlines()
+            record["epochs"] = [json.loads(line) for line in text if line.strip()]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{lines}: not a readable epoch log ({exc})") from None
+    check_report_record(record, str(path))
     return record
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def check_report_record(record: dict[str, Any], where: str) -> None:
+    """What :func:`summary_markdown` and :func:`plot` read has the type they expect."""
+    for key in ("config", "noise", "summary"):
+        if not isinstance(record.get(key), dict):
+            raise UsageError(f"{where}: {key} must be an object")
+    cfg = record["config"]
+    for key in ("method", "dataset", "profile", "noise"):
+        if not isinstance(cfg.get(key), str):
+            raise UsageError(f"{where}: config.{key} must be a string")
+    if not isinstance(cfg.get("hparams", {}), dict):
+        raise UsageError(f"{where}: config.hparams must be an object")
+    if not isinstance(record["run_id"], str) or not isinstance(record["status"], str):
+        raise UsageError(f"{where}: run_id and status must be strings")
+    if not isinstance(record.get("flags") or [], list):
+        raise UsageError(f"{where}: flags must be a list")
+    metrics = {k for _, _, lines in PLOTS.values() for k, _ in lines} | set(EPOCH_COLUMNS)
+    epochs = record["epochs"]
+    if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+        raise UsageError(f"{where}: epochs must be a list of objects")
+    for e in epochs:
+        if type(e.get("epoch")) is not int or not all(_is_number(e.get(k)) for k in metrics):
+            raise UsageError(f"{where}: epoch {str(e.get('epoch'))[:20]} holds a non-number")
+    summary = record["summary"]
+    if not all(_is_number(summary.get(k)) for k in SUMMARY_NUMBERS):
+        raise UsageError(f"{where}: summary holds a non-number")
+    if not _is_number(record["noise"].get("realized_rate")):
+        raise UsageError(f"{where}: noise.realized_rate must be a number")
 
 
 def _canvas():
@@ -96,12 +148,10 @@ def figure_title(title: str, record: dict[str, Any] | None) -> str:
     return f"{title}\n{run}, noise {cfg.get('noise', '?')}"
 
 
-def plot(
-    epochs: list[dict[str, Any]], out: Path, record: dict[str, Any] | None = None
-) -> list[Path]:
-    """One PNG per plot that has data, titled with ``record``'s run; returns the files written."""
+def plot(epochs: list[dict[str, Any]], record: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """One PNG per plot that has data, titled with ``record``'s run, as ``{file name: bytes}``."""
     Figure, Canvas = _canvas()
-    written = []
+    written = {}
     for stem, (title, ylabel, lines) in PLOTS.items():
         data = [(label, *series(epochs, key)) for key, label in lines]
         data = [d for d in data if d[1]]
@@ -117,9 +167,9 @@ def plot(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
         fig.tight_layout()
-        path = out / f"{stem}.png"
-        fig.savefig(path, format="png", metadata={"Software": None})
-        written.append(path)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+        written[f"{stem}.png"] = buffer.getvalue()
     return written
 
 
@@ -184,11 +234,24 @@ def summary_markdown(record: dict[str, Any], images: list[Path]) -> str:
 
 
 def report(run_dir: Path, out: Path | None = None) -> Path:
-    """Write ``report.md`` and its PNGs to ``out`` (default ``RUN_DIR/report``)."""
+    """Write ``report.md`` and its PNGs to ``out`` (default ``RUN_DIR/report``).
+
+    The files are listed in ``out``'s manifest (:mod:`nlbench.manifest`): a later report
+    replaces only those, and a user's file at one of their names is refused, not overwritten.
+    """
     record = load_run(Path(run_dir))
     out = Path(out) if out is not None else Path(run_dir) / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    images = plot(record["epochs"], out, record)
-    path = out / "report.md"
-    atomic_write_text(path, summary_markdown(record, images))
-    return path
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UsageError(f"--out {out} is a file or a symbolic link. Accepted: a directory")
+    images = plot(record["epochs"], record)
+    files: dict[str, str | bytes] = dict(images)
+    files["report.md"] = summary_markdown(record, [Path(name) for name in images])
+    Outputs(out, "report", legacy_owned=_legacy_report).write(files)
+    return out / "report.md"
+
+
+def _legacy_report(name: str, path: Path) -> bool:
+    """A report folder from before the manifest: ours when its report.md is a run report."""
+    page = path.parent / "report.md"
+    known = name == "report.md" or name in {f"{stem}.png" for stem in PLOTS}
+    return known and page.is_file() and page.read_bytes().startswith(b"# Run `")

@@ -57,6 +57,16 @@ def check_run_id(run_id: str | None) -> None:
 def check_out(out: str | os.PathLike) -> None:
     """``--out`` must be a writable directory, or creatable, with a UTF-8 name (checked before
     any data loads; nothing is created here)."""
+    try:
+        _check_out(out)
+    except OSError as exc:  # a name over the file system's limit, a loop of links, ...
+        raise UsageError(
+            f"--out {os.fspath(out)!r:.80}: {exc.strerror or type(exc).__name__}. Accepted: a "
+            "directory path the file system can hold"
+        ) from None
+
+
+def _check_out(out: str | os.PathLike) -> None:
     text = os.fspath(out)
     try:
         text.encode("utf-8")
@@ -75,6 +85,22 @@ def check_out(out: str | os.PathLike) -> None:
     parent = next(p for p in path.absolute().parents if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"--out {path} cannot be created: {parent} is not a writable directory.")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A run is written only into a real directory (or a new one) under ``--out``, and the
+    runner's own files there are regular files: a symbolic link is never followed."""
+    run_dir = Path(run_dir)
+    hint = "move it away or pass another --run-id or --out"
+    if run_dir.is_symlink():
+        raise UsageError(f"{run_dir} is a symbolic link, not a run directory; {hint}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is a file, not a run directory; {hint}")
+    for name in (*RUNNER_FILES, LOCK):
+        path = run_dir / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            what = "a symbolic link" if path.is_symlink() else "not a regular file"
+            raise UsageError(f"{path} is {what}, so nlbench did not write it; {hint}")
 
 
 class RunLock:
@@ -114,9 +140,11 @@ class RunLock:
         return self
 
     def _open(self) -> int:
+        check_run_dir(self.path.parent)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a link planted at run.lock never gets its target truncated
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             raise UsageError(f"cannot create {self.path} ({exc.strerror})") from None
 
@@ -177,11 +205,13 @@ def existing_record(run_dir: Path, prep: Any) -> dict[str, Any] | None:
             f"{exc}; it is left untouched: upgrade nlbench, or move {path.parent} away, or pass "
             "another --run-id or --out"
         ) from None
-    from nlbench.identity import execution_note, same_run
+    from nlbench.identity import changed_inputs, execution_note, same_run
 
     if not same_run(record.get("config"), prep.key, prep.method_spec):
+        changed = changed_inputs(record.get("config"), prep.key)
+        why = f" ({changed})" if changed else ""
         raise UsageError(
-            f"{run_dir} holds a run with a different config; pass another --run-id or --out"
+            f"{run_dir} holds a run with a different config{why}; pass another --run-id or --out"
         )
     if record.get("status") == "done":
         note = execution_note(record["config"], prep.hparams, prep.method_spec)

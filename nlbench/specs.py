@@ -6,7 +6,8 @@ one-line ``description``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,9 @@ class NoiseModelSpec:
     # when the run is keyed, before any data loads (a sweep refuses `sym:2` when it plans)
     check_arg: Callable[[str | None, str], Any] | None = None
     asym_maps: tuple[str, ...] = ()
+    # reads(arg) -> the files the argument names, whose contents decide the labels: their
+    # SHA-256 enters the run identity (a changed file is a new run; nlbench.identity)
+    reads: Callable[[str | None], Sequence[str | os.PathLike]] | None = None
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,8 @@ def encode_spec(spec: Any) -> dict[str, Any]:
             fields["check_arg_ref"] = function_ref(value)
         elif f.name == "deviations":
             continue  # shown by `nlbench show` (its own cache); no check reads them
+        elif f.name == "reads":  # which files a noise model reads is the plugin's code to say
+            fields["reads"] = value is not None
         elif f.name not in CODE_FIELDS:
             fields[f.name] = encode(value)
     out = {"class": cls.__name__, "fields": fields}
@@ -150,6 +152,8 @@ def _comparable(spec: Any) -> Any:
         changes["flags_for"] = None
     if hasattr(spec, "check_arg"):  # a plugin's own check runs once torch has loaded
         changes["check_arg"] = _resolve(function_ref(spec.check_arg))
+    if getattr(spec, "reads", None) is not None:
+        changes["reads"] = _needs_plugins
     return dataclasses.replace(spec, **changes)
 
 
@@ -163,6 +167,8 @@ def decode_spec(data: dict[str, Any]) -> Any:
         fields["flags_for"] = None
     if "check_arg" in fields:  # None when the plugin's own check needs torch (it runs later)
         fields["check_arg"] = _resolve(data["fields"]["check_arg_ref"])
+    if "reads" in fields:  # the run's identity hashes the files it reads: left to the plugins
+        fields["reads"] = _needs_plugins if fields["reads"] else None
     return cls(**fields)
 
 

@@ -79,14 +79,15 @@ class Grid:
 
         Without ``host`` the fixed overrides go to every run unchecked (no hparam grid).
         """
+        from nlbench.sweep_grid import check_grid_size, expand_hparams
+
         names = list(AXES)
         values = [self.axes.get(n, DEFAULTS[n]) for n in names]
+        check_grid_size(self, values)  # before any run is built: a huge grid answers at once
         combos = itertools.product(*values)
         base = [RunConfig(**dict(zip(names, combo)), **self.common) for combo in combos]
         if host is None:
             return [dataclasses.replace(c, overrides=dict(self.overrides)) for c in base]
-        from nlbench.sweep_grid import expand_hparams
-
         return expand_hparams(self, base, host)
 
 
@@ -165,6 +166,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"sweep file {path}: cannot read it ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"sweep file {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"sweep file {path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def run_state(run_dir: Path) -> str:

@@ -46,6 +46,27 @@ def check_sweep_mapping(data: Mapping[str, Any], where: str) -> None:
             raise UsageError(f"{where}: set.{key} must be a value, not a table")
 
 
+MAX_RUNS = 10_000  # runs one sweep may plan: beyond it, split the grid (checked before planning)
+
+
+def check_grid_size(grid: Any, axis_values: list[list[Any]]) -> None:
+    """Refuse a grid over :data:`MAX_RUNS` runs at once, counting axes × hparam grid values
+    (an upper bound: a key only some methods accept counts for all of them)."""
+    total = 1
+    for values in [*axis_values, *_grid_lists(grid)]:
+        total *= max(1, len(values))
+    if total > MAX_RUNS:
+        raise UsageError(
+            f"the sweep grid has up to {total:,} runs; at most {MAX_RUNS:,} per sweep. Accepted: "
+            "split it into several sweep files or narrow an axis"
+        )
+
+
+def _grid_lists(grid: Any) -> list[list[Any]]:
+    tables = [grid.grid, *(t.get("grid", {}) for t in grid.per_method.values())]
+    return [v for table in tables for v in table.values() if isinstance(v, list)]
+
+
 def a_type(kind: type) -> str:
     """A Python type in words with its article: ``an integer``, ``a string``."""
     words = {str: "a string", bool: "a boolean (true or false)", int: "an integer"}

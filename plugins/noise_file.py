@@ -24,6 +24,8 @@ from nlbench.errors import UsageError
 from nlbench.noise import NoiseContext, NoiseResult
 from nlbench.specs import NoiseModelSpec
 
+LABEL_MAX = 2**31  # indices and labels beyond this are not a label file
+
 
 def read_npy(path: Path) -> np.ndarray:
     try:
@@ -42,10 +44,12 @@ def read_npy(path: Path) -> np.ndarray:
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise UsageError(f"noise file {path}: labels must be integers, got dtype {arr.dtype}")
+    if arr.size and (int(arr.max()) >= LABEL_MAX or int(arr.min()) <= -LABEL_MAX):
+        raise UsageError(  # checked before the cast: a uint64 label must not wrap to -1
+            f"noise file {path}: labels must be class indices, got {int(arr.min())}.."
+            f"{int(arr.max())}"
+        )
     return arr.astype(np.int64)
-
-
-LABEL_MAX = 2**31  # indices and labels beyond this are not a label file
 
 
 def _csv_rows(path: Path):
@@ -95,9 +99,18 @@ def read_csv(path: Path) -> np.ndarray:
     return out
 
 
-def read_labels(path: Path) -> np.ndarray:
+def check_path(path: Path) -> None:
+    """An existing .npy or .csv file (checked when the run is keyed, before its hash is taken)."""
     if not path.is_file():
         raise UsageError(f"noise 'file:{path}': no such file. Accepted: a .npy or .csv file")
+    if path.suffix not in (".npy", ".csv"):
+        raise UsageError(
+            f"noise 'file:{path}': unknown format '{path.suffix}'. Accepted: .npy, .csv"
+        )
+
+
+def read_labels(path: Path) -> np.ndarray:
+    check_path(path)
     if path.suffix == ".npy":
         return read_npy(path)
     if path.suffix == ".csv":
@@ -105,9 +118,14 @@ def read_labels(path: Path) -> np.ndarray:
     raise UsageError(f"noise 'file:{path}': unknown format '{path.suffix}'. Accepted: .npy, .csv")
 
 
+def label_path(arg: str | None) -> Path:
+    """The file ``file:ARG`` names (its contents' hash is part of the run identity)."""
+    return Path(str(arg)).expanduser()
+
+
 def file_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
     """Labels from ``arg`` (a path), aligned with the train set as the module docstring says."""
-    path = Path(str(arg)).expanduser()
+    path = label_path(arg)
     labels = read_labels(path)
     n, full, ids = len(ctx.clean), ctx.full_size, ctx.sample_ids
     if len(labels) != n:
@@ -136,5 +154,7 @@ def register_noise_models(register) -> None:
             "per-sample noisy labels from a .npy or .csv (index,label)",
             file_labels,
             convention="labels from file",
+            check_arg=lambda arg, spec: check_path(label_path(arg)),
+            reads=lambda arg: [label_path(arg)],
         )
     )

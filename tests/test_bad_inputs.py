@@ -372,3 +372,111 @@ def test_sweep_with_a_bad_file(capsys, line, dry):
         assert_usage_error(res)
         assert _tree(root) == before, "a refused sweep must change no file"
         assert not out.exists() and not (Path.cwd() / "5").exists()
+
+
+# -- #32, low: tracebacks where one line is promised, bounds, misleading messages ------------
+def test_a_sweep_file_that_is_not_utf8(capsys, tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_bytes(b'dataset = "caf\xe9"\n')
+    assert_usage_error(run_cli(capsys, "sweep", "-c", str(sweep), "--dry-run"), "not UTF-8")
+
+
+def test_a_huge_sweep_grid_is_refused_at_once(capsys, tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    seeds = list(range(1000))
+    sweep.write_text(f'seeds = {seeds}\nnoise_seeds = {seeds}\nout = "{tmp_path / "runs"}"\n')
+    res = run_cli(capsys, "sweep", "-c", str(sweep), "--dry-run")
+    assert_usage_error(res, "1,000,000 runs", "at most 10,000")
+
+
+@pytest.mark.parametrize("value", ["100000000000000000000000", "10001"])
+def test_epochs_have_an_upper_bound(capsys, tmp_path, value):
+    res = run_cli(capsys, "run", "--out", str(tmp_path / "runs"), "--set", f"epochs={value}")
+    assert_usage_error(res, "epochs", "10000")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_uint64_label_file_names_its_real_values(capsys, tmp_path):
+    path = tmp_path / "labels.npy"
+    np.save(path, np.full(1297, 2**64 - 1, dtype=np.uint64))
+    res = _run_noise_file(capsys, tmp_path, path)
+    assert_usage_error(res, str(2**64 - 1))
+    assert "got -1" not in res.err
+
+
+@pytest.mark.parametrize(
+    "mutation, fragment",
+    [
+        (lambda r: r.update(env=["not", "an", "object"]), "env must be an object"),
+        (lambda r: r.update(summary="x"), "summary must be an object"),
+    ],
+)
+def test_rerun_of_a_record_with_bad_parts_trains_nothing(capsys, tmp_path, mutation, fragment):
+    record = synthetic_record()
+    mutation(record)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(record))
+    res = run_cli(capsys, "rerun", str(path), "--out", str(tmp_path / "out"))
+    assert_usage_error(res, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_rerun_of_a_custom_run_id_says_so(capsys, tmp_path):
+    args = ["run", "--epochs", "1", "--train-subset", "100", "--device", "cpu", "-q"]
+    assert run_cli(capsys, *args, "--out", str(tmp_path), "--run-id", "mine").code == 0
+    res = run_cli(capsys, "rerun", str(tmp_path / "mine" / "run.json"), "--device", "cpu")
+    assert res.code == 0, res.err
+    assert "custom --run-id" in res.out and "declared default" not in res.out
+
+
+REPORT_MUTATIONS = {
+    "config": lambda r: r.update(config=[1]),
+    "noise": lambda r: r.update(noise="x"),
+    "summary": lambda r: r["summary"].update(last_acc="high"),
+    "epochs": lambda r: r.update(epochs=[{"epoch": "one"}]),
+    "metric": lambda r: r["epochs"][0].update(test_acc=[0.5]),
+    "flags": lambda r: r.update(flags=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPORT_MUTATIONS))
+def test_report_of_an_edited_record(capsys, tmp_path, name):
+    pytest.importorskip("matplotlib")
+    record = synthetic_record()
+    REPORT_MUTATIONS[name](record)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text(json.dumps(record))
+    before = _tree(tmp_path)
+    res = run_cli(capsys, "report", str(tmp_path / "r"))
+    assert_usage_error(res, "run.json")
+    assert _tree(tmp_path) == before
+
+
+def test_report_replaces_only_its_own_files(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text(json.dumps(synthetic_record()))
+    assert run_cli(capsys, "report", str(tmp_path / "r")).code == 0
+    out = tmp_path / "r" / "report"
+    listed = (out / "nlbench-manifest.txt").read_text()
+    assert "report.md" in listed and "accuracy.png" in listed
+    assert run_cli(capsys, "report", str(tmp_path / "r")).code == 0  # its own: replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "accuracy.png").write_bytes(b"my own picture")
+    res = run_cli(capsys, "report", str(tmp_path / "r"), "--out", str(mine))
+    assert_usage_error(res, "accuracy.png", "did not write it")
+    assert sorted(os.listdir(mine)) == ["accuracy.png"]
+    assert (mine / "accuracy.png").read_bytes() == b"my own picture"
+
+
+def test_gpucheck_out_into_a_bad_parent_is_refused_first(capsys, tmp_path):
+    from helpers import run_cli_main
+
+    from nlbench.gpucheck.__main__ import main
+
+    (tmp_path / "f").write_text("x")
+    for out in (tmp_path / "f" / "report.json", tmp_path):
+        res = run_cli_main(main, capsys, "--tiny", "--out", str(out))
+        assert_usage_error(res, "--out")
+    assert (tmp_path / "f").read_text() == "x"

@@ -107,7 +107,7 @@ def test_show_method(capsys):
         (["--device", "tpu"], ["accepted: auto, cpu"]),
         (["--train-subset", "100000"], ["--train-subset 100000", "train size 1297"]),
         (["--profile", "huge"], ["no profile 'huge'", "Accepted: quick"]),
-        (["--epochs", "0"], ["hparam epochs=0", "accepted an integer ≥ 1"]),
+        (["--epochs", "0"], ["hparam epochs=0", "accepted an integer in [1, 10000]"]),
         (["--epochs", "x"], ["'x' is not a valid integer"]),
     ],
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -294,3 +295,278 @@ def test_corrupt_or_future_record_is_exit_2(tmp_path, capsys):
 def test_bad_kill_spec_is_a_usage_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NLBENCH_KILL_AT", "soon")
     assert_usage_error(run_cli(capsys, *TINY, "--out", str(tmp_path)), "NLBENCH_KILL_AT")
+
+
+# -- generated files: a manifest, and only listed files are replaced or removed (#32) --------
+def _boards_with_figures(tmp_path: Path) -> tuple[Path, Path]:
+    from synthetic_records import synthetic_record, write_synthetic
+
+    pytest.importorskip("matplotlib")
+    res = tmp_path / "res"
+    for seed in (0, 1):
+        write_synthetic(res, synthetic_record("erm", "sym:0.2", seed, (0.3, 0.5, 0.6)))
+    return res, tmp_path / "boards"
+
+
+def test_leaderboard_keeps_the_users_own_svgs(tmp_path, capsys):
+    res, out = _boards_with_figures(tmp_path)
+    mine = {
+        "figures/my-plot.svg": b"<svg>mine</svg>",
+        "studies/figures/notes.svg": b"<svg>notes</svg>",
+        "my-notes.md": b"# mine\n",
+    }
+    for name, data in mine.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    args = ("leaderboard", "--results", str(res), "--out", str(out))
+    assert run_cli(capsys, *args).code == 0
+    listed = (out / "nlbench-manifest.txt").read_text().splitlines()
+    assert "figures/synth-quick-sym-0.2.svg" in listed and "synth-quick.md" in listed
+    assert not any(name in listed for name in mine)
+    assert run_cli(capsys, *args, "--check").code == 0  # a user's file is never "stale"
+    shutil.rmtree(res)
+    res.mkdir()  # no records left: every generated file goes, the user's stay
+    assert run_cli(capsys, *args).code == 0
+    for name, data in mine.items():
+        assert (out / name).read_bytes() == data
+    assert not (out / "figures/synth-quick-sym-0.2.svg").exists()
+    assert not (out / "synth-quick.md").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_leaderboard_refuses_a_generated_name_it_did_not_write(tmp_path, capsys, kind):
+    res, out = _boards_with_figures(tmp_path)
+    target = out / "figures" / "synth-quick-sym-0.2.svg"
+    target.parent.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.svg"
+    elsewhere.write_bytes(b"<svg>elsewhere</svg>")
+    if kind == "file":
+        target.write_bytes(b"<svg>mine</svg>")
+    else:
+        target.symlink_to(elsewhere)
+    before = _tree(tmp_path)
+    res_ = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    assert_usage_error(res_, "figures/synth-quick-sym-0.2.svg")
+    assert _tree(tmp_path) == before
+
+
+def test_leaderboard_refuses_a_hand_edited_manifest(tmp_path, capsys):
+    res, out = _boards_with_figures(tmp_path)
+    out.mkdir()
+    (tmp_path / "victim.txt").write_text("keep")
+    (out / "nlbench-manifest.txt").write_text("../victim.txt\n")
+    res_ = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    assert_usage_error(res_, "nlbench-manifest.txt", "../victim.txt")
+    assert (tmp_path / "victim.txt").read_text() == "keep"
+
+
+# -- migrate-records: paths built from records are checked before any rename (#32) ----------
+def _erm_record(run_id: str, **config) -> dict:
+    from synthetic_records import synthetic_record
+
+    from nlbench.config import RunConfig
+    from nlbench.plugins import get_host
+    from nlbench.prepare import run_identity
+
+    ident = run_identity(RunConfig(), get_host())
+    return {**synthetic_record(), "run_id": run_id, "config": {**ident.identity, **config}}
+
+
+@pytest.mark.parametrize(
+    "dataset", ["/../../../escaped", "../up", "digits\n", "a/b", "Digits", "x" * 200]
+)
+def test_migrate_records_never_moves_a_record_out_of_the_root(tmp_path, capsys, dataset):
+    from nlbench.record import write_record
+
+    root = tmp_path / "results"
+    write_record(root / "old-id", _erm_record("old-id", dataset=dataset))
+    (tmp_path / "keep.txt").write_text("mine")
+    before = _tree(tmp_path)
+    res = run_cli(capsys, "migrate-records", str(root))
+    assert res.code == 1 and "Traceback" not in res.err
+    assert "0 renamed, 0 unchanged, 0 conflict, 1 skipped" in res.out
+    assert "config.dataset" in res.out or "not a safe directory name" in res.out
+    assert _tree(tmp_path) == before  # run.json unchanged too: no run_id rewritten
+
+
+def test_migrate_records_failed_move_rewrites_nothing(tmp_path, capsys, monkeypatch):
+    from nlbench import migrate
+    from nlbench.record import write_record
+
+    root = tmp_path / "results"
+    write_record(root / "old-id", _erm_record("old-id"))
+    before = _tree(tmp_path)
+
+    def refuse(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(migrate.os, "rename", refuse)
+    res = run_cli(capsys, "migrate-records", str(root))
+    assert res.code == 1 and "cannot move it: Invalid cross-device link" in res.out
+    assert _tree(tmp_path) == before
+
+
+def test_migrate_records_skips_symlinked_records(tmp_path, capsys):
+    from nlbench.record import write_record
+
+    root, outside = tmp_path / "results", tmp_path / "outside"
+    write_record(outside / "old-id", _erm_record("old-id"))
+    root.mkdir()
+    (root / "linked").symlink_to(outside / "old-id")
+    (root / "real").mkdir()
+    (root / "real" / "run.json").symlink_to(outside / "old-id" / "run.json")
+    before = _tree(tmp_path)
+    res = run_cli(capsys, "migrate-records", str(root))
+    assert res.code == 1 and "0 renamed" in res.out and "1 skipped" in res.out
+    assert _tree(tmp_path) == before
+    assert (root / "linked").is_symlink()
+
+
+# -- run directories: links are never followed, odd entries refused in one line (#32) -------
+def test_a_symlinked_run_dir_is_refused(tmp_path, capsys):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "mine.txt").write_text("x")
+    (out / "r").symlink_to(elsewhere, target_is_directory=True)
+    before = _tree(tmp_path)
+    res = run_cli(capsys, *TINY, "--out", str(out), "--run-id", "r")
+    assert_usage_error(res, "symbolic link", "--run-id")
+    assert _tree(tmp_path) == before and sorted(os.listdir(elsewhere)) == ["mine.txt"]
+
+
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ("", "is a file, not a run directory"),
+        ("run.json/", "not a regular file"),
+        ("checkpoint.pt/", "not a regular file"),
+        ("epochs.jsonl/", "not a regular file"),
+        ("run.lock@", "symbolic link"),
+        ("epochs.jsonl@", "symbolic link"),
+    ],
+)
+def test_odd_entries_in_a_run_dir_are_refused(tmp_path, capsys, entry, fragment):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    if not entry:
+        (out / "r").write_text("a file named like the run")
+    else:
+        (out / "r").mkdir()
+        path = out / "r" / entry.rstrip("/@")
+        path.mkdir() if entry.endswith("/") else path.symlink_to(victim)
+    before = _tree(tmp_path)
+    res = run_cli(capsys, *TINY, "--out", str(out), "--run-id", "r")
+    assert_usage_error(res, fragment)
+    assert _tree(tmp_path) == before
+
+
+def test_an_out_name_over_the_limit_is_one_line(tmp_path, capsys):
+    for out in (tmp_path / ("a" * 300), tmp_path / ("a" * 300) / "b"):
+        assert_usage_error(run_cli(capsys, *TINY, "--out", str(out)), "--out", "too long")
+
+
+# -- plugins: a registration error breaks only its plugin; the scaffold refuses taken names --
+@pytest.fixture
+def third_party_erm(tmp_path, monkeypatch):
+    """An installed third-party plugin that registers ``erm`` again (and a name of its own)."""
+    from nlbench import plugins
+
+    (tmp_path / "nlb_dup_erm.py").write_text(
+        "from nlbench import hookimpl\n"
+        "from nlbench.specs import MethodSpec\n"
+        "@hookimpl\n"
+        "def register_methods(register):\n"
+        "    register(MethodSpec('dup_own', 'x', factory=object))\n"
+        "    register(MethodSpec('erm', 'x', factory=object))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins._candidates
+    monkeypatch.setattr(
+        plugins, "_candidates", lambda: [*real(), ("dup_erm", "nlb_dup_erm", ("x", "1"))]
+    )
+    monkeypatch.setenv("NLBENCH_NO_CACHE", "1")
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def test_a_plugin_registering_a_taken_name_breaks_only_itself(third_party_erm, tmp_path, capsys):
+    listed = run_cli(capsys, "list", "methods", "--json")
+    assert listed.code == 0, listed.err
+    data = json.loads(listed.out)
+    (broken,) = [b for b in data["broken"] if b["plugin"] == "dup_erm"]
+    assert "method_erm" in broken["error"] and "dup_erm" in broken["error"]
+    names = {row["name"]: row["plugin"] for row in data["methods"]}
+    assert names["erm"] == "method_erm" and "dup_own" not in names
+    res = run_cli(capsys, *TINY, "--out", str(tmp_path / "runs"))
+    assert res.code == 0, res.err
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [("erm", "already registers"), ("foo\n", "names must match"), ("a" * 300, "at most 64")],
+)
+def test_new_plugin_refuses_bad_or_taken_names(tmp_path, capsys, name, fragment):
+    res = run_cli(capsys, "new-plugin", str(tmp_path / "pkg"), "--name", name)
+    assert_usage_error(res, "--name", fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_plugin_into_a_file_or_unwritable_place_leaves_nothing(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    before = _tree(tmp_path)
+    assert_usage_error(
+        run_cli(capsys, "new-plugin", str(tmp_path / "f"), "--name", "zz"), "not a directory"
+    )
+    res = run_cli(capsys, "new-plugin", str(tmp_path / "f" / "pkg"), "--name", "zz")
+    assert_usage_error(res, "nothing was written")
+    assert _tree(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["f"]
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        try:
+            res = run_cli(capsys, "new-plugin", str(ro / "pkg"), "--name", "zz")
+            assert_usage_error(res, "nothing was written")
+        finally:
+            ro.chmod(0o755)
+        assert list(ro.iterdir()) == []
+
+
+def test_a_name_with_a_trailing_newline_is_skipped_not_fatal(tmp_path, capsys):
+    from synthetic_records import synthetic_record, write_synthetic
+
+    res, out = tmp_path / "res", tmp_path / "out"
+    write_synthetic(res, synthetic_record("erm", "sym:0.2", 0))
+    bad = synthetic_record("erm", "sym:0.2", 1)
+    bad["config"] = {**bad["config"], "dataset": "synth\n"}
+    (res / "bad").mkdir()
+    (res / "bad" / "run.json").write_text(json.dumps(bad))
+    result = run_cli(capsys, "leaderboard", "--results", str(res), "--out", str(out))
+    assert result.code == 0 and "Traceback" not in result.err
+    (skipped,) = [ln for ln in result.err.splitlines() if ln.startswith("skipped: ")]
+    assert "bad/run.json" in skipped and "config.dataset" in skipped
+    assert (out / "synth-quick.md").is_file()
+
+
+def test_a_marked_board_missing_from_an_older_manifest_is_still_ours(tmp_path, capsys):
+    """A board carrying the generated-file marker is replaced even when the manifest predates it
+    (a new generated file after an upgrade); an unmarked file at that name would be refused."""
+    from nlbench.leaderboard import MARKER
+
+    res, out = _boards_with_figures(tmp_path)
+    args = ("leaderboard", "--results", str(res), "--out", str(out))
+    assert run_cli(capsys, *args).code == 0
+    manifest = out / "nlbench-manifest.txt"
+    manifest.write_text(manifest.read_text().replace("synth-quick.md\n", ""))
+    (out / "synth-quick.md").write_text(f"{MARKER}\nold text\n")
+    assert run_cli(capsys, *args).code == 0
+    assert "old text" not in (out / "synth-quick.md").read_text()
+    assert "synth-quick.md\n" in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace("synth-quick.md\n", ""))
+    (out / "synth-quick.md").write_text("mine, no marker\n")
+    assert_usage_error(run_cli(capsys, *args), "synth-quick.md", "did not write it")
+    assert (out / "synth-quick.md").read_text() == "mine, no marker\n"

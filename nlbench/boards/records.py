@@ -22,7 +22,7 @@ import pandas as pd
 from nlbench.config import canonical_json, comparable_hparams
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.record import read_record
-from nlbench.registry import NAME_RE
+from nlbench.registry import NAME_RE, NAME_SHOWN
 
 RUN_ID_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+)+$")
 STUDY_PREFIX = "studies-"  # results/studies-<name>/ feed leaderboards/studies/<name>.md
@@ -105,7 +105,7 @@ def collect(results: Path, strict: bool = False) -> Collected:
 
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
-        raise ValueError(f"config.{what} {value!r} is not a name matching {NAME_RE.pattern}")
+        raise ValueError(f"config.{what} {value!r} is not a name matching {NAME_SHOWN}")
     return value
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ def check_record(record: Any, where: str) -> None:
             raise UsageError(f"{where}: config.{key} must be {accepted}, got {value!r:.40}")
     if cfg["train_subset"] is not None and cfg["train_subset"] < 1:
         raise UsageError(f"{where}: config.train_subset must be null or a positive integer")
+    for key in ("env", "summary", "noise"):  # read after the rerun trains: checked before
+        if key in record and record[key] is not None and not isinstance(record[key], dict):
+            raise UsageError(f"{where}: {key} must be an object, got {record[key]!r:.40}")
 
 
 def read_rerun_record(path: Path) -> dict[str, Any]:
@@ -153,17 +157,32 @@ def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """Say whether the run_id reproduced; if not, which resolved hparams are new or changed."""
+    """Say whether the run_id reproduced; if not, why: a custom ``--run-id``, an input file
+    whose contents changed, or the resolved hparams that are new or changed."""
+    from nlbench.identity import changed_inputs
+
     if new["run_id"] == old["run_id"]:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-    why = (
-        f" (hparams this nlbench resolves differently: {', '.join(keys)})"
-        if keys
-        else " (a declared default changed since: `nlbench migrate-records` re-keys records)"
-    )
+    changed = changed_inputs(old["config"], new["config"])
+    if _custom_id(old):
+        why = " (the record was saved under a custom --run-id; its config gives this one)"
+    elif changed:
+        why = f" ({changed})"
+    elif keys:
+        why = f" (hparams this nlbench resolves differently: {', '.join(keys)})"
+    else:
+        why = " (a declared default changed since: `nlbench migrate-records` re-keys records)"
     return f"run_id differs: {new['run_id']}{why}"
+
+
+def _custom_id(record: dict[str, Any]) -> bool:
+    """Whether the record's run_id is not of the ``<method>-<dataset>-<12 hex>`` form (a
+    ``--run-id`` the user chose)."""
+    cfg = record["config"]
+    pattern = f"{re.escape(cfg['method'])}-{re.escape(cfg['dataset'])}-[0-9a-f]{{12}}"
+    return re.fullmatch(pattern, record["run_id"]) is None
 
 
 def register(cli: click.Group) -> None:

@@ -29,8 +29,10 @@ SECTIONS = ("speed", "method_ratios", "epochs", "ddp")
 @click.option("--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these.")
 def gpucheck(out: str, tiny: bool, device: str, data_root: str | None, only) -> None:
     """Check a GPU machine in one go and write one JSON report (exit 1 when a check fails)."""
+    from nlbench.atomic import check_output_file
     from nlbench.gpucheck.check import run_check, settings_for, write_report
 
+    check_output_file(Path(out), "--out")  # before the checks: minutes of work need a place
     settings = settings_for(tiny, device)
     report = run_check(settings, Path(data_root) if data_root else None, tuple(only))
     write_report(report, Path(out))
@@ -50,6 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     except NlbenchError as exc:
         click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        from nlbench.atomic import os_error
+
+        error = os_error(exc)
+        click.echo(f"Error: {' '.join(str(error).split())}", err=True)
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":

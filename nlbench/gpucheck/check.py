@@ -82,5 +82,4 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     """Write ``out`` whole or not at all (a temporary file renamed into place)."""
     from nlbench.atomic import atomic_write_text
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
