@@ -95,6 +95,12 @@ _BUG_HINT = "run the same command without --json to see the traceback"
 _failure: dict[str, str] = {}  # this call's error line, and whether its JSON was printed
 
 
+def json_printed() -> None:
+    """The command printed its own JSON object before a failing exit (``verify --json``'s
+    report with ``"ok": false``): ``main`` adds no error object, stdout stays one object."""
+    _failure["printed"] = "yes"
+
+
 def _json_error(error: str, hint: str | None, code: object) -> None:
     import json
 

@@ -1,10 +1,11 @@
 """The papers' CIFAR architectures: PreAct ResNet-18, ResNet-32, WRN-28-10, ResNet-18, VGG-16-BN.
 
 Parameter counts at 10 classes (3 channels, 32 px): ``preact_resnet18`` 11,171,274 (DivideMix,
-FaMUS), ``resnet32`` 464,154 (MW-Net, option-A shortcuts), ``wrn28_10`` 36,479,194 (L2R,
-MW-Net), ``resnet18`` 11,173,962 (timm's ResNet-18 with the small-image stem), ``vgg16_bn``
-14,728,266 (torchvision's VGG-16-BN features, one linear layer). Every convolution stack pools
-globally, so any image size works; residual additions are out of place so meta-learners can
+FaMUS: their code's block, whose identity shortcuts add the pre-activated input), ``resnet32``
+464,154 (MW-Net, option-A shortcuts), ``wrn28_10`` 36,479,194 (L2R, MW-Net), ``resnet18``
+11,173,962 (timm's ResNet-18 with the small-image stem), ``vgg16_bn`` 14,728,266
+(torchvision's VGG-16-BN features, one linear layer). Every convolution stack pools globally,
+so any image size works; residual additions are out of place so meta-learners can
 differentiate through a step (second-order gradients).
 """
 
@@ -23,9 +24,19 @@ from nlbench_plugins._models_common import kaiming_init
 
 
 class PreActBlock(nn.Module):
-    """BN-ReLU-conv ×2 with an identity (or 1×1-conv) shortcut from the pre-activation."""
+    """BN-ReLU-conv ×2 plus a shortcut. A projecting shortcut (1×1 conv) reads the
+    pre-activation ``relu(bn1(x))``; an identity one adds ``x`` itself (He et al.; WRN and
+    MW-Net's code), or with ``preact_identity`` the pre-activation too (DivideMix's and FaMUS's
+    ``PreActBlock``, whose PreAct ResNet-18 the papers' numbers come from)."""
 
-    def __init__(self, cin: int, cout: int, stride: int = 1, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        stride: int = 1,
+        dropout: float = 0.0,
+        preact_identity: bool = False,
+    ) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
@@ -34,20 +45,33 @@ class PreActBlock(nn.Module):
         self.dropout = dropout
         project = stride != 1 or cin != cout
         self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False) if project else None
+        self.preact_identity = preact_identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = F.relu(self.bn1(x))
-        skip = x if self.shortcut is None else self.shortcut(pre)
+        if self.shortcut is not None:
+            skip = self.shortcut(pre)
+        else:
+            skip = pre if self.preact_identity else x
         out = F.relu(self.bn2(self.conv1(pre)))
         if self.dropout:  # WRN's dropout between the two convolutions (Zagoruyko & Komodakis)
             out = F.dropout(out, self.dropout, self.training)
         return self.conv2(out) + skip
 
 
-def _stage(cin: int, cout: int, blocks: int, stride: int, dropout: float = 0.0) -> nn.Sequential:
+def _stage(
+    cin: int,
+    cout: int,
+    blocks: int,
+    stride: int,
+    dropout: float = 0.0,
+    preact_identity: bool = False,
+) -> nn.Sequential:
     return nn.Sequential(
         *[
-            PreActBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1, dropout)
+            PreActBlock(
+                cin if i == 0 else cout, cout, stride if i == 0 else 1, dropout, preact_identity
+            )
             for i in range(blocks)
         ]
     )
@@ -56,7 +80,9 @@ def _stage(cin: int, cout: int, blocks: int, stride: int, dropout: float = 0.0) 
 class PreActResNet18(ClassifierNet):
     """PreAct ResNet-18 as DivideMix and FaMUS train it on CIFAR (He et al. 2016, "Identity
     mappings"): 3×3 stem conv-BN-ReLU, four stages of two pre-activation blocks (64-512),
-    no final BN, global average pooling, linear classifier."""
+    no final BN, global average pooling, linear classifier. As in their released code, identity
+    shortcuts add the block's pre-activated input ``relu(bn1(x))``, not ``x`` (checked against
+    that code by ``nlbench verify dividemix|famus``)."""
 
     def __init__(self, num_classes: int, in_chans: int, dropout: float = 0.0) -> None:
         super().__init__(dropout)
@@ -65,7 +91,10 @@ class PreActResNet18(ClassifierNet):
         )
         widths = (64, 128, 256, 512)
         self.stages = nn.Sequential(
-            *[_stage(widths[max(i - 1, 0)], w, 2, 1 if i == 0 else 2) for i, w in enumerate(widths)]
+            *[
+                _stage(widths[max(i - 1, 0)], w, 2, 1 if i == 0 else 2, preact_identity=True)
+                for i, w in enumerate(widths)
+            ]
         )
         self.num_features = 512
         self.fc = nn.Linear(512, num_classes)
@@ -205,7 +234,7 @@ def vgg16_bn(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.
 MODELS = (
     (
         "preact_resnet18",
-        "PreAct ResNet-18, CIFAR stem (DivideMix, FaMUS); 11.2M params",
+        "PreAct ResNet-18, CIFAR stem, DivideMix/FaMUS code's shortcuts; 11.2M params",
         preact_resnet18,
         "He et al., Identity Mappings in Deep Residual Networks, ECCV 2016",
     ),

@@ -182,6 +182,29 @@ def test_hard_gumbel_is_binary_straight_through_with_the_prior_rate():
     assert float(count_penalty(r, 4)) == 4.0 and float(count_penalty(r, 4, quirk=True)) == 9.0
 
 
+@pytest.mark.parametrize(
+    ("dtype", "summed_in"),
+    [
+        (torch.float64, torch.float64),
+        (torch.float32, torch.float32),
+        (torch.bfloat16, torch.float32),
+        (torch.float16, torch.float32),
+    ],
+)
+def test_sampler_input_is_standardised_channel_sums_in_full_precision(dtype, summed_in):
+    """float64 samplers (``nlbench verify famus``) read float64 sums; half-precision gradients
+    are summed in float32."""
+    from nlbench_plugins.meta.sampler import channel_sums
+
+    grad = torch.arange(24, dtype=torch.float64).reshape(3, 2, 4) ** 2
+    sums = grad.reshape(3, -1).sum(1)
+    want = (sums - sums.mean()) / (sums.std() + 1e-9)
+    got = channel_sums(grad.to(dtype), 3, "cpu")
+    assert got.dtype == summed_in
+    assert torch.allclose(got.double(), want, rtol=1e-2 if dtype == torch.bfloat16 else 1e-6)
+    assert torch.equal(channel_sums(None, 3, "cpu"), torch.zeros(3))
+
+
 def test_mwnet_jvp_meta_gradient_runs(capsys, tmp_path):
     record = cli_record(capsys, tmp_path, "mwnet", "--epochs", "2", "--set", "meta_grad=jvp")
     assert record["method_info"]["meta_grad"] == "jvp"

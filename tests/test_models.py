@@ -208,3 +208,99 @@ def test_list_models_counts_params_on_meta_device(monkeypatch):
     assert rows.pop("timm") is None  # the bridge needs an architecture name
     assert all(isinstance(p, int) and p > 0 for p in rows.values()), rows
     assert rows["resnet32"] == 464_154 and rows["wrn28_10"] == 36_479_194
+
+
+def _bn(x: torch.Tensor, state: dict, prefix: str, train: bool) -> torch.Tensor:
+    """Batch norm written out: per channel, (x − mean) / sqrt(var + 1e-5) · γ + β, with the
+    batch's mean and biased variance in training, the running ones in evaluation."""
+    if train:
+        mean = x.mean(dim=(0, 2, 3))
+        var = (x - mean.view(1, -1, 1, 1)).pow(2).mean(dim=(0, 2, 3))
+    else:
+        mean, var = state[f"{prefix}.running_mean"], state[f"{prefix}.running_var"]
+    scale = state[f"{prefix}.weight"] / torch.sqrt(var + 1e-5)
+    return (x - mean.view(1, -1, 1, 1)) * scale.view(1, -1, 1, 1) + state[f"{prefix}.bias"].view(
+        1, -1, 1, 1
+    )
+
+
+def _released_preact_block(x, state, prefix, stride, train, preact_identity=True):
+    """The block of DivideMix's ``PreResNet.py`` and FaMUS's ``preresnet.py``, from their
+    definition: ``a = relu(bn1(x))``, ``out = conv2(relu(bn2(conv1(a)))) + shortcut(a)``, the
+    shortcut a 1×1 convolution when the shape changes and the identity otherwise, so an
+    identity block adds ``a``. ``preact_identity=False``: He et al.'s and MW-Net's WRN block,
+    whose identity shortcut adds ``x``."""
+    a = torch.relu(_bn(x, state, f"{prefix}.bn1", train))
+    h = nn.functional.conv2d(a, state[f"{prefix}.conv1.weight"], stride=stride, padding=1)
+    h = torch.relu(_bn(h, state, f"{prefix}.bn2", train))
+    h = nn.functional.conv2d(h, state[f"{prefix}.conv2.weight"], padding=1)
+    if f"{prefix}.shortcut.weight" in state:
+        return h + nn.functional.conv2d(a, state[f"{prefix}.shortcut.weight"], stride=stride)
+    return h + (a if preact_identity else x)
+
+
+def _randomise_batch_norms(net: nn.Module) -> None:
+    """γ, β and running statistics away from their initial 1/0, so that no term vanishes."""
+    gen = torch.Generator().manual_seed(3)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.weight.data = 0.5 + torch.rand(c, generator=gen, dtype=m.weight.dtype)
+            m.bias.data = 0.3 * torch.randn(c, generator=gen, dtype=m.bias.dtype)
+            m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
+            m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize(("cin", "stride"), [(4, 1), (3, 2)])  # identity, projection
+@pytest.mark.parametrize("preact_identity", [True, False])
+def test_preact_block_matches_its_definition(preact_identity, cin, stride, train):
+    from nlbench_plugins.models_cifar import PreActBlock
+
+    torch.manual_seed(0)
+    block = PreActBlock(cin, 4, stride, preact_identity=preact_identity).double()
+    _randomise_batch_norms(block)
+    block.train(train)
+    x = torch.randn(3, cin, 6, 6, dtype=torch.float64)
+    state = {f"block.{k}": v for k, v in block.state_dict().items()}
+    with torch.no_grad():
+        want = _released_preact_block(x, state, "block", stride, train, preact_identity)
+        got = block(x)
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+    if cin == 4:  # the two identity shortcuts differ by relu(bn1(x)) − x
+        other = PreActBlock(cin, 4, stride, preact_identity=not preact_identity).double()
+        other.load_state_dict(block.state_dict())
+        other.train(train)
+        with torch.no_grad():
+            pre = torch.relu(_bn(x, state, "block.bn1", train))
+        sign = 1 if preact_identity else -1
+        assert torch.allclose(got - other(x).detach(), sign * (pre - x), atol=1e-12)
+
+
+def _released_preact_resnet18(x: torch.Tensor, state: dict, train: bool) -> torch.Tensor:
+    """DivideMix's ``ResNet18`` / FaMUS's ``PreActResNet18`` forward from their definition:
+    conv3×3-BN-ReLU, four stages of two blocks (64-512, the first block of stages 2-4 with
+    stride 2), 4×4 average pooling (the whole 4×4 map at 32 px), linear layer."""
+    h = nn.functional.conv2d(x, state["stem.0.weight"], padding=1)
+    h = torch.relu(_bn(h, state, "stem.1", train))
+    for s in range(4):
+        for b in range(2):
+            stride = 2 if s > 0 and b == 0 else 1
+            h = _released_preact_block(h, state, f"stages.{s}.{b}", stride, train)
+    h = nn.functional.avg_pool2d(h, 4).flatten(1)
+    return nn.functional.linear(h, state["fc.weight"], state["fc.bias"])
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_preact_resnet18_is_the_released_dividemix_famus_network(train):
+    """Logits at 32 px, float64, equal the released code's network at the same weights."""
+    torch.manual_seed(0)
+    net = make("preact_resnet18", num_classes=10, image_size=32).double()
+    _randomise_batch_norms(net)
+    net.train(train)
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = _released_preact_resnet18(x, net.state_dict(), train)
+        got = net(x)
+    assert want.abs().max() > 0.1  # not a comparison of vanishing logits
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)

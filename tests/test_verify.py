@@ -276,26 +276,6 @@ def test_famus_replays_the_gumbel_noise_of_the_samplers():
     assert torch.allclose(gates, torch.nn.functional.one_hot(expected.argmax(-1), 2).float())
 
 
-def test_famus_step_network_differs_from_preact_resnet18_only_in_identity_shortcuts():
-    """The step's network has preact_resnet18's parameters; blocks with a projection compute
-    the same, identity blocks add the pre-activated input."""
-    import torch
-
-    from nlbench.verify.famus import _official_shortcut_net
-    from nlbench_plugins.models_cifar import PreActResNet18
-
-    torch.manual_seed(0)
-    ours, theirs = PreActResNet18(10, 3), _official_shortcut_net()
-    theirs.load_state_dict(ours.state_dict())
-    x = torch.randn(2, 64, 8, 8)
-    first = (ours.stages[0][0], theirs.stages[0][0])  # identity shortcut
-    projecting = (ours.stages[1][0], theirs.stages[1][0])
-    with torch.no_grad():
-        assert torch.equal(projecting[0](x), projecting[1](x))
-        pre = torch.relu(first[0].bn1(x))
-        assert torch.allclose(first[1](x) - first[0](x), pre - x, atol=1e-6)
-
-
 def test_the_wheel_carries_the_adapters():
     """``[tool.setuptools] packages`` is an explicit list: ``nlbench.verify`` must be on it."""
     from pathlib import Path

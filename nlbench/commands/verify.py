@@ -65,12 +65,21 @@ def register(cli: click.Group) -> None:
         if path is None:
             raise UsageError(f"--official PATH is required: your checkout of {adapter.repository}")
         report = verify(method, path, steps, batch_size, seed, tol, dtype)
-        if as_json:
-            click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
-        else:
-            _print(report)
+        _show(report, as_json)
         if not report.ok:
             click.get_current_context().exit(1)
+
+
+def _show(report: Any, as_json: bool) -> None:
+    """The report as a table, or as the one JSON object a failing ``--json`` call prints."""
+    if not as_json:
+        _print(report)
+        return
+    click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
+    if not report.ok:
+        from nlbench.cli import json_printed
+
+        json_printed()  # exit 1 adds no error object: the report says what differs
 
 
 def _print(report: Any) -> None:

@@ -2,12 +2,13 @@
 
 The official ``warmup()`` and ``train()`` (with ``SemiLoss``, ``linear_rampup`` and
 ``NegEntropy``) run as written, on the official ``PreResNet.ResNet18``; nlbench's
-``dividemix`` runs its warm-up and MixMatch steps on its ``preact_resnet18`` loaded with the same
-initial weights. Both get the same batches (two labeled views with their clean probabilities,
-two unlabeled views) and the same MixMatch draws: the Beta coefficient and the permutation
-nlbench draws from its generator are what the official ``np.random.beta`` and
-``torch.randperm`` return. Compared after each phase: the losses the official code prints
-(``Lx``, ``Lu``, CE), every weight, the batch-norm statistics.
+``dividemix`` runs its warm-up and MixMatch steps on its registered ``preact_resnet18`` loaded
+with the same initial weights (the two networks' logits are compared first). Both get the same
+batches (two labeled views with their clean probabilities, two unlabeled views) and the same
+MixMatch draws: the Beta coefficient and the permutation nlbench draws from its generator are
+what the official ``np.random.beta`` and ``torch.randperm`` return. Compared after each phase:
+the losses the official code prints (``Lx``, ``Lu``, CE), every weight, the batch-norm
+statistics.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def _nets(root: Path, seed: int) -> tuple[list[Any], list[Any]]:
 def _state(theirs: list[Any], ours: list[Any]) -> list[Any]:
     out = []
     for i, (t, o) in enumerate(zip(theirs, ours), start=1):
-        out.append(compare_tensors(f"net{i} weights", t.parameters(), o.parameters()))
+        mine = [p for _, p in classifier_last(o)]
+        out.append(compare_tensors(f"net{i} weights", t.parameters(), mine))
         out.append(compare_tensors(f"net{i} BN statistics", running_stats(t), running_stats(o)))
     return out
 
@@ -177,9 +179,10 @@ def _quiet() -> Any:
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def _warmup_check(root: Path, theirs: list[Any], b: dict[str, torch.Tensor]) -> Check:
+def _warmup_check(
+    root: Path, theirs: list[Any], ours: list[Any], b: dict[str, torch.Tensor]
+) -> Check:
     """One ``warmup()`` step of each net (asym: CE + NegEntropy) against nlbench's."""
-    ours = [copy.deepcopy(t) for t in theirs]
     method, _ = build_method("dividemix", overrides(), ours, NUM_CLASSES)
     mine = _ours_warmup(method, b["x"], b["y"])
     ns = _official_namespace(root, int(b["y"].numel()))
@@ -191,12 +194,13 @@ def _warmup_check(root: Path, theirs: list[Any], b: dict[str, torch.Tensor]) -> 
         compare(f"net{i + 1} loss (CE + penalty)", ce[i] + pen[i], w["loss"])
         for i, w in enumerate(mine)
     ]
-    return Check("warm-up step (asym), official network", losses + _state(theirs, ours))
+    return Check("warm-up step (asym)", losses + _state(theirs, ours))
 
 
-def _mix_check(root: Path, theirs: list[Any], batches: list[dict[str, torch.Tensor]]) -> Check:
+def _mix_check(
+    root: Path, theirs: list[Any], ours: list[Any], batches: list[dict[str, torch.Tensor]]
+) -> Check:
     """``train()`` of net 1 (peer net 2) then of net 2 (peer net 1), with nlbench's draws."""
-    ours = [copy.deepcopy(t) for t in theirs]
     method, ctx = build_method("dividemix", overrides(), ours, NUM_CLASSES)
     mine = _ours_mix(method, ctx, batches)
     bs = int(batches[0]["y"].numel())
@@ -216,7 +220,7 @@ def _mix_check(root: Path, theirs: list[Any], batches: list[dict[str, torch.Tens
         # in nlbench's dtype: its λu·ramp is a Python float inside the step, reported as a tensor
         off = torch.tensor([float(torch.as_tensor(s[j]).detach()) for s in semi], dtype=got.dtype)
         losses.append(compare(key, off, got))
-    name = f"{len(batches)} MixMatch step(s) per net, official network"
+    name = f"{len(batches)} MixMatch step(s) per net"
     return Check(name, losses + _state(theirs, ours))
 
 
@@ -232,11 +236,12 @@ def network_check(theirs: list[Any], registered: list[Any], x: torch.Tensor) -> 
 
 
 def verify(root: Path, steps: int, batch_size: int, seed: int) -> list[Check]:
-    """The network, one warm-up step and ``steps`` MixMatch steps; each step comparison starts
-    from the same weights with the official network on both sides (the step alone)."""
-    theirs, registered = _nets(root, seed)
+    """The network, one warm-up step and ``steps`` MixMatch steps, each step comparison from
+    the same initial weights: the official network against nlbench's ``preact_resnet18``."""
+    theirs, ours = _nets(root, seed)
     batches = _batches(steps, batch_size, seed)
-    checks = [network_check(theirs, registered, batches[0]["x"])]
-    checks.append(_warmup_check(root, [copy.deepcopy(t) for t in theirs], batches[0]))
-    checks.append(_mix_check(root, theirs, batches))
+    checks = [network_check(theirs, ours, batches[0]["x"])]
+    copies = [copy.deepcopy(n) for n in (*theirs, *ours)]
+    checks.append(_warmup_check(root, copies[:2], copies[2:], batches[0]))
+    checks.append(_mix_check(root, theirs, ours, batches))
     return checks

@@ -7,22 +7,18 @@ regularisers, meta-net and sampler updates; then ``model_step()``) runs on the o
 ``famus --set mixmatch=true famus_reg_quirk=true`` learner runs ``mix_step`` on the same mixed
 batch (inputs, refined and guessed targets, λu) and mixed meta batch. Shared: the initial
 weights of the network, meta-net and samplers, and the Gumbel noise (nlbench's draw, fed to the
-official ``sample_gumbel``, which only runs on CUDA). nlbench's network for the step is its
-PreAct ResNet-18 with the official blocks' shortcut (the pre-activated input, see
-docs/verification.md), checked against the official network first.
+official ``sample_gumbel``, which only runs on CUDA). nlbench's network is its registered
+``preact_resnet18``, checked against the official network first.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from nlbench.verify import official
 from nlbench.verify.ours import build_method, classifier_last, copy_into, running_stats
@@ -92,22 +88,12 @@ def overrides() -> dict[str, Any]:
     }
 
 
-def _official_shortcut_net() -> Any:
-    """nlbench's PreAct ResNet-18 whose blocks add the pre-activated input on identity
-    shortcuts, as the official ``preresnet.PreActBlock`` (checked against it, not assumed)."""
-    from nlbench_plugins.models_cifar import PreActBlock, PreActResNet18
+def _registered_net() -> Any:
+    """nlbench's ``preact_resnet18`` as a run builds it."""
+    from nlbench.models import build_model
+    from nlbench.plugins import get_host
 
-    class OfficialShortcutBlock(PreActBlock):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            pre = F.relu(self.bn1(x))
-            skip = pre if self.shortcut is None else self.shortcut(pre)
-            return self.conv2(F.relu(self.bn2(self.conv1(pre)))) + skip
-
-    net = PreActResNet18(NUM_CLASSES, 3)
-    for block in net.modules():
-        if isinstance(block, PreActBlock):
-            block.__class__ = OfficialShortcutBlock
-    return net
+    return build_model(get_host().registry("models"), "preact_resnet18", NUM_CLASSES, 3, 32)
 
 
 def _batches(steps: int, bs: int, seed: int) -> list[dict[str, torch.Tensor]]:
@@ -173,12 +159,12 @@ def _official(root: Path, seed: int) -> dict[str, Any]:
 
 
 def _ours(off: dict[str, Any]) -> tuple[Any, Any, Any, list[int]]:
-    """nlbench's famus learner on the official-shortcut network, loaded with the official
+    """nlbench's famus learner on its ``preact_resnet18``, loaded with the official
     network's and meta-net's weights; the official samplers loaded with nlbench's (its own
     initialisation, prior included). Returns the network, the learner, the context and, per
     official sampler, the row of nlbench's."""
     model = off["model"]
-    nets = [_official_shortcut_net(), _official_shortcut_net()]
+    nets = [_registered_net(), _registered_net()]
     copy_into(model.params(), [p for _, p in classifier_last(nets[0])], "network weights")
     copy_into(running_stats(model), running_stats(nets[0]), "batch-norm statistics")
     method, ctx = build_method("famus", overrides(), nets, NUM_CLASSES)
@@ -257,7 +243,7 @@ def _step_check(off: dict[str, Any], ours: tuple, run: dict, steps: int) -> Chec
     s_theirs, s_ours = _samplers(off, learner, rows)
     vnet = off["vnet"]
     return Check(
-        f"{steps} training_step() call(s), official-shortcut network",
+        f"{steps} training_step() call(s)",
         [
             compare(
                 "loss (model_step l_f)",
@@ -283,57 +269,21 @@ def _step_check(off: dict[str, Any], ours: tuple, run: dict, steps: int) -> Chec
     )
 
 
-def _network_check(off: dict[str, Any], mirror: Any, x: torch.Tensor) -> Check:
-    """The official network against nlbench's ``preact_resnet18`` and against the
-    official-shortcut network the step uses, at the same weights, train mode, on copies."""
-    from nlbench.models import build_model
-    from nlbench.plugins import get_host
-
-    registered = build_model(get_host().registry("models"), "preact_resnet18", NUM_CLASSES, 3, 32)
-    copy_into(off["model"].params(), [p for _, p in classifier_last(registered)], "weights")
+def _network_check(off: dict[str, Any], net: Any, x: torch.Tensor) -> Check:
+    """The official network against nlbench's ``preact_resnet18`` the step uses, at the same
+    weights, in train mode (batch statistics), on copies so no statistic moves."""
     with torch.no_grad():
         theirs = copy.deepcopy(off["model"]).train()(x)
-        qs = [
-            compare("logits vs preact_resnet18", theirs, copy.deepcopy(registered).train()(x)),
-            compare("logits vs the step's network", theirs, copy.deepcopy(mirror).train()(x)),
-        ]
-    return Check("network: official PreActResNet18, same weights (train mode)", qs)
-
-
-@contextlib.contextmanager
-def _sampler_inputs_in_default_dtype() -> Iterator[str]:
-    """nlbench's samplers read ``channel_sums``, which casts the gradient to float32
-    (``.float()``) and so cannot feed float64 samplers; in a float64 comparison the cast
-    follows the gradient's dtype instead (float32 runs leave nlbench's function in place).
-    Yields the note the report carries."""
-    from nlbench_plugins.meta import sampler
-
-    if torch.get_default_dtype() == torch.float32:
-        yield ""
-        return
-    original = sampler.channel_sums
-
-    def in_dtype(grad: torch.Tensor | None, channels: int, device: Any) -> torch.Tensor:
-        if grad is None or channels < 2:
-            return torch.zeros(channels, device=device)
-        s = grad.detach().reshape(channels, -1).sum(1)
-        return (s - s.mean()) / (s.std() + 1e-9)
-
-    sampler.channel_sums = in_dtype
-    try:
-        yield ", nlbench's float32 cast of the sampler input lifted"
-    finally:
-        sampler.channel_sums = original
+        ours = copy.deepcopy(net).train()(x)
+    quantity = compare("logits (train mode)", theirs, ours)
+    return Check("network: official PreActResNet18 vs preact_resnet18, same weights", [quantity])
 
 
 def verify(root: Path, steps: int, batch_size: int, seed: int) -> list[Check]:
     """The networks, then ``steps`` official training steps against nlbench's mix steps."""
-    with _sampler_inputs_in_default_dtype() as note:
-        off = _official(root, seed)
-        ours = _ours(off)
-        batches = _batches(steps, batch_size, seed)
-        first = _network_check(off, ours[0], batches[0]["x"])
-        run = _run(off, ours, batches)
-        step = _step_check(off, ours, run, steps)
-    step.name += note
-    return [first, step]
+    off = _official(root, seed)
+    ours = _ours(off)
+    batches = _batches(steps, batch_size, seed)
+    first = _network_check(off, ours[0], batches[0]["x"])
+    run = _run(off, ours, batches)
+    return [first, _step_check(off, ours, run, steps)]

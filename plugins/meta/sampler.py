@@ -87,10 +87,11 @@ def hard_gumbel(logits: torch.Tensor, tau: float, gen: torch.Generator | None) -
 
 def channel_sums(grad: torch.Tensor | None, channels: int, device) -> torch.Tensor:
     """Per-output-channel sum of a gradient, standardised ``(s − mean)/(std + 1e-9)`` (the
-    official ``input_norm``); zeros when there is no gradient or a single channel."""
+    official ``input_norm``); zeros when there is no gradient or a single channel. Half-precision
+    gradients are summed in float32; float32 and float64 ones in their own dtype."""
     if grad is None or channels < 2:
         return torch.zeros(channels, device=device)
-    s = grad.detach().float().reshape(channels, -1).sum(1)
+    s = full_precision(grad.detach()).reshape(channels, -1).sum(1)
     return (s - s.mean()) / (s.std() + 1e-9)
 
 
