@@ -1,7 +1,8 @@
 """A run's identity: what its run_id hashes, so that ids do not drift as nlbench grows.
 
 The run_id is ``<method>-<dataset>-<12 hex>`` of the canonical JSON of the *key*: method,
-dataset, noise spec, profile, seed, noise seed, train subset and every hyper-parameter whose
+dataset, noise spec (and the noise model's version when it is not 1), profile, seed, noise
+seed, train subset and every hyper-parameter whose
 resolved value differs from its declared default, execution-only ones left out (as DomainBed
 names a run directory by a hash of its arguments). So:
 
@@ -50,8 +51,17 @@ def _at_default(key: str, value: Any, decl: HParam) -> bool:
 def run_key(
     config: Mapping[str, Any], hp: Mapping[str, Any], declared: Mapping[str, HParam]
 ) -> dict[str, Any]:
-    """The dict the run_id hashes (``config`` holds :data:`KEY_FIELDS`; ``hp`` is resolved)."""
-    return {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
+    """The dict the run_id hashes (``config`` holds :data:`KEY_FIELDS`; ``hp`` is resolved).
+
+    ``noise_version`` counts only when it is not 1 (``NoiseModelSpec.version``): every record
+    of a noise model whose meaning never changed keeps its run_id, and a record without it is
+    one of version 1.
+    """
+    key = {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
+    version = config.get("noise_version")
+    if version not in (None, 1):
+        key["noise_version"] = version
+    return key
 
 
 def record_key(config: Mapping[str, Any], mspec: MethodSpec) -> dict[str, Any]:

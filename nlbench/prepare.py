@@ -19,7 +19,13 @@ from nlbench.data import DatasetData, ImageSet, LoadRequest, class_balanced_subs
 from nlbench.errors import UsageError
 from nlbench.hparams import declared_hparams, resolve_hparams
 from nlbench.identity import run_key
-from nlbench.noise import NoiseContext, apply_noise, noise_report, noise_rng
+from nlbench.noise import (
+    NoiseContext,
+    apply_noise,
+    corrupt_held_out,
+    noise_report,
+    noise_rng,
+)
 from nlbench.plugins import Host
 from nlbench.seeding import numpy_rng
 from nlbench.specs import DatasetSpec, MethodSpec
@@ -148,6 +154,8 @@ def run_identity(cfg: RunConfig, host: Host) -> Identity:
         "noise_seed": cfg.noise_seed,
         "train_subset": cfg.train_subset,
     }
+    if nmodel.version != 1:  # a noise model whose meaning changed (NoiseModelSpec.version)
+        identity["noise_version"] = nmodel.version
     key = run_key(identity, hp, declared_hparams(mspec))
     run_id = cfg.run_id or compute_run_id(key)
     return Identity(mspec, dspec, nspec, hp, identity, run_id, key)
@@ -179,6 +187,7 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     result = apply_noise(nspec, ctx, host.registry("noise"))
     if result.train_x is not None:
         data.train.x = result.train_x
+    corrupt_held_out(result, {"test": data.test, "val": data.val, "meta": meta})
     report = noise_report(nspec, clean, result, data.num_classes, noise_model.convention)
     data_info = {
         "train_size": len(data.train),

@@ -52,6 +52,9 @@ class NoiseModelSpec:
     ``check_arg`` validates the argument without data (e.g. :func:`nlbench.noise.rate_arg`).
     ``asym_maps``: the ``DatasetSpec.asym_map`` names this model has a class-pair map for (the
     keys it accepts); a dataset declaring a name no noise model knows fails at registration.
+    ``version``: raise it when the same spec string starts to mean different data (version 2 of
+    the input corruptions also corrupts the test images); a version other than 1 enters the
+    run identity, so records of the older meaning are never returned as finished runs.
     """
 
     name: str
@@ -64,6 +67,7 @@ class NoiseModelSpec:
     # when the run is keyed, before any data loads (a sweep refuses `sym:2` when it plans)
     check_arg: Callable[[str | None, str], Any] | None = None
     asym_maps: tuple[str, ...] = ()
+    version: int = 1
 
 
 @dataclass(frozen=True)
