@@ -138,3 +138,13 @@ def test_other_noise_models_keep_their_keys(noise):
     """Their run_ids are pinned in test_run_identity.py; here: no version enters the key."""
     ident = run_identity(RunConfig(noise=noise), get_host())
     assert "noise_version" not in ident.key and "noise_version" not in ident.identity
+
+
+def test_rerun_of_a_version_one_record_says_why_its_run_id_moved():
+    from nlbench.commands.rerun import _id_line
+
+    ident = run_identity(RunConfig(noise="shuffled_pixels"), get_host())
+    new = {"run_id": ident.run_id, "config": ident.identity}
+    old_config = {k: v for k, v in ident.identity.items() if k != "noise_version"}
+    old = {"run_id": "erm-digits-000000000000", "config": old_config}
+    assert "changed meaning: version 1 → 2" in _id_line(old, new)

@@ -158,9 +158,13 @@ def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    versions = [c["config"].get("noise_version") or 1 for c in (old, new)]
     why = (
         f" (hparams this nlbench resolves differently: {', '.join(keys)})"
         if keys
+        else f" (noise '{old['config']['noise']}' changed meaning: version {versions[0]} → "
+        f"{versions[1]}, see NoiseModelSpec.version)"
+        if versions[0] != versions[1]
         else " (a declared default changed since: `nlbench migrate-records` re-keys records)"
     )
     return f"run_id differs: {new['run_id']}{why}"
