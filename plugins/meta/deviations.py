@@ -39,8 +39,8 @@ _MWNET_OPT = Deviation(
 # torch 1.0; L2R: TensorFlow float32). The paper profiles set amp=false on every dataset.
 _AMP = Deviation(
     what="on CUDA the quick and cpu profiles (amp=true) evaluate the test set and scan the "
-    "train set (the losses of the GMM pseudo-clean meta sets; with mixmatch=true also label "
-    "refinement and co-guessing) under bf16 autocast; the official code is fp32 throughout. "
+    "train set (the losses behind GMM pseudo-clean meta sets; FaMUS's mixmatch=true also its "
+    "label refinement and co-guessing) under bf16 autocast; the official code is fp32. "
     "Training steps (look-ahead, meta loss, actual step) are always fp32; on CPU amp does nothing",
     why="speed on tensor cores; amp is an execution setting (not in the run_id): the paper "
     "profile runs the official fp32",
