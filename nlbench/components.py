@@ -279,7 +279,8 @@ class ComposedMethod(SingleNetMethod):
 
     def record_info(self) -> dict[str, Any]:
         hp = self.hp
-        scope = "whole noisy set" if hp.get("fl_scope") == "global" else "class of the noisy label"
+        whole = hp.get("fl_scope") == "global"
+        group = "the whole noisy set" if whole else "each class of the noisy label"
         return {
             "selector": hp["selector"],
             "reweighter": hp["reweighter"],
@@ -287,6 +288,7 @@ class ComposedMethod(SingleNetMethod):
             "first_selection_epoch": self.first,
             "space": hp["space"] if self.selector else None,
             "density_space": hp["density_space"] if self.reweighter else None,
-            "per_class": scope,
-            "similarity": "M - L2 distance, M = max distance in the class",
+            "per_class": "whole noisy set" if whole else "class of the noisy label",
+            "similarity": f"M - L2 distance, M = max distance within the group ({group}; "
+            "each random part of a group larger than fl_partition)",
         }

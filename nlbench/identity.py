@@ -1,7 +1,8 @@
 """A run's identity: what its run_id hashes, so that ids do not drift as nlbench grows.
 
 The run_id is ``<method>-<dataset>-<12 hex>`` of the canonical JSON of the *key*: method,
-dataset, noise spec, profile, seed, noise seed, train subset and every hyper-parameter whose
+dataset, noise spec (and the noise model's version when it is not 1), profile, seed, noise
+seed, train subset and every hyper-parameter whose
 resolved value differs from its declared default, execution-only ones left out (as DomainBed
 names a run directory by a hash of its arguments). So:
 
@@ -65,6 +66,9 @@ def run_key(
     key = {**{f: config.get(f) for f in KEY_FIELDS}, "hparams": identity_hparams(hp, declared)}
     if config.get("inputs"):  # only then: runs that read no file keep their run_ids
         key["inputs"] = config["inputs"]
+    version = config.get("noise_version")  # NoiseModelSpec.version; counts only when not 1
+    if version not in (None, 1):
+        key["noise_version"] = version
     return key
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,18 @@ class NoiseContext:
 
 @dataclass
 class NoiseResult:
-    """Noisy labels, and for input corruptions the replaced training images."""
+    """Noisy labels, and for input corruptions the replaced training images.
+
+    ``held_out`` (input corruptions that change the data set, not only the training set):
+    uint8 images of a held-out split → (the same split corrupted as the training images were,
+    how many were corrupted). The runner applies it to the test set, the clean val split and a
+    clean meta set, in that order (:func:`corrupt_held_out`).
+    """
 
     labels: np.ndarray
     train_x: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    held_out: Callable[[torch.Tensor], tuple[torch.Tensor, int]] | None = None
 
 
 def labels_sha256(labels: np.ndarray) -> str:
@@ -71,6 +79,19 @@ def apply_noise(spec: NoiseSpec, ctx: NoiseContext, registry: Registry) -> Noise
         raise UsageError(f"noise '{spec}' produced labels of the wrong shape or range")
     result.labels = labels
     return result
+
+
+def corrupt_held_out(result: NoiseResult, splits: dict[str, Any]) -> None:
+    """Corrupt each held-out split (an ``ImageSet`` or None, in the order given) in place with
+    ``result.held_out``; the counts go to ``result.info["held_out_corrupted"]``."""
+    if result.held_out is None:
+        return
+    counts = {}
+    for name, split in splits.items():
+        if split is None or len(split) == 0:
+            continue
+        split.x, counts[name] = result.held_out(split.x)
+    result.info["held_out_corrupted"] = counts
 
 
 def noise_report(

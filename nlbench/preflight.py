@@ -85,6 +85,8 @@ def run_identity(cfg: RunConfig, host: Any) -> Identity:
         "noise_seed": cfg.noise_seed,
         "train_subset": cfg.train_subset,
     }
+    if nmodel.version != 1:  # a noise model whose meaning changed (NoiseModelSpec.version)
+        identity["noise_version"] = nmodel.version
     inputs = read_inputs(nmodel, nspec)
     if inputs:  # the contents of the files the run reads (nlbench.identity)
         identity["inputs"] = inputs

@@ -17,7 +17,13 @@ from nlbench.config import NoiseSpec, RunConfig
 from nlbench.data import DatasetData, ImageSet, LoadRequest, class_balanced_subset
 from nlbench.download import loading
 from nlbench.errors import UsageError
-from nlbench.noise import NoiseContext, apply_noise, noise_report, noise_rng
+from nlbench.noise import (
+    NoiseContext,
+    apply_noise,
+    corrupt_held_out,
+    noise_report,
+    noise_rng,
+)
 from nlbench.plugins import Host
 
 # re-exported: the identity of a run is resolved before torch loads (nlbench.preflight)
@@ -128,6 +134,7 @@ def prepare(cfg: RunConfig, host: Host) -> Prepared:
     result = apply_noise(nspec, ctx, host.registry("noise"))
     if result.train_x is not None:
         data.train.x = result.train_x
+    corrupt_held_out(result, {"test": data.test, "val": data.val, "meta": meta})
     report = noise_report(nspec, clean, result, data.num_classes, noise_model.convention)
     data_info = {
         "train_size": len(data.train),

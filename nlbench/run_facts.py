@@ -3,9 +3,9 @@
 Three facts the record and the boards need and the static :class:`~nlbench.specs.MethodSpec`
 cannot give: the noise setting a method may tune to (:class:`NoiseSetting`, also
 ``TrainContext.noise``), the run's flags (a method's ``flags_for`` sees the resolved hparams
-and the noise setting: DivideMix is ``noise_tuned`` only when a row of its per-setting table
-decided a value), and the known deviations from the official code that the run's options leave
-in effect (``method_info["deviations"]``).
+and the noise setting: DivideMix is ``noise_tuned`` when the noise chose a value it left open,
+a row of its per-setting table or its r = 0.9 and asym rules), and the known deviations from
+the official code that the run's options leave in effect (``method_info["deviations"]``).
 """
 
 from __future__ import annotations

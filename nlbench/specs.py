@@ -53,6 +53,9 @@ class NoiseModelSpec:
     ``check_arg`` validates the argument without data (e.g. :func:`nlbench.noise.rate_arg`).
     ``asym_maps``: the ``DatasetSpec.asym_map`` names this model has a class-pair map for (the
     keys it accepts); a dataset declaring a name no noise model knows fails at registration.
+    ``version``: raise it when the same spec string starts to mean different data (version 2 of
+    the input corruptions also corrupts the test images); a version other than 1 enters the
+    run identity, so records of the older meaning are never returned as finished runs.
     """
 
     name: str
@@ -68,6 +71,7 @@ class NoiseModelSpec:
     # reads(arg) -> the files the argument names, whose contents decide the labels: their
     # SHA-256 enters the run identity (a changed file is a new run; nlbench.identity)
     reads: Callable[[str | None], Sequence[str | os.PathLike]] | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ both nets (co-guessing), sharpens both (T = 0.5), applies MixMatch, and minimise
 ``Lx + λu·ramp·Lu + prior penalty`` (Eqs. (9)–(12)). Test = argmax of the summed logits.
 
 Per-setting λu / τ come from the paper's Appendix Table 7 (:mod:`.dividemix.settings`) for
-the run's noise setting (``ctx.noise``); a run whose values came from a row is flagged
-``noise_tuned`` (``MethodSpec.flags_for``), one on the official defaults or explicit values is
-not. Known differences from the official code: ``nlbench show method dividemix``.
+the run's noise setting (``ctx.noise``). A run is flagged ``noise_tuned``
+(``MethodSpec.flags_for``) when the noise chose any value it left open: λu or τ by a row, the
+5-epoch GMM loss history at r = 0.9, the warm-up penalty for asym noise (``method_info``:
+``noise_tuned_by``); one with all four set explicitly, or on the official defaults, is not.
+Known differences from the official code: ``nlbench show method dividemix``.
 """
 
 from __future__ import annotations

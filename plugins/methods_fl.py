@@ -92,7 +92,8 @@ FL_DEVIATIONS = (
         "a group larger than fl_partition (10,000) points is split into seeded random parts, "
         "each selecting fl_ratio of its points",
         "the distance matrix of 70k-image Clothing1M classes (or a global CIFAR-10 selection) "
-        "does not fit in memory; records count the parts (select_fl_partitions)",
+        "does not fit in memory; records count the groups, the split ones and the parts "
+        "(select_fl_groups, select_fl_split_groups, select_fl_parts)",
         "raise fl_partition above the group size (memory 4 n^2 bytes)",
     ),
 )

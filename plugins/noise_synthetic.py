@@ -205,6 +205,19 @@ def instance_dependent(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 
 # -- input corruptions (Zhang et al. 2017; labels untouched) --------------------------------
+# Zhang et al. (ICLR 2017) §2.1 change the data set, not the training set alone: "shuffled
+# pixels: a random permutation of the pixels is chosen and then the same permutation is applied
+# to all the images in both training and test set"; random pixels: "a different random
+# permutation is applied to each image independently"; Gaussian: "a Gaussian distribution (with
+# matching mean and variance to the original image dataset) is used to generate random pixels
+# for each image". They report only the training fit of the last two (Fig. 1a); "each image" is
+# read as every image. So held-out images (test, clean val, a clean meta set) are corrupted as
+# the training images are (``NoiseResult.held_out``): test accuracy measures generalisation on
+# the corrupted distribution. ``MODEL:p`` corrupts a fraction p of every split. Version 2 in
+# the run identity; version 1 corrupted the training images only and tested on natural ones.
+INPUT_VERSION = 2
+
+
 def _require_images(ctx: NoiseContext, name: str) -> torch.Tensor:
     x = ctx.train_x
     if x is None or x.numel() == 0 or x.dtype != torch.uint8:
@@ -215,29 +228,43 @@ def _require_images(ctx: NoiseContext, name: str) -> torch.Tensor:
     return x
 
 
-def _chosen(ctx: NoiseContext, arg: str | None, name: str) -> np.ndarray:
-    """Indices of the images to corrupt: a fraction p (default 1) drawn without replacement."""
-    n = len(ctx.clean)
-    p = 1.0 if arg is None else parse_rate(arg, f"{name}:{arg}")
+def _chosen(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the images to corrupt: a fraction p of n drawn without replacement."""
     if p == 1.0:
         return np.arange(n)
-    return np.sort(ctx.rng.choice(n, size=round(p * n), replace=False))
+    return np.sort(rng.choice(n, size=round(p * n), replace=False))
 
 
-def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult:
-    """Replace the chosen images chunk by chunk with ``fill(images_chunk) -> new chunk``."""
-    x = _require_images(ctx, name)
-    idx = _chosen(ctx, arg, name)
+def _replaced(x: torch.Tensor, idx: np.ndarray, fill) -> torch.Tensor:
+    """A copy of ``x`` with the images ``idx`` replaced chunk by chunk by ``fill(chunk)``."""
     out = x.clone()
     for s in range(0, len(idx), CHUNK):
         part = torch.as_tensor(idx[s : s + CHUNK])
         out[part] = fill(out[part])
-    return NoiseResult(ctx.clean.copy(), train_x=out, info={"corrupted_images": len(idx)})
+    return out
+
+
+def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult:
+    """Replace a fraction p (default 1) of the training images with ``fill(chunk)``, and give
+    the held-out sets the same treatment (``ctx.rng`` continues: one seeded stream)."""
+    x = _require_images(ctx, name)
+    p = 1.0 if arg is None else parse_rate(arg, f"{name}:{arg}")
+    rng = ctx.rng
+    idx = _chosen(len(ctx.clean), p, rng)
+    out = _replaced(x, idx, fill)
+
+    def held_out(images: torch.Tensor) -> tuple[torch.Tensor, int]:
+        chosen = _chosen(images.shape[0], p, rng)
+        return _replaced(images, chosen, fill), len(chosen)
+
+    info = {"corrupted_images": len(idx)}
+    return NoiseResult(ctx.clean.copy(), train_x=out, info=info, held_out=held_out)
 
 
 def shuffled_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
-    """One random permutation of pixel positions, the same for every image (channels move
-    together)."""
+    """One random permutation of pixel positions for every image, training and held-out alike
+    (Zhang et al. §2.1: "the same permutation ... in both training and test set"); channels
+    move together."""
     x = _require_images(ctx, "shuffled_pixels")
     perm = torch.as_tensor(ctx.rng.permutation(x.shape[2] * x.shape[3]))
 
@@ -248,7 +275,8 @@ def shuffled_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 
 def random_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
-    """A different random permutation of pixel positions for every image."""
+    """A different random permutation of pixel positions for every image, held-out images
+    included (Zhang et al. §2.1: "applied to each image independently")."""
     rng = ctx.rng
 
     def fill(chunk: torch.Tensor) -> torch.Tensor:
@@ -262,7 +290,9 @@ def random_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 
 def gaussian_pixels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
-    """Images replaced by Gaussian pixels with the training set's per-channel mean and std."""
+    """Images replaced by Gaussian pixels with the training set's per-channel mean and std,
+    held-out images included (Zhang et al. §2.1: "matching mean and variance to the original
+    image dataset ... for each image")."""
     x = _require_images(ctx, "gaussian")
     c = x.shape[1]
     total, sq = np.zeros(c), np.zeros(c)
@@ -334,27 +364,30 @@ SPECS = [
     ),
     NoiseModelSpec(
         "shuffled_pixels",
-        "one pixel permutation for all training images",
+        "one pixel permutation for all images, train and test (Zhang et al. 2017)",
         shuffled_pixels,
         kind="input",
         needs_arg=False,
-        convention="input: fixed pixel permutation",
+        convention="input: fixed pixel permutation, train and test",
+        version=INPUT_VERSION,
     ),
     NoiseModelSpec(
         "random_pixels",
-        "an independent pixel permutation per training image",
+        "an independent pixel permutation per image, train and test",
         random_pixels,
         kind="input",
         needs_arg=False,
-        convention="input: per-image pixel permutation",
+        convention="input: per-image pixel permutation, train and test",
+        version=INPUT_VERSION,
     ),
     NoiseModelSpec(
         "gaussian",
-        "training images replaced by Gaussian noise with the data's mean and std",
+        "images (train and test) replaced by Gaussian noise with the training data's mean and std",
         gaussian_pixels,
         kind="input",
         needs_arg=False,
-        convention="input: Gaussian pixels",
+        convention="input: Gaussian pixels, train and test",
+        version=INPUT_VERSION,
     ),
 ]
 

@@ -42,10 +42,16 @@ class FacilityLocation:
 
     def select(self, vectors: torch.Tensor, gen: torch.Generator) -> Selection:
         res = select_group(vectors, self.ratio, self.algorithm, self.epsilon, gen, self.partition)
+        parts = int(res.info["partitions"])
+        # summed over the groups by ComposedMethod: fl_groups is the number of groups (classes
+        # of the noisy label, or 1 with fl_scope=global), fl_split_groups how many of them were
+        # larger than fl_partition and split into random parts, fl_parts the parts selected in
         info = {
             "fl_objective": res.objective,
             "fl_algorithm": res.info["algorithm"],
-            "fl_partitions": res.info["partitions"],
+            "fl_groups": 1,
+            "fl_split_groups": int(parts > 1),
+            "fl_parts": parts,
             "fl_evaluations": res.evaluations,
         }
         return Selection(res.indices, res.info["cluster_sizes"], info)

@@ -110,6 +110,32 @@ def test_resolve_setting_history_penalty_and_overrides():
     assert (custom.lambda_u, custom.p_threshold) == (7.0, 0.3) and "set" in custom.source
 
 
+EXPLICIT = {"lambda_u": 25.0, "p_threshold": 0.5}
+
+
+@pytest.mark.parametrize(
+    "noise,rate,hp,tuned_by",
+    [
+        ("sym_incl", 0.9, {}, ("lambda_u", "p_threshold", "gmm_history")),
+        ("sym_incl", 0.9, EXPLICIT, ("gmm_history",)),  # the r = 0.9 rule still chose one
+        ("sym_incl", 0.9, {**EXPLICIT, "gmm_history": 5}, ()),
+        ("asym", 0.4, EXPLICIT, ("conf_penalty",)),  # the asym rule chose the penalty
+        ("asym", 0.4, {**EXPLICIT, "conf_penalty": True}, ()),
+        ("sym", 0.5, {}, ("lambda_u", "p_threshold")),
+        ("pairflip", 0.4, {}, ()),  # no row: the official defaults
+    ],
+)
+def test_noise_tuned_names_every_value_the_noise_chose(noise, rate, hp, tuned_by):
+    """The flag is set exactly when some value left open was chosen from the noise; explicit
+    settings of all of them are never flagged (README: honest records)."""
+    from nlbench_plugins.dividemix.settings import setting_for
+
+    base = {"lambda_u": None, "p_threshold": None, "gmm_history": None, "conf_penalty": None}
+    setting = setting_for({**base, **hp}, "cifar10", 10, NoiseSetting(noise, rate, noise))
+    assert setting.noise_tuned_by == tuned_by
+    assert setting.noise_tuned is bool(tuned_by)
+
+
 # -- the method on real (tiny) data ----------------------------------------------------------
 def test_co_divide_trains_each_net_on_the_other_nets_split(tmp_path):
     method, ctx = build(tmp_path, warmup_epochs=0)

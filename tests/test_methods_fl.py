@@ -55,7 +55,9 @@ def test_method_runs_end_to_end(capsys, tmp_path, method):
             n_train = record["data"].get("train_size", 1297)
             assert e["selected"] == pytest.approx(0.4 * n_train, abs=10)
             assert 0.0 <= e["selected_precision"] <= 1.0
-            assert e["select_fl_partitions"] == 10  # one part per class of the noisy label
+            # one group per class of the noisy label, none split into random parts
+            assert (e["select_fl_groups"], e["select_fl_split_groups"]) == (10, 0)
+            assert e["select_fl_parts"] == 10
     assert record["method_info"]["first_selection_epoch"] == 3
 
 
@@ -151,16 +153,29 @@ def test_fl_scope_against_brute_force(tmp_path, scope):
             local = brute_force_greedy(pairwise_distances(vec[members]), round(0.4 * len(members)))
             expected += members[local].tolist()
     assert idx.tolist() == expected
-    assert info["fl_partitions"] == (1 if scope == "global" else 3)
+    assert info["fl_groups"] == info["fl_parts"] == (1 if scope == "global" else 3)
+    assert info["fl_split_groups"] == 0
     assert float(sizes.sum()) == 23  # every point has one nearest medoid in its group
+
+
+def test_records_count_groups_split_groups_and_parts(tmp_path):
+    """Per class: one group per class; only groups above fl_partition are cut into parts."""
+    run = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
+    cfg = RunConfig(method="fl_only", dataset="digits", overrides={"fl_partition": 5}, **run)
+    method, _ = build_method(cfg)
+    labels = torch.tensor([0] * 4 + [1] * 12 + [2] * 5)
+    vec = torch.randn(len(labels), 3, generator=torch.Generator().manual_seed(0))
+    _, _, info = method._select(vec, labels, torch.Generator().manual_seed(1))
+    assert (info["fl_groups"], info["fl_split_groups"], info["fl_parts"]) == (3, 1, 1 + 3 + 1)
 
 
 def test_global_scope_end_to_end(capsys, tmp_path):
     record = cli_run(capsys, tmp_path, "fl_only", "--set", "fl_scope=global")
     last = record["epochs"][-1]
-    assert last["select_fl_partitions"] == 1
+    assert (last["select_fl_groups"], last["select_fl_parts"]) == (1, 1)
     assert last["selected"] == round(0.4 * record["data"]["train_size"])
     assert record["method_info"]["per_class"] == "whole noisy set"
+    assert "within the group (the whole noisy set;" in record["method_info"]["similarity"]
     assert all(d["option"] != "fl_scope" for d in record["method_info"]["deviations"])
 
 

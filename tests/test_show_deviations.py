@@ -10,7 +10,10 @@ from helpers import run_cli
 from nlbench.plugins import get_host
 
 
-@pytest.mark.parametrize("method", ["dividemix", "fl_only", "density_weighted", "fl_weighted"])
+@pytest.mark.parametrize(
+    "method",
+    ["dividemix", "fl_only", "density_weighted", "fl_weighted", "mwnet", "l2r", "famus"],
+)
 def test_show_method_prints_every_deviation(capsys, method):
     spec = get_host().get("methods", method)
     assert spec.deviations, f"{method} lists its differences from the official code"
@@ -39,3 +42,20 @@ def test_show_method_restore_options(capsys):
 def test_show_method_without_deviations(capsys):
     res = run_cli(capsys, "show", "method", "erm")
     assert res.code == 0 and "differences from the official code: none recorded" in res.out
+
+
+@pytest.mark.parametrize(
+    "method,facts",
+    [
+        ("mwnet", ["bf16 autocast", "'unif' noise", "sym_incl", "independently"]),
+        ("l2r", ["bf16 autocast", "conv kernels", "--set decay_scope=weights"]),
+        ("famus", ["bf16 autocast", "Nesterov", "--set nesterov=true"]),
+        ("dividemix", ["301 epochs", "--epochs 301"]),
+    ],
+)
+def test_cards_state_precision_optimiser_decay_and_schedule(capsys, method, facts):
+    """The facts issue #30 found missing from the cards, checked against the official code."""
+    data = json.loads(run_cli(capsys, "show", "method", method, "--json").out)
+    text = " ".join(f"{d['what']} {d['restore']}" for d in data["deviations"])
+    for fact in facts:
+        assert fact in text, fact

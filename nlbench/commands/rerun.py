@@ -165,11 +165,17 @@ def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    versions = [c["config"].get("noise_version") or 1 for c in (old, new)]
     changed = changed_inputs(old["config"], new["config"])
     if _custom_id(old):
         why = " (the record was saved under a custom --run-id; its config gives this one)"
     elif changed:
         why = f" ({changed})"
+    elif versions[0] != versions[1]:
+        why = (
+            f" (noise '{old['config']['noise']}' changed meaning: version {versions[0]} → "
+            f"{versions[1]}, see NoiseModelSpec.version)"
+        )
     elif keys:
         why = f" (hparams this nlbench resolves differently: {', '.join(keys)})"
     else:

@@ -35,6 +35,32 @@ _MWNET_OPT = Deviation(
     restore="--profile paper (SGD 1e-3, m 0.9, Nesterov, wd 5e-4, w/Σw: the WRN script) or "
     "--set weight_norm=mean (MW-Net.py)",
 )
+# The official code is fp32 throughout (MW-Net and FaMUS: PyTorch without autocast, FaMUS on
+# torch 1.0; L2R: TensorFlow float32). The paper profiles set amp=false on every dataset.
+_AMP = Deviation(
+    what="on CUDA the quick and cpu profiles (amp=true) evaluate the test set and scan the "
+    "train set (the losses behind GMM pseudo-clean meta sets; FaMUS's mixmatch=true also its "
+    "label refinement and co-guessing) under bf16 autocast; the official code is fp32. "
+    "Training steps (look-ahead, meta loss, actual step) are always fp32; on CPU amp does nothing",
+    why="speed on tensor cores; amp is an execution setting (not in the run_id): the paper "
+    "profile runs the official fp32",
+    restore="--set amp=false (the paper profile's value)",
+)
+_UNIF_NOISE = Deviation(
+    what="the official 'unif' noise (load_corrupted_data.py: each label drawn from r/C + "
+    "(1 - r)·I) may keep the true class, so its realized rate is r(1 - 1/C); the boards' "
+    "default sym flips exactly round(r·N) labels to another class",
+    why="the boards compare every method on one noise convention",
+    restore="--noise sym_incl:R (round(r·N) labels redrawn over all C classes, true class "
+    "included; the official draws each label independently, a binomial count)",
+)
+_L2R_NOISE = Deviation(
+    what="the official uniform noise (generate_noisy_cifar_data.py) relabels int(r·N) samples "
+    "with floor(U(0, C - 1)): classes 0 to C - 2 (never the last), the true class included; "
+    "the boards' default sym flips exactly round(r·N) labels to another class",
+    why="the boards compare every method on one noise convention",
+    restore="--noise sym_incl:R (the nearest: round(r·N) labels redrawn over all C classes)",
+)
 _FAMUS_LAYERS = Deviation(
     what="gated layers = the last famus_gated tensors in forward order (found from the "
     "autograd graph) minus the classifier pair; the official code takes model.params()"
@@ -51,11 +77,36 @@ _FAMUS_PRIOR = Deviation(
     restore="",
 )
 
-MWNET = (_META_STREAM, _SCHEDULE, _MWNET_OPT)
+MWNET = (
+    _META_STREAM,
+    _SCHEDULE,
+    Deviation(
+        what="train batches come in shuffled passes (one per epoch) and meta batches from the "
+        "reshuffled stream above; the official WRN-28-10 script (train_WRN-28-10_Meta_PGC.py, "
+        "the paper profile's source) draws every step's train and meta batch independently "
+        "(next(iter(loader)) on a freshly shuffled loader), so within its 20k iterations "
+        "samples are seen unequal numbers of times (MW-Net.py uses passes, as here)",
+        why="one epoch loop for every method: records, lr schedules and resume count passes",
+        restore="",
+    ),
+    _MWNET_OPT,
+    _AMP,
+    _UNIF_NOISE,
+)
 
 L2R = (
     _META_STREAM,
     _SCHEDULE,
+    Deviation(
+        what="the quick and cpu profiles decay every tensor (biases, batch-norm parameters), in "
+        "the SGD step and the clean cost; the official ResNet decays only the conv kernels and "
+        "the final layer's weight (models/cnn/resnet_module.py)",
+        why="every method of the suite decays every tensor in these profiles, so their boards "
+        "compare methods, not decay sets; their records keep their run_ids",
+        restore="--set decay_scope=weights (the paper profile's value)",
+    ),
+    _AMP,
+    _L2R_NOISE,
     Deviation(
         what="with famus=true the L_g term is left out of ε's gradient",
         why="L2R's training gradient at ε = 0 is zero, so L_g's std has no gradient there; "
@@ -90,11 +141,14 @@ FAMUS = (
         why="an empty or tiny meta set would stop the run",
         restore="",
     ),
+    _AMP,
     Deviation(
-        what="on CUDA with amp=true the MixMatch variant's label refinement and co-guessing "
-        "run under bf16 autocast; the official code is fp32 throughout",
-        why="speed; the meta step itself (look-ahead, meta loss) is always fp32",
-        restore="--set amp=false",
+        what="the quick and cpu profiles train the networks with SGD without Nesterov momentum "
+        "(the optimiser every method of the suite shares there); the official build_models.py "
+        "defaults --nesterov to true, for the networks and the meta-net",
+        why="one network optimiser for every method on the CPU boards; their records keep "
+        "their run_ids",
+        restore="--set nesterov=true (the paper profile's value)",
     ),
     Deviation(
         what="the quick and cpu profiles train the meta-net with Adam(1e-3, wd 1e-4) instead "

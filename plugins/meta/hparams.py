@@ -78,13 +78,20 @@ _WRN: dict[str, Any] = {
 }
 
 
-def clean_meta_profiles(**paper: Any) -> dict[str, Any]:
+# What the official code does on any dataset: fp32 throughout (no autocast in evaluation or the
+# train-set scans: amp is an execution setting, so it changes no run_id).
+PAPER_DEFAULT: dict[str, Any] = {"amp": False}
+
+
+def clean_meta_profiles(official: dict[str, Any] | None = None, **paper: Any) -> dict[str, Any]:
     """Profiles of a method trained on a trusted meta set (``mwnet``, ``l2r``): ``paper`` =
-    the shared WRN-28-10 script with the method's differences ``paper``, for CIFAR-10 and -100;
-    ``quick`` and ``cpu`` only size the trusted set (100 and 1,000 samples)."""
+    the shared WRN-28-10 script with the method's differences ``paper``, for CIFAR-10 and -100,
+    and on every dataset fp32 plus the method's ``official`` code settings; ``quick`` and
+    ``cpu`` only size the trusted set (100 and 1,000 samples)."""
     wrn = {**_WRN, **paper}
+    default = {**PAPER_DEFAULT, **(official or {})}
     return {
-        "paper": {"cifar10": wrn, "cifar100": wrn},
+        "paper": {"default": default, "cifar10": wrn, "cifar100": wrn},
         "quick": {"default": {"meta_set": "clean:100"}},
         "cpu": {"default": {"meta_set": "clean:1000"}},
     }

@@ -20,7 +20,11 @@ from nlbench.method import TrainContext
 from nlbench_plugins.meta.batches import MetaBatches
 from nlbench_plugins.meta.gated import GatedLookAhead
 from nlbench_plugins.meta.rules import RULES, MetaStep, Rule
-from nlbench_plugins.meta.weighting import MetaNetWeighting, PerturbationWeighting
+from nlbench_plugins.meta.weighting import (
+    MetaNetWeighting,
+    PerturbationWeighting,
+    decay_groups,
+)
 
 AnyWeighting: TypeAlias = MetaNetWeighting | PerturbationWeighting
 RuleFactory: TypeAlias = Callable[[TrainContext, nn.Module], Rule]
@@ -43,7 +47,7 @@ class Learner:
     ) -> None:
         self.ctx, self.hp = ctx, ctx.hparams
         self.model = ctx.build_model()
-        self.opt = ctx.make_optimizer(self.model.parameters())
+        self.opt = ctx.make_optimizer(decay_groups(self.model, self.hp.get("decay_scope")))
         self.weighting = weighting(ctx, self.model, self.opt)
         self.rule = rule(ctx, self.model)
         self.meta: MetaBatches | None = None

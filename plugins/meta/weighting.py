@@ -51,6 +51,31 @@ def meta_optimizer(params, hp: dict[str, Any]) -> torch.optim.Optimizer:
     raise UsageError(f"meta_opt '{name}': accepted adam, sgd")
 
 
+DECAY_SCOPES = (None, "weights")  # None: every tensor
+_KERNELS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def decay_groups(model: nn.Module, scope: str | None) -> list[dict[str, Any]]:
+    """The network's parameter groups for its optimiser (and so for L2R's clean cost, which
+    :func:`decay_map` reads from them).
+
+    None: one group, every tensor decayed (every other method of the suite).
+    ``weights``: only the convolution kernels and linear weights are decayed, as in the official
+    L2R, whose ResNet puts an L2 regulariser on each conv kernel and the final layer's weight and
+    none on biases or batch-norm parameters (``models/cnn/resnet_module.py``).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if scope is None:
+        return [{"params": params}]
+    if scope not in DECAY_SCOPES:
+        raise UsageError(f"decay_scope '{scope}': accepted null (every tensor), weights")
+    kernels = {id(m.weight) for m in model.modules() if isinstance(m, _KERNELS)}
+    decayed = [p for p in params if id(p) in kernels]
+    rest = [p for p in params if id(p) not in kernels]
+    groups: list[dict[str, Any]] = [{"params": decayed}, {"params": rest, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
 def decay_map(model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, float]:
     """Each trainable tensor's weight decay in the network's optimizer: L2R's clean cost adds
     ``λ/2·‖ŵ‖²`` as the official ``model.cost`` (cross-entropy plus the L2 decay) does."""
@@ -141,6 +166,7 @@ class PerturbationWeighting:
 
     def __init__(self, ctx: TrainContext, model: nn.Module, opt: torch.optim.Optimizer) -> None:
         self.decay: dict[str, float] | None = decay_map(model, opt)
+        self.scope = ctx.hparams.get("decay_scope")
         self.eps = torch.zeros(0)
 
     @property
@@ -173,7 +199,11 @@ class PerturbationWeighting:
         return {}
 
     def record_info(self) -> dict[str, Any]:
-        return {"clean_cost": "mean CE + weight_decay/2 * ||w||^2 (official model.cost)"}
+        decayed = "every tensor" if self.scope is None else "conv and linear weights"
+        return {
+            "clean_cost": "mean CE + weight_decay/2 * ||w||^2 (official model.cost)",
+            "decayed": f"{decayed} (decay_scope={self.scope or 'null'})",
+        }
 
     def state(self) -> dict[str, Any]:
         return {}
