@@ -167,3 +167,21 @@ def test_generated_bad_records_never_break_the_command(capsys, mutations):
             assert sum(f"/{folder}bad{i}/run.json" in line for line in lines) <= 1
         new = {p for p in root.rglob("*")} - before
         assert all(p.is_relative_to(out) for p in new), new
+
+
+def test_a_record_of_an_older_noise_version_is_left_off_with_its_reason(tmp_path):
+    """A noise model whose meaning changed (NoiseModelSpec.version) never fills a board cell
+    with records of its old meaning; a record of the current version does."""
+    from nlbench.boards.records import collect, current_noise_versions
+
+    assert current_noise_versions()["shuffled_pixels"] == 2  # the built-in's version now
+    old = synthetic_record(noise="shuffled_pixels", seed=0)
+    new = synthetic_record(noise="shuffled_pixels", seed=1)
+    new["config"]["noise_version"] = 2
+    for record in (old, new):
+        write_synthetic(tmp_path, record)
+    got = collect(tmp_path, noise_versions={"shuffled_pixels": 2})
+    assert [r["config"]["seed"] for _, r, _ in got.records] == [1]
+    assert len(got.problems) == 1
+    assert "version 1 of noise 'shuffled_pixels', which is at version 2" in got.problems[0]
+    assert len(collect(tmp_path, noise_versions={}).records) == 2  # unknown versions: kept

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from nlbench.config import canonical_json, comparable_hparams
+from nlbench.config import canonical_json, comparable_hparams, parse_noise
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.record import read_record
 from nlbench.registry import NAME_RE, NAME_SHOWN
@@ -66,7 +66,42 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def collect(results: Path, strict: bool = False) -> Collected:
+def current_noise_versions() -> dict[str, int]:
+    """Each registered noise model's version (``NoiseModelSpec.version``), from the static cache;
+    empty when the plugins cannot be described without loading them."""
+    from nlbench.preflight import static_or_none
+    from nlbench.static_specs import Undecidable
+
+    host = static_or_none()
+    if host is None:
+        return {}
+    try:
+        return {
+            e.name: int(getattr(e.spec, "version", 1)) for e in host.registry("noise").entries()
+        }
+    except Undecidable:
+        return {}
+
+
+def outdated_noise(record: dict[str, Any], versions: dict[str, int]) -> str:
+    """Why a record's noise means something else now (its model's version moved), or ``""``."""
+    cfg = record.get("config") or {}
+    try:
+        kind = parse_noise(str(cfg.get("noise"))).type
+    except NlbenchError:
+        return ""
+    have, want = cfg.get("noise_version") or 1, versions.get(kind)
+    if want is None or have == want:
+        return ""
+    return (
+        f"made under version {have} of noise '{kind}', which is at version {want} now (its "
+        "meaning changed): left off the boards; re-run the cell"
+    )
+
+
+def collect(
+    results: Path, strict: bool = False, noise_versions: dict[str, int] | None = None
+) -> Collected:
     """Read every ``run.json`` under ``results`` in sorted order; keep the finished, valid ones.
 
     A bad record is named and skipped (``strict`` makes it an error). A run_id seen twice counts
@@ -76,6 +111,7 @@ def collect(results: Path, strict: bool = False) -> Collected:
     if not results.is_dir():
         raise UsageError(f"--results {results}: not a directory")
     out = Collected([], [])
+    versions = current_noise_versions() if noise_versions is None else noise_versions
     seen: dict[str, tuple[str, str]] = {}  # run_id -> (first path, its numbers)
     for path in sorted(results.rglob("run.json"), key=lambda p: p.as_posix()):
         try:
@@ -90,8 +126,11 @@ def collect(results: Path, strict: bool = False) -> Collected:
                 raise UsageError(one_line(f"{msg} (--strict)")) from None
             out.problems.append(one_line(msg))
             continue
+        stale = outdated_noise(record, versions) if done else ""
         if not done:
             out.unfinished += 1
+        elif stale:
+            out.problems.append(one_line(f"{path}: {stale}"))
         elif run_id in seen:
             first, first_numbers = seen[run_id]
             if numbers != first_numbers:
