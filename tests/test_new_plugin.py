@@ -68,10 +68,10 @@ def test_generated_composed_method_uses_its_reweighter(scaffold, tmp_path):
 
 
 def test_scaffold_claims_no_paper(tmp_path):
-    """--name coteaching must not produce a method citing Co-teaching."""
-    module = _load(tmp_path, "coteaching")
-    source = (tmp_path / "pkg" / "nlbench_coteaching.py").read_text()
-    assert "Han et al" not in source and "Co-teaching" not in source
+    """--name mentornet must not produce a method citing MentorNet."""
+    module = _load(tmp_path, "mentornet")
+    source = (tmp_path / "pkg" / "nlbench_mentornet.py").read_text()
+    assert "Jiang et al" not in source and "MentorNet" not in source
     specs = []
     module.register_methods(specs.append)
     assert all(spec.reference == "" for spec in specs)

@@ -53,6 +53,11 @@ _FL = (
     "its FL settings but releases no training code; nlbench composes them from its selectors "
     "and reweighters"
 )
+_BASELINE = (
+    "no adapter yet: one training step was compared once against the official loss code by a "
+    "script outside nlbench (docs/methods/baselines.md, 'One training step against the official "
+    "code', with the agreement measured); an adapter for `nlbench verify` is still to write"
+)
 NOT_VERIFIABLE = {
     "l2r": "not verifiable without TensorFlow: the official code "
     "(uber-research/learning-to-reweight-examples) is TensorFlow 1 graph code that needs "
@@ -62,6 +67,11 @@ NOT_VERIFIABLE = {
     "fl_only": _FL,
     "density_weighted": _FL,
     "fl_weighted": _FL,
+    "coteaching": _BASELINE,
+    "jocor": _BASELINE,
+    "elr": _BASELINE,
+    "forward": _BASELINE,
+    "confident_learning": _BASELINE,
 }
 
 
