@@ -17,6 +17,8 @@ def test_memorisation_study_board(tmp_path):
     res = tmp_path / "res"
     for noise, fit in [("random_labels:1.0", None), ("gaussian", 4), ("random_labels:0.0", 2)]:
         rec = synthetic_record("erm", noise, 0, (0.2, 0.3), dataset="digits", fit_epochs=fit)
+        if noise == "gaussian":  # the input corruptions are at version 2 (test images too)
+            rec["config"]["noise_version"] = 2
         write_synthetic(res / "studies-memorisation-digits", rec)
     write_synthetic(res, synthetic_record())  # a main-board record stays on the main board
     boards, collected = lb.build(res)
