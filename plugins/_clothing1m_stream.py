@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nlbench.data import Batch, EpochPlan
+from nlbench.api import Batch, EpochPlan
 
 MEAN, STD = (0.6959, 0.6537, 0.6371), (0.3113, 0.3192, 0.3214)
 RESIZE, CROP = 256, 224

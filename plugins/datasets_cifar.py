@@ -19,12 +19,19 @@ import numpy as np
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from nlbench import hookimpl
-from nlbench.api import small_image_profiles
-from nlbench.data import DatasetData, ImageSet, LoadRequest
-from nlbench.download import Archive, Expected, load_numpy_pickle, require_files
-from nlbench.errors import DataMissingError
-from nlbench.specs import DatasetSpec
+from nlbench.api import (
+    Archive,
+    DataMissingError,
+    DatasetData,
+    DatasetSpec,
+    Expected,
+    ImageSet,
+    LoadRequest,
+    hookimpl,
+    load_numpy_pickle,
+    require_files,
+    small_image_profiles,
+)
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)

@@ -33,10 +33,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlbench import hookimpl
-from nlbench.data import DatasetData, ImageSet, LoadRequest
-from nlbench.download import Expected, require_files
-from nlbench.specs import DatasetSpec
+from nlbench.api import (
+    DatasetData,
+    DatasetSpec,
+    Expected,
+    ImageSet,
+    LoadRequest,
+    hookimpl,
+    require_files,
+)
 from nlbench_plugins._clothing1m_stream import (
     CROP,
     MEAN,
@@ -97,7 +102,7 @@ class KeyedImageSet(ImageSet):
 
 def _lines(path: Path) -> list[str]:
     """The file's lines as UTF-8 text (a one-line data error otherwise)."""
-    from nlbench.errors import DataMissingError
+    from nlbench.api import DataMissingError
 
     try:
         return path.read_text(encoding="utf-8").splitlines()
@@ -110,7 +115,7 @@ def _lines(path: Path) -> list[str]:
 
 def read_kv(path: Path) -> dict[str, int]:
     """``key label`` lines → {key: label}; a label outside 0..13 is a data error."""
-    from nlbench.errors import DataMissingError
+    from nlbench.api import DataMissingError
 
     out = {}
     for line_no, line in enumerate(_lines(path), start=1):
@@ -133,7 +138,7 @@ def read_keys(path: Path) -> list[str]:
 
 
 def _split(folder: Path, keys_file: str, labels: dict[str, int]) -> tuple[list[str], KeyedImageSet]:
-    from nlbench.errors import DataMissingError
+    from nlbench.api import DataMissingError
 
     keys = read_keys(folder / keys_file)
     missing = [k for k in keys if k not in labels]

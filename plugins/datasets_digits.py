@@ -9,9 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nlbench import hookimpl
-from nlbench.data import DatasetData, ImageSet, LoadRequest
-from nlbench.specs import DatasetSpec
+from nlbench.api import DatasetData, DatasetSpec, ImageSet, LoadRequest, hookimpl
 
 TEST_SIZE = 500
 

@@ -18,12 +18,18 @@ import numpy as np
 import torch
 from torchvision.datasets import FashionMNIST
 
-from nlbench import hookimpl
-from nlbench.api import small_image_profiles
-from nlbench.data import DatasetData, ImageSet, LoadRequest
-from nlbench.download import Archive, Expected, require_files
-from nlbench.errors import DataMissingError
-from nlbench.specs import DatasetSpec
+from nlbench.api import (
+    Archive,
+    DataMissingError,
+    DatasetData,
+    DatasetSpec,
+    Expected,
+    ImageSet,
+    LoadRequest,
+    hookimpl,
+    require_files,
+    small_image_profiles,
+)
 
 MEAN, STD = (0.2860,), (0.3530,)
 IDX_IMAGES, IDX_LABELS = 2051, 2049

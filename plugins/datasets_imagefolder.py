@@ -20,11 +20,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlbench import hookimpl
-from nlbench.api import small_image_profiles
-from nlbench.data import DatasetData, ImageSet, LoadRequest
-from nlbench.errors import DataMissingError
-from nlbench.specs import DatasetSpec
+from nlbench.api import (
+    DataMissingError,
+    DatasetData,
+    DatasetSpec,
+    ImageSet,
+    LoadRequest,
+    hookimpl,
+    small_image_profiles,
+)
 
 ROOT_ENV, SIZE_ENV = "NLBENCH_IMAGEFOLDER", "NLBENCH_IMAGEFOLDER_SIZE"
 DEFAULT_SIZE = 32

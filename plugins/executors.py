@@ -15,10 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from nlbench import hookimpl
-from nlbench.errors import UsageError
-from nlbench.specs import ExecutorSpec
-from nlbench.sweep import Job, run_job, threads_per_job
+from nlbench.api import ExecutorSpec, Job, UsageError, hookimpl, run_job, threads_per_job
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nlbench import hookimpl
-from nlbench.hparam_types import Float
-from nlbench.specs import LossSpec
+from nlbench.api import Float, LossSpec, hookimpl
 
 GCE_CITATION = (
     "Zhang & Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural "
@@ -42,7 +40,7 @@ def generalized_ce(hp: Any):
     """``(1 - p_y^q) / q`` (GCE, eq. 6)."""
     q = float(hp["q"])
     if not 0.0 < q <= 1.0:
-        from nlbench.errors import UsageError
+        from nlbench.api import UsageError
 
         raise UsageError(f"q={q!r} is not accepted; GCE needs 0 < q <= 1 (the paper uses 0.7)")
 

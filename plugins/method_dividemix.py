@@ -29,22 +29,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlbench import hookimpl
-from nlbench.data import Batch, EpochPlan, class_balanced_pool
-from nlbench.gmm import Split, clean_probability, co_divide, normalise_losses
-from nlbench.hparam_types import Bool, Float, Int, Optional
-from nlbench.method import Method, TrainContext
-from nlbench.mixmatch import (
+from nlbench.api import (
+    Batch,
+    Bool,
+    EpochPlan,
+    Float,
+    Int,
+    Method,
+    MethodSpec,
+    Optional,
+    TrainContext,
+    class_balanced_pool,
+    derive_seed,
+    hookimpl,
+)
+from nlbench.api.algorithms import (
+    Split,
+    clean_probability,
+    co_divide,
     linear_rampup,
     mixmatch,
     negative_entropy,
+    normalise_losses,
     probability_mse,
     sharpen,
     soft_cross_entropy,
     uniform_prior_penalty,
 )
-from nlbench.seeding import derive_seed
-from nlbench.specs import MethodSpec
 from nlbench_plugins.dividemix.settings import DEVIATIONS, PROFILES, resolve_setting, run_flags
 
 NETS = ("net1", "net2")

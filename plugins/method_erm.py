@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from nlbench import hookimpl
-from nlbench.method import SINGLE_NET_HPARAMS, SingleNetMethod
-from nlbench.specs import MethodSpec
+from nlbench.api import SINGLE_NET_HPARAMS, MethodSpec, SingleNetMethod, hookimpl
 
 
 @hookimpl

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nlbench import hookimpl
-from nlbench.hparam_types import Bool, Float, Int, Optional, with_defaults
-from nlbench.specs import MethodSpec
+from nlbench.api import Bool, Float, Int, MethodSpec, Optional, hookimpl, with_defaults
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, PAPER_DEFAULT
 from nlbench_plugins.meta.method import MetaReweight

@@ -13,9 +13,7 @@ only in the paper profile (``--set decay_scope=null`` there gives the old behavi
 
 from __future__ import annotations
 
-from nlbench import hookimpl
-from nlbench.hparam_types import Choice
-from nlbench.specs import MethodSpec
+from nlbench.api import Choice, MethodSpec, hookimpl
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, clean_meta_profiles
 from nlbench_plugins.meta.method import MetaReweight

@@ -29,8 +29,7 @@ FaMUS escapes by starting meta-learning after its warm-up.
 
 from __future__ import annotations
 
-from nlbench import hookimpl
-from nlbench.specs import MethodSpec
+from nlbench.api import MethodSpec, hookimpl
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, clean_meta_profiles
 from nlbench_plugins.meta.method import MetaReweight

@@ -38,9 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nlbench import hookimpl
-from nlbench.components import ComposedMethod, composed_hparams
-from nlbench.specs import Deviation, Hparams, MethodSpec
+from nlbench.api import ComposedMethod, Deviation, Hparams, MethodSpec, composed_hparams, hookimpl
 
 REFERENCE = (
     "Cai, Cao & Liu, An Empirical Study of Robust Deep Models (Stanford CS341 report); "

@@ -16,9 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlbench import hookimpl
-from nlbench.api import ClassifierNet, check_options
-from nlbench.specs import ModelSpec
+from nlbench.api import ClassifierNet, ModelSpec, check_options, hookimpl
 from nlbench_plugins._models_common import conv_bn
 
 

@@ -14,10 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from nlbench import hookimpl
-from nlbench.api import check_options, on_meta_device
-from nlbench.errors import UsageError
-from nlbench.specs import ModelSpec
+from nlbench.api import ModelSpec, UsageError, check_options, hookimpl, on_meta_device
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlbench import hookimpl
-from nlbench.config import parse_rate
-from nlbench.noise import NoiseContext, NoiseResult, rate_arg
-from nlbench.specs import NoiseModelSpec
+from nlbench.api import NoiseContext, NoiseModelSpec, NoiseResult, hookimpl, parse_rate, rate_arg
 
 
 def no_noise(ctx: NoiseContext, arg: str | None) -> NoiseResult:

@@ -21,11 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlbench import hookimpl
-from nlbench.download import Archive, Expected, numpy_safe_globals, require_files
-from nlbench.errors import UsageError
-from nlbench.noise import NoiseContext, NoiseResult
-from nlbench.specs import NoiseModelSpec
+from nlbench.api import (
+    Archive,
+    Expected,
+    NoiseContext,
+    NoiseModelSpec,
+    NoiseResult,
+    UsageError,
+    hookimpl,
+    numpy_safe_globals,
+    require_files,
+)
 
 log = logging.getLogger(__name__)
 

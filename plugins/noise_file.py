@@ -19,10 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlbench import hookimpl
-from nlbench.errors import UsageError
-from nlbench.noise import NoiseContext, NoiseResult
-from nlbench.specs import NoiseModelSpec
+from nlbench.api import NoiseContext, NoiseModelSpec, NoiseResult, UsageError, hookimpl
 
 LABEL_MAX = 2**31  # indices and labels beyond this are not a label file
 

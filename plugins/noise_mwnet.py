@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlbench import hookimpl
-from nlbench.config import parse_rate
-from nlbench.errors import UsageError
-from nlbench.noise import NoiseContext, NoiseResult, rate_arg
-from nlbench.specs import NoiseModelSpec
+from nlbench.api import (
+    NoiseContext,
+    NoiseModelSpec,
+    NoiseResult,
+    UsageError,
+    hookimpl,
+    parse_rate,
+    rate_arg,
+)
 
 MATRIX_SEED = 1  # flip_labels_C(..., seed=1) in the official code: the targets never vary
 

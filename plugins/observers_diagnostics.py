@@ -23,8 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nlbench import hookimpl
-from nlbench.hparams import eval_batch_size
+from nlbench.api import eval_batch_size, hookimpl
 
 
 def summed_gradients(

@@ -12,7 +12,7 @@ import math
 import os
 from typing import Any
 
-from nlbench import hookimpl
+from nlbench.api import hookimpl
 
 log = logging.getLogger(__name__)
 # run_id -> SummaryWriter of the runs open in this process: hooks are module functions, so the

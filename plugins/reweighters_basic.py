@@ -16,15 +16,8 @@ from typing import Any
 
 import torch
 
-from nlbench import hookimpl
-from nlbench.components import check_choice
-from nlbench.errors import UsageError
-from nlbench.facility_location import (
-    agreement_fractions,
-    density_counts,
-    same_label_distance_quantile,
-)
-from nlbench.specs import ReweighterSpec
+from nlbench.api import ReweighterSpec, UsageError, check_choice, hookimpl
+from nlbench.api.algorithms import agreement_fractions, density_counts, same_label_distance_quantile
 
 MODES = ("count", "agree")
 

@@ -10,17 +10,14 @@ from typing import Any
 
 import torch
 
-from nlbench import hookimpl
-from nlbench.components import Selection, check_choice
-from nlbench.errors import UsageError
-from nlbench.facility_location import (
+from nlbench.api import Selection, SelectorSpec, UsageError, check_choice, hookimpl
+from nlbench.api.algorithms import (
     ALGORITHMS,
     cluster_sizes,
     pairwise_distances,
     select_group,
     set_cover,
 )
-from nlbench.specs import SelectorSpec
 
 
 def _ratio(hp: dict[str, Any]) -> float:

@@ -55,3 +55,22 @@ def test_modules_are_short():
     over = {name for name, n in sizes.items() if n > MAX_MODULE_LINES}
     assert over <= OVERSIZE, f"new modules over {MAX_MODULE_LINES} lines: {sorted(over - OVERSIZE)}"
     assert over >= OVERSIZE, f"split already, drop from OVERSIZE: {sorted(OVERSIZE - over)}"
+
+
+def test_built_in_plugins_import_only_the_public_api():
+    """The built-ins show third parties what to import: ``nlbench.api`` (and its submodules),
+    never an internal module of the core, so the plugin boundary is the one that holds still."""
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                internal = name == "nlbench" or name.startswith("nlbench.")
+                if internal and not (name == "nlbench.api" or name.startswith("nlbench.api.")):
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
+    assert not found, f"plugins import internal nlbench modules (use nlbench.api): {found}"

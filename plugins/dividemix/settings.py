@@ -30,9 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nlbench.errors import UsageError
-from nlbench.run_facts import NoiseSetting
-from nlbench.specs import DatasetSpec, Deviation
+from nlbench.api import DatasetSpec, Deviation, NoiseSetting, UsageError
 
 # {dataset: {noise family: {nominal rate: (lambda_u, p_threshold)}}}
 TABLE7: dict[str, dict[str, dict[float, tuple[float, float]]]] = {

@@ -9,8 +9,7 @@ from typing import Any
 
 import torch
 
-from nlbench.data import DeviceImages, TrainSet
-from nlbench.errors import UsageError
+from nlbench.api import DeviceImages, TrainSet, UsageError
 
 
 class MetaBatches:

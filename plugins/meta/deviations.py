@@ -9,7 +9,7 @@ meta-weight-net (``MW-Net.py``, ``train_WRN-28-10_Meta_PGC.py``), learning-to-re
 
 from __future__ import annotations
 
-from nlbench.specs import Deviation
+from nlbench.api import Deviation
 
 _META_STREAM = Deviation(
     what="meta batches are drawn from an endless stream reshuffled after each pass; a pass "

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlbench import distributed, metagrad
-from nlbench.method import TrainContext
+from nlbench.api import TrainContext
+from nlbench.api.algorithms import distributed, metagrad
 from nlbench_plugins.meta.rules import MetaStep, Weighting
 from nlbench_plugins.meta.sampler import (
     LayerSamplers,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nlbench.errors import UsageError
-from nlbench.hparam_types import Bool, Choice, Float, Int, Optional, Str
+from nlbench.api import Bool, Choice, Float, Int, Optional, Str, UsageError
 
 META_GRADS = ("exact", "jvp", "fd")
 COMMON_HPARAMS: dict[str, Any] = {

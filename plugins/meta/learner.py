@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlbench import metagrad
-from nlbench.method import TrainContext
+from nlbench.api import TrainContext
+from nlbench.api.algorithms import metagrad
 from nlbench_plugins.meta.batches import MetaBatches
 from nlbench_plugins.meta.gated import GatedLookAhead
 from nlbench_plugins.meta.rules import RULES, MetaStep, Rule

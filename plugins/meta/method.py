@@ -15,9 +15,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nlbench.data import Batch, EpochPlan, class_balanced_pool
-from nlbench.errors import UsageError
-from nlbench.method import Method, Scan, TrainContext
+from nlbench.api import (
+    Batch,
+    EpochPlan,
+    Method,
+    Scan,
+    TrainContext,
+    UsageError,
+    class_balanced_pool,
+)
 from nlbench_plugins.meta.hparams import check_hparams
 from nlbench_plugins.meta.learner import Learner, rule_for
 from nlbench_plugins.meta.mix import MixMetaBatch

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlbench.data import Batch
-from nlbench.mixmatch import (
+from nlbench.api import Batch
+from nlbench.api.algorithms import (
     full_precision,
     mixmatch,
     sharpen,

@@ -14,10 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlbench.data import EpochPlan
-from nlbench.gmm import Split, co_divide
-from nlbench.method import TrainContext
-from nlbench.mixmatch import linear_rampup
+from nlbench.api import EpochPlan, TrainContext
+from nlbench.api.algorithms import Split, co_divide, linear_rampup
 from nlbench_plugins.meta.mix import MIX_DEFAULTS, MixMetaBatch, MixTask, build_task
 from nlbench_plugins.meta.sources import OwnPseudoSet
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from nlbench import metagrad
-from nlbench.method import TrainContext
+from nlbench.api import TrainContext
+from nlbench.api.algorithms import metagrad
 
 
 @dataclass

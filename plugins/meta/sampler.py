@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlbench.mixmatch import full_precision
+from nlbench.api.algorithms import full_precision
 
 
 def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
@@ -48,7 +48,7 @@ def forward_order(model: nn.Module, x: torch.Tensor) -> list[str]:
     so walk the autograd graph of one forward (on buffer clones: no BN side effects) and sort
     by the backward distance from the loss; the longest distance comes first.
     """
-    from nlbench.metagrad import buffer_clones, trainable
+    from nlbench.api.algorithms import buffer_clones, trainable
 
     params = trainable(model)
     ids = {id(p): n for n, p in params.items()}

@@ -16,11 +16,8 @@ from typing import Any
 
 import torch
 
-from nlbench.data import EpochPlan
-from nlbench.errors import UsageError
-from nlbench.gmm import clean_probability
-from nlbench.method import Scan, TrainContext
-from nlbench.seeding import derive_seed
+from nlbench.api import EpochPlan, Scan, TrainContext, UsageError, derive_seed
+from nlbench.api.algorithms import clean_probability
 from nlbench_plugins.meta.batches import MetaBatches
 from nlbench_plugins.meta.learner import Learner
 

@@ -18,9 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlbench import distributed, metagrad
-from nlbench.errors import UsageError
-from nlbench.method import TrainContext
+from nlbench.api import TrainContext, UsageError
+from nlbench.api.algorithms import distributed, metagrad
 from nlbench_plugins.meta.probe import WEIGHT_FN, WeightProbe
 
 

@@ -20,13 +20,34 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlbench.components import ComposedMethod, composed_hparams
-from nlbench.config import RunConfig, parse_noise
-from nlbench.data import Batch, DatasetData, EpochPlan, LoadRequest
-from nlbench.errors import UsageError
+from nlbench.components import ComposedMethod, Selection, check_choice, composed_hparams
+from nlbench.config import RunConfig, parse_noise, parse_rate
+from nlbench.data import (
+    Batch,
+    DatasetData,
+    DeviceImages,
+    EpochPlan,
+    ImageSet,
+    LoadRequest,
+    TrainSet,
+    class_balanced_pool,
+)
+from nlbench.download import Archive, Expected, load_numpy_pickle, numpy_safe_globals, require_files
+from nlbench.errors import DataMissingError, UsageError
 from nlbench.hookspecs import hookimpl
-from nlbench.hparam_types import Bool, Choice, Float, FloatList, HParam, Int, Optional, Str
-from nlbench.method import SINGLE_NET_HPARAMS, Method, SingleNetMethod, TrainContext
+from nlbench.hparam_types import (
+    Bool,
+    Choice,
+    Float,
+    FloatList,
+    HParam,
+    Int,
+    Optional,
+    Str,
+    with_defaults,
+)
+from nlbench.hparams import eval_batch_size
+from nlbench.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod, TrainContext
 from nlbench.model_contract import (
     ClassifierNet,
     TimmClassifier,
@@ -34,7 +55,14 @@ from nlbench.model_contract import (
     check_options,
     on_meta_device,
 )
-from nlbench.noise import NoiseContext, NoiseResult, apply_noise, noise_rng
+from nlbench.noise import (
+    NoiseContext,
+    NoiseResult,
+    apply_noise,
+    noise_rng,
+    optional_rate_arg,
+    rate_arg,
+)
 from nlbench.phases import AuxNet, Phase
 from nlbench.plugins import get_host
 from nlbench.prepare import default_data_root
@@ -46,6 +74,7 @@ from nlbench.specs import (
     DatasetSpec,
     Deviation,
     ExecutorSpec,
+    Hparams,
     LossSpec,
     MethodSpec,
     ModelSpec,
@@ -53,6 +82,7 @@ from nlbench.specs import (
     ReweighterSpec,
     SelectorSpec,
 )
+from nlbench.sweep import Job, run_job, threads_per_job
 
 #: The plugin API's version: the minor number grows when names are added, the major number only
 #: after a removal that went through :data:`DEPRECATED` (CHANGELOG.md, "Deprecation policy").
@@ -133,6 +163,7 @@ __all__ = [
     "API_VERSION",
     "DEPRECATED",
     "SINGLE_NET_HPARAMS",
+    "Archive",
     "AuxNet",
     "Batch",
     "Bool",
@@ -140,15 +171,21 @@ __all__ = [
     "ClassifierNet",
     "ComponentSpec",
     "ComposedMethod",
+    "DataMissingError",
     "DatasetData",
     "DatasetSpec",
     "Deviation",
+    "DeviceImages",
     "EpochPlan",
     "ExecutorSpec",
+    "Expected",
     "Float",
     "FloatList",
     "HParam",
+    "Hparams",
+    "ImageSet",
     "Int",
+    "Job",
     "LoadRequest",
     "LossSpec",
     "Method",
@@ -162,21 +199,36 @@ __all__ = [
     "Phase",
     "ReweighterSpec",
     "RunConfig",
+    "Scan",
+    "Selection",
     "SelectorSpec",
     "SingleNetMethod",
     "Str",
     "TimmClassifier",
     "TrainContext",
+    "TrainSet",
     "UsageError",
     "build_dataset",
     "build_model",
+    "check_choice",
     "check_classifier_contract",
     "check_options",
+    "class_balanced_pool",
     "composed_hparams",
     "derive_seed",
+    "eval_batch_size",
     "hookimpl",
+    "load_numpy_pickle",
     "make_noisy_labels",
+    "numpy_safe_globals",
     "on_meta_device",
+    "optional_rate_arg",
+    "parse_rate",
+    "rate_arg",
+    "require_files",
     "run",
+    "run_job",
     "small_image_profiles",
+    "threads_per_job",
+    "with_defaults",
 ]
