@@ -51,8 +51,12 @@ def setup(device_name: str) -> tuple[DistInfo, str]:
     return info, "cpu"
 
 
-def teardown(info: DistInfo) -> None:
+def teardown(info: DistInfo, finished: bool = True) -> None:
+    """Leave the process group together: a rank that destroys its gloo group while another is
+    still writing can abort at exit ("terminate called without an active exception")."""
     if info.active and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

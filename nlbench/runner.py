@@ -52,10 +52,13 @@ class Runner:
         rundir.check_run_id(self.cfg.run_id)
         rundir.check_out(self.cfg.out)
         self.dist, device_name = distributed.setup(self.cfg.device)
+        finished = False
         try:
-            return self._run(resolve_device(device_name))
+            record = self._run(resolve_device(device_name))
+            finished = True
+            return record
         finally:
-            distributed.teardown(self.dist)
+            distributed.teardown(self.dist, finished)
 
     def _run(self, device: torch.device) -> dict[str, Any]:
         set_deterministic(self.cfg.deterministic)  # the one place torch's global flags are set

@@ -71,7 +71,14 @@ def _launch(cmd: list[str], timeout: float) -> tuple[int, str, float]:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stderr[-2000:], time.perf_counter() - t0
+    return proc.returncode, proc.stderr[-8000:], time.perf_counter() - t0
+
+
+def _cause(stderr: str) -> str:
+    """The worker's own error line, not torchrun's banner of '=' rules that follows it."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip().strip("=")]
+    errors = [ln for ln in lines if "Error" in ln or "error:" in ln]
+    return (errors or lines or ["(no stderr)"])[-1][:500]
 
 
 def run_ddp(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str, Any]:
@@ -102,7 +109,7 @@ def run_ddp(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str, A
     ]
     code, err, out["torchrun_seconds"] = _launch(cmd, 300 if s.tiny else 420)
     if code != 0:
-        out.update(ok=False, error=f"torchrun exited {code}: {err.strip().splitlines()[-1:]}")
+        out.update(ok=False, error=f"torchrun exited {code}: {_cause(err)}")
         return out
     ddp = json.loads((work / "ddp" / "d" / "run.json").read_text())
     out.update(compare(single, ddp, procs, tolerance=0.1 if s.tiny else 0.05))
