@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(if $(TORCH_INDEX),$(PY) -m pip install -q torch torchvision --index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[test]'
-	@$(PY) -c "from nlbench.static_specs import static_host; static_host()" || true
+	@$(PY) -c "from nlbench.host.static_specs import static_host; static_host()" || true
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,12 +31,14 @@ demo: setup
 	OMP_NUM_THREADS=$(DEMO_THREADS) $(NLBENCH) run --method famus --dataset digits --noise 0.6 --device cpu
 	@echo "demo: compare 'last acc' and 'noisy_fit' (how much of the noise the net memorised)."
 
-# ruff (rules in pyproject.toml) on all Python code; mypy on the package and the built-in plugins.
+# ruff (rules in pyproject.toml) on all Python code; mypy on the package and the built-in plugins;
+# import-linter: the layers, no import cycle, plugins on nlbench.api only (CONTRIBUTING, "Layers").
 LINTED := nlbench plugins tests benchmarks docs
 lint: setup
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy nlbench plugins
+	$(VENV)/bin/lint-imports
 
 # Lint, then the fast suite (CI). Slow, GPU and real-data tests are behind markers; -rs lists
 # every skipped test with its reason; pytest's exit 5 (no tests collected) is not a failure.

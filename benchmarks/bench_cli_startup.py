@@ -6,9 +6,9 @@ Each command runs as a child process (one process tree, as a user's shell runs i
 targets are checked on the children's CPU time (user + sys), which a machine shared with other
 work does not inflate the way it inflates wall time. Targets:
 ``--version`` and ``--help`` within 0.5 s of a bare interpreter (no torch, no plugins);
-``list`` and ``show`` on a warm static cache (nlbench.static_cache) likewise without torch;
+``list`` and ``show`` on a warm static cache (nlbench.host.static_cache) likewise without torch;
 the usage errors of a first hour (an unknown method, ``--set lr=abc``, a run whose dataset is
-missing) answered from that cache (nlbench.preflight) within 1 s in all, torch never imported.
+missing) answered from that cache (nlbench.engine.preflight) within 1 s in all, torch never imported.
 The ratios are printed after the last benchmark. Measured on the project's shared 2-core
 machine (busy, median of 5): the three usage errors 0.13-0.14 s of CPU each, 7x ``python -c
 pass`` (0.019 s), about 0.4 s wall; before this check they imported torch first (4-5 s of CPU,

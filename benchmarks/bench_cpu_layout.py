@@ -20,8 +20,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from nlbench.models import build_model
-from nlbench.plugins import get_host
+from nlbench.host.plugins import get_host
+from nlbench.training.models import build_model
 
 ROUNDS, STEPS, BATCH = 6, 5, 128
 

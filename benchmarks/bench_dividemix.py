@@ -25,13 +25,13 @@ from typing import Any
 
 import torch
 
-from nlbench.context import ScanCache, scan_train_set
-from nlbench.data import DatasetData, EpochPlan, ImageSet, TrainSet
-from nlbench.hparam_types import defaults
-from nlbench.hparams import BASE_HPARAMS, eval_batch_size
-from nlbench.method import SingleNetMethod, TrainContext
-from nlbench.models import build_model
-from nlbench.plugins import get_host
+from nlbench.core.hparam_types import defaults
+from nlbench.core.hparams import BASE_HPARAMS, eval_batch_size
+from nlbench.engine.context import ScanCache, scan_train_set
+from nlbench.host.plugins import get_host
+from nlbench.training.data import DatasetData, EpochPlan, ImageSet, TrainSet
+from nlbench.training.method import SingleNetMethod, TrainContext
+from nlbench.training.models import build_model
 
 
 def synthetic(n: int, classes: int = 10, size: int = 32, seed: int = 0) -> DatasetData:

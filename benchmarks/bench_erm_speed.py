@@ -9,7 +9,7 @@ Two measurements:
 
 * ``train``: one training epoch through the runner's own path (``TrainSet.batches``,
   ``SingleNetMethod.train_step``, per-step LR schedule, device-side metric sums) against the
-  minimal loop's training epoch (``nlbench.bench``).
+  minimal loop's training epoch (``nlbench.bench.measure``).
 * ``full``: whole epochs of ``Runner.run`` (training, the train-set scan behind
   noisy_fit/clean_fit, test evaluation, record and checkpoint) against the minimal loop's
   training epoch plus a test-set evaluation, the reference loop run from the runner's
@@ -30,12 +30,12 @@ from typing import Any
 
 import torch
 
-from nlbench.bench import fixed_threads, run_bench
-from nlbench.bench_legs import BenchSettings, ReferenceLoop, synthetic_dataset
-from nlbench.config import RunConfig
-from nlbench.plugins import get_host
-from nlbench.runner import NullProgress, Runner
-from nlbench.specs import DatasetSpec
+from nlbench.bench.legs import BenchSettings, ReferenceLoop, synthetic_dataset
+from nlbench.bench.measure import fixed_threads, run_bench
+from nlbench.core.config import RunConfig
+from nlbench.core.specs import DatasetSpec
+from nlbench.engine.runner import NullProgress, Runner
+from nlbench.host.plugins import get_host
 
 TARGET = 0.95
 IMAGES = int(os.environ.get("NLBENCH_BENCH_IMAGES", "10000"))

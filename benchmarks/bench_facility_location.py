@@ -27,7 +27,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlbench.facility_location import (
+from nlbench.algorithms.facility_location import (
     fl_objective,
     lazy_greedy_fl,
     pairwise_distances,

@@ -40,11 +40,11 @@ from typing import Any
 
 import torch
 
-from nlbench.hparam_types import defaults
-from nlbench.hparams import BASE_HPARAMS
-from nlbench.method import SingleNetMethod, TrainContext
-from nlbench.models import build_model
-from nlbench.plugins import get_host
+from nlbench.core.hparam_types import defaults
+from nlbench.core.hparams import BASE_HPARAMS
+from nlbench.host.plugins import get_host
+from nlbench.training.method import SingleNetMethod, TrainContext
+from nlbench.training.models import build_model
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS
 from nlbench_plugins.meta.learner import Learner, rule_for
 from nlbench_plugins.meta.weighting import MetaNetWeighting, PerturbationWeighting
@@ -112,7 +112,7 @@ def make_steps(
     erm = SingleNetMethod(context(model, device, base))
 
     def erm_step():
-        from nlbench.data import Batch
+        from nlbench.training.data import Batch
 
         erm.train_step(Batch(x, y, torch.arange(bs, device=device)))
 

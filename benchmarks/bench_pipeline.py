@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from nlbench.data import DatasetData, ImageSet, TrainSet
-from nlbench.seeding import numpy_rng, torch_generator
+from nlbench.core.seeding import numpy_rng, torch_generator
+from nlbench.training.data import DatasetData, ImageSet, TrainSet
 
 N, BATCH = 5000, 128
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from nlbench import _moved
+from nlbench.core.hookspecs import hookimpl
+from nlbench.core.version import __version__
 
-from nlbench.hookspecs import hookimpl
+_moved.install()  # 0.1's flat module paths resolve, with a DeprecationWarning
 
 _LAZY = {
     "build_dataset": "nlbench.api",

@@ -14,8 +14,9 @@ from typing import NoReturn
 
 import click
 
-from nlbench import __version__
-from nlbench.errors import NlbenchError
+from nlbench.commands import FAILURE as _failure
+from nlbench.core.errors import NlbenchError
+from nlbench.core.version import __version__
 
 
 class LazyGroup(click.Group):
@@ -60,7 +61,7 @@ def _plugin_commands() -> None:
     """Let plugins add commands (register_commands hook); a broken plugin never blocks the CLI."""
     cli.plugins_loaded = True
     try:
-        from nlbench.plugins import get_host
+        from nlbench.host.plugins import get_host
 
         get_host().pm.hook.register_commands(cli=cli)
     except NlbenchError as exc:
@@ -92,13 +93,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 _BUG_HINT = "run the same command without --json to see the traceback"
-_failure: dict[str, str] = {}  # this call's error line, and whether its JSON was printed
-
-
-def json_printed() -> None:
-    """The command printed its own JSON object before a failing exit (``verify --json``'s
-    report with ``"ok": false``): ``main`` adds no error object, stdout stays one object."""
-    _failure["printed"] = "yes"
 
 
 def _json_error(error: str, hint: str | None, code: object) -> None:
@@ -136,7 +130,7 @@ def _main(args: list[str]) -> None:
     except NlbenchError as exc:
         _fail(" ".join(str(exc).split()), exc.exit_code, getattr(exc, "hint", None), args)
     except (OSError, UnicodeDecodeError) as exc:  # what no command caught: still one line
-        from nlbench.atomic import os_error
+        from nlbench.core.atomic import os_error
 
         error = os_error(exc) if isinstance(exc, OSError) else NlbenchError(f"not UTF-8: {exc}")
         code = 2 if isinstance(exc, UnicodeDecodeError) else error.exit_code

@@ -9,7 +9,7 @@ Functions:
         "SIGKILL at a deterministic point + ``--resume`` = the uninterrupted run" included.
     check_resume(name, out, reference): that last check alone.
     check_bad_hparams(name, {key: [bad values]}): each is a usage error naming the key.
-    build_method(cfg): a method on the runner's own context (:mod:`nlbench.context`).
+    build_method(cfg): a method on the runner's own context (:mod:`nlbench.engine.context`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ RESUME_ID = "contract-resume"
 
 def tiny_run(tmp_path, method: str = "erm", noise: str = "0.4", **kwargs: Any) -> dict[str, Any]:
     """Run ``method`` for 2 epochs on 300 digits samples; return the record."""
-    from nlbench.runner import run
+    from nlbench.engine.runner import run
 
     config = {
         "method": method,
@@ -78,7 +78,7 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
     import tempfile
     from pathlib import Path
 
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
 
     spec = get_host().get("methods", name)
     out = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp())
@@ -119,8 +119,8 @@ def check_resume(
     equal ``reference``'s (the uninterrupted run of the same config). Returns the record."""
     from pathlib import Path
 
-    from nlbench.faults import ENV
-    from nlbench.record import read_record
+    from nlbench.core.record import read_record
+    from nlbench.engine.faults import ENV
 
     if not hasattr(os, "fork"):  # pragma: no cover - Windows
         return reference
@@ -185,11 +185,11 @@ def build_method(cfg: Any) -> tuple[Any, Any]:
     """A method built with the runner's real context for ``cfg`` (unit tests of one method).
 
     Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation scan.
-    Built on the public :func:`nlbench.context.build_method`, as the runner is.
+    Built on the public :func:`nlbench.engine.context.build_method`, as the runner is.
     """
-    from nlbench import context
-    from nlbench.plugins import get_host
-    from nlbench.prepare import prepare
+    from nlbench.engine import context
+    from nlbench.engine.prepare import prepare
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     method, ctx, _ = context.build_method(prepare(cfg, host), torch.device("cpu"), host)
@@ -197,7 +197,7 @@ def build_method(cfg: Any) -> tuple[Any, Any]:
 
 
 def _build_tiny(name: str, out) -> Any:
-    from nlbench.config import RunConfig
+    from nlbench.core.config import RunConfig
 
     cfg = RunConfig(method=name, dataset="digits", noise="0.4", out=str(out), device="cpu", **TINY)
     return build_method(cfg)[0]
@@ -209,10 +209,10 @@ def check_bad_hparams(name: str, bad: dict[str, list[Any]], dataset: str = "digi
     ``bad`` maps a key to values its declaration must reject (wrong type, out of range). The
     error is the usage error the CLI prints as one line (exit 2), naming the key.
     """
-    from nlbench.config import RunConfig
-    from nlbench.errors import UsageError
-    from nlbench.plugins import get_host
-    from nlbench.prepare import run_identity
+    from nlbench.core.config import RunConfig
+    from nlbench.core.errors import UsageError
+    from nlbench.engine.prepare import run_identity
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     for key, values in bad.items():

@@ -93,7 +93,7 @@ class Clothing1MEvalSet:
 
 
 class Clothing1MTrainSet:
-    """The noisy Clothing1M train set with :class:`nlbench.data.TrainSet`'s interface."""
+    """The noisy Clothing1M train set with :class:`nlbench.training.data.TrainSet`'s interface."""
 
     def __init__(
         self,
@@ -108,7 +108,7 @@ class Clothing1MTrainSet:
         num_classes: int,
     ) -> None:
         self.images = _Images(paths)
-        self.fit_subset = fit_subset  # read by the runner (nlbench.fitscan)
+        self.fit_subset = fit_subset  # read by the runner (nlbench.training.fitscan)
         self.labels = noisy.to(device)
         self.device, self.batch_size, self.gen = device, batch_size, gen
         self.num_classes = num_classes

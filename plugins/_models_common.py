@@ -1,7 +1,8 @@
 """Layer helpers two built-in model plugins share (``models_small``, ``models_cifar``).
 
 Not a plugin (no entry point) and not a contract: the model contract, ``ClassifierNet`` and
-``check_options`` are public in :mod:`nlbench.api` (defined in :mod:`nlbench.model_contract`).
+``check_options`` are public in :mod:`nlbench.api` (defined in
+:mod:`nlbench.training.model_contract`).
 """
 
 from __future__ import annotations

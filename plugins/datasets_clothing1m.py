@@ -53,7 +53,7 @@ from nlbench_plugins._clothing1m_stream import (
 
 # Fit metrics (noisy_fit, clean_fit, train_acc_*) are measured on this many train images, a
 # seeded subset fixed for the run, unless the method scans the whole set anyway: a full scan of
-# 1M JPEGs costs ~10 GPU-minutes, several times a 1,000-batch epoch (nlbench.fitscan).
+# 1M JPEGs costs ~10 GPU-minutes, several times a 1,000-batch epoch (nlbench.training.fitscan).
 FIT_SUBSET = 10_000
 CLASSES = [
     "T-Shirt",

@@ -1,8 +1,8 @@
 """Sweep executors: ``local`` (N worker processes) and ``slurm`` (submitit array jobs).
 
-An executor takes the pending :class:`nlbench.sweep.Job` list and returns one outcome dict per
+An executor takes the pending :class:`nlbench.sweep.plan.Job` list and returns one outcome dict per
 job (``run_id``, ``status``, ``last_acc``, ``error``). Every job runs
-:func:`nlbench.sweep.run_job`, which calls the one core runner, so a sweep run and an
+:func:`nlbench.sweep.plan.run_job`, which calls the one core runner, so a sweep run and an
 ``nlbench run`` of the same config write the same record.
 """
 

@@ -2,7 +2,7 @@
 ``cleanlab`` library itself for the label-issue step.
 
 Two stages, as ``cleanlab.classification.CleanLearning``. The phase ``kfold`` (a resumable
-pre-training phase, :mod:`nlbench.phases`; one unit per fold epoch) trains ``cv_folds``
+pre-training phase, :mod:`nlbench.training.phases`; one unit per fold epoch) trains ``cv_folds``
 networks, each on all but one stratified fold, and predicts the held-out fold: out-of-fold
 probabilities for every training sample. ``cleanlab.filter.find_label_issues`` then flags the
 labels its confident joint deems wrong (``filter_by``, cleanlab's default

@@ -2,7 +2,8 @@
 
 Two networks, each trained by MW-Net with FaMUS's layer-wise gradient samplers (Algorithm 1,
 :mod:`nlbench_plugins.meta.sampler`). Every epoch a two-component GMM on each network's
-per-sample training loss (:func:`nlbench.gmm.clean_probability`: 2 components, 10 iterations,
+per-sample training loss (:func:`nlbench.algorithms.gmm.clean_probability`: 2 components, 10
+iterations,
 tol 1e-2, clean = posterior of the smaller-mean component) builds its pseudo-clean set
 (probability > ``p_threshold``), which is the *other* network's meta set. Test = the summed
 logits of both. ``--set meta_set=clean:N`` uses trusted data instead (the Table 1 setting).

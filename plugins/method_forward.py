@@ -2,7 +2,7 @@
 the paper and its code (``giorgiop/loss-correction``: ``noise.py``'s estimator, ``loss.py``).
 
 Two stages, as the official ``experiment.py``. First the phase ``estimate_t`` (a resumable
-pre-training phase, :mod:`nlbench.phases`) trains an estimator network with plain
+pre-training phase, :mod:`nlbench.training.phases`) trains an estimator network with plain
 cross-entropy on the noisy labels for ``estimate_epochs`` (default: the run's epochs, the
 official code trains it like the final model) and estimates the transition matrix ``T`` from
 anchor points (:func:`~nlbench_plugins.baselines.transition.anchor_transition`: per class the

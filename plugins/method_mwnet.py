@@ -3,7 +3,7 @@
 A 1-100-1 MLP (ReLU, sigmoid) maps each sample's detached loss to its weight. Every step: a
 virtual SGD step of the network on the weighted loss (live lr), the meta-net's update from the
 cross-entropy of the virtual network on a trusted meta batch (Eqs. (4)–(5), double backward via
-:mod:`nlbench.metagrad`), then the actual step with the weights recomputed by the updated
+:mod:`nlbench.algorithms.metagrad`), then the actual step with the weights recomputed by the updated
 meta-net (Eq. (6)). ``weight_norm``: ``sum`` = weights normalised to one (the WRN script, FaMUS; the
 default) or ``mean`` = ``sum(w·ℓ)/B`` (the official repository's stable ``MW-Net.py``): with
 ``mean`` the meta-net can lower the meta loss just by scaling all weights up, and on digits at 60 %

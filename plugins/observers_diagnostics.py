@@ -12,7 +12,7 @@ changed), of the corrupted samples and of all samples, and records their cosine 
 The pass uses ``torch.autograd.grad`` in eval mode, so it touches neither ``.grad``, BatchNorm
 statistics nor any RNG: the run's result is the same with and without it. ``epochs_to_fit``
 (the random-label reproductions, docs/sources.md) needs no pass and is in every record's summary
-(:func:`nlbench.record.epochs_to_fit`).
+(:func:`nlbench.core.record.epochs_to_fit`).
 """
 
 from __future__ import annotations

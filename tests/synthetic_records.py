@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from nlbench.config import compute_run_id
-from nlbench.record import SCHEMA, write_record
+from nlbench.core.config import compute_run_id
+from nlbench.core.record import SCHEMA, write_record
 
 CONVENTIONS = {"sym": "exact flips", "sym_incl": "may keep the true class"}
 

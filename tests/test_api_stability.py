@@ -63,3 +63,39 @@ def test_deprecation_hook_resolves_with_a_warning(monkeypatch):
 def test_api_version_is_major_minor():
     major, minor = api.API_VERSION.split(".")
     assert major.isdigit() and minor.isdigit()
+
+
+def test_old_flat_module_paths_import_with_a_deprecation_warning():
+    """0.1's ``nlbench.specs`` etc. are the modules at their layered paths, with a warning."""
+    import subprocess
+    import sys
+
+    from nlbench import _moved
+
+    code = (
+        "import warnings, importlib, sys\n"
+        "warnings.simplefilter('error', DeprecationWarning)\n"
+        "old, new = sys.argv[1], sys.argv[2]\n"
+        "try:\n"
+        "    importlib.import_module(old)\n"
+        "    print('no warning')\n"
+        "except DeprecationWarning as w:\n"
+        "    print('warned', new in str(w))\n"
+    )
+    for old, new in [("specs", "core.specs"), ("runner", "engine.runner")]:
+        out = subprocess.run(
+            [sys.executable, "-c", code, f"nlbench.{old}", f"nlbench.{new}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.split() == ["warned", "True"], out.stderr
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for old, new in _moved.MOVED.items():
+            assert importlib.import_module(f"nlbench.{old}") is importlib.import_module(
+                f"nlbench.{new}"
+            ), old

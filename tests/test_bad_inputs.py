@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from synthetic_records import synthetic_record
 
-from nlbench.config import RunConfig, parse_noise, parse_value
-from nlbench.errors import DataMissingError, UsageError
-from nlbench.hparam_types import HParamError
-from nlbench.hparams import BASE_DECLARED
-from nlbench.plugins import get_host
-from nlbench.prepare import run_identity
+from nlbench.core.config import RunConfig, parse_noise, parse_value
+from nlbench.core.errors import DataMissingError, UsageError
+from nlbench.core.hparam_types import HParamError
+from nlbench.core.hparams import BASE_DECLARED
+from nlbench.engine.prepare import run_identity
+from nlbench.host.plugins import get_host
 
 SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -121,7 +121,7 @@ def test_bad_hyper_parameters_are_refused_naming_the_key():
 
 # -- one step of each method, on the runner's own context ----------------------------------------
 def _built(method: str, **overrides):
-    from nlbench.config import RunConfig
+    from nlbench.core.config import RunConfig
     from nlbench.testing import build_method
 
     cfg = RunConfig(

@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from helpers import assert_usage_error, run_cli
 
-from nlbench.bench import interleaved, run_bench
-from nlbench.bench_legs import BenchSettings, ReferenceLoop, synthetic_dataset
-from nlbench.data import random_crop_flip
-from nlbench.plugins import get_host
-from nlbench.specs import MethodSpec
+from nlbench.bench.legs import BenchSettings, ReferenceLoop, synthetic_dataset
+from nlbench.bench.measure import interleaved, run_bench
+from nlbench.core.specs import MethodSpec
+from nlbench.host.plugins import get_host
+from nlbench.training.data import random_crop_flip
 
 TINY = [
     "--model",
@@ -155,7 +155,7 @@ def test_random_crop_flip_matches_per_sample_crops(flip):
 
 def test_flip_policy_only_mirrors():
     """``flip`` (the CIFAR cpu profile's policy): every view is the image or its mirror."""
-    from nlbench.data import DeviceImages, ImageSet
+    from nlbench.training.data import DeviceImages, ImageSet
 
     x = torch.randint(0, 256, (64, 3, 5, 7), dtype=torch.uint8)
     images = DeviceImages(

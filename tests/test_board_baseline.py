@@ -7,8 +7,8 @@ import re
 import pytest
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
 from nlbench.boards import claims as cl
+from nlbench.boards import leaderboard as lb
 from nlbench.boards.baseline import baseline_variant, is_plain_erm
 from nlbench.boards.records import frame
 

@@ -7,7 +7,7 @@ import pytest
 from synthetic_records import synthetic_record, write_synthetic
 
 from nlbench.boards.detection import detection_facts, render_detection
-from nlbench.leaderboard import build
+from nlbench.boards.leaderboard import build
 
 
 def _selecting(method, seed, precision, recall, auc=None, noise="sym:0.6", **kw):

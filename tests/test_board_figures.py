@@ -12,8 +12,8 @@ import pytest
 from helpers import run_cli
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
 from nlbench.boards import figures
+from nlbench.boards import leaderboard as lb
 
 pytest.importorskip("matplotlib")
 

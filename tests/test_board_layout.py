@@ -10,7 +10,7 @@ import pytest
 from helpers import run_cli
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
+from nlbench.boards import leaderboard as lb
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
+from nlbench.boards import leaderboard as lb
 from nlbench.boards.pending import missing, spent
 
 SWEEP = """

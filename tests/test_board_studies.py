@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
+from nlbench.boards import leaderboard as lb
 
 
 @pytest.fixture(autouse=True)

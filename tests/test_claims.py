@@ -7,7 +7,7 @@ from synthetic_records import synthetic_record
 
 from nlbench.boards import claims as cl
 from nlbench.boards.records import frame
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 
 def runs(method: str, lasts: list[float], noise: str = "sym:0.2", **kw) -> list[dict]:

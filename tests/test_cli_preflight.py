@@ -1,7 +1,7 @@
 """Input is checked before torch loads: the static specs decide exactly as the loaded plugins.
 
 The CLI resolves a run against the plugins' specs kept in the static cache
-(nlbench.static_specs); these tests hold it to the loaded plugins' answers (run_ids, resolved
+(nlbench.host.static_specs); these tests hold it to the loaded plugins' answers (run_ids, resolved
 hparams, errors), check that the usage errors of a new user's first hour never import torch,
 and that the cache follows plugins being installed and removed.
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from helpers import assert_usage_error, run_cli
 
-from nlbench import plugins, static_specs
-from nlbench.config import RunConfig
-from nlbench.errors import UsageError
-from nlbench.preflight import check_run, run_identity
-from nlbench.sweep import grid_from_mapping, load_toml, plan
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import UsageError
+from nlbench.engine.preflight import check_run, run_identity
+from nlbench.host import plugins, static_specs
+from nlbench.sweep.plan import grid_from_mapping, load_toml, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((ROOT / "leaderboards" / "sweeps").glob("*.toml"))
@@ -116,8 +116,8 @@ def test_missing_data_names_the_prepare_command(
 
 def test_loader_error_names_the_prepare_command_too(tmp_path, monkeypatch):
     """Without the static cache the loader's own message names the same command."""
-    from nlbench.errors import DataMissingError
-    from nlbench.prepare import load_dataset
+    from nlbench.core.errors import DataMissingError
+    from nlbench.engine.prepare import load_dataset
 
     monkeypatch.setenv("NLBENCH_OFFLINE", "1")
     spec = plugins.get_host().get("datasets", "fashionmnist")
@@ -197,9 +197,9 @@ def test_usage_errors_answer_without_importing_torch(tmp_path):
 
 # -- the cache follows plugins being installed and removed ----------------------------------
 PLUGIN = """
-from nlbench.hookspecs import hookimpl
-from nlbench.hparam_types import Float
-from nlbench.specs import MethodSpec
+from nlbench.core.hookspecs import hookimpl
+from nlbench.core.hparam_types import Float
+from nlbench.core.specs import MethodSpec
 
 
 @hookimpl
@@ -252,7 +252,7 @@ def test_static_cache_follows_installed_and_removed_plugins(fresh_cache, tmp_pat
 
 
 def test_a_spec_that_is_not_plain_data_is_left_to_the_plugins():
-    from nlbench.specs import MethodSpec
+    from nlbench.core.specs import MethodSpec
 
     class Opaque:
         pass
@@ -268,8 +268,9 @@ def test_a_spec_that_is_not_plain_data_is_left_to_the_plugins():
 
 
 def test_the_modules_of_the_checks_import_no_torch():
-    modules = ["config", "hparams", "hparam_types", "identity", "preflight", "specs"]
-    modules += ["static_specs", "static_cache", "sweep", "costs", "download", "commands.sweep"]
+    modules = ["core.config", "core.hparams", "core.hparam_types", "core.identity", "core.specs"]
+    modules += ["engine.preflight", "host.static_specs", "host.static_cache", "sweep.plan"]
+    modules += ["sweep.grid", "core.costs", "core.download", "commands.sweep"]
     code = "import sys\n" + "".join(f"import nlbench.{m}\n" for m in modules)
     code += "print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 from helpers import digits_run, run_cli
 
-from nlbench.console import RichProgress, duration
-from nlbench.costs import default_model
-from nlbench.sweep_progress import SweepProgress, SweepWatch, job_weight, run_fraction
+from nlbench.core.console import RichProgress, duration
+from nlbench.core.costs import default_model
+from nlbench.sweep.progress import SweepProgress, SweepWatch, job_weight, run_fraction
 
 
 def test_a_run_in_a_log_prints_one_clean_line_per_epoch(tmp_path, capsys):
@@ -36,7 +36,7 @@ def test_quiet_and_json_runs_print_no_progress(tmp_path, capsys):
 
 def test_eta_is_time_per_epoch_times_epochs_left(monkeypatch):
     clock = iter([100.0, 100.0, 100.0, 120.0, 130.0, 130.0])
-    monkeypatch.setattr("nlbench.console.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("nlbench.core.console.time.monotonic", lambda: next(clock))
     progress = RichProgress(quiet=True)
     run = SimpleNamespace(
         run_id="r", run_dir="d", epochs=[{}], prep=SimpleNamespace(hparams={"batch_size": 10})

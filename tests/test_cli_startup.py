@@ -47,13 +47,13 @@ def test_lazy_api_still_importable():
 
 def test_cache_key_changes_when_a_plugin_source_changes(tmp_path, monkeypatch):
     """Touching a plugin's source file invalidates the cached listing."""
-    from nlbench import static_cache
+    from nlbench.host import static_cache
 
     plugin = tmp_path / "nlb_cache_probe.py"
     plugin.write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     candidates = [("probe", "nlb_cache_probe", ("d", "1"))]
-    monkeypatch.setattr("nlbench.plugins._candidates", lambda: candidates)
+    monkeypatch.setattr("nlbench.host.plugins._candidates", lambda: candidates)
     before = static_cache.fingerprint()
     assert static_cache.fingerprint() == before
     plugin.write_text("X = 22\n")
@@ -95,9 +95,10 @@ def test_show_every_kind_and_list_losses(tmp_path, monkeypatch, capsys):
 def test_cache_is_bypassed_for_plugins_passed_in(tmp_path, monkeypatch):
     import types
 
-    from nlbench import hookimpl, plugins
+    from nlbench import hookimpl
     from nlbench.commands.list import listing
-    from nlbench.specs import LossSpec
+    from nlbench.core.specs import LossSpec
+    from nlbench.host import plugins
 
     @hookimpl
     def register_losses(register):

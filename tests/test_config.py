@@ -9,9 +9,9 @@ from helpers import digits_run, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlbench.config import NoiseSpec, RunConfig, compute_run_id, parse_noise, parse_set
-from nlbench.errors import UsageError
-from nlbench.schedules import lr_at
+from nlbench.core.config import NoiseSpec, RunConfig, compute_run_id, parse_noise, parse_set
+from nlbench.core.errors import UsageError
+from nlbench.core.schedules import lr_at
 
 
 @pytest.mark.parametrize(
@@ -87,8 +87,8 @@ def test_run_id_stable_and_sensitive():
 
 
 def test_hparams_resolution_order():
-    from nlbench.hparams import resolve_hparams
-    from nlbench.plugins import get_host
+    from nlbench.core.hparams import resolve_hparams
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     cfg = RunConfig(method="erm", dataset="digits", epochs=7, overrides={"lr": 0.01})

@@ -1,4 +1,4 @@
-"""The sweep cost model (nlbench.costs) and the paper sweep files' dry runs."""
+"""The sweep cost model (nlbench.core.costs) and the paper sweep files' dry runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import assert_usage_error, run_cli
 
-from nlbench.costs import (
+from nlbench.core.costs import (
     DEFAULT_RATIOS,
     ERM_EPOCH_S,
     FULL_SCAN,
@@ -20,10 +20,10 @@ from nlbench.costs import (
     estimate,
     load_ratios,
 )
-from nlbench.errors import UsageError
-from nlbench.plugins import get_host
-from nlbench.prepare import run_identity
-from nlbench.sweep import grid_from_mapping, load_toml, plan
+from nlbench.core.errors import UsageError
+from nlbench.engine.prepare import run_identity
+from nlbench.host.plugins import get_host
+from nlbench.sweep.plan import grid_from_mapping, load_toml, plan
 
 SWEEPS = Path(__file__).resolve().parents[1] / "leaderboards" / "sweeps"
 PAPER = ["cifar10", "cifar100", "fashionmnist", "clothing1m"]
@@ -183,7 +183,7 @@ def test_dry_run_bad_cost_input_is_one_line(tmp_path, capsys, extra, fragment):
 
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_sweep_executor_options_build_the_slurm_executor(name):
-    from nlbench.sweep import make_executor
+    from nlbench.sweep.plan import make_executor
 
     table = dict(load_toml(SWEEPS / f"{name}-paper.toml")["executor"])
     executor = make_executor(get_host(), table.pop("name"), table)

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from nlbench.config import RunConfig
-from nlbench.data import DatasetData, LoadRequest
-from nlbench.errors import DataMissingError
-from nlbench.hparams import resolve_hparams
-from nlbench.plugins import get_host
-from nlbench.seeding import numpy_rng, torch_generator
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import DataMissingError
+from nlbench.core.hparams import resolve_hparams
+from nlbench.core.seeding import numpy_rng, torch_generator
+from nlbench.host.plugins import get_host
+from nlbench.training.data import DatasetData, LoadRequest
 
 DATASETS = ["cifar10", "cifar100", "fashionmnist", "clothing1m", "imagefolder"]
 
@@ -144,7 +144,7 @@ def write_imagefolder(root: Path) -> None:
 # -- CIFAR ----------------------------------------------------------------------------------
 def test_cifar10_reads_official_python_batches(tmp_path, caplog):
     labels = write_cifar10(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="nlbench.download"):
+    with caplog.at_level(logging.WARNING, logger="nlbench.core.download"):
         data = load("cifar10", tmp_path)
         load("cifar10", tmp_path)
     assert data.train.x.shape == (60, 3, 32, 32) and data.train.x.dtype == torch.uint8
@@ -214,7 +214,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_downloads_are_checksummed(tmp_path, http_root, monkeypatch):
     from torchvision.datasets.utils import calculate_md5
 
-    from nlbench.download import Archive, Expected, require_files
+    from nlbench.core.download import Archive, Expected, require_files
 
     monkeypatch.delenv("NLBENCH_OFFLINE", raising=False)
     www, base = http_root
@@ -325,7 +325,7 @@ def test_clothing1m_clean_meta_set_is_a_usage_error_and_pseudo_runs(tmp_path, me
     ``clean:N`` meta set is refused in one line naming what is accepted (it used to crash);
     ``pseudo`` runs."""
     from nlbench.api import run
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     write_clothing1m(tmp_path / "data")
     settings = {"batches_per_epoch": 2, "batch_size": 4, "num_workers": 0, "eval_batch_size": 8}

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from nlbench import distributed
+from nlbench.training import distributed
 
 
 def run_args(method: str, train_subset: int, *extra: str) -> list[str]:

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from nlbench.config import RunConfig
-from nlbench.data import class_balanced_pool
-from nlbench.gmm import co_divide
-from nlbench.method import Scan
-from nlbench.mixmatch import linear_rampup
-from nlbench.run_facts import NoiseSetting
+from nlbench.algorithms.gmm import co_divide
+from nlbench.algorithms.mixmatch import linear_rampup
+from nlbench.core.config import RunConfig
+from nlbench.core.run_facts import NoiseSetting
 from nlbench.testing import build_method, check_method_contract
+from nlbench.training.data import class_balanced_pool
+from nlbench.training.method import Scan
 from nlbench_plugins.dividemix.settings import resolve_setting, table_entry
 from nlbench_plugins.method_dividemix import MixBatch
 
@@ -204,7 +204,7 @@ def test_method_contract_past_warmup_records_selection(tmp_path):
 @pytest.mark.slow
 def test_dividemix_beats_erm_on_digits_at_60_percent_noise(tmp_path):
     """Same budget (digits quick profile: tiny_cnn, 30 epochs, batch 64), three seeds."""
-    from nlbench.runner import run
+    from nlbench.engine.runner import run
 
     for seed in (0, 1, 2):
         accs = {

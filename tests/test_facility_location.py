@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from nlbench.facility_location import (
+from nlbench.algorithms.facility_location import (
     agreement_fractions,
     cluster_sizes,
     density_counts,
@@ -29,7 +29,7 @@ def points(n: int, d: int = 3, seed: int = 0, dtype=torch.float64) -> torch.Tens
 
 
 def test_distances_match_cdist_and_blocks(monkeypatch):
-    import nlbench.facility_location as fl
+    import nlbench.algorithms.facility_location as fl
 
     monkeypatch.setattr(fl, "BLOCK_BYTES", 8 * 7 * 3)  # force several 3-row blocks
     x = points(7)
@@ -157,7 +157,7 @@ def test_select_group_partitions_large_groups():
 def test_radius_quantile_matches_numpy():
     import numpy as np
 
-    from nlbench.facility_location import same_label_distance_quantile
+    from nlbench.algorithms.facility_location import same_label_distance_quantile
     from nlbench_plugins.reweighters_basic import Density
 
     g = torch.Generator().manual_seed(3)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from nlbench import metagrad
+from nlbench.algorithms import metagrad
 from nlbench_plugins.meta.sampler import grad_stat_penalty
 from nlbench_plugins.meta.weighting import VNet
 

@@ -1,4 +1,4 @@
-"""Fit metrics on a seeded train subset (nlbench.fitscan), on a tiny Clothing1M fixture."""
+"""Fit metrics on a seeded train subset (nlbench.training.fitscan), on a tiny Clothing1M fixture."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 from test_datasets import write_clothing1m
 
-from nlbench import context
-from nlbench.distributed import SINGLE
-from nlbench.fitscan import fit_logits, fit_subset_index, rows
-from nlbench.method import Scan
+from nlbench.engine import context
+from nlbench.training.distributed import SINGLE
+from nlbench.training.fitscan import fit_logits, fit_subset_index, rows
+from nlbench.training.method import Scan
 
 
 class _Train:

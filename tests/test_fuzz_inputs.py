@@ -121,9 +121,9 @@ def real_record() -> dict:
     """A finished record of a real 1-epoch digits run (so a rerun of it is quick)."""
     from synthetic_records import synthetic_record
 
-    from nlbench.config import RunConfig
-    from nlbench.plugins import get_host
-    from nlbench.prepare import run_identity
+    from nlbench.core.config import RunConfig
+    from nlbench.engine.prepare import run_identity
+    from nlbench.host.plugins import get_host
 
     ident = run_identity(RunConfig(epochs=1, train_subset=60), get_host())
     record = synthetic_record(accs=(0.5,))
@@ -161,8 +161,8 @@ def checkpointed(tmp_path_factory) -> tuple[Path, list[str]]:
     """A run directory holding an interrupted 2-epoch run's checkpoint after epoch 1."""
     from _pytest.monkeypatch import MonkeyPatch
 
-    from nlbench import checkpoint
     from nlbench.cli import main
+    from nlbench.engine import checkpoint
 
     out = tmp_path_factory.mktemp("ckpt")
     args = [*digits_run("0.4", 2, 60, "-q"), "--out", str(out), "--run-id", "r"]
@@ -316,7 +316,7 @@ def test_mutated_claims_tables(capsys, monkeypatch, line, token, keep_key, raw):
         for method in ("erm", "fancy"):
             write_synthetic(root / "res", synthetic_record(method, "sym:0.2", 0))
         monkeypatch.setattr(claims, "load_claims", lambda path=None: real(root / "claims.toml"))
-        monkeypatch.setattr("nlbench.leaderboard.figures_available", lambda: False)
+        monkeypatch.setattr("nlbench.boards.leaderboard.figures_available", lambda: False)
         res = run_cli(
             capsys, "leaderboard", "--results", str(root / "res"), "--out", str(root / "b")
         )

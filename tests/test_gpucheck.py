@@ -11,12 +11,12 @@ import pytest
 import torch
 from helpers import assert_usage_error, run_cli_main
 
-from nlbench.costs import load_ratios
+from nlbench.core.costs import load_ratios
 from nlbench.gpucheck.__main__ import main
 from nlbench.gpucheck.check import write_report
 from nlbench.gpucheck.epochs import chance_threshold, check_record, write_synthetic_cifar10
 from nlbench.gpucheck.settings import RATIO_METHODS
-from nlbench.plugins import get_host
+from nlbench.host.plugins import get_host
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_check_record_catches_nan_chance_and_missing_files(tmp_path):
 
 
 def test_synthetic_cifar_is_read_by_the_cifar10_loader(tmp_path):
-    from nlbench.data import LoadRequest
+    from nlbench.training.data import LoadRequest
 
     write_synthetic_cifar10(tmp_path, 50, 20)
     data = get_host().get("datasets", "cifar10").load(LoadRequest(root=tmp_path, download=False))

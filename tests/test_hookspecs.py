@@ -12,8 +12,10 @@ from pathlib import Path
 import click
 import pytest
 
-from nlbench import hookimpl, hookspecs, plugins
-from nlbench.registry import KINDS
+from nlbench import hookimpl
+from nlbench.core import hookspecs
+from nlbench.core.registry import KINDS
+from nlbench.host import plugins
 
 TESTS = Path(__file__).parent
 HOOKS = sorted(
@@ -32,8 +34,8 @@ def test_every_hookspec_documented():
 
 def _hints(name: str) -> dict[str, object]:
     """A hookspec's annotations, resolved with the names hookspecs imports for type checkers."""
-    from nlbench import specs
-    from nlbench.runner import RunState
+    from nlbench.core import specs
+    from nlbench.engine.runner import RunState
 
     namespace = {**vars(hookspecs), **vars(specs), "RunState": RunState, "click": click}
     return typing.get_type_hints(getattr(hookspecs, name), globalns=namespace)
@@ -62,7 +64,7 @@ def test_register_callbacks_take_the_spec_their_docstring_names(kind):
     assert typing.get_origin(callback) is collections.abc.Callable
     (spec_cls,), returns = typing.get_args(callback)
     assert returns in (None, type(None))
-    from nlbench import specs
+    from nlbench.core import specs
 
     names = {name for name, value in vars(specs).items() if value is spec_cls}  # aliases too
     doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
@@ -193,7 +195,7 @@ def test_hook_register_losses():
 
 def _assert_hook_delivers(hook: str, kind: str) -> None:
     """A plugin implementing ``hook`` lands its spec in the ``kind`` registry with provenance."""
-    from nlbench.specs import ExecutorSpec, LossSpec, ReweighterSpec, SelectorSpec
+    from nlbench.core.specs import ExecutorSpec, LossSpec, ReweighterSpec, SelectorSpec
 
     spec_cls = {
         "selectors": SelectorSpec,

@@ -9,9 +9,9 @@ from helpers import assert_usage_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlbench.config import RunConfig
-from nlbench.errors import UsageError
-from nlbench.hparam_types import (
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import UsageError
+from nlbench.core.hparam_types import (
     Bool,
     Choice,
     Float,
@@ -24,9 +24,9 @@ from nlbench.hparam_types import (
     defaults,
     with_defaults,
 )
-from nlbench.hparams import BASE_DECLARED, declared_hparams, describe_hparams, resolve_hparams
-from nlbench.plugins import get_host
-from nlbench.specs import MethodSpec, SelectorSpec
+from nlbench.core.hparams import BASE_DECLARED, declared_hparams, describe_hparams, resolve_hparams
+from nlbench.core.specs import MethodSpec, SelectorSpec
+from nlbench.host.plugins import get_host
 
 
 def _resolve(method: str = "erm", **overrides):

@@ -20,7 +20,7 @@ import pytest
 from helpers import run_cli
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
+from nlbench.boards import leaderboard as lb
 
 GOLDEN = Path(__file__).parent / "golden" / "synth-quick.md"
 PUBLISHED_CSV = """dataset,noise,method,arch,metric,value,std,citation,status,note

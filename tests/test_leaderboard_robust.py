@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from synthetic_records import synthetic_record, write_synthetic
 
-from nlbench import leaderboard as lb
+from nlbench.boards import leaderboard as lb
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from nlbench import plugins
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
+from nlbench.host import plugins
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_losses_registered_with_citations(host):
     assert {"ce", "gce", "sce"} <= set(reg.names())
     assert "Zhang & Sabuncu" in reg.get("gce").citation
     assert "Symmetric Cross Entropy" in reg.get("sce").citation
-    from nlbench.hparam_types import defaults
+    from nlbench.core.hparam_types import defaults
 
     assert defaults(reg.get("gce").hparams) == {"q": 0.7}
     assert defaults(reg.get("sce").hparams) == {"alpha": 0.1, "beta": 1.0}
@@ -94,8 +94,8 @@ def test_gce_gradient_matches_finite_differences(host):
 
 
 def test_loss_hparams_join_the_run_only_with_their_loss(host):
-    from nlbench.config import RunConfig
-    from nlbench.hparams import resolve_hparams
+    from nlbench.core.config import RunConfig
+    from nlbench.core.hparams import resolve_hparams
 
     erm, digits = host.get("methods", "erm"), host.get("datasets", "digits")
     plain = resolve_hparams(erm, digits, RunConfig(), host)
@@ -115,8 +115,8 @@ def test_loss_hparams_join_the_run_only_with_their_loss(host):
 
 
 def test_composed_methods_take_a_loss(host):
-    from nlbench.config import RunConfig
-    from nlbench.hparams import resolve_hparams
+    from nlbench.core.config import RunConfig
+    from nlbench.core.hparams import resolve_hparams
 
     spec, digits = host.get("methods", "fl_only"), host.get("datasets", "digits")
     hp = resolve_hparams(spec, digits, RunConfig(overrides={"loss": "gce"}), host)

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from nlbench.config import RunConfig
-from nlbench.hparams import resolve_hparams
-from nlbench.plugins import get_host
-from nlbench.run_facts import active_deviations
+from nlbench.core.config import RunConfig
+from nlbench.core.hparams import resolve_hparams
+from nlbench.core.run_facts import active_deviations
+from nlbench.host.plugins import get_host
 from nlbench.testing import TINY, build_method
 from nlbench_plugins.meta.weighting import decay_groups, decay_map
 

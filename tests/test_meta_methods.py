@@ -147,7 +147,7 @@ def test_actual_step_moves_bn_stats_once_and_reuse_matches_fresh_forward(tmp_pat
 
 def test_layer_order_and_gating_follow_the_forward_pass():
     """cnn_small registers its classifier first; gating must still pick the top layers."""
-    from nlbench import metagrad
+    from nlbench.algorithms import metagrad
     from nlbench_plugins.meta.gated import classifier_names
     from nlbench_plugins.meta.sampler import forward_order, gated_names
     from nlbench_plugins.models_small import cnn_small
@@ -244,7 +244,7 @@ def test_meta_methods_on_a_cifar10_subset(cifar_root, tmp_path, method, override
 def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
     """Clothing1M's FaMUS epoch: each network trains on ``batches_per_epoch`` mini-batches of a
     fresh pool balanced by noisy label (Xu et al., FaMUS, CVPR 2021, supplement §E), not on a pass over the whole set."""
-    from nlbench.config import RunConfig
+    from nlbench.core.config import RunConfig
     from nlbench.testing import build_method
 
     overrides = {"batches_per_epoch": 3, "batch_size": 20, "warmup_epochs": 1}
@@ -316,7 +316,7 @@ def test_famus_mixmatch_task_refines_guesses_and_mixes():
     w = torch.full((16,), 1 / 16)
     costs = task.costs(logits)
     mse = (logits.softmax(1) - task.guess).pow(2).mean(1)
-    from nlbench.mixmatch import uniform_prior_penalty
+    from nlbench.algorithms.mixmatch import uniform_prior_penalty
 
     expected = (
         2 * (w[:6] * costs[:6]).sum()

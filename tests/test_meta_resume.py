@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from nlbench import checkpoint
 from nlbench.api import run
+from nlbench.engine import checkpoint
 
 TIMING = ("seconds", "select_s", "select_seconds")
 # 200 meta images in batches of 30: the stream reshuffles in the middle of every epoch

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nlbench import metagrad
-from nlbench.config import RunConfig
-from nlbench.plugins import builtin_modules
+from nlbench.algorithms import metagrad
+from nlbench.core.config import RunConfig
+from nlbench.host.plugins import builtin_modules
 from nlbench.testing import TINY, build_method
 from nlbench_plugins.meta.gated import GatedLookAhead
 from nlbench_plugins.meta.rules import ExactLookAhead, FirstOrder, MetaStep

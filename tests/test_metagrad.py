@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlbench import metagrad
+from nlbench.algorithms import metagrad
 from nlbench_plugins.meta.weighting import VNet
 
 LR = 0.3

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import assert_usage_error, run_cli
 
-from nlbench.config import RunConfig
-from nlbench.facility_location import fl_objective, pairwise_distances
+from nlbench.algorithms.facility_location import fl_objective, pairwise_distances
+from nlbench.core.config import RunConfig
 from nlbench.testing import _build_tiny, build_method, check_method_contract
 
 METHODS = ("fl_only", "density_weighted", "fl_weighted")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nlbench.data import EpochPlan
-from nlbench.metrics import plan_metrics
+from nlbench.training.data import EpochPlan
+from nlbench.training.metrics import plan_metrics
 
 NOISY = torch.tensor([0, 1, 2, 3, 4, 5])
 CLEAN = torch.tensor([0, 1, 2, 0, 0, 0])  # the first three labels are correct

@@ -1,4 +1,4 @@
-"""MixMatch pieces (nlbench/mixmatch.py) and the shared GMM (nlbench/gmm.py), against closed forms."""
+"""MixMatch pieces (nlbench/algorithms/mixmatch.py) and the shared GMM (nlbench/algorithms/gmm.py), against closed forms."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlbench.gmm import clean_probability, normalise_losses
-from nlbench.mixmatch import (
+from nlbench.algorithms.gmm import clean_probability, normalise_losses
+from nlbench.algorithms.mixmatch import (
     beta_draw,
     mixmatch,
     negative_entropy,

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from nlbench.api import check_classifier_contract
-from nlbench.errors import UsageError
-from nlbench.models import build_model, count_params, features_and_logits
-from nlbench.plugins import get_host
+from nlbench.core.errors import UsageError
+from nlbench.host.plugins import get_host
+from nlbench.training.models import build_model, count_params, features_and_logits
 
 REGISTRY = get_host().registry("models")
 NAMES = REGISTRY.names()

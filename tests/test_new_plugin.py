@@ -11,8 +11,8 @@ import sys
 import pytest
 import tomllib
 
-from nlbench import plugins
 from nlbench.commands.new_plugin import write_plugin
+from nlbench.host import plugins
 from nlbench.testing import check_bad_hparams, check_method_contract
 
 
@@ -82,7 +82,7 @@ def test_scaffold_has_test_extra_and_a_sweep_file(scaffold, tmp_path):
     meta = tomllib.loads((pkg / "pyproject.toml").read_text())
     assert "pytest" in " ".join(meta["project"]["optional-dependencies"]["test"])
     assert "pip install -e '.[test]'" in (pkg / "README.md").read_text()
-    from nlbench.sweep import grid_from_mapping, load_toml
+    from nlbench.sweep.plan import grid_from_mapping, load_toml
 
     data = load_toml(pkg / "sweep.toml")
     data["out"] = str(tmp_path / "runs")

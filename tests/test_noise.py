@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from nlbench.config import parse_noise
-from nlbench.errors import DataMissingError, UsageError
-from nlbench.noise import NoiseContext, labels_sha256, noise_report, transition_counts
-from nlbench.plugins import get_host
-from nlbench.seeding import numpy_rng
+from nlbench.core.config import parse_noise
+from nlbench.core.errors import DataMissingError, UsageError
+from nlbench.core.seeding import numpy_rng
+from nlbench.host.plugins import get_host
+from nlbench.training.noise import NoiseContext, labels_sha256, noise_report, transition_counts
 from nlbench_plugins.noise_mwnet import flip_matrix, flip_targets
 from nlbench_plugins.noise_synthetic import (
     CIFAR10_ASYM,
@@ -309,7 +309,7 @@ SUBPROCESS = """
 import sys, numpy as np
 sys.path.insert(0, {tests!r})
 from test_noise import ctx_for, apply, LABEL_MODELS
-from nlbench.noise import labels_sha256
+from nlbench.training.noise import labels_sha256
 for m in LABEL_MODELS:
     print(m, labels_sha256(apply(m, ctx_for(m, seed=7), "0.4").labels))
 """

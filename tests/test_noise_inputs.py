@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from nlbench.config import RunConfig, parse_noise
-from nlbench.identity import record_run_id, same_run
-from nlbench.noise import NoiseContext, corrupt_held_out, noise_rng
-from nlbench.plugins import get_host
-from nlbench.prepare import load_dataset, prepare, run_identity
-from nlbench.seeding import numpy_rng
+from nlbench.core.config import RunConfig, parse_noise
+from nlbench.core.identity import record_run_id, same_run
+from nlbench.core.seeding import numpy_rng
+from nlbench.engine.prepare import load_dataset, prepare, run_identity
+from nlbench.host.plugins import get_host
+from nlbench.training.noise import NoiseContext, corrupt_held_out, noise_rng
 
 INPUT_MODELS = ["shuffled_pixels", "random_pixels", "gaussian"]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlbench.record import epochs_to_fit, summarise
+from nlbench.core.record import epochs_to_fit, summarise
 from nlbench_plugins import observers_tensorboard as tb
 from nlbench_plugins.observers_diagnostics import gradient_diagnostics
 

@@ -57,7 +57,7 @@ def test_wheel_exposes_builtin_plugins(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NLBENCH_DISABLE_PLUGIN_AUTOLOAD"}
     env["PYTHONPATH"] = str(target)
     code = (
-        "import json, nlbench, nlbench.plugins as p; h = p.load_plugins(); "
+        "import json, nlbench, nlbench.host.plugins as p; h = p.load_plugins(); "
         "print(json.dumps([nlbench.__file__, h.registry('methods').entry('erm').distribution]))"
     )
     out = subprocess.run(

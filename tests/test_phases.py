@@ -1,4 +1,4 @@
-"""Phases (nlbench.phases): work before the first epoch, checkpointed unit by unit, shown in
+"""Phases (nlbench.training.phases): work before the first epoch, checkpointed unit by unit, shown in
 progress and counted in the run's cost; a kill inside one resumes to the uninterrupted run."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from nlbench import faults
-from nlbench.errors import UsageError
-from nlbench.phases import Phase, PhaseTotals, run_phases
-from nlbench.run_state import Interrupted, NullProgress
+from nlbench.core.errors import Interrupted, UsageError
+from nlbench.engine import faults
+from nlbench.engine.run_state import NullProgress
 from nlbench.testing import check_resume, one_thread, tiny_run
+from nlbench.training.phases import Phase, PhaseTotals, run_phases
 
 CL = {"set": {"cv_folds": 2, "cv_epochs": 2}}  # 4 units of the kfold phase
 
@@ -108,7 +108,7 @@ def test_kill_switch_reads_phase_units(monkeypatch):
 
 
 def test_phase_work_is_in_the_record_and_its_cost(tmp_path, monkeypatch):
-    from nlbench import runner
+    from nlbench.engine import runner
 
     seen: dict[str, float] = {}
 
@@ -156,7 +156,7 @@ def test_ctrl_c_inside_a_phase_keeps_its_units_and_resumes(tmp_path, monkeypatch
     import os
     import signal
 
-    from nlbench.record import read_record
+    from nlbench.core.record import read_record
     from nlbench.testing import comparable_epochs
     from nlbench_plugins.method_confident_learning import ConfidentLearning
 

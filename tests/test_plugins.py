@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from nlbench import hookimpl, plugins
-from nlbench.errors import PluginError, UsageError
-from nlbench.registry import Registry
-from nlbench.specs import MethodSpec
+from nlbench import hookimpl
+from nlbench.core.errors import PluginError, UsageError
+from nlbench.core.registry import Registry
+from nlbench.core.specs import MethodSpec
+from nlbench.host import plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,10 +178,10 @@ def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
     in that host, not in the global one."""
     import torch
 
-    from nlbench.components import ComposedMethod, composed_hparams
-    from nlbench.config import RunConfig
-    from nlbench.runner import Runner
-    from nlbench.specs import ReweighterSpec
+    from nlbench.core.config import RunConfig
+    from nlbench.core.specs import ReweighterSpec
+    from nlbench.engine.runner import Runner
+    from nlbench.training.components import ComposedMethod, composed_hparams
 
     class Uniform:
         def __init__(self, hp):
@@ -211,16 +212,17 @@ def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
 
 
 def test_selector_and_reweighter_specs_are_one_definition():
-    from nlbench import api, specs
+    from nlbench import api
+    from nlbench.core import specs
 
     assert specs.SelectorSpec is specs.ReweighterSpec is specs.ComponentSpec
     assert api.SelectorSpec is api.ReweighterSpec is api.ComponentSpec
 
 
 def test_the_name_pattern_is_defined_once():
-    """Registry keys, --set keys and noise types share nlbench.registry.NAME_RE."""
-    from nlbench.config import parse_noise, parse_set
-    from nlbench.registry import NAME_RE
+    """Registry keys, --set keys and noise types share nlbench.core.registry.NAME_RE."""
+    from nlbench.core.config import parse_noise, parse_set
+    from nlbench.core.registry import NAME_RE
 
     root = Path(__file__).resolve().parents[1]
     literal = r"^[a-z][a-z0-9_]*\Z"
@@ -229,7 +231,7 @@ def test_the_name_pattern_is_defined_once():
         for p in sorted((root / "nlbench").rglob("*.py"))
         if literal in p.read_text(encoding="utf-8")
     ]
-    assert homes == ["nlbench/registry.py"] and NAME_RE.pattern == literal
+    assert homes == ["nlbench/core/registry.py"] and NAME_RE.pattern == literal
     assert not NAME_RE.match("digits\n") and NAME_RE.match("digits")  # \Z, not $
     with pytest.raises(UsageError, match="lower_snake_case"):
         parse_set(["Bad=1"])
@@ -239,7 +241,7 @@ def test_the_name_pattern_is_defined_once():
 
 
 def _dataset_plugin(asym_map: str | None) -> types.SimpleNamespace:
-    from nlbench.specs import DatasetSpec
+    from nlbench.core.specs import DatasetSpec
 
     @hookimpl
     def register_datasets(register):
@@ -259,7 +261,7 @@ def _dataset_plugin(asym_map: str | None) -> types.SimpleNamespace:
 
 
 def _noise_plugin(keys: tuple[str, ...]) -> types.SimpleNamespace:
-    from nlbench.specs import NoiseModelSpec
+    from nlbench.core.specs import NoiseModelSpec
 
     @hookimpl
     def register_noise_models(register):
@@ -303,8 +305,8 @@ def test_builtin_asym_maps_are_the_keys_the_noise_plugin_has():
 
 def test_asym_map_check_is_skipped_without_noise_models():
     """A host loaded without any noise plugin has no keys to check against."""
-    from nlbench.registry import Registry, check_asym_maps
-    from nlbench.specs import DatasetSpec
+    from nlbench.core.registry import Registry, check_asym_maps
+    from nlbench.core.specs import DatasetSpec
 
     datasets = Registry("datasets")
     datasets.add(DatasetSpec("d", "x", object, 2, 1, 8, asym_map="anything"), "p")

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from helpers import assert_usage_error, digits_run, run_cli
 
-from nlbench.faults import ENV as KILL_ENV
+from nlbench.engine.faults import ENV as KILL_ENV
 
 RUN = digits_run("0.6", 6, 800, "--deterministic", "-q")
 TIMING = ("seconds", "select_s", "select_seconds")
 
 
 def _spawn(out: Path, run_id: str, *extra: str, kill_at: str = "") -> subprocess.Popen:
-    """The run in a child process; ``kill_at`` makes it SIGKILL itself there (nlbench.faults):
+    """The run in a child process; ``kill_at`` makes it SIGKILL itself there (nlbench.engine.faults):
     a crash point that does not depend on how loaded the machine is."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", KILL_ENV: kill_at}
     cmd = [sys.executable, "-m", "nlbench", *RUN, "--out", str(out), "--run-id", run_id, *extra]
@@ -97,8 +97,8 @@ def test_resume_with_different_config_is_refused(tmp_path, capsys):
 
 
 def test_failed_run_records_status_and_error(tmp_path, monkeypatch):
-    from nlbench.method import SingleNetMethod
-    from nlbench.runner import run
+    from nlbench.engine.runner import run
+    from nlbench.training.method import SingleNetMethod
 
     calls = {"n": 0}
     original = SingleNetMethod.train_step
@@ -210,7 +210,7 @@ def test_resume_refuses_a_checkpoint_of_other_file_contents(tmp_path):
 @pytest.fixture
 def kept_checkpoint(tmp_path, capsys, monkeypatch):
     """An interrupted 3-epoch run whose checkpoint after epoch 2 is kept (in-process, fast)."""
-    from nlbench import checkpoint
+    from nlbench.engine import checkpoint
 
     monkeypatch.setattr(checkpoint, "remove", lambda run_dir: None)
     args = [*digits_run("0.4", 3, 100, "-q"), "--out", str(tmp_path), "--run-id", "r"]
@@ -265,7 +265,7 @@ def test_a_good_checkpoint_still_resumes(kept_checkpoint, capsys):
 def test_full_disk_while_the_checkpoint_is_written_is_one_line(tmp_path, capsys, monkeypatch):
     """ENOSPC in the middle of the checkpoint's bytes (/dev/full), not only at the rename:
     torch would raise it as a RuntimeError; the record and the log stay valid."""
-    from nlbench import atomic
+    from nlbench.core import atomic
 
     if not os.path.exists("/dev/full"):
         pytest.skip("needs /dev/full")

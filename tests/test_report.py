@@ -9,10 +9,10 @@ import pytest
 from helpers import run_cli
 from synthetic_records import synthetic_record, write_synthetic
 
+from nlbench.boards.report import load_run, report
 from nlbench.commands.rerun import compare_epochs
-from nlbench.errors import UsageError
-from nlbench.record import read_record, write_record
-from nlbench.report import load_run, report
+from nlbench.core.errors import UsageError
+from nlbench.core.record import read_record, write_record
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

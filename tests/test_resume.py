@@ -16,11 +16,11 @@ import pytest
 import torch
 from helpers import assert_usage_error, digits_run, run_cli
 
-from nlbench import hookimpl, plugins
-from nlbench.faults import ENV
-from nlbench.method import SingleNetMethod
-from nlbench.plugins import get_host
-from nlbench.specs import MethodSpec
+from nlbench import hookimpl
+from nlbench.core.specs import MethodSpec
+from nlbench.engine.faults import ENV
+from nlbench.host import plugins
+from nlbench.host.plugins import get_host
 from nlbench.testing import (
     _run_killed,
     check_method_contract,
@@ -29,6 +29,7 @@ from nlbench.testing import (
     one_thread,
     tiny_run,
 )
+from nlbench.training.method import SingleNetMethod
 
 METHODS = get_host().registry("methods").names()
 
@@ -162,7 +163,7 @@ def test_legacy_extra_state_is_still_checkpointed(tmp_path):
 
 def test_old_checkpoints_of_dividemix_still_load(tmp_path):
     """Before register_state, DivideMix kept history and splits under "extra"."""
-    from nlbench.config import RunConfig
+    from nlbench.core.config import RunConfig
     from nlbench.testing import build_method
 
     tiny = {"device": "cpu", "epochs": 2, "train_subset": 300}
@@ -292,7 +293,7 @@ def _cli(out: Path, run_id: str, method: str, kill: str | None, *extra: str):
 def test_kill_loop_random_points_many_methods(tmp_path):
     """SIGKILL at random points, 1-3 times per run, over 10 runs: every record stays
     parseable and every resumed run equals its uninterrupted twin."""
-    from nlbench.record import read_record
+    from nlbench.core.record import read_record
 
     rng = random.Random(20261201)
     for i, method in enumerate([*LOOP, "erm", "dividemix", "fl_weighted"]):

@@ -1,4 +1,4 @@
-"""Per-run facts (nlbench/run_facts.py): noise setting, flags per run, deviations in effect.
+"""Per-run facts (nlbench/core/run_facts.py): noise setting, flags per run, deviations in effect.
 
 DivideMix's Table 7 is checked through the path ``nlbench run`` takes: the resolved identity
 (no data), and real runs on tiny CIFAR files written in the official formats.
@@ -13,18 +13,18 @@ import pytest
 from test_datasets import write_cifar10, write_cifar100
 
 from nlbench import hookimpl
-from nlbench.config import NoiseSpec, RunConfig, parse_noise
-from nlbench.method import SingleNetMethod
-from nlbench.plugins import get_host, load_plugins, reset
-from nlbench.prepare import run_identity
-from nlbench.run_facts import (
+from nlbench.core.config import NoiseSpec, RunConfig, parse_noise
+from nlbench.core.run_facts import (
     NoiseSetting,
     active_deviations,
     noise_setting,
     restore_options,
     run_flags,
 )
-from nlbench.specs import Deviation, MethodSpec
+from nlbench.core.specs import Deviation, MethodSpec
+from nlbench.engine.prepare import run_identity
+from nlbench.host.plugins import get_host, load_plugins, reset
+from nlbench.training.method import SingleNetMethod
 from nlbench_plugins.dividemix.settings import setting_for
 
 # (dataset, noise, (λu, τ, GMM history), Table 7 row): Li, Socher & Hoi, DivideMix, ICLR 2020,

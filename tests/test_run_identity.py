@@ -10,17 +10,17 @@ import pytest
 from helpers import run_cli
 from synthetic_records import synthetic_record
 
-from nlbench import hparams as hparams_mod
 from nlbench.commands.rerun import config_from_record
-from nlbench.config import RunConfig, canonical_json
-from nlbench.errors import UsageError
-from nlbench.hparam_types import Float
-from nlbench.identity import record_run_id, same_run
-from nlbench.migrate import migrate_records
-from nlbench.plugins import get_host
-from nlbench.prepare import run_identity
-from nlbench.record import read_record, write_record
-from nlbench.sweep import Grid, plan
+from nlbench.core import hparams as hparams_mod
+from nlbench.core.config import RunConfig, canonical_json
+from nlbench.core.errors import UsageError
+from nlbench.core.hparam_types import Float
+from nlbench.core.identity import record_run_id, same_run
+from nlbench.core.record import read_record, write_record
+from nlbench.engine.migrate import migrate_records
+from nlbench.engine.prepare import run_identity
+from nlbench.host.plugins import get_host
+from nlbench.sweep.plan import Grid, plan
 
 GOLDEN = [
     (RunConfig(), "erm-digits-ebe23d80550a"),
@@ -208,7 +208,7 @@ def test_migration_dry_run_changes_nothing(tmp_path):
 
 def test_runner_refuses_a_dir_holding_another_run(tmp_path):
     """--run-id reuse: the existing record is of another run (a usage error, nothing lost)."""
-    from nlbench.runner import Runner
+    from nlbench.engine.runner import Runner
 
     cfg = RunConfig(out=str(tmp_path), run_id="mine", epochs=1, train_subset=100)
     record = _record_for(RunConfig(seed=5), "mine")
@@ -223,14 +223,14 @@ def test_runner_refuses_a_dir_holding_another_run(tmp_path):
 
 
 def test_execution_only_matches_the_declarations():
-    from nlbench.config import EXECUTION_ONLY
+    from nlbench.core.config import EXECUTION_ONLY
 
     declared = {k for k, h in hparams_mod.BASE_DECLARED.items() if h.execution}
     assert declared == EXECUTION_ONLY
 
 
 def test_a_finished_run_asked_with_other_execution_settings_says_so():
-    from nlbench.identity import execution_note
+    from nlbench.core.identity import execution_note
 
     mspec = get_host().get("methods", "erm")
     record = _record_for(RunConfig())

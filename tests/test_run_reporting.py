@@ -8,11 +8,12 @@ import types
 import pytest
 import torch
 
-from nlbench import hookimpl, plugins
-from nlbench.errors import PluginError
-from nlbench.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod
-from nlbench.metrics import BatchSelection, predictor_logits
-from nlbench.specs import MethodSpec
+from nlbench import hookimpl
+from nlbench.core.errors import PluginError
+from nlbench.core.specs import MethodSpec
+from nlbench.host import plugins
+from nlbench.training.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod
+from nlbench.training.metrics import BatchSelection, predictor_logits
 
 
 def test_batch_selection_matches_brute_force():
@@ -140,7 +141,7 @@ def test_best_epoch_is_shown_from_one():
     """Records count epochs from 0; the CLI summary shows best_epoch 0 as epoch 1."""
     from rich.console import Console
 
-    from nlbench.console import summary_table
+    from nlbench.core.console import summary_table
 
     config = {"method": "erm", "dataset": "digits", "noise": "0.4"}
     record = {"run_id": "r", "config": config, "noise": {}, "epochs": [{"epoch": 0}]}

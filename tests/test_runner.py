@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from nlbench.record import EPOCH_FIELDS, SUMMARY_FIELDS, TOP_FIELDS, read_record
+from nlbench.core.record import EPOCH_FIELDS, SUMMARY_FIELDS, TOP_FIELDS, read_record
 
 
 def test_erm_record_has_schema_fields(nlbench_run, tmp_path):
@@ -30,7 +30,7 @@ def test_channels_last_is_cuda_only_unless_always(nlbench_run):
     """``channels_last=true`` (default) leaves CPU runs as recorded; ``always`` opts CPU in."""
     import torch
 
-    from nlbench.hparams import use_channels_last
+    from nlbench.core.hparams import use_channels_last
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert not use_channels_last({"channels_last": True}, cpu)
@@ -42,14 +42,14 @@ def test_channels_last_is_cuda_only_unless_always(nlbench_run):
 
 
 def test_augment_overrides_the_datasets_policy(nlbench_run):
-    """``augment`` replaces the dataset's train-time policy; ``off`` is nlbench.data's "none"
+    """``augment`` replaces the dataset's train-time policy; ``off`` is nlbench.training.data's "none"
     (``--set augment=none`` would parse as null, the dataset's own policy)."""
     import pytest
     import torch
 
-    from nlbench.data import DatasetData, ImageSet, TrainSet
-    from nlbench.errors import UsageError
-    from nlbench.hparams import resolve_hparams, train_augment
+    from nlbench.core.errors import UsageError
+    from nlbench.core.hparams import resolve_hparams, train_augment
+    from nlbench.training.data import DatasetData, ImageSet, TrainSet
 
     assert train_augment({"augment": None}) is None
     assert train_augment({"augment": "off"}) == "none"
@@ -78,8 +78,8 @@ def test_augment_overrides_the_datasets_policy(nlbench_run):
     assert cropped["run_id"] != plain["run_id"]
     assert cropped["epochs"][-1]["train_loss"] != plain["epochs"][-1]["train_loss"]
 
-    from nlbench.config import RunConfig
-    from nlbench.plugins import get_host
+    from nlbench.core.config import RunConfig
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     cfg = RunConfig(method="erm", dataset="digits", overrides={"augment": "mirror"})

@@ -9,16 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from nlbench import hookimpl, plugins
-from nlbench.config import RunConfig
-from nlbench.context import build_method
-from nlbench.data import EpochPlan
-from nlbench.epoch_loop import EpochTrainer, apply_lr
-from nlbench.evaluation import Evaluator, evaluate
-from nlbench.metrics import BatchSelection
-from nlbench.prepare import prepare
-from nlbench.run_io import RunFiles, base_record
-from nlbench.run_state import Interrupted, RunState
+from nlbench import hookimpl
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import Interrupted
+from nlbench.engine.context import build_method
+from nlbench.engine.epoch_loop import EpochTrainer, apply_lr
+from nlbench.engine.evaluation import Evaluator, evaluate
+from nlbench.engine.prepare import prepare
+from nlbench.engine.run_io import RunFiles, base_record
+from nlbench.engine.run_state import RunState
+from nlbench.host import plugins
+from nlbench.training.data import EpochPlan
+from nlbench.training.metrics import BatchSelection
 
 TINY = {"dataset": "digits", "noise": "0.4", "epochs": 2, "train_subset": 200, "device": "cpu"}
 
@@ -107,7 +109,7 @@ def test_epoch_trainer_stops_at_a_step_boundary():
 # -- evaluation -------------------------------------------------------------------------------
 def test_evaluate_is_the_accuracy_of_predict(built):
     test = built.prep.data.test
-    from nlbench.data import EvalSet
+    from nlbench.training.data import EvalSet
 
     data = built.prep.data
     evalset = EvalSet(test, data.mean, data.std, torch.device("cpu"), False)
@@ -135,7 +137,7 @@ def test_evaluator_fit_metrics_match_a_brute_force_scan(built):
 
 
 def test_epoch_metrics_hold_the_epoch_line(built):
-    from nlbench.epoch_loop import EpochTrained
+    from nlbench.engine.epoch_loop import EpochTrained
 
     ev = Evaluator.for_run(built.prep, built.ctx, built.method, built.cache, plugins_dist())
     n = len(built.ctx.train)
@@ -149,7 +151,7 @@ def test_epoch_metrics_hold_the_epoch_line(built):
 
 
 def plugins_dist():
-    from nlbench.distributed import SINGLE
+    from nlbench.training.distributed import SINGLE
 
     return SINGLE
 
@@ -183,8 +185,8 @@ def test_run_files_fresh_start_keeps_user_files_and_done_drops_the_checkpoint(bu
 
 
 def test_run_files_failed_and_interrupted(built, tmp_path, monkeypatch):
-    from nlbench import run_io
-    from nlbench.atomic import WriteError
+    from nlbench.core.atomic import WriteError
+    from nlbench.engine import run_io
 
     state = RunState(built.cfg, built.prep, tmp_path / "r", torch.device("cpu"), built.method)
     files = RunFiles(state)
@@ -207,7 +209,7 @@ def test_run_files_failed_and_interrupted(built, tmp_path, monkeypatch):
 
 
 def test_only_rank_zero_writes(built, tmp_path):
-    from nlbench.distributed import DistInfo
+    from nlbench.training.distributed import DistInfo
 
     state = RunState(built.cfg, built.prep, tmp_path / "r", torch.device("cpu"), built.method)
     RunFiles(state, DistInfo(rank=1, world=2)).write({"status": "running"})
@@ -219,7 +221,7 @@ def test_deterministic_flags_are_set_in_one_place(tmp_path):
     """seeding.set_deterministic is the runner's only writer of torch's global flags."""
     import inspect
 
-    from nlbench import runner
+    from nlbench.engine import runner
 
     source = inspect.getsource(runner)
     assert "torch.backends" not in source and "use_deterministic_algorithms" not in source
@@ -255,7 +257,7 @@ def failing_host():
 
 
 def _explode_in_epoch(monkeypatch, epoch: int, exc: BaseException) -> None:
-    from nlbench.method import SingleNetMethod
+    from nlbench.training.method import SingleNetMethod
 
     original = SingleNetMethod.start_epoch
 
@@ -268,7 +270,7 @@ def _explode_in_epoch(monkeypatch, epoch: int, exc: BaseException) -> None:
 
 
 def test_hook_run_failed(failing_host, tmp_path, monkeypatch):
-    from nlbench.runner import Runner
+    from nlbench.engine.runner import Runner
 
     host, seen = failing_host
     _explode_in_epoch(monkeypatch, 1, ValueError("exploded"))
@@ -280,7 +282,7 @@ def test_hook_run_failed(failing_host, tmp_path, monkeypatch):
 
 
 def test_run_failed_on_interrupt(failing_host, tmp_path, monkeypatch):
-    from nlbench.runner import Runner
+    from nlbench.engine.runner import Runner
 
     host, seen = failing_host
     _explode_in_epoch(monkeypatch, 1, Interrupted("interrupted"))
@@ -294,7 +296,7 @@ def test_run_failed_on_interrupt(failing_host, tmp_path, monkeypatch):
 
 
 def test_tensorboard_writer_is_closed_when_a_run_fails(tmp_path, monkeypatch):
-    from nlbench.runner import Runner
+    from nlbench.engine.runner import Runner
     from nlbench_plugins import observers_tensorboard as tb
 
     closed: list[str] = []
@@ -319,7 +321,7 @@ def test_tensorboard_writer_is_closed_when_a_run_fails(tmp_path, monkeypatch):
 # -- smaller pieces: record schema, download's recorded checks ----------------------------------
 @pytest.mark.parametrize("schema", [2, True, "1", None])
 def test_a_record_of_another_schema_is_refused(tmp_path, schema):
-    from nlbench.record import RecordError, read_record
+    from nlbench.core.record import RecordError, read_record
 
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"schema": schema}))
@@ -328,7 +330,7 @@ def test_a_record_of_another_schema_is_refused(tmp_path, schema):
 
 
 def test_require_files_reports_its_checks_only_inside_a_recording(tmp_path):
-    from nlbench.download import Expected, recording_checks, require_files
+    from nlbench.core.download import Expected, recording_checks, require_files
 
     (tmp_path / "a.bin").write_bytes(b"x")
     expected = [Expected("a.bin")]

@@ -48,7 +48,7 @@ def test_unsafe_run_id_is_refused_and_nothing_is_touched(tmp_path, capsys, run_i
 
 
 def test_safe_run_ids_are_accepted():
-    from nlbench.rundir import check_run_id
+    from nlbench.engine.rundir import check_run_id
 
     for ok in ("abc", "A-1_b.2", "x" * 128, None):
         check_run_id(ok)
@@ -83,7 +83,7 @@ def test_fresh_restart_removes_only_the_runners_files(tmp_path, capsys):
 
 # -- the run lock ----------------------------------------------------------------------------
 def test_second_process_on_a_locked_run_is_refused(tmp_path, capsys):
-    from nlbench.rundir import RunLock
+    from nlbench.engine.rundir import RunLock
 
     with RunLock(tmp_path / "r"):
         res = run_cli(capsys, *TINY, "--out", str(tmp_path), "--run-id", "r")
@@ -92,10 +92,10 @@ def test_second_process_on_a_locked_run_is_refused(tmp_path, capsys):
 
 
 def test_lock_is_freed_when_the_holder_is_sigkilled(tmp_path):
-    from nlbench.rundir import RunLock, is_locked
+    from nlbench.engine.rundir import RunLock, is_locked
 
     code = (
-        "import sys, time; from nlbench.rundir import RunLock; "
+        "import sys, time; from nlbench.engine.rundir import RunLock; "
         f"RunLock({str(tmp_path / 'r')!r}).acquire(); print('held', flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -112,9 +112,9 @@ def test_lock_is_freed_when_the_holder_is_sigkilled(tmp_path):
 
 
 def test_sweep_skips_a_run_locked_elsewhere(tmp_path):
-    from nlbench.plugins import get_host
-    from nlbench.rundir import RunLock
-    from nlbench.sweep import grid_from_mapping, pending, plan, run_job
+    from nlbench.engine.rundir import RunLock
+    from nlbench.host.plugins import get_host
+    from nlbench.sweep.plan import grid_from_mapping, pending, plan, run_job
 
     host = get_host()
     axes = {"method": "erm", "noise": "0.4", "epochs": 1, "train_subset": 100}
@@ -130,8 +130,8 @@ def test_sweep_skips_a_run_locked_elsewhere(tmp_path):
 
 # -- atomic writes ---------------------------------------------------------------------------
 def test_epoch_log_append_is_atomic(tmp_path, monkeypatch):
-    from nlbench import atomic
-    from nlbench.record import append_epoch
+    from nlbench.core import atomic
+    from nlbench.core.record import append_epoch
 
     append_epoch(tmp_path, {"epoch": 0})
     before = (tmp_path / "epochs.jsonl").read_bytes()
@@ -150,7 +150,8 @@ def test_checkpoint_and_records_share_one_atomic_writer(tmp_path, monkeypatch):
     """A failed rename leaves the old checkpoint, no temp file, and one line of error."""
     import torch
 
-    from nlbench import atomic, checkpoint
+    from nlbench.core import atomic
+    from nlbench.engine import checkpoint
 
     class Method:
         def state_dict(self):
@@ -175,7 +176,7 @@ def test_checkpoint_and_records_share_one_atomic_writer(tmp_path, monkeypatch):
 
 
 def test_full_disk_mid_run_is_one_line_and_records_stay_valid(tmp_path, capsys, monkeypatch):
-    from nlbench import atomic
+    from nlbench.core import atomic
 
     real, calls = atomic.os.replace, {"n": 0}
 
@@ -267,7 +268,7 @@ def test_ctrl_c_while_plugins_load_is_one_line(monkeypatch, capsys):
 
 def test_ctrl_c_before_training_leaves_no_running_record(tmp_path, capsys, monkeypatch):
     """SIGINT as the run starts (observers, display) stops it at once and leaves no record."""
-    from nlbench.console import RichProgress
+    from nlbench.core.console import RichProgress
 
     start = RichProgress.start
 
@@ -364,9 +365,9 @@ def test_leaderboard_refuses_a_hand_edited_manifest(tmp_path, capsys):
 def _erm_record(run_id: str, **config) -> dict:
     from synthetic_records import synthetic_record
 
-    from nlbench.config import RunConfig
-    from nlbench.plugins import get_host
-    from nlbench.prepare import run_identity
+    from nlbench.core.config import RunConfig
+    from nlbench.engine.prepare import run_identity
+    from nlbench.host.plugins import get_host
 
     ident = run_identity(RunConfig(), get_host())
     return {**synthetic_record(), "run_id": run_id, "config": {**ident.identity, **config}}
@@ -376,7 +377,7 @@ def _erm_record(run_id: str, **config) -> dict:
     "dataset", ["/../../../escaped", "../up", "digits\n", "a/b", "Digits", "x" * 200]
 )
 def test_migrate_records_never_moves_a_record_out_of_the_root(tmp_path, capsys, dataset):
-    from nlbench.record import write_record
+    from nlbench.core.record import write_record
 
     root = tmp_path / "results"
     write_record(root / "old-id", _erm_record("old-id", dataset=dataset))
@@ -390,8 +391,8 @@ def test_migrate_records_never_moves_a_record_out_of_the_root(tmp_path, capsys, 
 
 
 def test_migrate_records_failed_move_rewrites_nothing(tmp_path, capsys, monkeypatch):
-    from nlbench import migrate
-    from nlbench.record import write_record
+    from nlbench.core.record import write_record
+    from nlbench.engine import migrate
 
     root = tmp_path / "results"
     write_record(root / "old-id", _erm_record("old-id"))
@@ -407,7 +408,7 @@ def test_migrate_records_failed_move_rewrites_nothing(tmp_path, capsys, monkeypa
 
 
 def test_migrate_records_skips_symlinked_records(tmp_path, capsys):
-    from nlbench.record import write_record
+    from nlbench.core.record import write_record
 
     root, outside = tmp_path / "results", tmp_path / "outside"
     write_record(outside / "old-id", _erm_record("old-id"))
@@ -472,11 +473,11 @@ def test_an_out_name_over_the_limit_is_one_line(tmp_path, capsys):
 @pytest.fixture
 def third_party_erm(tmp_path, monkeypatch):
     """An installed third-party plugin that registers ``erm`` again (and a name of its own)."""
-    from nlbench import plugins
+    from nlbench.host import plugins
 
     (tmp_path / "nlb_dup_erm.py").write_text(
         "from nlbench import hookimpl\n"
-        "from nlbench.specs import MethodSpec\n"
+        "from nlbench.core.specs import MethodSpec\n"
         "@hookimpl\n"
         "def register_methods(register):\n"
         "    register(MethodSpec('dup_own', 'x', factory=object))\n"
@@ -555,7 +556,7 @@ def test_a_name_with_a_trailing_newline_is_skipped_not_fatal(tmp_path, capsys):
 def test_a_marked_board_missing_from_an_older_manifest_is_still_ours(tmp_path, capsys):
     """A board carrying the generated-file marker is replaced even when the manifest predates it
     (a new generated file after an upgrade); an unmarked file at that name would be refused."""
-    from nlbench.leaderboard import MARKER
+    from nlbench.boards.leaderboard import MARKER
 
     res, out = _boards_with_figures(tmp_path)
     args = ("leaderboard", "--results", str(res), "--out", str(out))

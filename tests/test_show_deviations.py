@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import run_cli
 
-from nlbench.plugins import get_host
+from nlbench.host.plugins import get_host
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ import pytest
 from helpers import run_cli
 from synthetic_records import synthetic_record
 
-from nlbench.config import RunConfig
-from nlbench.errors import UsageError
-from nlbench.plugins import get_host
-from nlbench.prepare import prepare, run_identity
-from nlbench.record import read_record, write_record
-from nlbench.sweep import (
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import UsageError
+from nlbench.core.record import read_record, write_record
+from nlbench.engine.prepare import prepare, run_identity
+from nlbench.host.plugins import get_host
+from nlbench.sweep.plan import (
     Grid,
     grid_from_mapping,
     load_toml,
@@ -221,7 +221,7 @@ def test_failed_run_is_reported_not_raised(tmp_path):
         device="cpu",
         overrides={"batch_size": 0},
     )
-    from nlbench.sweep import Job
+    from nlbench.sweep.plan import Job
 
     job = Job(dataclasses.replace(cfg, run_id="broken"), "broken", "new")
     [outcome] = make_executor(get_host(), "local", {}).run([job])

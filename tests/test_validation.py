@@ -77,8 +77,8 @@ def test_missing_dataset_files_offline_names_files_and_url(capsys, tmp_path, mon
 )
 def test_type_errors_read_as_english(data, fragment):
     """'is not an integer', never 'is not a int': the messages are read by people."""
-    from nlbench.errors import UsageError
-    from nlbench.sweep import grid_from_mapping
+    from nlbench.core.errors import UsageError
+    from nlbench.sweep.plan import grid_from_mapping
 
     with pytest.raises(UsageError) as info:
         grid_from_mapping(data)

@@ -60,7 +60,7 @@ def verify(root, steps, bs, seed):
     ours.load_state_dict(theirs.state_dict())
     hp = {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "batch_size": bs}
     method, _ = build_method("erm", hp, [ours], 3)
-    from nlbench.data import Batch
+    from nlbench.training.data import Batch
     mine = [method.train_step(Batch(x, y, torch.arange(bs)))["loss"] for x, y in batches]
     ce = Recorder(F.cross_entropy)
     glob = {"args": argparse.Namespace(lr=0.1), "F": official.Proxy(F, cross_entropy=ce)}
@@ -230,7 +230,7 @@ def test_every_built_in_method_has_an_answer_and_a_docs_line():
     from pathlib import Path
 
     from nlbench import verify
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
 
     built_in = set(get_host().registry("methods").names())  # the test env has no others
     assert {"erm", "fl_only", "dividemix", "mwnet", "l2r", "famus"} <= built_in
@@ -247,7 +247,7 @@ def test_dividemix_replays_the_draws_mixmatch_takes():
     takes next from its generator; a change in how MixMatch draws must show here first."""
     import torch
 
-    from nlbench.mixmatch import mixmatch
+    from nlbench.algorithms.mixmatch import mixmatch
     from nlbench.verify.dividemix import HP, _draws
 
     gen = torch.Generator().manual_seed(3)

@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from nlbench import metagrad
-from nlbench.checkpoint import RUNNER_KEYS
-from nlbench.config import RunConfig
-from nlbench.context import build_context
-from nlbench.plugins import get_host
-from nlbench.prepare import prepare
+from nlbench.algorithms import metagrad
+from nlbench.core.config import RunConfig
+from nlbench.engine.checkpoint import RUNNER_KEYS
+from nlbench.engine.context import build_context
+from nlbench.engine.prepare import prepare
+from nlbench.host.plugins import get_host
 
 
 def _no_scan():

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from mwnet_alignment import checkpoint_parser, load
 from sklearn.metrics import roc_auc_score
 
-from nlbench import metagrad
+from nlbench.algorithms import metagrad
 from nlbench_plugins.meta.weighting import VNet, meta_optimizer
 
 GRID = torch.tensor([0.1, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])

@@ -20,22 +20,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlbench.components import ComposedMethod, Selection, check_choice, composed_hparams
-from nlbench.config import RunConfig, parse_noise, parse_rate
-from nlbench.data import (
-    Batch,
-    DatasetData,
-    DeviceImages,
-    EpochPlan,
-    ImageSet,
-    LoadRequest,
-    TrainSet,
-    class_balanced_pool,
+from nlbench.core.config import RunConfig, parse_noise, parse_rate
+from nlbench.core.download import (
+    Archive,
+    Expected,
+    load_numpy_pickle,
+    numpy_safe_globals,
+    require_files,
 )
-from nlbench.download import Archive, Expected, load_numpy_pickle, numpy_safe_globals, require_files
-from nlbench.errors import DataMissingError, UsageError
-from nlbench.hookspecs import hookimpl
-from nlbench.hparam_types import (
+from nlbench.core.errors import DataMissingError, UsageError
+from nlbench.core.hookspecs import hookimpl
+from nlbench.core.hparam_types import (
     Bool,
     Choice,
     Float,
@@ -46,30 +41,11 @@ from nlbench.hparam_types import (
     Str,
     with_defaults,
 )
-from nlbench.hparams import eval_batch_size
-from nlbench.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod, TrainContext
-from nlbench.model_contract import (
-    ClassifierNet,
-    TimmClassifier,
-    check_classifier_contract,
-    check_options,
-    on_meta_device,
-)
-from nlbench.noise import (
-    NoiseContext,
-    NoiseResult,
-    apply_noise,
-    noise_rng,
-    optional_rate_arg,
-    rate_arg,
-)
-from nlbench.phases import AuxNet, Phase
-from nlbench.plugins import get_host
-from nlbench.prepare import default_data_root
-from nlbench.profiles import small_image_profiles
-from nlbench.run_facts import NoiseSetting
-from nlbench.seeding import derive_seed
-from nlbench.specs import (
+from nlbench.core.hparams import eval_batch_size
+from nlbench.core.profiles import small_image_profiles
+from nlbench.core.run_facts import NoiseSetting
+from nlbench.core.seeding import derive_seed
+from nlbench.core.specs import (
     ComponentSpec,
     DatasetSpec,
     Deviation,
@@ -82,7 +58,37 @@ from nlbench.specs import (
     ReweighterSpec,
     SelectorSpec,
 )
-from nlbench.sweep import Job, run_job, threads_per_job
+from nlbench.engine.prepare import default_data_root
+from nlbench.host.plugins import get_host
+from nlbench.sweep.plan import Job, run_job, threads_per_job
+from nlbench.training.components import ComposedMethod, Selection, check_choice, composed_hparams
+from nlbench.training.data import (
+    Batch,
+    DatasetData,
+    DeviceImages,
+    EpochPlan,
+    ImageSet,
+    LoadRequest,
+    TrainSet,
+    class_balanced_pool,
+)
+from nlbench.training.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod, TrainContext
+from nlbench.training.model_contract import (
+    ClassifierNet,
+    TimmClassifier,
+    check_classifier_contract,
+    check_options,
+    on_meta_device,
+)
+from nlbench.training.noise import (
+    NoiseContext,
+    NoiseResult,
+    apply_noise,
+    noise_rng,
+    optional_rate_arg,
+    rate_arg,
+)
+from nlbench.training.phases import AuxNet, Phase
 
 #: The plugin API's version: the minor number grows when names are added, the major number only
 #: after a removal that went through :data:`DEPRECATED` (CHANGELOG.md, "Deprecation policy").
@@ -113,10 +119,10 @@ def run(**kwargs: Any) -> dict[str, Any]:
     """Train one configuration and return its record, e.g.
     ``nlbench.run(method="erm", dataset="digits", noise="0.6", epochs=5)``.
 
-    Keyword arguments are :class:`nlbench.config.RunConfig` fields; ``set={"lr": 0.05}``
+    Keyword arguments are :class:`nlbench.core.config.RunConfig` fields; ``set={"lr": 0.05}``
     overrides hyper-parameters like ``--set``.
     """
-    from nlbench.runner import run as _run
+    from nlbench.engine.runner import run as _run
 
     return _run(**kwargs)
 
@@ -131,7 +137,7 @@ def build_model(
     name: str, num_classes: int = 10, in_chans: int = 3, image_size: int = 32, **kwargs: Any
 ) -> torch.nn.Module:
     """Instantiate a registered model (``timm:<arch>`` works too)."""
-    from nlbench.models import build_model as _build
+    from nlbench.training.models import build_model as _build
 
     return _build(get_host().registry("models"), name, num_classes, in_chans, image_size, **kwargs)
 

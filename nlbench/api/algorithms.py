@@ -6,8 +6,8 @@ promise covers these names too)."""
 
 from __future__ import annotations
 
-from nlbench import distributed, metagrad
-from nlbench.facility_location import (
+from nlbench.algorithms import metagrad
+from nlbench.algorithms.facility_location import (
     ALGORITHMS,
     agreement_fractions,
     cluster_sizes,
@@ -17,9 +17,9 @@ from nlbench.facility_location import (
     select_group,
     set_cover,
 )
-from nlbench.gmm import Split, clean_probability, co_divide, normalise_losses
-from nlbench.metagrad import buffer_clones, trainable
-from nlbench.mixmatch import (
+from nlbench.algorithms.gmm import Split, clean_probability, co_divide, normalise_losses
+from nlbench.algorithms.metagrad import buffer_clones, trainable
+from nlbench.algorithms.mixmatch import (
     full_precision,
     linear_rampup,
     mixmatch,
@@ -29,6 +29,7 @@ from nlbench.mixmatch import (
     soft_cross_entropy,
     uniform_prior_penalty,
 )
+from nlbench.training import distributed
 
 __all__ = [
     "ALGORITHMS",

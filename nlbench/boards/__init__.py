@@ -1,4 +1,4 @@
 """Leaderboards by concern: records → rows, statistics, rendering, figures, claims, studies.
 
-``nlbench.leaderboard`` puts them together (``build``, ``stale``, ``write``).
+``nlbench.boards.leaderboard`` puts them together (``build``, ``stale``, ``write``).
 """

@@ -37,7 +37,7 @@ from nlbench.boards.baseline import BASELINE, baseline_part, variant_order
 from nlbench.boards.claim_checks import CHECKS, RULES, UNMEASURED, Cell, parse_cell
 from nlbench.boards.pending import sweeps_for
 from nlbench.boards.render import MARKER, pipe_table
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 FIELDS = ("id", "claim", "source", "board", "metric", "compare", "cells")
 METRICS = {

@@ -2,7 +2,8 @@
 samples tells right labels from wrong ones, scored against the true noise mask.
 
 Every record already knows the truth: the runner scores a method's choices against the clean
-labels it never shows the method (:mod:`nlbench.metrics`). This board reads the last epoch of
+labels it never shows the method (:mod:`nlbench.training.metrics`). This board reads the last epoch
+of
 each run: ``detection_auc`` (the AUC of the method's clean probability, where it gives one),
 the precision and recall of its clean set (the epoch plan's subset, ``selected_*``, or the
 samples its steps trained on, ``batch_selected_*``: the fraction of the set whose label is

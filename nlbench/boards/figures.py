@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nlbench.config import canonical_json
+from nlbench.core.config import canonical_json
 
 HASHSALT = "nlbench-boards"
 DATA_RE = re.compile(rb"<!-- nlbench-figure-data sha256:([0-9a-f]{64}) -->")

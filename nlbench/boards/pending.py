@@ -47,8 +47,8 @@ def _cells(path: Path) -> list[tuple[Any, dict[str, Any]]] | None:
 
 @functools.lru_cache(maxsize=256)
 def _cells_of(path: Path, mtime_ns: int, size: int) -> list[tuple[Any, dict[str, Any]]] | None:
-    from nlbench.errors import NlbenchError
-    from nlbench.sweep import grid_from_mapping, load_toml
+    from nlbench.core.errors import NlbenchError
+    from nlbench.sweep.plan import grid_from_mapping, load_toml
 
     try:
         grid = grid_from_mapping(load_toml(path), f"sweep file {path}")

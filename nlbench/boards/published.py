@@ -9,7 +9,7 @@ import pandas as pd
 
 from nlbench.boards.records import noise_order
 from nlbench.boards.render import DASH, pipe_table
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 PUBLISHED_COLUMNS = [
     "dataset",

@@ -1,7 +1,7 @@
 """Run records → one validated row each; bad records are named, never fatal.
 
 Names that become file names or table cells (dataset, profile, method) must match
-:data:`nlbench.registry.NAME_RE`; numbers must be finite accuracies in [0, 1]. Anything else
+:data:`nlbench.core.registry.NAME_RE`; numbers must be finite accuracies in [0, 1]. Anything else
 makes the record *bad*: it is named on one line and skipped, whatever exception the malformed
 JSON would otherwise raise (``AttributeError`` from a list where a dict belongs, ``OverflowError``
 from a huge or infinite integer, ``RecursionError`` from deep nesting).
@@ -19,10 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from nlbench.config import canonical_json, comparable_hparams, parse_noise
-from nlbench.errors import NlbenchError, UsageError
-from nlbench.record import read_record
-from nlbench.registry import NAME_RE, NAME_SHOWN
+from nlbench.core.config import canonical_json, comparable_hparams, parse_noise
+from nlbench.core.errors import NlbenchError, UsageError
+from nlbench.core.record import read_record
+from nlbench.core.registry import NAME_RE, NAME_SHOWN
 
 RUN_ID_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+)+$")
 STUDY_PREFIX = "studies-"  # results/studies-<name>/ feed leaderboards/studies/<name>.md
@@ -69,8 +69,8 @@ def one_line(text: str, limit: int = 300) -> str:
 def current_noise_versions() -> dict[str, int]:
     """Each registered noise model's version (``NoiseModelSpec.version``), from the static cache;
     empty when the plugins cannot be described without loading them."""
-    from nlbench.preflight import static_or_none
-    from nlbench.static_specs import Undecidable
+    from nlbench.engine.preflight import static_or_none
+    from nlbench.host.static_specs import Undecidable
 
     host = static_or_none()
     if host is None:

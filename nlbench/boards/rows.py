@@ -14,7 +14,7 @@ import pandas as pd
 
 from nlbench.boards.baseline import baseline_part, cost_ratio, keyed
 from nlbench.boards.stats import NONE, Estimate, difference, rank_groups, t_interval
-from nlbench.config import canonical_json
+from nlbench.core.config import canonical_json
 
 DASH = "–"
 Labels = dict[tuple[str, str], str]

@@ -39,8 +39,8 @@ def register(cli: click.Group) -> None:
         same model on the same data; each method's ratio is its epoch time over ERM's
         (selection and GMM work included). All legs run interleaved in one process.
         """
-        from nlbench.bench import run_bench
-        from nlbench.bench_legs import BenchSettings
+        from nlbench.bench.legs import BenchSettings
+        from nlbench.bench.measure import run_bench
 
         names = tuple(n.strip() for m in methods for n in m.split(",") if n.strip()) or None
         result = run_bench(BenchSettings(methods=names, **kw))
@@ -53,7 +53,7 @@ def register(cli: click.Group) -> None:
 def _print(result: dict) -> None:
     from rich.table import Table
 
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     st = result["settings"]
     console.print(

@@ -34,11 +34,11 @@ def register(cli: click.Group) -> None:
         """
         from pathlib import Path
 
-        from nlbench.preflight import default_data_root
+        from nlbench.engine.preflight import default_data_root
 
         where = Path(root) if root else default_data_root()
         _check(dataset, where, offline)  # an unknown name or surely missing files: at once
-        from nlbench.dataprep import prepare_dataset
+        from nlbench.engine.dataprep import prepare_dataset
 
         with _stages(as_json):
             result = prepare_dataset(dataset, where, not offline)
@@ -50,8 +50,8 @@ def register(cli: click.Group) -> None:
 
 def _check(dataset: str, root, offline: bool) -> None:
     """The dataset's name and files, from the static cache (no torch)."""
-    from nlbench.preflight import check_data, static_or_none
-    from nlbench.static_specs import Undecidable
+    from nlbench.engine.preflight import check_data, static_or_none
+    from nlbench.host.static_specs import Undecidable
 
     host = static_or_none()
     if host is None:
@@ -68,8 +68,8 @@ def _stages(as_json: bool) -> Iterator[None]:
     """On a terminal, a spinner naming the step the load is at (downloading, extracting,
     checksums; downloads also show their own byte counts). A log or ``--json`` gets nothing
     but the result, or one error line."""
-    from nlbench.console import err_console
-    from nlbench.download import showing_stages
+    from nlbench.core.console import err_console
+    from nlbench.core.download import showing_stages
 
     if as_json or not err_console.is_terminal:
         yield
@@ -81,7 +81,7 @@ def _stages(as_json: bool) -> Iterator[None]:
 def _print(result) -> None:
     from rich.table import Table
 
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.splits.items())
     where = f" in {result.folder}" if result.folder else ""

@@ -7,19 +7,19 @@ from typing import Any
 
 import click
 
-from nlbench.registry import KINDS
+from nlbench.core.registry import KINDS
 
 
 def listing(kinds: list[str]) -> dict[str, Any]:
     """Registered names of ``kinds`` with provenance, and broken plugins (cached: no torch)."""
-    from nlbench.static_cache import cached
+    from nlbench.host.static_cache import cached
 
     full = cached("list", lambda: _listing(list(KINDS)))
     return {**{k: full.get(k, []) for k in kinds}, "broken": full["broken"]}
 
 
 def _listing(kinds: list[str]) -> dict[str, Any]:
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     out: dict[str, Any] = {}
@@ -43,7 +43,7 @@ def _extra(kind: str, spec: Any) -> dict[str, Any]:
     if kind == "models":
         import torch
 
-        from nlbench.models import count_params
+        from nlbench.training.models import count_params
 
         try:
             with torch.device("meta"):  # shapes only: no memory, no init time
@@ -73,7 +73,7 @@ def register(cli: click.Group) -> None:
             return
         from rich.table import Table
 
-        from nlbench.console import console
+        from nlbench.core.console import console
 
         for k, rows in data.items():
             if k == "broken":

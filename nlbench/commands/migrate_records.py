@@ -18,8 +18,8 @@ def register(cli: click.Group) -> None:
         Run it on results/ after records from an older nlbench land or a declared hparam
         default changes; exit 1 if any record could not be moved.
         """
-        from nlbench.migrate import migrate_records
-        from nlbench.plugins import get_host
+        from nlbench.engine.migrate import migrate_records
+        from nlbench.host.plugins import get_host
 
         moves = migrate_records(Path(root), get_host(), dry_run)
         for m in moves:

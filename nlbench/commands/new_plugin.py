@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from nlbench.errors import UsageError
-from nlbench.registry import NAME_RE, NAME_SHOWN
+from nlbench.core.errors import UsageError
+from nlbench.core.registry import NAME_RE, NAME_SHOWN
 
 FILES = {
     "pyproject.toml": "plugin_pyproject.toml.tmpl",

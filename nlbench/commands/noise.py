@@ -16,11 +16,11 @@ def noise_summary(dataset: str, noise: str, noise_seed: int, data_root: str | No
     import numpy as np
 
     from nlbench.api import make_noisy_labels
-    from nlbench.config import parse_noise
-    from nlbench.download import loading
-    from nlbench.noise import noise_report
-    from nlbench.plugins import get_host
-    from nlbench.preflight import default_data_root
+    from nlbench.core.config import parse_noise
+    from nlbench.core.download import loading
+    from nlbench.engine.preflight import default_data_root
+    from nlbench.host.plugins import get_host
+    from nlbench.training.noise import noise_report
 
     host = get_host()
     spec = parse_noise(noise)
@@ -43,7 +43,7 @@ def register(cli: click.Group) -> None:
         dataset: str, noise: str, noise_seed: int, data_root: str | None, as_json: bool
     ) -> None:
         """Realized noise rate and transition matrix of a noise spec on a dataset's train set."""
-        from nlbench.preflight import check_noise
+        from nlbench.engine.preflight import check_noise
 
         check_noise(dataset, noise, data_root)  # bad input answers here, before torch loads
         report = noise_summary(dataset, noise, noise_seed, data_root)
@@ -56,7 +56,7 @@ def register(cli: click.Group) -> None:
 def _print(dataset: str, report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     spec = report["type"] if report["arg"] is None else f"{report['type']}:{report['arg']}"
     console.print(

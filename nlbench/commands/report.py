@@ -18,7 +18,7 @@ def register(cli: click.Group) -> None:
     )
     def report_cmd(run_dir: str, out: str | None) -> None:
         """Plot test accuracy, noisy_fit and selection precision; write report.md."""
-        from nlbench.report import report
+        from nlbench.boards.report import report
 
         path = report(Path(run_dir), Path(out) if out else None)
         click.echo(f"wrote {path}")

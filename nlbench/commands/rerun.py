@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
-from nlbench.config import RunConfig
-from nlbench.errors import NlbenchError, UsageError
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import NlbenchError, UsageError
 
 # per-epoch metrics that must reproduce (timings never do)
 COMPARED = (
@@ -80,7 +80,7 @@ def check_record(record: Any, where: str) -> None:
 
 def read_rerun_record(path: Path) -> dict[str, Any]:
     """The record at ``path``, checked for what a rerun needs (usage errors, exit 2)."""
-    from nlbench.record import read_record
+    from nlbench.core.record import read_record
 
     try:
         record = read_record(path)
@@ -159,7 +159,7 @@ def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
 def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Say whether the run_id reproduced; if not, why: a custom ``--run-id``, an input file
     whose contents changed, or the resolved hparams that are new or changed."""
-    from nlbench.identity import changed_inputs
+    from nlbench.core.identity import changed_inputs
 
     if new["run_id"] == old["run_id"]:
         return "run_id matches"
@@ -205,9 +205,9 @@ def register(cli: click.Group) -> None:
     )
     def rerun_cmd(record_path: str, out: str | None, device: str, atol: float) -> None:
         """Re-run RECORD_PATH's config into a fresh directory; exit 1 if the metrics differ."""
-        from nlbench.plugins import get_host
-        from nlbench.prepare import run_identity
-        from nlbench.runner import Runner
+        from nlbench.engine.prepare import run_identity
+        from nlbench.engine.runner import Runner
+        from nlbench.host.plugins import get_host
 
         old = read_rerun_record(Path(record_path))
         cfg = config_from_record(old, out or "", device)

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from nlbench.config import RunConfig, parse_set
+from nlbench.core.config import RunConfig, parse_set
 
 
 def run_options(fn):
@@ -92,13 +92,13 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
     def run_cmd(quiet: bool, as_json: bool, **kw) -> None:
         """Train one method on one noisy dataset; write DIR/<run_id>/run.json."""
-        from nlbench.preflight import check_run
+        from nlbench.engine.preflight import check_run
 
         cfg = config_from_options(**kw)
         check_run(cfg)  # bad input answers here, before torch loads
-        from nlbench.console import RichProgress, console, summary_table
-        from nlbench.record import dumps
-        from nlbench.runner import Runner
+        from nlbench.core.console import RichProgress, console, summary_table
+        from nlbench.core.record import dumps
+        from nlbench.engine.runner import Runner
 
         progress = RichProgress(quiet=quiet or as_json)
         try:

@@ -10,15 +10,15 @@ from typing import Any
 
 import click
 
-from nlbench.config import RunConfig
-from nlbench.errors import UsageError
+from nlbench.core.config import RunConfig
+from nlbench.core.errors import UsageError
 
 
 def method_table(name: str) -> dict[str, Any]:
     """Resolved hparams of a method for every (profile, dataset) the datasets define."""
-    from nlbench.hparam_types import defaults
-    from nlbench.hparams import describe_hparams, resolve_hparams
-    from nlbench.plugins import get_host
+    from nlbench.core.hparam_types import defaults
+    from nlbench.core.hparams import describe_hparams, resolve_hparams
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     mspec = host.get("methods", name)
@@ -58,7 +58,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def show_method(name: str, as_json: bool) -> None:
         """Hyper-parameters per profile and dataset, default model, flags and citation."""
-        from nlbench.static_cache import cached
+        from nlbench.host.static_cache import cached
 
         info = cached(f"show-method-{name}", lambda: method_table(name))
         if as_json:
@@ -72,7 +72,7 @@ def register(cli: click.Group) -> None:
 def _print(info: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     console.print(f"[bold]{info['name']}[/]: {info['description']}")
     console.print(f"reference: {info['reference'] or '-'}")
@@ -104,7 +104,7 @@ def print_deviations(deviations: list[dict[str, str]]) -> None:
     """
     from rich.table import Table
 
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     title = "differences from the official code"
     if not deviations:
@@ -135,7 +135,7 @@ def component_info(kind: str, name: str) -> dict[str, Any]:
     """A registered component's plain facts: every spec field that is data, not code."""
     import dataclasses
 
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
 
     entry = get_host().registry(kind).entry(name)
     info: dict[str, Any] = {
@@ -162,7 +162,7 @@ def _component_command(noun: str, kind: str) -> click.Command:
     @click.argument("name")
     @click.option("--json", "as_json", is_flag=True)
     def command(name: str, as_json: bool) -> None:
-        from nlbench.static_cache import cached
+        from nlbench.host.static_cache import cached
 
         info = cached(f"show-{noun}-{name}", lambda: component_info(kind, name))
         if as_json:
@@ -174,7 +174,7 @@ def _component_command(noun: str, kind: str) -> click.Command:
 
 
 def _print_component(noun: str, info: dict[str, Any]) -> None:
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     console.print(f"[bold]{info['name']}[/] ({noun}): {info['description']}")
     dist = f", {info['distribution']} {info['version']}".rstrip() if info["distribution"] else ""

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from nlbench.config import parse_set, parse_value
+from nlbench.core.config import parse_set, parse_value
 
 # CLI option -> grid axis; each is repeatable and takes comma-separated lists
 LIST_OPTIONS = {
@@ -24,7 +24,7 @@ INT_AXES = {"seed", "train_subset", "epochs", "noise_seed"}
 
 
 def _split(values: tuple[str, ...], axis: str) -> list[Any]:
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     items = [v.strip() for text in values for v in text.split(",") if v.strip()]
     if axis not in INT_AXES:
@@ -44,8 +44,8 @@ def grid_data(
     grids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Merge the TOML file (if any) with the CLI: options given on the CLI win."""
-    from nlbench.sweep import load_toml
-    from nlbench.sweep_grid import parse_grid
+    from nlbench.sweep.grid import parse_grid
+    from nlbench.sweep.plan import load_toml
 
     data: dict[str, Any] = load_toml(config) if config else {}
     for opt, axis in LIST_OPTIONS.items():
@@ -121,7 +121,7 @@ RUN_OPTIONS = [
         type=float,
         default=None,
         help="Dry run: seconds of one ERM epoch on the target GPU [per-dataset "
-        "default, nlbench.costs].",
+        "default, nlbench.core.costs].",
     ),
     click.option(
         "--ratios",
@@ -141,7 +141,7 @@ def _options(fn):
 
 
 def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | None) -> dict:
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     table = dict(data.get("executor", {}))
     name = table.pop("name", "local")
@@ -176,9 +176,9 @@ def register(cli: click.Group) -> None:
         **kw,
     ):
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
-        from nlbench.console import console
-        from nlbench.costs import build_model
-        from nlbench.sweep import grid_from_mapping
+        from nlbench.core.console import console
+        from nlbench.core.costs import build_model
+        from nlbench.sweep.plan import grid_from_mapping
 
         common = {k: kw.pop(k) for k in ("out", "device", "data_root")}
         data = grid_data(config, sets, diagnostics, common, kw, grids)
@@ -196,9 +196,9 @@ def register(cli: click.Group) -> None:
 
 def _plan(grid, static: bool):
     """(host, jobs): planned on the static host when it can decide, else on the plugins."""
-    from nlbench.preflight import static_or_none
-    from nlbench.static_specs import Undecidable
-    from nlbench.sweep import plan
+    from nlbench.engine.preflight import static_or_none
+    from nlbench.host.static_specs import Undecidable
+    from nlbench.sweep.plan import plan
 
     host = static_or_none() if static else None
     if host is not None:
@@ -206,7 +206,7 @@ def _plan(grid, static: bool):
             return host, plan(grid, host)
         except Undecidable:
             pass
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
 
     host = get_host()
     return host, plan(grid, host)
@@ -214,8 +214,8 @@ def _plan(grid, static: bool):
 
 def _run(grid, ex: dict[str, Any], executor: str | None, cost, quiet: bool) -> None:
     """Run what is left, with progress; exit 1 when a run failed."""
-    from nlbench.console import console
-    from nlbench.sweep import make_executor, pending
+    from nlbench.core.console import console
+    from nlbench.sweep.plan import make_executor, pending
 
     host, jobs_ = _plan(grid, static=False)
     runner = make_executor(host, executor or ex["name"], ex["options"])
@@ -228,12 +228,12 @@ def _run(grid, ex: dict[str, Any], executor: str | None, cost, quiet: bool) -> N
 
 
 def _progress(todo, host, cost, quiet: bool):
-    """Runs ended and left, and an ETA from the cost model (nlbench.sweep_progress)."""
+    """Runs ended and left, and an ETA from the cost model (nlbench.sweep.progress)."""
     from pathlib import Path
 
-    from nlbench.console import err_console
-    from nlbench.preflight import run_identity
-    from nlbench.sweep_progress import SweepProgress, SweepWatch, job_weight
+    from nlbench.core.console import err_console
+    from nlbench.engine.preflight import run_identity
+    from nlbench.sweep.progress import SweepProgress, SweepWatch, job_weight
 
     runs: list[tuple[Path, int, float]] = []
     model_s: float | None = 0.0
@@ -257,8 +257,8 @@ class _LiveSweep:
     """SweepProgress on a terminal: a rich status line updated every poll."""
 
     def __init__(self, watch) -> None:
-        from nlbench.console import err_console
-        from nlbench.sweep_progress import SweepProgress
+        from nlbench.core.console import err_console
+        from nlbench.sweep.progress import SweepProgress
 
         self.status = err_console.status("sweep")
         self.inner = SweepProgress(watch, self.status.update, live=True)
@@ -301,8 +301,8 @@ def _print_estimate(console, jobs, host, cost) -> None:
     """Runs and estimated GPU-hours per method, under the stated cost model."""
     from rich.table import Table
 
-    from nlbench.costs import estimate
-    from nlbench.preflight import run_identity
+    from nlbench.core.costs import estimate
+    from nlbench.engine.preflight import run_identity
 
     rows = []
     for j in jobs:

@@ -58,7 +58,7 @@ def register(cli: click.Group) -> None:
         difference of each loss and updated tensor, and the official commit. Exit 0: all
         within --tol; 1: some differ; 2: usage errors. docs/verification.md has the results.
         """
-        from nlbench.errors import UsageError
+        from nlbench.core.errors import UsageError
         from nlbench.verify import adapter_for, verify
 
         adapter = adapter_for(method)  # a method without an official step says why here
@@ -77,7 +77,7 @@ def _show(report: Any, as_json: bool) -> None:
         return
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     if not report.ok:
-        from nlbench.cli import json_printed
+        from nlbench.commands import json_printed
 
         json_printed()  # exit 1 adds no error object: the report says what differs
 
@@ -85,7 +85,7 @@ def _show(report: Any, as_json: bool) -> None:
 def _print(report: Any) -> None:
     from rich.table import Table
 
-    from nlbench.console import console
+    from nlbench.core.console import console
 
     console.print(f"[bold]{report.method}[/] against {report.repository} @ {report.commit}")
     console.print(f"compared: {report.compared}")

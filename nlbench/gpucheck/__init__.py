@@ -4,7 +4,7 @@ Four sections, one JSON report (``python -m nlbench.gpucheck --out FILE``):
 
 * ``speed``: ERM through nlbench's epoch path against a plain PyTorch loop on the same model,
   data and settings, with and without bf16 autocast, channels-last and ``torch.compile``
-  (:mod:`nlbench.gpucheck.speed`, built on :mod:`nlbench.bench`);
+  (:mod:`nlbench.gpucheck.speed`, built on :mod:`nlbench.bench.measure`);
 * ``method_ratios``: ``nlbench bench`` for the costly methods (MW-Net, L2R, FaMUS, DivideMix):
   each one's epoch time over ERM's; ``nlbench sweep --dry-run --ratios FILE`` reads them;
 * ``epochs``: two epochs of every method on a 5,000-image CIFAR-10 subset with the paper models:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nlbench.errors import NlbenchError
+from nlbench.core.errors import NlbenchError
 
 SECTIONS = ("speed", "method_ratios", "epochs", "ddp")
 
@@ -29,7 +29,7 @@ SECTIONS = ("speed", "method_ratios", "epochs", "ddp")
 @click.option("--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these.")
 def gpucheck(out: str, tiny: bool, device: str, data_root: str | None, only) -> None:
     """Check a GPU machine in one go and write one JSON report (exit 1 when a check fails)."""
-    from nlbench.atomic import check_output_file
+    from nlbench.core.atomic import check_output_file
     from nlbench.gpucheck.check import run_check, settings_for, write_report
 
     check_output_file(Path(out), "--out")  # before the checks: minutes of work need a place
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
-        from nlbench.atomic import os_error
+        from nlbench.core.atomic import os_error
 
         error = os_error(exc)
         click.echo(f"Error: {' '.join(str(error).split())}", err=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 from nlbench.gpucheck import settings as presets
 from nlbench.gpucheck.settings import CheckSettings
 
@@ -47,9 +47,9 @@ def settings_for(tiny: bool, device: str) -> CheckSettings:
 
 def run_check(s: CheckSettings, data_root: Path | None, only: tuple[str, ...] = ()) -> dict:
     """Every section (or those in ``only``) in a scratch folder; the report dict."""
-    from nlbench.envinfo import provenance
-    from nlbench.plugins import get_host
-    from nlbench.prepare import resolve_device
+    from nlbench.core.envinfo import provenance
+    from nlbench.engine.prepare import resolve_device
+    from nlbench.host.plugins import get_host
 
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     report: dict[str, Any] = {
@@ -80,6 +80,6 @@ def run_check(s: CheckSettings, data_root: Path | None, only: tuple[str, ...] = 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
     """Write ``out`` whole or not at all (a temporary file renamed into place)."""
-    from nlbench.atomic import atomic_write_text
+    from nlbench.core.atomic import atomic_write_text
 
     atomic_write_text(out, json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from nlbench.config import RunConfig
+from nlbench.core.config import RunConfig
+from nlbench.core.seeding import numpy_rng
 from nlbench.gpucheck.settings import CheckSettings
-from nlbench.seeding import numpy_rng
 
 NOISE = "sym_incl:0.2"  # DivideMix's lightest CIFAR-10 setting: every method has its hparams
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -103,7 +103,7 @@ def run_epochs(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str
         "noise": NOISE,
         "methods": {},
     }
-    quiet = None if real else logging.getLogger("nlbench.download")
+    quiet = None if real else logging.getLogger("nlbench.core.download")
     level = quiet.level if quiet else logging.NOTSET
     if quiet:  # the synthetic files cannot match the official checksums: no warning
         quiet.setLevel(logging.ERROR)
@@ -117,8 +117,8 @@ def run_epochs(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str
 
 
 def _run_all(s: CheckSettings, work: Path, root: Path, out: dict[str, Any]) -> None:
-    from nlbench.plugins import get_host
-    from nlbench.runner import Runner
+    from nlbench.engine.runner import Runner
+    from nlbench.host.plugins import get_host
 
     sets = {**s.extra_sets, **({"meta_set": s.meta_set} if s.meta_set else {})}
     host = get_host()

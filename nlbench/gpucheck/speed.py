@@ -1,7 +1,8 @@
 """ERM through nlbench's epoch path against a plain PyTorch loop, per training setting.
 
 Each variant builds both legs on the same synthetic CIFAR-shaped data and the same initial
-weights (:mod:`nlbench.bench`), with the same bf16 autocast, memory format and compilation, and
+weights (:mod:`nlbench.bench.measure`), with the same bf16 autocast, memory format and compilation,
+and
 times them interleaved; ``nlbench_vs_plain`` is the plain loop's epoch time over nlbench's (1.0:
 no overhead; the project's goal is >= 0.95, docs/performance-anchors.md goal P1).
 """
@@ -14,8 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nlbench.bench import interleaved, run_bench
-from nlbench.bench_legs import (
+from nlbench.bench.legs import (
     BenchSettings,
     MethodLoop,
     ReferenceLoop,
@@ -23,9 +23,10 @@ from nlbench.bench_legs import (
     bench_hparams,
     synthetic_dataset,
 )
+from nlbench.bench.measure import interleaved, run_bench
+from nlbench.core.hparams import eval_batch_size, use_channels_last
+from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
 from nlbench.gpucheck.settings import CheckSettings
-from nlbench.hparams import eval_batch_size, use_channels_last
-from nlbench.seeding import derive_seed, seed_model_init, torch_generator
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -66,8 +67,8 @@ def bench_settings(s: CheckSettings, methods: tuple[str, ...] | None = None) -> 
 
 def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
     """The nlbench ERM leg and the matching plain loop, from the same initial weights."""
-    from nlbench.context import ScanCache, scan_train_set
-    from nlbench.epoch_loop import EpochTrainer
+    from nlbench.engine.context import ScanCache, scan_train_set
+    from nlbench.engine.epoch_loop import EpochTrainer
 
     compile_ = bool(overrides.get("compile"))
     hp = {
@@ -106,8 +107,8 @@ def _compiled(net: torch.nn.Module) -> torch.nn.Module:
 
 def run_speed(s: CheckSettings) -> dict[str, Any]:
     """Every variant's images/s for both legs and their ratio; compile is skipped in --tiny."""
-    from nlbench.plugins import get_host
-    from nlbench.prepare import resolve_device
+    from nlbench.engine.prepare import resolve_device
+    from nlbench.host.plugins import get_host
 
     host, device = get_host(), resolve_device(s.device)
     bs = bench_settings(s)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlbench.errors import NlbenchError, UsageError, unknown_name
+from nlbench.core.errors import NlbenchError, UsageError, unknown_name
 
 log = logging.getLogger(__name__)
 

@@ -107,8 +107,8 @@ def _official_namespace(root: Path, bs: int) -> dict[str, Any]:
 
 def _nets(root: Path, seed: int) -> tuple[list[Any], list[Any]]:
     """Two official ResNet-18s and nlbench's two ``preact_resnet18`` with their weights."""
-    from nlbench.models import build_model
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
+    from nlbench.training.models import build_model
 
     torch.manual_seed(seed)
     pre = official.import_module(root, "PreResNet")
@@ -133,7 +133,7 @@ def _state(theirs: list[Any], ours: list[Any]) -> list[Any]:
 def _draws(gen: torch.Generator, n: int) -> tuple[float, torch.Tensor]:
     """The Beta draw and permutation nlbench's next MixMatch takes from ``gen``, read from a
     copy of the generator (nlbench's own draws are left to happen)."""
-    from nlbench.mixmatch import beta_draw
+    from nlbench.algorithms.mixmatch import beta_draw
 
     g = torch.Generator(device=gen.device)
     g.set_state(gen.get_state())

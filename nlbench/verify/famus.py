@@ -90,8 +90,8 @@ def overrides() -> dict[str, Any]:
 
 def _registered_net() -> Any:
     """nlbench's ``preact_resnet18`` as a run builds it."""
-    from nlbench.models import build_model
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
+    from nlbench.training.models import build_model
 
     return build_model(get_host().registry("models"), "preact_resnet18", NUM_CLASSES, 3, 32)
 

@@ -164,8 +164,8 @@ def _quiet() -> Any:
 
 
 def _registered(name: str) -> Any:
-    from nlbench.models import build_model
-    from nlbench.plugins import get_host
+    from nlbench.host.plugins import get_host
+    from nlbench.training.models import build_model
 
     return build_model(get_host().registry("models"), name, NUM_CLASSES, 3, 32)
 

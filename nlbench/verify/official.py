@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 
 def check_checkout(path: str | Path, repo: str, files: Sequence[str]) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 
 def build_method(
@@ -25,10 +25,10 @@ def build_method(
 ) -> Any:
     """``method`` with its hparams resolved from ``overrides``; ``ctx.build_model()`` returns
     ``nets`` in order (a method asking for more networks than given is an adapter bug)."""
-    from nlbench.config import RunConfig
-    from nlbench.context import build_context
-    from nlbench.plugins import get_host
-    from nlbench.prepare import prepare
+    from nlbench.core.config import RunConfig
+    from nlbench.engine.context import build_context
+    from nlbench.engine.prepare import prepare
+    from nlbench.host.plugins import get_host
 
     with tempfile.TemporaryDirectory(prefix="nlbench-verify-") as out:
         cfg = RunConfig(method=method, dataset="digits", device="cpu", out=out, overrides=overrides)

@@ -1,6 +1,6 @@
 """Known differences of ``mwnet``, ``l2r`` and ``famus`` from their official code.
 
-Not a plugin (no entry point). Each is a :class:`nlbench.specs.Deviation` (``nlbench show
+Not a plugin (no entry point). Each is a :class:`nlbench.core.specs.Deviation` (``nlbench show
 method``); official behaviour is the ``paper`` profile where a switch exists. Checked against
 meta-weight-net (``MW-Net.py``, ``train_WRN-28-10_Meta_PGC.py``), learning-to-reweight-examples
 (``reweight_model.py``, ``cnn_model.py``) and FaMUS (``grad_operator_layer.py``,

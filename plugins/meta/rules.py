@@ -1,9 +1,11 @@
 """Meta-gradient rules: how ``∂L_meta(ŵ(θ))/∂θ`` is computed for a weighting's targets θ.
 
 :class:`ExactLookAhead`: double backward through the virtual step (``torch.func``,
-:func:`nlbench.metagrad.meta_gradient`). :class:`FirstOrder`: the same quantity with first-order
+:func:`nlbench.algorithms.metagrad.meta_gradient`). :class:`FirstOrder`: the same quantity with
+first-order
 passes only, the per-sample directional derivatives by central differences (``fd``) or one
-forward-mode pass (``jvp``; :func:`nlbench.metagrad.fd_meta_gradient`). FaMUS's layer-gated
+forward-mode pass (``jvp``; :func:`nlbench.algorithms.metagrad.fd_meta_gradient`). FaMUS's
+layer-gated
 look-ahead is :class:`nlbench_plugins.meta.gated.GatedLookAhead`.
 """
 

@@ -5,7 +5,8 @@ Not a plugin (no entry point): ``method_famus``, ``method_mwnet`` and ``method_l
 Per gated layer l a small MLP Γ(·; η_l) (in → 128 → PReLU → 128 → PReLU → 2) reads the layer's
 look-ahead gradient, summed per output channel and standardised, and a hard Gumbel-softmax
 (temperature 5, straight-through) draws the gate r_l ∈ {0, 1}. Every layer moves in the
-look-ahead (:func:`nlbench.metagrad.look_ahead`): sampled gated layers by ``r_l·g_l`` (they carry
+look-ahead (:func:`nlbench.algorithms.metagrad.look_ahead`): sampled gated layers by ``r_l·g_l``
+(they carry
 the meta-gradient), unsampled ones by ``(1 − r_l)·g_l.detach()``, layers below the gated ones by
 their detached gradient, the classifier by ``g``. The samplers learn with SGD (lr δ, momentum
 0.9, Nesterov, no weight decay: the official ``build_grad_models``) from the meta loss (through

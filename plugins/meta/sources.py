@@ -3,7 +3,7 @@
 :class:`CleanSet` (``meta_set=clean:N``): the runner's trusted hold-out (``ctx.meta``), one
 endless stream per network. :class:`OwnPseudoSet` (``meta_set=pseudo``, one network): every
 epoch a two-component GMM on the scan's per-sample training losses
-(:func:`nlbench.gmm.clean_probability`, FaMUS supplement §E) and the samples above
+(:func:`nlbench.algorithms.gmm.clean_probability`, FaMUS supplement §E) and the samples above
 ``p_threshold`` are the network's meta set. :class:`PeerPseudoSet` (two networks, FaMUS's
 Algorithm 2): each network's meta set is the *other's* pseudo-clean set. Before the first GMM
 (``warmup_epochs``) a pseudo source asks for plain cross-entropy.

@@ -1,0 +1,190 @@
+"""What plugins register: one small frozen dataclass per registry kind.
+
+Every spec has a ``name`` (a registry key matching :data:`nlbench.core.registry.NAME_RE`) and a
+one-line ``description``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Hparams = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset.
+
+    Attributes:
+        load: ``load(request: LoadRequest) -> DatasetData`` (see :mod:`nlbench.training.data`).
+        num_classes, in_chans, image_size: the shape facts models are built from.
+        label_order: names the canonical train order (``"cifar10"``, ``"cifar100"``) so
+            order-dependent noise (CIFAR-N label files) can refuse other datasets.
+        asym_map: name of the dataset's class-pair map for class-dependent noise (``asym``), or
+            None when there is none. It must be one of the names a registered noise model
+            declares in ``NoiseModelSpec.asym_maps``; loading the plugins checks it.
+        profiles: base training hparams per profile (``quick``, ``paper``, ``cpu``); every
+            method starts from these so all methods get the same budget.
+        noise_default: the noise spec when the dataset brings its own labels (Clothing1M).
+    """
+
+    name: str
+    description: str
+    load: Callable[..., Any]
+    num_classes: int
+    in_chans: int
+    image_size: int
+    label_order: str | None = None
+    asym_map: str | None = None
+    profiles: Mapping[str, Hparams] = field(default_factory=dict)
+    noise_default: str | None = None
+    citation: str = ""
+
+
+@dataclass(frozen=True)
+class NoiseModelSpec:
+    """A noise model: ``apply(ctx: NoiseContext, arg: str | None) -> NoiseResult``.
+
+    ``kind`` is ``"label"`` (changes labels) or ``"input"`` (changes images, labels untouched).
+    ``convention`` is a short string stored with every leaderboard row (e.g. ``exact flips``).
+    ``check_arg`` validates the argument without data (e.g.
+    :func:`nlbench.training.noise.rate_arg`).
+    ``asym_maps``: the ``DatasetSpec.asym_map`` names this model has a class-pair map for (the
+    keys it accepts); a dataset declaring a name no noise model knows fails at registration.
+    ``version``: raise it when the same spec string starts to mean different data (version 2 of
+    the input corruptions also corrupts the test images); a version other than 1 enters the
+    run identity, so records of the older meaning are never returned as finished runs.
+    """
+
+    name: str
+    description: str
+    apply: Callable[..., Any]
+    kind: str = "label"
+    convention: str = ""
+    needs_arg: bool = True
+    # check_arg(arg, spec_text) raises UsageError for an argument the model refuses; it runs
+    # when the run is keyed, before any data loads (a sweep refuses `sym:2` when it plans)
+    check_arg: Callable[[str | None, str], Any] | None = None
+    asym_maps: tuple[str, ...] = ()
+    # reads(arg) -> the files the argument names, whose contents decide the labels: their
+    # SHA-256 enters the run identity (a changed file is a new run; nlbench.core.identity)
+    reads: Callable[[str | None], Sequence[str | os.PathLike]] | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A network: ``factory(num_classes, in_chans, image_size, **kwargs) -> nn.Module``.
+
+    The module has ``forward_features(x)`` and ``forward_head(features)`` (as timm).
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    citation: str = ""
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A component of :class:`nlbench.training.components.ComposedMethod`: a sample selector
+    (``factory(hparams) -> Selector``) or a loss reweighter (``factory(hparams) -> Reweighter``),
+    see :mod:`nlbench.training.components`. The two registries hold the same shape of spec;
+    :data:`SelectorSpec` and :data:`ReweighterSpec` name it for each.
+
+    ``hparams``: the component's own hyper-parameters, declared as in
+    ``MethodSpec.default_hparams`` (:class:`nlbench.core.hparam_types.HParam` or plain defaults).
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    hparams: Hparams = field(default_factory=dict)
+
+
+SelectorSpec = ComponentSpec
+ReweighterSpec = ComponentSpec
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A per-sample training loss for the single-network methods (``--set loss=NAME``).
+
+    Attributes:
+        factory: ``factory(hparams) -> fn`` with ``fn(logits N×C float, labels N) -> N`` per-sample
+            losses (differentiable; the method weights and averages them).
+        hparams: the loss's own hyper-parameters and their defaults; a run with this loss
+            accepts them in ``--set`` and records their values.
+        citation: the paper the formula is from.
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    hparams: Hparams = field(default_factory=dict)
+    citation: str = ""
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One known difference between a built-in method and its official code.
+
+    ``nlbench show method M`` prints them as "differences from the official code"; a board row
+    whose run set ``option`` to a non-official value says so.
+
+    Attributes:
+        what: the difference, in one sentence.
+        why: why the suite keeps it (or why it is the default).
+        restore: how to get the official behaviour (``--set key=value`` or a profile), or ``""``
+            when there is no switch.
+    """
+
+    what: str
+    why: str
+    restore: str = ""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A training method.
+
+    Attributes:
+        factory: ``factory(ctx: TrainContext) -> Method``.
+        default_hparams: the method's own hyper-parameters (these keys are accepted by --set):
+            ``{key: HParam(default, ...)}`` (type, range, doc; :mod:`nlbench.core.hparam_types`)
+            or a plain default, whose type is inferred.
+        profiles: ``{profile: {dataset_or_"default": hparams}}`` overriding the dataset profile.
+        flags: any of ``clean_meta`` (uses trusted clean data), ``two_net`` (ensemble of two
+            networks), ``noise_tuned`` (hparams chosen knowing the noise rate): the flags every
+            run of the method carries.
+        reference: citation of the source paper.
+        search_space: optional sweep ranges, ``{key: [values]}``.
+        deviations: known differences from the official code (:class:`Deviation`).
+        flags_for: optional ``flags_for(hparams, noise, dataset) -> set[str]``, the flags that
+            depend on what a run does (``noise`` is a :class:`nlbench.core.run_facts.NoiseSetting`,
+            ``dataset`` the :class:`DatasetSpec`); a run's flags are ``flags`` plus these. E.g.
+            ``noise_tuned`` when a per-setting table or a rate-valued hparam used the noise rate.
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    default_hparams: Hparams = field(default_factory=dict)
+    profiles: Mapping[str, Mapping[str, Hparams]] = field(default_factory=dict)
+    flags: frozenset[str] = frozenset()
+    reference: str = ""
+    search_space: Mapping[str, list] = field(default_factory=dict)
+    deviations: tuple[Deviation, ...] = ()
+    flags_for: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A sweep executor: ``factory(**options) -> Executor`` with ``run(jobs) -> None``."""
+
+    name: str
+    description: str
+    factory: Callable[..., Any]

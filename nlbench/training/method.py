@@ -1,0 +1,293 @@
+"""The method contract: the runner owns the loop, a method owns its step.
+
+A method is built from a :class:`TrainContext` and implements :meth:`Method.train_step`.
+Epoch-level work (GMM fits, subset selection) goes in :meth:`Method.start_epoch`, which may
+return an :class:`~nlbench.training.data.EpochPlan` restricting or weighting the epoch's batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nlbench.core.hparam_types import Optional, Str
+from nlbench.core.run_facts import NoiseSetting
+from nlbench.training.data import Batch, DeviceImages, EpochPlan, TrainSet
+from nlbench.training.phases import Phase
+
+
+@dataclass
+class Scan:
+    """One pass over the train set without augmentation, shared by every component.
+
+    Per network name: per-sample loss against the noisy labels (N), logits (N×C) and, when a
+    component asked for them, penultimate features (N×D).
+    """
+
+    loss: dict[str, torch.Tensor]
+    logits: dict[str, torch.Tensor]
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def ensemble_logits(self) -> torch.Tensor:
+        return torch.stack(list(self.logits.values())).sum(0)
+
+
+@dataclass
+class MetaSet:
+    """Trusted samples held out before noise (``clean:N``) for the meta-learners."""
+
+    images: DeviceImages
+    labels: torch.Tensor
+    kind: str
+    size: int
+
+
+@dataclass
+class TrainContext:
+    """Everything a method may use. Clean training labels are deliberately absent.
+
+    ``noise`` is the run's noise setting (type, nominal rate, spec) for methods whose
+    published hyper-parameters depend on it (DivideMix's per-setting table); a method that
+    uses it should say so through ``MethodSpec.flags_for`` (``noise_tuned``).
+    """
+
+    hparams: dict[str, Any]
+    num_classes: int
+    in_chans: int
+    image_size: int
+    device: torch.device
+    train: TrainSet
+    epochs: int
+    steps_per_epoch: int
+    build_model: Callable[[], nn.Module]
+    gen: torch.Generator
+    scan: Callable[..., Scan]
+    meta: MetaSet | None = None
+    amp_dtype: torch.dtype | None = None
+    dataset: str = ""
+    noise_type: str = ""
+    noise: NoiseSetting | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA when enabled; a no-op elsewhere (slower on CPU)."""
+        if self.amp_dtype is None or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def make_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+        """SGD with the run's momentum, Nesterov flag and weight decay."""
+        hp = self.hparams
+        return torch.optim.SGD(
+            params,
+            lr=float(lr if lr is not None else hp["lr"]),
+            momentum=float(hp["momentum"]),
+            nesterov=bool(hp["nesterov"]) and float(hp["momentum"]) > 0,
+            weight_decay=float(hp["weight_decay"]),
+        )
+
+
+class Method:
+    """Base class: one network trained with SGD on the (plan-weighted) cross-entropy."""
+
+    needs_features: bool = False
+
+    def __init__(self, ctx: TrainContext) -> None:
+        self.ctx = ctx
+        self.hp = ctx.hparams
+
+    # -- what the runner asks of every method -------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        """Named networks: evaluated (summed logits), scanned and checkpointed."""
+        raise NotImplementedError
+
+    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimizers whose learning rate follows the run's schedule."""
+        raise NotImplementedError
+
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan | None:
+        """Epoch-level work before training; ``scan()`` gives the cached train-set scan."""
+        return None
+
+    def phases(self) -> list[Phase]:
+        """Work before the first epoch in resumable units (K-fold models, an estimator):
+        :mod:`nlbench.training.phases`. Called once per run start; none by default."""
+        return []
+
+    def epoch_batches(self, epoch: int, plan: EpochPlan | None) -> Iterator[Batch] | None:
+        """The epoch's batches when the method needs its own order (e.g. DivideMix trains
+        net 1 then net 2, each on the other's split); None → the runner's shuffled batches of
+        ``plan``. Set ``plan.steps`` to the number of batches yielded."""
+        return None
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns per-batch means as device tensors (no host sync)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Test-time logits: the sum over the method's networks."""
+        with self.ctx.autocast():
+            return sum(net(x).float() for net in self.networks().values())
+
+    # -- the one state channel (checkpoints) -----------------------------------------------
+    def register_state(
+        self,
+        name: str,
+        save: Callable[[Any], Any] | None = None,
+        load: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """Checkpoint attribute ``name`` with the networks and optimizers.
+
+        Why: resume must equal an uninterrupted run, so every piece of state that outlives an
+        epoch (a generator, a sampler's cursor, a GMM history) travels through
+        :meth:`state_dict`. Objects with ``state_dict``/``load_state_dict`` (modules,
+        optimizers, samplers) and ``torch.Generator`` are restored in place; other values
+        (tensors, plain Python) are saved as they are and set back, tensors on the run's
+        device. ``save``/``load`` convert a value that is neither (e.g. a dataclass) to and
+        from tensors and plain Python: checkpoints load with ``weights_only=True``.
+        """
+        if not hasattr(self, name):
+            raise AttributeError(f"register_state: {type(self).__name__} has no attribute {name!r}")
+        self.__dict__.setdefault("_state_codecs", {})[name] = (save, load)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: networks, scheduled optimizers, registered state."""
+        legacy = type(self).extra_state is not Method.extra_state
+        return {
+            "networks": {k: v.state_dict() for k, v in self.networks().items()},
+            "optimizers": [o.state_dict() for o in self.scheduled_optimizers()],
+            "state": Method.extra_state(self),
+            "extra": self.extra_state() if legacy else {},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; KeyError/ValueError when it is another method's."""
+        nets, opts = self.networks(), self.scheduled_optimizers()
+        if set(state["networks"]) != set(nets) or len(state["optimizers"]) != len(opts):
+            raise KeyError(f"networks {sorted(state['networks'])}, expected {sorted(nets)}")
+        for name, net in nets.items():
+            net.load_state_dict(state["networks"][name])
+        for opt, opt_state in zip(opts, state["optimizers"]):
+            opt.load_state_dict(opt_state)
+        legacy = type(self).load_extra_state is not Method.load_extra_state
+        # checkpoints from before register_state kept everything under "extra"
+        registered = state.get("state", {} if legacy else state.get("extra", {}))
+        Method.load_extra_state(self, registered)
+        if legacy:
+            self.load_extra_state(state.get("extra", {}))
+
+    def extra_state(self) -> dict[str, Any]:
+        """The registered state alone. Overriding it (the pre-``register_state`` API) still
+        works: the override is checkpointed next to the registered state."""
+        codecs = self.__dict__.get("_state_codecs", {})
+        return {n: _save_value(getattr(self, n), save) for n, (save, _) in codecs.items()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state` (KeyError when a registered name is missing)."""
+        codecs = self.__dict__.get("_state_codecs", {})
+        missing = sorted(set(codecs) - set(state))
+        if missing:
+            raise KeyError(f"registered state {', '.join(missing)} missing from the checkpoint")
+        for name, (_, load) in codecs.items():
+            _load_value(self, name, state[name], load)
+
+    def record_info(self) -> dict[str, Any]:
+        """Static facts about the method to store in the run record (e.g. meta-set kind)."""
+        return {}
+
+
+def _save_value(value: Any, save: Callable[[Any], Any] | None) -> Any:
+    if save is not None:
+        return save(value)
+    if isinstance(value, torch.Generator):
+        return value.get_state()
+    if callable(getattr(value, "state_dict", None)):
+        return value.state_dict()
+    return value
+
+
+def _load_value(method: Method, name: str, saved: Any, load: Callable[[Any], Any] | None) -> None:
+    current = getattr(method, name)
+    if load is not None:
+        setattr(method, name, load(_to_device(saved, method.ctx.device)))
+    elif isinstance(current, torch.Generator):
+        current.set_state(saved.cpu())  # generator states are CPU byte tensors
+    elif callable(getattr(current, "load_state_dict", None)):
+        current.load_state_dict(saved)
+    else:
+        setattr(method, name, _to_device(saved, method.ctx.device))
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    """Tensors (inside dicts, lists and tuples) moved to the run's device."""
+    if torch.is_tensor(value):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
+
+
+def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-sample losses, weights normalised over the batch (zero-sum guarded)."""
+    if weight is None:
+        return loss.mean()
+    return (loss * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+# hparams every single-network method's spec declares: ``loss`` None is cross-entropy (None
+# keeps records written before losses were pluggable the same runs)
+SINGLE_NET_HPARAMS: dict[str, Any] = {
+    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+}
+
+
+def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The per-sample loss named by ``hparams["loss"]`` (a registered :class:`LossSpec`)."""
+    name = ctx.hparams.get("loss")
+    if not name or name == "ce":
+        return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
+    from nlbench.host.plugins import host_of
+
+    return host_of(ctx.extras).get("losses", str(name)).factory(ctx.hparams)
+
+
+class SingleNetMethod(Method):
+    """ERM: one network, SGD, a per-sample loss (``loss``, default cross-entropy) on the noisy
+    labels, weighted if the plan or :meth:`sample_weights` says."""
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        self.model = ctx.build_model()
+        self.optimizer = ctx.make_optimizer(self.model.parameters())
+        self.loss_fn = build_loss(ctx)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"net": self.model}
+
+    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer]
+
+    def sample_weights(self, batch: Batch, loss: torch.Tensor) -> torch.Tensor | None:
+        """Per-sample loss weights for this batch (a reweighter's hook); default: the plan's."""
+        return batch.weight
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.model.train()
+        with self.ctx.autocast():
+            logits = self.model(batch.x)
+        loss_each = self.loss_fn(logits.float(), batch.y)
+        loss = weighted_mean(loss_each, self.sample_weights(batch, loss_each.detach()))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        acc = (logits.detach().argmax(1) == batch.y).float().mean()
+        return {"loss": loss.detach(), "train_acc": acc}
