@@ -252,6 +252,18 @@ def test_the_oracle_transition_is_flagged_and_uses_the_true_noise(tmp_path):
     np.testing.assert_allclose(used, counts / counts.sum(1, keepdims=True), atol=1e-4)
 
 
+def test_the_oracle_variant_resumes_to_the_uninterrupted_run(tmp_path):
+    """The contract test runs forward's default (estimated T); the oracle variant has no phase
+    and its T comes from the run's labels, so it gets its own SIGKILL-and-resume check."""
+    from nlbench.testing import check_resume, one_thread, tiny_run
+
+    oracle = {"set": {"transition": "oracle"}}
+    with one_thread():
+        reference = tiny_run(tmp_path, "forward", **oracle)
+        resumed = check_resume("forward", tmp_path, reference, **oracle)
+    assert "oracle_noise" in resumed["flags"] and "phases" not in resumed
+
+
 def test_the_kfold_phase_shows_in_the_progress_output(tmp_path):
     from helpers import run_cli_subprocess
 

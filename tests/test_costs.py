@@ -123,7 +123,30 @@ def test_paper_sweeps_are_paper_profile_on_slurm_with_a_time_limit_from_the_esti
     built_in = set(DEFAULT_RATIOS)
     assert set(data["methods"]) <= built_in
     if name != "clothing1m":  # MW-Net and L2R need a clean meta set Clothing1M cannot hold out
-        assert set(data["methods"]) == built_in
+        assert set(data["methods"]) == built_in - BASELINES
+
+
+# Issue #28's baselines: on the digits-quick and cifar10-cpu boards, not (yet) in the paper sweeps
+BASELINES = {"coteaching", "jocor", "elr", "forward", "confident_learning"}
+
+
+def test_every_built_in_method_has_a_stated_ratio():
+    """A built-in method without a ratio would be costed at the blind UNKNOWN_RATIO guess."""
+    methods = set(get_host().registry("methods").names())
+    assert methods >= BASELINES
+    assert methods <= set(DEFAULT_RATIOS), sorted(methods - set(DEFAULT_RATIOS))
+    assert set(DEFAULT_RATIOS) <= methods  # no figure for a method that is gone
+    for method, (ratio, source) in DEFAULT_RATIOS.items():
+        assert ratio > 0 and source.strip(), method
+        assert default_model().ratio(method) == ratio
+
+
+def test_confident_learning_ratio_pays_for_its_folds():
+    """Its K fold models are training runs on (K-1)/K of the data: it costs more than any
+    single-network method and more than the two-network selectors."""
+    ratio = {m: DEFAULT_RATIOS[m][0] for m in DEFAULT_RATIOS}
+    assert ratio["confident_learning"] > max(ratio["coteaching"], ratio["jocor"], 2.0)
+    assert ratio["erm"] < ratio["elr"] < ratio["confident_learning"]
 
 
 @pytest.mark.parametrize("name", PAPER)

@@ -143,6 +143,12 @@ def test_packaged_published_table():
     assert ((values > 0) & (values <= 100)).all()
     famus = df[(df["method"] == "famus") & (df["dataset"] == "cifar10")]
     assert "95.37" in set(famus["value"])  # Xu et al., FaMUS, CVPR 2021, Table 5
+    baselines = df[
+        df["method"].isin(["coteaching", "jocor", "elr", "forward", "confident_learning"])
+    ]
+    assert baselines["citation"].str.contains("table", case=False).all()  # the exact table
+    clothing = baselines[baselines["dataset"] == "clothing1m"].set_index("method")["value"]
+    assert clothing.to_dict() == {"forward": "69.84", "jocor": "70.30"}  # FaMUS supp. Table 1
 
 
 def test_check_fails_on_stale_board_and_names_it(tmp_path, capsys):

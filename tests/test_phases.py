@@ -145,6 +145,35 @@ def test_kill_inside_the_kfold_phase_resumes_to_the_uninterrupted_run(tmp_path, 
     assert resumed["phases"]["kfold"]["images"] == reference["phases"]["kfold"]["images"]
 
 
+def test_a_kill_inside_the_kfold_phase_keeps_the_phase_in_cpu_s(tmp_path):
+    """The CPU time of the units saved before a SIGKILL (the kill at unit 3 falls between its
+    work and its checkpoint) is carried by the checkpoint and counted once in the resumed
+    run's ``cpu_s``: neither lost with the killed process nor counted twice."""
+    import importlib
+
+    import torch
+
+    from nlbench.faults import ENV
+    from nlbench.testing import _run_killed
+
+    for module in ("sklearn.model_selection", "cleanlab.filter", "cleanlab.count"):
+        importlib.import_module(module)  # once, before the fork, not in both processes
+
+    def killed() -> None:
+        tiny_run(tmp_path, "confident_learning", run_id="cut", **CL)
+
+    with one_thread():
+        _run_killed(killed, ENV, "kfold:3", timeout=600)
+        saved = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["totals"]
+        t0 = time.process_time()
+        resumed = tiny_run(tmp_path, "confident_learning", run_id="cut", resume=True, **CL)
+        here = time.process_time() - t0
+    assert saved["phases"]["kfold"]["done"] == 2 and saved["cpu_s"] > 0
+    cpu_s = resumed["summary"]["cpu_s"]
+    assert saved["cpu_s"] < cpu_s <= saved["cpu_s"] + here
+    assert resumed["phases"]["kfold"]["done"] == 4
+
+
 def test_kill_inside_the_transition_estimate_resumes(tmp_path):
     extra = {"set": {"estimate_epochs": 3}}
     with one_thread():

@@ -9,10 +9,21 @@ from helpers import run_cli
 
 from nlbench.host.plugins import get_host
 
+BASELINES = ["coteaching", "jocor", "elr", "forward", "confident_learning"]  # issue #28
+
 
 @pytest.mark.parametrize(
     "method",
-    ["dividemix", "fl_only", "density_weighted", "fl_weighted", "mwnet", "l2r", "famus"],
+    [
+        "dividemix",
+        "fl_only",
+        "density_weighted",
+        "fl_weighted",
+        "mwnet",
+        "l2r",
+        "famus",
+        *BASELINES,
+    ],
 )
 def test_show_method_prints_every_deviation(capsys, method):
     spec = get_host().get("methods", method)
@@ -56,6 +67,41 @@ def test_show_method_without_deviations(capsys):
 def test_cards_state_precision_optimiser_decay_and_schedule(capsys, method, facts):
     """The facts issue #30 found missing from the cards, checked against the official code."""
     data = json.loads(run_cli(capsys, "show", "method", method, "--json").out)
+    text = " ".join(f"{d['what']} {d['restore']}" for d in data["deviations"])
+    for fact in facts:
+        assert fact in text, fact
+
+
+# The settings of docs/methods.md ("Baselines"): Co-teaching's T_k = 10 and τ = the noise rate,
+# JoCoR's λ 0.9 (CIFAR-10) / 0.85 (CIFAR-100), forward's 97th-percentile anchors, cleanlab's
+# find_label_issues default and its CleanLearning's K = 5 folds.
+@pytest.mark.parametrize(
+    "method,defaults,paper,facts",
+    [
+        ("coteaching", {"num_gradual": 10, "forget_rate": None}, {}, ["Adam", "9-layer CNN"]),
+        (
+            "jocor",
+            {"num_gradual": 10, "forget_rate": None},
+            {"cifar10": {"co_lambda": 0.9}, "cifar100": {"co_lambda": 0.85}},
+            ["--set co_lambda=0.9", "Adam"],
+        ),
+        ("elr", {"elr_beta": None, "elr_lambda": None}, {}, ["ResNet-34"]),
+        ("forward", {"transition": "estimate", "anchor_percentile": 97.0}, {}, ["anchor"]),
+        (
+            "confident_learning",
+            {"filter_by": "prune_by_noise_rate", "reweight": False},
+            {},
+            ["--set cv_folds=5", "--set reweight=true"],
+        ),
+    ],
+)
+def test_baseline_cards_carry_the_papers_settings(capsys, method, defaults, paper, facts):
+    data = json.loads(run_cli(capsys, "show", "method", method, "--json").out)
+    assert data["reference"].strip() and data["deviations"]
+    assert {k: data["default_hparams"][k] for k in defaults} == defaults
+    for dataset, values in paper.items():
+        hp = data["profiles"]["paper"][dataset]
+        assert {k: hp[k] for k in values} == values, dataset
     text = " ".join(f"{d['what']} {d['restore']}" for d in data["deviations"])
     for fact in facts:
         assert fact in text, fact

@@ -5,7 +5,8 @@
 * ``ratio``: a method's epoch time over ERM's on the same model and batch. Measured by
   ``nlbench bench --json`` (or ``make gpu-check``, whose report carries the same table) and read
   with ``--ratios FILE``; otherwise :data:`DEFAULT_RATIOS`, the cost-model floors and
-  measurements in ``docs/performance-anchors.md`` §1 (each entry says where it comes from).
+  measurements in ``docs/performance-anchors.md`` §1, and for the baselines the committed
+  records' cost vs ERM on a board (each entry says where it comes from).
 * ``erm_epoch_s``: seconds of one ERM epoch of the run's dataset and model on the GPU at hand:
   given (``--erm-epoch-s``) or the documented default of :data:`ERM_EPOCH_S`.
 * ``scan_s``: on datasets whose epoch is a sample of a much larger train set (Clothing1M: 1,000
@@ -48,6 +49,28 @@ DEFAULT_RATIOS: dict[str, tuple[float, str]] = {
     "dividemix": (
         6.7,
         "two nets, 12|L|/N + 0.67 at |L|/N = 0.5 (docs/performance-anchors.md §1); warm-up 2x",
+    ),
+    # The baselines (issue #28): the "cost vs ERM" of leaderboards/digits-quick.md, i.e.
+    # nlbench.boards.baseline.cost_ratio (median cpu_s per epoch over plain ERM's, 1 torch
+    # thread) over the runs of both its settings (sym:0.2, sym:0.6; tiny_cnn, 30 epochs, 3 seeds
+    # each): n = 6 runs against ERM's 6. CPU figures on a tiny network, where per-epoch
+    # evaluation weighs more than on a GPU; cifar10-cpu has no figure (its ERM runs lack cpu_s).
+    "coteaching": (1.5, "digits-quick cost vs ERM, n=6: 1.48x (sym:0.2 1.47x, sym:0.6 1.60x)"),
+    "jocor": (1.6, "digits-quick cost vs ERM, n=6: 1.62x (sym:0.2 1.59x, sym:0.6 1.70x)"),
+    "elr": (1.1, "digits-quick cost vs ERM, n=6: 1.07x (sym:0.2 1.16x, sym:0.6 1.06x)"),
+    "forward": (
+        1.6,
+        (
+            "digits-quick cost vs ERM, n=6, estimated T (estimator phase included): 1.57x "
+            "(sym:0.2 1.64x, sym:0.6 1.51x); transition=oracle, no phase: 0.92x"
+        ),
+    ),
+    "confident_learning": (
+        2.6,
+        (
+            "digits-quick cost vs ERM, n=6, the 4-fold kfold phase included (cpu_s counts it): "
+            "2.56x (sym:0.2 2.69x, sym:0.6 2.48x)"
+        ),
     ),
 }
 UNKNOWN_RATIO = (5.0, "no figure for this method: assumed 5x ERM (pass --ratios)")
