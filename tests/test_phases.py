@@ -153,7 +153,7 @@ def test_a_kill_inside_the_kfold_phase_keeps_the_phase_in_cpu_s(tmp_path):
 
     import torch
 
-    from nlbench.faults import ENV
+    from nlbench.engine.faults import ENV
     from nlbench.testing import _run_killed
 
     for module in ("sklearn.model_selection", "cleanlab.filter", "cleanlab.count"):
