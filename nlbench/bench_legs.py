@@ -19,7 +19,7 @@ from nlbench.data import DatasetData, DeviceImages, ImageSet, TrainSet
 from nlbench.errors import NlbenchError, UsageError
 from nlbench.hparam_types import defaults
 from nlbench.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_channels_last
-from nlbench.method import MetaSet, Method, TrainContext
+from nlbench.method import MetaSet, Method, TrainContext, tell_epoch
 from nlbench.models import build_model
 from nlbench.seeding import derive_seed, seed_model_init, torch_generator
 
@@ -149,6 +149,7 @@ class MethodLoop:
     def epoch(self, epoch: int) -> int:
         self.cache.invalidate()  # a fresh scan per epoch, as after every real epoch
         t0 = time.perf_counter()
+        tell_epoch(self.method, epoch)  # as the runner does
         plan = self.method.start_epoch(epoch, self.cache.get)
         self.start_s.append(time.perf_counter() - t0)
         _, seen, _ = self.trainer.run(self.method, self.ctx, epoch, plan)

@@ -25,6 +25,7 @@ from nlbench.epoch_loop import EpochTrainer, sync
 from nlbench.errors import UsageError
 from nlbench.evaluation import Evaluator
 from nlbench.faults import KillSwitch
+from nlbench.method import tell_epoch
 from nlbench.phases import PhaseTotals, run_phases
 from nlbench.plugins import Host, get_host
 from nlbench.prepare import prepare, resolve_device
@@ -119,6 +120,7 @@ class Runner:
         for epoch in range(len(state.epochs), int(state.prep.hparams["epochs"])):
             t0 = time.perf_counter()
             calls = cache.calls
+            tell_epoch(method, epoch)  # the method, and through it its loss (a warm-up)
             plan = method.start_epoch(epoch, cache.get)
             selection = evaluator.selection()
             select_s = time.perf_counter() - t0

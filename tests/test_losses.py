@@ -32,13 +32,14 @@ def _p_y() -> list[float]:
 
 def test_losses_registered_with_citations(host):
     reg = host.registry("losses")
-    assert {"ce", "gce", "sce"} <= set(reg.names())
+    assert {"ce", "gce", "sce", "gce_warmup"} <= set(reg.names())
     assert "Zhang & Sabuncu" in reg.get("gce").citation
     assert "Symmetric Cross Entropy" in reg.get("sce").citation
     from nlbench.hparam_types import defaults
 
     assert defaults(reg.get("gce").hparams) == {"q": 0.7}
     assert defaults(reg.get("sce").hparams) == {"alpha": 0.1, "beta": 1.0}
+    assert defaults(reg.get("gce_warmup").hparams) == {"q": 0.7, "ce_epochs": 10}
 
 
 def test_ce_is_minus_log_p_y(host):
@@ -128,3 +129,53 @@ def test_erm_trains_with_the_chosen_loss(nlbench_run):
     hp = record["config"]["hparams"]
     assert (hp["loss"], hp["alpha"], hp["beta"]) == ("sce", 0.1, 0.5)
     assert record["status"] == "done" and record["summary"]["last_acc"] > 0.3
+
+
+# -- epoch-aware losses: set_epoch ------------------------------------------------------------
+def test_gce_warmup_is_ce_until_ce_epochs_then_gce(host):
+    fn = host.get("losses", "gce_warmup").factory({"q": 0.5, "ce_epochs": 2})
+    ce = host.get("losses", "ce").factory({})(LOGITS, LABELS)
+    gce = host.get("losses", "gce").factory({"q": 0.5})(LOGITS, LABELS)
+    assert torch.equal(fn(LOGITS, LABELS), ce)  # never told: epoch 0
+    fn.set_epoch(1)
+    assert torch.equal(fn(LOGITS, LABELS), ce)
+    fn.set_epoch(2)
+    assert torch.equal(fn(LOGITS, LABELS), gce)
+    fn.set_epoch(0)  # told again (a rerun from the start): CE again
+    assert torch.equal(fn(LOGITS, LABELS), ce)
+
+
+def test_method_set_epoch_reaches_its_loss_and_spares_old_ones():
+    from types import SimpleNamespace
+
+    from nlbench.method import Method, tell_epoch
+
+    seen: list[int] = []
+
+    class Loss:
+        def set_epoch(self, epoch: int) -> None:
+            seen.append(epoch)
+
+    method = Method(SimpleNamespace(hparams={}))  # type: ignore[arg-type]
+    method.set_epoch(0)  # no loss_fn: nothing to tell
+    method.loss_fn = lambda logits, labels: logits  # type: ignore[attr-defined]
+    method.set_epoch(1)  # a loss without set_epoch: left alone
+    method.loss_fn = Loss()  # type: ignore[attr-defined]
+    method.set_epoch(2)
+    tell_epoch(object(), 3)  # a duck-typed method without set_epoch: nothing
+    tell_epoch(method, 4)
+    assert seen == [2, 4]
+
+
+def test_runner_tells_the_loss_each_epoch_and_resume_keeps_it(tmp_path):
+    """CE in epoch 0, GCE (bounded by 1/q) in epoch 1; killed in epoch 1 and resumed, the
+    resumed epoch is GCE again (check_resume compares it with the uninterrupted run)."""
+    from nlbench.testing import check_method_contract
+
+    q = 0.7
+    overrides = {"loss": "gce_warmup", "ce_epochs": 1, "q": q}
+    record = check_method_contract("erm", tmp_path, overrides=overrides)
+    first, second = (e["train_loss"] for e in record["epochs"])
+    assert first > 1 / q  # CE near log(10) ≈ 2.3 at the start: above what GCE can reach
+    assert second <= 1 / q
+    assert record["config"]["hparams"]["ce_epochs"] == 1
