@@ -22,7 +22,7 @@ from nlbench.data import EpochPlan
 from nlbench.errors import UsageError
 from nlbench.facility_location import ALGORITHMS
 from nlbench.hparam_types import Bool, Choice, Float, Int, Optional, Str, with_defaults
-from nlbench.method import Scan, SingleNetMethod, TrainContext
+from nlbench.method import SINGLE_NET_HPARAMS, Scan, SingleNetMethod, TrainContext
 from nlbench.schedules import milestone_epochs
 from nlbench.seeding import derive_seed, torch_generator
 
@@ -54,7 +54,7 @@ class Reweighter(Protocol):
 
 
 COMPOSED_HPARAMS: dict[str, Any] = {
-    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+    **SINGLE_NET_HPARAMS,  # "loss": one declaration, so loss=ce is the default here too
     # registry names, so a plugin's selector or reweighter is accepted (checked by name later)
     "selector": Optional(Str(None, doc="fl | set_cover | random | a plugin's | null")),
     "reweighter": Optional(Str(None, doc="density | a plugin's | null")),
