@@ -179,3 +179,71 @@ def test_runner_tells_the_loss_each_epoch_and_resume_keeps_it(tmp_path):
     assert first > 1 / q  # CE near log(10) ≈ 2.3 at the start: above what GCE can reach
     assert second <= 1 / q
     assert record["config"]["hparams"]["ce_epochs"] == 1
+
+
+# -- a loss's own settings are checked, and check_bad_hparams reaches them --------------------
+@pytest.mark.parametrize(
+    "method, loss, bad",
+    [
+        ("erm", "gce", {"q": [0, -0.5, 1.5, "x", None, float("nan")]}),
+        ("erm", "sce", {"alpha": [-1, "a", float("inf")], "beta": [-0.1, 1e4, True]}),
+        ("erm", "gce_warmup", {"ce_epochs": [-1, 1.5, "x"], "q": [2]}),
+        ("fl_only", "gce", {"q": [0, 1.01]}),  # a composed method: the same declarations
+    ],
+)
+def test_bad_loss_settings_are_usage_errors(host, method, loss, bad):
+    from nlbench.testing import check_bad_hparams
+
+    check_bad_hparams(method, bad, settings={"loss": loss})
+
+
+def test_check_bad_hparams_refuses_a_key_the_run_does_not_have(host):
+    """Without its loss, ``q`` is an unknown key: that error must not pass for a range check."""
+    from nlbench.testing import check_bad_hparams
+
+    with pytest.raises(AssertionError, match="'q' is not a setting of this run"):
+        check_bad_hparams("erm", {"q": [1.5]})
+    with pytest.raises(AssertionError, match="'q' is not a setting"):
+        check_bad_hparams("erm", {"q": [1.5]}, settings={"loss": "sce"})
+
+
+def test_check_bad_hparams_catches_an_unchecked_loss_setting():
+    """A loss plugin declaring ``q`` as a plain default has no range: 1.5 is accepted, and
+    the helper says so."""
+    import types
+
+    from nlbench import plugins as plugins_mod
+    from nlbench.api import LossSpec, hookimpl
+    from nlbench.testing import check_bad_hparams
+
+    module = types.ModuleType("zz_loose_loss")
+
+    @hookimpl
+    def register_losses(register):
+        register(LossSpec("zz_loose", "t", lambda hp: None, hparams={"q": 0.7}))
+
+    module.register_losses = register_losses  # type: ignore[attr-defined]
+    plugins_mod.reset()
+    try:
+        plugins_mod.load_plugins(extra=[("zz_loose_loss", module)])
+        check_bad_hparams("erm", {"q": ["x"]}, settings={"loss": "zz_loose"})  # typed: a float
+        with pytest.raises(pytest.fail.Exception, match="q=1.5 was accepted"):
+            check_bad_hparams("erm", {"q": [1.5]}, settings={"loss": "zz_loose"})
+    finally:
+        plugins_mod.reset()
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["run", "--set", "loss=gce", "--set", "q=1.5"], ("q=1.5", "accepted", "(0, 1]")),
+        (["run", "--set", "loss=sce", "--set", "alpha=-1"], ("alpha=-1", "accepted", "[0, 1000]")),
+        (["sweep", "--set", "loss=gce", "--grid", "q=0.5,0", "--dry-run"], ("q=0", "(0, 1]")),
+    ],
+)
+def test_cli_bad_loss_setting_is_one_line_exit_2(capsys, tmp_path, args, fragments):
+    from helpers import assert_usage_error, run_cli
+
+    result = run_cli(capsys, *args, "--out", str(tmp_path / "runs"))
+    assert_usage_error(result, *fragments)
+    assert not (tmp_path / "runs").exists()  # refused before any run started
