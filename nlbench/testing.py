@@ -8,7 +8,8 @@ Functions:
     check_method_contract(name): build a registered method on tiny data and check the contract,
         "SIGKILL at a deterministic point + ``--resume`` = the uninterrupted run" included.
     check_resume(name, out, reference): that last check alone.
-    check_bad_hparams(name, {key: [bad values]}): each is a usage error naming the key.
+    check_bad_hparams(name, {key: [bad values]}, settings={"loss": NAME}): each is a usage
+        error naming the key (settings: to check a loss's, selector's, reweighter's own keys).
     build_method(cfg): a method on the runner's own context (:mod:`nlbench.engine.context`).
 """
 
@@ -203,11 +204,19 @@ def _build_tiny(name: str, out) -> Any:
     return build_method(cfg)[0]
 
 
-def check_bad_hparams(name: str, bad: dict[str, list[Any]], dataset: str = "digits") -> None:
+def check_bad_hparams(
+    name: str,
+    bad: dict[str, list[Any]],
+    dataset: str = "digits",
+    settings: dict[str, Any] | None = None,
+) -> None:
     """Each bad ``--set`` value of method ``name`` is refused before any data loads.
 
     ``bad`` maps a key to values its declaration must reject (wrong type, out of range). The
-    error is the usage error the CLI prints as one line (exit 2), naming the key.
+    error is the usage error the CLI prints as one line (exit 2), naming the key and what is
+    accepted. ``settings`` are ``--set`` values every check runs with: ``{"loss": "gce"}``
+    checks that loss's own settings (``q``), as ``selector``/``reweighter`` do a component's.
+    A key the run does not accept at all fails the check: its "unknown key" error proves nothing.
     """
     from nlbench.core.config import RunConfig
     from nlbench.core.errors import UsageError
@@ -215,12 +224,22 @@ def check_bad_hparams(name: str, bad: dict[str, list[Any]], dataset: str = "digi
     from nlbench.host.plugins import get_host
 
     host = get_host()
+    fixed = dict(settings or {})
+    accepted = run_identity(RunConfig(method=name, dataset=dataset, overrides=fixed), host)
+    where = name + "".join(f" --set {k}={v}" for k, v in fixed.items())
     for key, values in bad.items():
+        assert key in accepted.hparams, (
+            f"{where}: '{key}' is not a setting of this run (a loss's or selector's own "
+            "setting needs settings={'loss': NAME}); nothing to check"
+        )
         for value in values:
-            cfg = RunConfig(method=name, dataset=dataset, overrides={key: value})
+            cfg = RunConfig(method=name, dataset=dataset, overrides={**fixed, key: value})
             try:
                 run_identity(cfg, host)
             except UsageError as exc:
-                assert key in str(exc), f"{name}: --set {key}={value!r}: error names no key: {exc}"
+                text, asked = str(exc), f"{where}: --set {key}={value!r}"
+                assert key in text, f"{asked}: error names no key: {exc}"
+                assert "accept" in text.lower(), f"{asked}: error says not what is accepted: {exc}"
+                assert "\n" not in text.strip(), f"{asked}: error is not one line: {exc}"
             else:
-                pytest.fail(f"{name}: --set {key}={value!r} was accepted")
+                pytest.fail(f"{where}: --set {key}={value!r} was accepted")

@@ -83,6 +83,17 @@ def test_optional_and_inference():
     assert HParam(None).coerce("x", {"a": 1}) == {"a": 1}  # nothing to infer from
 
 
+def test_aliases_are_stored_as_the_value_they_name():
+    loss = Optional(Str(None, aliases=[("ce", None)]))
+    assert loss.aliases == (("ce", None),)  # any pairs, kept as a hashable tuple
+    assert loss.coerce("loss", "ce") is None and loss.coerce("loss", None) is None
+    assert loss.coerce("loss", "gce") == "gce"
+    flag = Choice("on", ("on", "off"), aliases=((True, "on"),))
+    assert flag.coerce("f", True) == "on"
+    with pytest.raises(HParamError):  # 1 == True, but an int is no alias of a bool
+        flag.coerce("f", 1)
+
+
 def test_with_defaults_keeps_the_declaration():
     table = {"a": Float(0.1, low=0, high=1), "b": 3}
     out = with_defaults(table, a=0.5, b=4)

@@ -32,13 +32,14 @@ def _p_y() -> list[float]:
 
 def test_losses_registered_with_citations(host):
     reg = host.registry("losses")
-    assert {"ce", "gce", "sce"} <= set(reg.names())
+    assert {"ce", "gce", "sce", "gce_warmup"} <= set(reg.names())
     assert "Zhang & Sabuncu" in reg.get("gce").citation
     assert "Symmetric Cross Entropy" in reg.get("sce").citation
     from nlbench.core.hparam_types import defaults
 
     assert defaults(reg.get("gce").hparams) == {"q": 0.7}
     assert defaults(reg.get("sce").hparams) == {"alpha": 0.1, "beta": 1.0}
+    assert defaults(reg.get("gce_warmup").hparams) == {"q": 0.7, "ce_epochs": 10}
 
 
 def test_ce_is_minus_log_p_y(host):
@@ -128,3 +129,121 @@ def test_erm_trains_with_the_chosen_loss(nlbench_run):
     hp = record["config"]["hparams"]
     assert (hp["loss"], hp["alpha"], hp["beta"]) == ("sce", 0.1, 0.5)
     assert record["status"] == "done" and record["summary"]["last_acc"] > 0.3
+
+
+# -- epoch-aware losses: set_epoch ------------------------------------------------------------
+def test_gce_warmup_is_ce_until_ce_epochs_then_gce(host):
+    fn = host.get("losses", "gce_warmup").factory({"q": 0.5, "ce_epochs": 2})
+    ce = host.get("losses", "ce").factory({})(LOGITS, LABELS)
+    gce = host.get("losses", "gce").factory({"q": 0.5})(LOGITS, LABELS)
+    assert torch.equal(fn(LOGITS, LABELS), ce)  # never told: epoch 0
+    fn.set_epoch(1)
+    assert torch.equal(fn(LOGITS, LABELS), ce)
+    fn.set_epoch(2)
+    assert torch.equal(fn(LOGITS, LABELS), gce)
+    fn.set_epoch(0)  # told again (a rerun from the start): CE again
+    assert torch.equal(fn(LOGITS, LABELS), ce)
+
+
+def test_method_set_epoch_reaches_its_loss_and_spares_old_ones():
+    from types import SimpleNamespace
+
+    from nlbench.training.method import Method, tell_epoch
+
+    seen: list[int] = []
+
+    class Loss:
+        def set_epoch(self, epoch: int) -> None:
+            seen.append(epoch)
+
+    method = Method(SimpleNamespace(hparams={}))  # type: ignore[arg-type]
+    method.set_epoch(0)  # no loss_fn: nothing to tell
+    method.loss_fn = lambda logits, labels: logits  # type: ignore[attr-defined]
+    method.set_epoch(1)  # a loss without set_epoch: left alone
+    method.loss_fn = Loss()  # type: ignore[attr-defined]
+    method.set_epoch(2)
+    tell_epoch(object(), 3)  # a duck-typed method without set_epoch: nothing
+    tell_epoch(method, 4)
+    assert seen == [2, 4]
+
+
+def test_runner_tells_the_loss_each_epoch_and_resume_keeps_it(tmp_path):
+    """CE in epoch 0, GCE (bounded by 1/q) in epoch 1; killed in epoch 1 and resumed, the
+    resumed epoch is GCE again (check_resume compares it with the uninterrupted run)."""
+    from nlbench.testing import check_method_contract
+
+    q = 0.7
+    overrides = {"loss": "gce_warmup", "ce_epochs": 1, "q": q}
+    record = check_method_contract("erm", tmp_path, overrides=overrides)
+    first, second = (e["train_loss"] for e in record["epochs"])
+    assert first > 1 / q  # CE near log(10) ≈ 2.3 at the start: above what GCE can reach
+    assert second <= 1 / q
+    assert record["config"]["hparams"]["ce_epochs"] == 1
+
+
+# -- a loss's own settings are checked, and check_bad_hparams reaches them --------------------
+@pytest.mark.parametrize(
+    "method, loss, bad",
+    [
+        ("erm", "gce", {"q": [0, -0.5, 1.5, "x", None, float("nan")]}),
+        ("erm", "sce", {"alpha": [-1, "a", float("inf")], "beta": [-0.1, 1e4, True]}),
+        ("erm", "gce_warmup", {"ce_epochs": [-1, 1.5, "x"], "q": [2]}),
+        ("fl_only", "gce", {"q": [0, 1.01]}),  # a composed method: the same declarations
+    ],
+)
+def test_bad_loss_settings_are_usage_errors(host, method, loss, bad):
+    from nlbench.testing import check_bad_hparams
+
+    check_bad_hparams(method, bad, settings={"loss": loss})
+
+
+def test_check_bad_hparams_refuses_a_key_the_run_does_not_have(host):
+    """Without its loss, ``q`` is an unknown key: that error must not pass for a range check."""
+    from nlbench.testing import check_bad_hparams
+
+    with pytest.raises(AssertionError, match="'q' is not a setting of this run"):
+        check_bad_hparams("erm", {"q": [1.5]})
+    with pytest.raises(AssertionError, match="'q' is not a setting"):
+        check_bad_hparams("erm", {"q": [1.5]}, settings={"loss": "sce"})
+
+
+def test_check_bad_hparams_catches_an_unchecked_loss_setting():
+    """A loss plugin declaring ``q`` as a plain default has no range: 1.5 is accepted, and
+    the helper says so."""
+    import types
+
+    from nlbench.api import LossSpec, hookimpl
+    from nlbench.host import plugins as plugins_mod
+    from nlbench.testing import check_bad_hparams
+
+    module = types.ModuleType("zz_loose_loss")
+
+    @hookimpl
+    def register_losses(register):
+        register(LossSpec("zz_loose", "t", lambda hp: None, hparams={"q": 0.7}))
+
+    module.register_losses = register_losses  # type: ignore[attr-defined]
+    plugins_mod.reset()
+    try:
+        plugins_mod.load_plugins(extra=[("zz_loose_loss", module)])
+        check_bad_hparams("erm", {"q": ["x"]}, settings={"loss": "zz_loose"})  # typed: a float
+        with pytest.raises(pytest.fail.Exception, match="q=1.5 was accepted"):
+            check_bad_hparams("erm", {"q": [1.5]}, settings={"loss": "zz_loose"})
+    finally:
+        plugins_mod.reset()
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["run", "--set", "loss=gce", "--set", "q=1.5"], ("q=1.5", "accepted", "(0, 1]")),
+        (["run", "--set", "loss=sce", "--set", "alpha=-1"], ("alpha=-1", "accepted", "[0, 1000]")),
+        (["sweep", "--set", "loss=gce", "--grid", "q=0.5,0", "--dry-run"], ("q=0", "(0, 1]")),
+    ],
+)
+def test_cli_bad_loss_setting_is_one_line_exit_2(capsys, tmp_path, args, fragments):
+    from helpers import assert_usage_error, run_cli
+
+    result = run_cli(capsys, *args, "--out", str(tmp_path / "runs"))
+    assert_usage_error(result, *fragments)
+    assert not (tmp_path / "runs").exists()  # refused before any run started

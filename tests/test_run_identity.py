@@ -87,6 +87,40 @@ def test_equivalent_requests_share_an_id():
     )
 
 
+@pytest.mark.parametrize("method", ["erm", "fl_only"])
+def test_loss_ce_is_the_default_run(method):
+    """``--set loss=ce`` names the default loss: one run_id, one resolved value (null), so a
+    sweep does not run it twice and a board shows one row."""
+    host = get_host()
+    default = run_identity(RunConfig(method=method), host)
+    ce = run_identity(RunConfig(method=method, overrides={"loss": "ce"}), host)
+    assert ce.run_id == default.run_id and ce.key == default.key
+    assert ce.hparams["loss"] is None and ce.identity == default.identity
+    gce = run_identity(RunConfig(method=method, overrides={"loss": "gce"}), host)
+    assert gce.run_id != default.run_id
+    if method == "erm":
+        assert default.run_id == GOLDEN[0][1]  # and the id every record already has
+
+
+def test_a_record_that_says_loss_ce_keeps_the_default_id():
+    """A record written before the alias, with ``"loss": "ce"``, is the default run."""
+    mspec = get_host().get("methods", "erm")
+    config = synthetic_record()["config"]
+    with_ce = {**config, "hparams": {**config["hparams"], "loss": "ce"}}
+    with_null = {**config, "hparams": {**config["hparams"], "loss": None}}
+    assert record_run_id(with_ce, mspec) == record_run_id(with_null, mspec)
+
+
+def test_sweep_with_loss_null_and_ce_plans_one_run(tmp_path):
+    grid = Grid(
+        {"method": ["erm"], "dataset": ["digits"]},
+        common={"out": str(tmp_path)},
+        grid={"loss": [None, "ce", "gce"]},
+    )
+    jobs = plan(grid, get_host())
+    assert len(jobs) == 2 and jobs[0].run_id == GOLDEN[0][1]
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -338,3 +338,38 @@ def test_cli_grid_and_method_tables(tmp_path, capsys):
     result = run_cli(capsys, *args)
     assert result.code == 0, result.err
     assert result.out.count("erm-digits-") == 2 and result.out.count("fl_only-digits-") == 2
+
+
+def test_plan_lines_show_each_runs_grid_values(tmp_path, capsys):
+    """``--plan``: each run_id with the axis and ``--grid`` values that make it that run."""
+    args = ["sweep", "-m", "erm,coteaching", "-d", "digits", "--seed", "0,1", "--epochs", "1"]
+    args += ["--grid", "loss=ce,gce", "--grid", "q=0.5,0.7", "--grid", "milestones=[0.5],[0.3]"]
+    result = run_cli(capsys, *args, "--dry-run", "--plan", "--out", str(tmp_path))
+    assert result.code == 0, result.err
+    lines = [ln for ln in result.out.splitlines() if ln.startswith(("erm-", "coteaching-"))]
+    # erm: (ce + gce × 2 q) × 2 milestones × 2 seeds; coteaching takes milestones only
+    assert len(lines) == 12 + 4
+    cells = [set(ln.split()[2:]) for ln in lines]
+    first = "method=erm dataset=digits noise=none seed=0 loss=ce milestones=[0.5]"
+    assert cells[0] == set(first.split())
+    assert {"loss=gce", "q=0.7", "milestones=[0.3]", "seed=1"} <= cells[11]
+    assert all("epochs=1" not in c for c in cells)  # one value: the same for every run
+    assert all(not any(k.startswith(("loss=", "q=")) for k in c) for c in cells[12:])
+    ids = [ln.split()[0] for ln in lines]
+    assert len(set(ids)) == len(ids)  # and no two lines show the same values
+    assert len({frozenset(c) for c in cells}) == len(cells)
+
+
+def test_plan_keys_and_cells():
+    from nlbench.sweep.plan import plan_cells, plan_keys
+
+    grid = grid_from_mapping(
+        {"method": ["erm"], "profile": ["quick", "paper"], "grid": {"lr": [0.1]}},
+    )
+    grid = dataclasses.replace(grid, per_method={"erm": {"grid": {"augment": [None, "flip"]}}})
+    keys = plan_keys(grid)
+    assert keys == ["method", "dataset", "noise", "seed", "profile", "lr", "augment"]
+    cfg = RunConfig(method="erm", profile="paper", overrides={"lr": 0.1, "augment": None})
+    shown = "method=erm dataset=digits noise=none seed=0 profile=paper lr=0.1 augment=null"
+    assert list(plan_cells(cfg, keys).values()) == shown.split()
+    assert "lr" not in plan_cells(RunConfig(), keys)  # a run whose method lacks the key

@@ -20,7 +20,7 @@ from nlbench.core.hparam_types import defaults
 from nlbench.core.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_channels_last
 from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
 from nlbench.training.data import DatasetData, DeviceImages, ImageSet, TrainSet
-from nlbench.training.method import MetaSet, Method, TrainContext
+from nlbench.training.method import MetaSet, Method, TrainContext, tell_epoch
 from nlbench.training.models import build_model
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -149,6 +149,7 @@ class MethodLoop:
     def epoch(self, epoch: int) -> int:
         self.cache.invalidate()  # a fresh scan per epoch, as after every real epoch
         t0 = time.perf_counter()
+        tell_epoch(self.method, epoch)  # as the runner does
         plan = self.method.start_epoch(epoch, self.cache.get)
         self.start_s.append(time.perf_counter() - t0)
         _, seen, _ = self.trainer.run(self.method, self.ctx, epoch, plan)

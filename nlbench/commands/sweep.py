@@ -274,8 +274,9 @@ class _LiveSweep:
 
 
 def _print_summary(console, jobs, grid, show_plan: bool) -> None:
-    """How many runs in which state; with ``--plan`` every run, one plain line each (full
-    run_ids, so a log can be searched for them)."""
+    """How many runs in which state; with ``--plan`` every run, one plain line each: its full
+    run_id (a log can be searched for it), state, and the grid values that make it that run
+    (method, dataset, noise, seed, any other axis the grid varies, every ``--grid`` hparam)."""
     from collections import Counter
 
     states = Counter(j.state for j in jobs)
@@ -285,10 +286,15 @@ def _print_summary(console, jobs, grid, show_plan: bool) -> None:
     if not show_plan:
         console.print("(--plan lists every run with its run_id)", style="dim")
         return
+    from nlbench.sweep.plan import plan_cells, plan_keys
+
+    keys = plan_keys(grid)
+    cells = [plan_cells(j.cfg, keys) for j in jobs]
+    widths = {k: max((len(c.get(k, "")) for c in cells), default=0) for k in keys}
     width = max((len(j.run_id) for j in jobs), default=0)
-    for j in jobs:
-        c = j.cfg
-        line = f"{j.run_id:<{width}}  {j.state:<8} {c.method} {c.dataset} {c.noise} seed {c.seed}"
+    for j, row in zip(jobs, cells):
+        values = " ".join(f"{row.get(k, ''):<{widths[k]}}" for k in keys if widths[k]).rstrip()
+        line = f"{j.run_id:<{width}}  {j.state:<8} {values}"
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

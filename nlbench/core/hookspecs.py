@@ -61,7 +61,9 @@ def register_reweighters(register: Callable[[ReweighterSpec], None]) -> None:
 
 @hookspec
 def register_losses(register: Callable[[LossSpec], None]) -> None:
-    """Register per-sample training losses: ``register(LossSpec(...))`` (``--set loss=NAME``)."""
+    """Register per-sample training losses: ``register(LossSpec(...))`` (``--set loss=NAME``).
+
+    A loss with ``set_epoch(epoch)`` is told each epoch as it starts (:class:`LossSpec`)."""
 
 
 @hookspec

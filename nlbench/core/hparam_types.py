@@ -61,6 +61,9 @@ class HParam:
         doc: one line for ``nlbench show method``.
         execution: the value changes how a run executes, not its result (eval batching, AMP,
             memory layout, extra diagnostics): recorded, but left out of the run_id.
+        aliases: ``(spelling, value)`` pairs: a spelling that means the same as ``value`` is
+            stored as ``value`` (``loss="ce"`` is the default ``None``), so the two spellings
+            are one run (one run_id, one board row), not two.
     """
 
     default: Any
@@ -74,6 +77,7 @@ class HParam:
     pattern: str | None = None
     doc: str = ""
     execution: bool = False
+    aliases: tuple = ()
 
     def __post_init__(self) -> None:
         kind = self.type
@@ -86,12 +90,15 @@ class HParam:
         if kind not in KINDS:
             raise TypeError(f"HParam type {self.type!r}: accepted {', '.join(KINDS)}")
         object.__setattr__(self, "type", kind)
+        object.__setattr__(self, "aliases", tuple(tuple(pair) for pair in self.aliases))
         if self.default is None and kind != "choice":
             object.__setattr__(self, "nullable", True)
 
     # -- checking -------------------------------------------------------------------------
     def coerce(self, name: str, value: Any) -> Any:
-        """``value`` in its canonical form (ints as floats for a float, …) or HParamError."""
+        """``value`` in its canonical form (ints as floats for a float, an alias as the value
+        it names, …) or HParamError."""
+        value = self._unalias(value)
         if value is None and (self.nullable or self.type == "any"):
             return None
         if self.type == "choice":
@@ -101,6 +108,12 @@ class HParam:
             return self._fail(name, value)
         checker = getattr(self, f"_coerce_{self.type}")
         return checker(name, value)
+
+    def _unalias(self, value: Any) -> Any:
+        for spelling, meant in self.aliases:
+            if value == spelling and isinstance(value, bool) == isinstance(spelling, bool):
+                return meant
+        return value
 
     def _fail(self, name: str, value: Any, why: str = "") -> Any:
         huge = isinstance(value, int) and abs(value) >= 10**40  # repr() refuses > 4300 digits

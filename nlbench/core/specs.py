@@ -115,7 +115,11 @@ class LossSpec:
 
     Attributes:
         factory: ``factory(hparams) -> fn`` with ``fn(logits N×C float, labels N) -> N`` per-sample
-            losses (differentiable; the method weights and averages them).
+            losses (differentiable; the method weights and averages them). ``fn`` may also have
+            ``set_epoch(epoch)``: the runner calls it with the 0-based epoch before each epoch
+            (a resumed run's first included), so a loss can change with training (a CE
+            warm-up, a schedule); it must depend on nothing else that outlives an epoch, as it
+            is not checkpointed. A loss without it is called as always.
         hparams: the loss's own hyper-parameters and their defaults; a run with this loss
             accepts them in ``--set`` and records their values.
         citation: the paper the formula is from.

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from nlbench.core.config import RunConfig
+from nlbench.core.errors import Interrupted as Interrupted  # re-exported: 0.1 imported it here
 from nlbench.engine.prepare import Prepared
 from nlbench.training.method import Method
 

@@ -35,6 +35,7 @@ from nlbench.engine.run_io import RunFiles, base_record
 from nlbench.engine.run_state import NullProgress, Progress, RunState
 from nlbench.host.plugins import Host, get_host
 from nlbench.training import distributed, observers
+from nlbench.training.method import tell_epoch
 from nlbench.training.phases import PhaseTotals, run_phases
 
 __all__ = ["Interrupted", "NullProgress", "Progress", "RunState", "Runner", "ScanCache", "run"]
@@ -123,6 +124,7 @@ class Runner:
         for epoch in range(len(state.epochs), int(state.prep.hparams["epochs"])):
             t0 = time.perf_counter()
             calls = cache.calls
+            tell_epoch(method, epoch)  # the method, and through it its loss (a warm-up)
             plan = method.start_epoch(epoch, cache.get)
             selection = evaluator.selection()
             select_s = time.perf_counter() - t0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -208,6 +209,38 @@ def plan(grid: Grid, host: Any) -> list[Job]:
         cfg = dataclasses.replace(cfg, run_id=run_id, resume=state == "partial")
         jobs[run_id] = Job(cfg, run_id, state)
     return list(jobs.values())
+
+
+# the axes every ``--plan`` line shows; the others only when the grid varies them
+PLAN_AXES = ("method", "dataset", "noise", "seed")
+
+
+def plan_keys(grid: Grid) -> list[str]:
+    """What tells the runs of ``grid`` apart: :data:`PLAN_AXES`, every other axis with several
+    values, then every ``--grid`` hparam (``[grid]`` and ``[method.NAME]`` grid keys)."""
+    keys = [a for a in AXES if a in PLAN_AXES or len(grid.axes.get(a, DEFAULTS[a])) > 1]
+    tables = [grid.grid, *(t.get("grid", {}) for t in grid.per_method.values())]
+    for key in (k for table in tables for k in table):
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def plan_cells(cfg: RunConfig, keys: list[str]) -> dict[str, str]:
+    """``{key: "key=value"}`` of one run for :func:`plan_keys` (an hparam its method does not
+    take is left out; an hparam wins over the axis of its name), values as ``--set`` takes
+    them: strings bare, the rest JSON (``null``, ``true``, ``[0.5,0.75]``)."""
+    out = {}
+    for key in keys:
+        if key in cfg.overrides:
+            value = cfg.overrides[key]
+        elif key in AXES:
+            value = getattr(cfg, key)
+        else:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        out[key] = f"{key}={text}"
+    return out
 
 
 def pending(jobs: Iterable[Job]) -> list[Job]:

@@ -24,7 +24,7 @@ from nlbench.core.hparam_types import Bool, Choice, Float, Int, Optional, Str, w
 from nlbench.core.schedules import milestone_epochs
 from nlbench.core.seeding import derive_seed, torch_generator
 from nlbench.training.data import EpochPlan
-from nlbench.training.method import Scan, SingleNetMethod, TrainContext
+from nlbench.training.method import SINGLE_NET_HPARAMS, Scan, SingleNetMethod, TrainContext
 
 SPACES = ("softmax_grad", "feature_grad", "features", "softmax")
 SCHEDULES = ("robust", "fast")
@@ -54,7 +54,7 @@ class Reweighter(Protocol):
 
 
 COMPOSED_HPARAMS: dict[str, Any] = {
-    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+    **SINGLE_NET_HPARAMS,  # "loss": one declaration, so loss=ce is the default here too
     # registry names, so a plugin's selector or reweighter is accepted (checked by name later)
     "selector": Optional(Str(None, doc="fl | set_cover | random | a plugin's | null")),
     "reweighter": Optional(Str(None, doc="density | a plugin's | null")),

@@ -111,6 +111,13 @@ class Method:
         """Optimizers whose learning rate follows the run's schedule."""
         raise NotImplementedError
 
+    def set_epoch(self, epoch: int) -> None:
+        """The runner tells the epoch about to start (0-based), before :meth:`start_epoch`, at
+        every epoch, a resumed run's first included. Default: passes it on to ``self.loss_fn``
+        when that loss has ``set_epoch`` (an epoch-aware loss, e.g. a warm-up; see
+        :class:`~nlbench.core.specs.LossSpec`); a method with other epoch-aware parts extends it."""
+        tell_epoch(getattr(self, "loss_fn", None), epoch)
+
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan | None:
         """Epoch-level work before training; ``scan()`` gives the cached train-set scan."""
         return None
@@ -244,14 +251,30 @@ def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tens
 
 
 # hparams every single-network method's spec declares: ``loss`` None is cross-entropy (None
-# keeps records written before losses were pluggable the same runs)
+# keeps records written before losses were pluggable the same runs); ``ce`` is stored as None,
+# so ``--set loss=ce`` is the default run (one run_id), not a second one
 SINGLE_NET_HPARAMS: dict[str, Any] = {
-    "loss": Optional(Str(None, doc="a registered loss (ce, gce, sce, a plugin's); null: ce")),
+    "loss": Optional(
+        Str(
+            None,
+            aliases=(("ce", None),),
+            doc="a registered loss (ce, gce, sce, gce_warmup, a plugin's); null: ce",
+        )
+    ),
 }
 
 
+def tell_epoch(part: Any, epoch: int) -> None:
+    """``part.set_epoch(epoch)`` when ``part`` (a loss, a method) has it; else nothing, so
+    losses and methods written before epochs were told keep working unchanged."""
+    set_epoch = getattr(part, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
+
+
 def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The per-sample loss named by ``hparams["loss"]`` (a registered :class:`LossSpec`)."""
+    """The per-sample loss named by ``hparams["loss"]`` (a registered :class:`LossSpec`); the
+    method keeps it as ``self.loss_fn`` so :meth:`Method.set_epoch` reaches it."""
     name = ctx.hparams.get("loss")
     if not name or name == "ce":
         return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
