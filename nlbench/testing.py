@@ -221,6 +221,9 @@ def tiny_config(name: str, out, **overrides: Any) -> RunConfig:
     from nlbench.api import RunConfig
 
     fields = {"method": name, "dataset": "digits", "noise": "0.4", "out": str(out)}
+    if "set" in overrides:  # as nlbench.api.run takes it: ``set=`` for ``overrides=``
+        overrides = {**overrides, "overrides": dict(overrides["set"])}
+        del overrides["set"]
     return RunConfig(**{**fields, "device": "cpu", **TINY, **overrides})
 
 

@@ -123,3 +123,13 @@ def test_bad_hparams_are_checked_through_the_public_api():
     testing.check_bad_hparams("erm", {"lr": ["fast", -1.0]})
     with pytest.raises(pytest.fail.Exception, match="was accepted"):
         testing.check_bad_hparams("erm", {"lr": [0.01]})
+
+
+def test_tiny_config_takes_set_as_the_run_api_does(tmp_path):
+    cfg = testing.tiny_config("erm", tmp_path, set={"lr": 0.2}, dataset="tiny_rgb")
+    assert (cfg.overrides, cfg.dataset, cfg.epochs, cfg.device) == (
+        {"lr": 0.2},
+        "tiny_rgb",
+        2,
+        "cpu",
+    )
