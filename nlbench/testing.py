@@ -7,25 +7,31 @@ Fixtures:
 Functions:
     check_method_contract(name): build a registered method on tiny data and check the contract,
         "SIGKILL at a deterministic point + ``--resume`` = the uninterrupted run" included.
+        ``dataset=`` checks it on another dataset, with that dataset's shapes.
     check_resume(name, out, reference): that last check alone.
-    check_bad_hparams(name, {key: [bad values]}, settings={"loss": NAME}): each is a usage
-        error naming the key (settings: to check a loss's, selector's, reweighter's own keys).
-    build_method(cfg): a method on the runner's own context (:mod:`nlbench.engine.context`).
+    check_bad_hparams(name, {key: [bad values]}): each is a usage error naming the key.
+    build_method(cfg): a method on the runner's own context (:func:`nlbench.api.build_method`).
+
+Written on :mod:`nlbench.api` alone, as a plugin is, and imports it (and torch) only inside
+the helpers: pytest loads this module in every environment nlbench is installed in, and
+collecting tests there must not pay for torch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import signal
 import time
 import warnings
-from typing import Any, TypedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pytest
-import torch
+
+if TYPE_CHECKING:
+    from nlbench.api import Method, RunConfig, TrainContext
 
 
 class _Tiny(TypedDict):
@@ -42,8 +48,9 @@ RESUME_ID = "contract-resume"
 
 
 def tiny_run(tmp_path, method: str = "erm", noise: str = "0.4", **kwargs: Any) -> dict[str, Any]:
-    """Run ``method`` for 2 epochs on 300 digits samples; return the record."""
-    from nlbench.engine.runner import run
+    """Run ``method`` for 2 epochs on 300 digits samples (``dataset=`` another); return the
+    record."""
+    from nlbench.api import run
 
     config = {
         "method": method,
@@ -71,17 +78,19 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
     """Check that method ``name`` honours the runner's contract; return a tiny run's record.
 
     Checks: it trains end to end; every epoch has finite loss and an accuracy in [0, 1];
-    its networks predict the right shape; its state (:meth:`Method.state_dict`) survives
-    ``torch.save`` and a ``weights_only`` load; a run SIGKILLed mid-epoch and resumed gives
-    the uninterrupted run's per-epoch metrics (:func:`check_resume`). Runs use one torch
-    thread so the forked run computes exactly as this process does.
+    its networks predict ``(N, classes)`` logits for the dataset's images; its state
+    (:meth:`Method.state_dict`) survives ``torch.save`` and a ``weights_only`` load; a run
+    SIGKILLed mid-epoch and resumed gives the uninterrupted run's per-epoch metrics
+    (:func:`check_resume`). ``overrides`` are RunConfig fields of every run (``dataset=``,
+    ``overrides={"lr": 0.05}``). Runs use one torch thread so the forked run computes exactly
+    as this process does.
     """
     import tempfile
     from pathlib import Path
 
-    from nlbench.host.plugins import get_host
+    from nlbench.api import get_spec
 
-    spec = get_host().get("methods", name)
+    spec = get_spec("methods", name)
     out = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp())
     with one_thread():
         record = tiny_run(out, name, "0.4", **overrides)
@@ -90,16 +99,30 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
             loss = epoch["train_loss"]
             assert loss is not None and math.isfinite(loss), f"{name}: non-finite loss {loss}"
             assert 0.0 <= epoch["test_acc"] <= 1.0
-        method = _build_tiny(name, out)
-        x = torch.zeros(4, 1, 8, 8)
-        assert method.predict(x).shape == (4, 10), f"{name}: predict must return (N, C) logits"
-        buf = io.BytesIO()
-        torch.save(method.state_dict(), buf)
-        buf.seek(0)
-        _build_tiny(name, out).load_state_dict(torch.load(buf, weights_only=True))
+        check_predict_and_state(name, out, **overrides)
         assert spec.flags <= {"clean_meta", "two_net", "noise_tuned"}, f"{name}: unknown flags"
         check_resume(name, out, record, **overrides)
     return record
+
+
+def check_predict_and_state(name: str, out, **overrides: Any) -> None:
+    """``predict`` gives ``(N, classes)`` logits for a batch of the dataset's images (shapes
+    from the run's context, so any dataset), and the state round-trips a ``weights_only`` load.
+    """
+    import io
+
+    import torch
+
+    method, ctx = build_method(tiny_config(name, out, **overrides))
+    x = torch.zeros(4, ctx.in_chans, ctx.image_size, ctx.image_size, device=ctx.device)
+    shape = tuple(method.predict(x).shape)
+    assert shape == (4, ctx.num_classes), (
+        f"{name}: predict must return (N, C) logits; got {shape} for {ctx.num_classes} classes"
+    )
+    buf = io.BytesIO()
+    torch.save(method.state_dict(), buf)
+    buf.seek(0)
+    _build_tiny(name, out, **overrides).load_state_dict(torch.load(buf, weights_only=True))
 
 
 def comparable_epochs(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -120,8 +143,7 @@ def check_resume(
     equal ``reference``'s (the uninterrupted run of the same config). Returns the record."""
     from pathlib import Path
 
-    from nlbench.core.record import read_record
-    from nlbench.engine.faults import ENV
+    from nlbench.api import KILL_AT_ENV, read_record
 
     if not hasattr(os, "fork"):  # pragma: no cover - Windows
         return reference
@@ -131,7 +153,7 @@ def check_resume(
     def killed() -> None:
         tiny_run(out, name, "0.4", run_id=RESUME_ID, **overrides)
 
-    _run_killed(killed, ENV, kill_at, timeout)
+    _run_killed(killed, KILL_AT_ENV, kill_at, timeout)
     run_dir = Path(out) / RESUME_ID
     if (run_dir / "run.json").exists():
         assert read_record(run_dir / "run.json")["status"] == "running"
@@ -172,8 +194,10 @@ def _run_killed(fn, env: str, kill_at: str, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def one_thread():
+def one_thread() -> Iterator[None]:
     """One torch thread: a process forked after multi-threaded OpenMP work can hang."""
+    import torch
+
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -182,26 +206,29 @@ def one_thread():
         torch.set_num_threads(old)
 
 
-def build_method(cfg: Any) -> tuple[Any, Any]:
-    """A method built with the runner's real context for ``cfg`` (unit tests of one method).
-
-    Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation scan.
-    Built on the public :func:`nlbench.engine.context.build_method`, as the runner is.
+def build_method(cfg: RunConfig) -> tuple[Method, TrainContext]:
+    """A method built with the runner's real context for ``cfg`` on the CPU (unit tests of one
+    method). Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation
+    scan, and ``ctx`` has the dataset's ``num_classes``, ``in_chans`` and ``image_size``.
     """
-    from nlbench.engine import context
-    from nlbench.engine.prepare import prepare
-    from nlbench.host.plugins import get_host
+    from nlbench.api import build_method as _build
 
-    host = get_host()
-    method, ctx, _ = context.build_method(prepare(cfg, host), torch.device("cpu"), host)
-    return method, ctx
+    return _build(cfg, "cpu")
 
 
-def _build_tiny(name: str, out) -> Any:
-    from nlbench.core.config import RunConfig
+def tiny_config(name: str, out, **overrides: Any) -> RunConfig:
+    """The RunConfig of :func:`tiny_run` (digits unless ``dataset=``), for building by hand."""
+    from nlbench.api import RunConfig
 
-    cfg = RunConfig(method=name, dataset="digits", noise="0.4", out=str(out), device="cpu", **TINY)
-    return build_method(cfg)[0]
+    fields = {"method": name, "dataset": "digits", "noise": "0.4", "out": str(out)}
+    if "set" in overrides:  # as nlbench.api.run takes it: ``set=`` for ``overrides=``
+        overrides = {**overrides, "overrides": dict(overrides["set"])}
+        del overrides["set"]
+    return RunConfig(**{**fields, "device": "cpu", **TINY, **overrides})
+
+
+def _build_tiny(name: str, out, **overrides: Any) -> Method:
+    return build_method(tiny_config(name, out, **overrides))[0]
 
 
 def check_bad_hparams(
@@ -218,24 +245,20 @@ def check_bad_hparams(
     checks that loss's own settings (``q``), as ``selector``/``reweighter`` do a component's.
     A key the run does not accept at all fails the check: its "unknown key" error proves nothing.
     """
-    from nlbench.core.config import RunConfig
-    from nlbench.core.errors import UsageError
-    from nlbench.engine.prepare import run_identity
-    from nlbench.host.plugins import get_host
+    from nlbench.api import RunConfig, UsageError, resolve_config
 
-    host = get_host()
     fixed = dict(settings or {})
-    accepted = run_identity(RunConfig(method=name, dataset=dataset, overrides=fixed), host)
+    accepted = resolve_config(RunConfig(method=name, dataset=dataset, overrides=fixed))["hparams"]
     where = name + "".join(f" --set {k}={v}" for k, v in fixed.items())
     for key, values in bad.items():
-        assert key in accepted.hparams, (
+        assert key in accepted, (
             f"{where}: '{key}' is not a setting of this run (a loss's or selector's own "
             "setting needs settings={'loss': NAME}); nothing to check"
         )
         for value in values:
             cfg = RunConfig(method=name, dataset=dataset, overrides={**fixed, key: value})
             try:
-                run_identity(cfg, host)
+                resolve_config(cfg)
             except UsageError as exc:
                 text, asked = str(exc), f"{where}: --set {key}={value!r}"
                 assert key in text, f"{asked}: error names no key: {exc}"

@@ -7,7 +7,9 @@ Plugin authors: the spec classes to register, :data:`hookimpl`, the model contra
 (:func:`small_image_profiles`), typed hyper-parameters and the method base classes, with
 what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
 pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
-:func:`derive_seed`, :class:`UsageError`).
+:func:`derive_seed`, :class:`UsageError`). For their tests (:mod:`nlbench.testing` is built
+on these): :func:`build_method`, :func:`resolve_config`, :func:`get_spec`, :func:`read_record`,
+:data:`KILL_AT_ENV`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from nlbench.core.hparam_types import (
 )
 from nlbench.core.hparams import eval_batch_size
 from nlbench.core.profiles import small_image_profiles
+from nlbench.core.record import read_record
 from nlbench.core.run_facts import NoiseSetting
 from nlbench.core.seeding import derive_seed
 from nlbench.core.specs import (
@@ -58,6 +61,7 @@ from nlbench.core.specs import (
     ReweighterSpec,
     SelectorSpec,
 )
+from nlbench.engine.faults import ENV as KILL_AT_ENV
 from nlbench.engine.prepare import default_data_root
 from nlbench.host.plugins import get_host
 from nlbench.sweep.plan import Job, run_job, threads_per_job
@@ -142,6 +146,33 @@ def build_model(
     return _build(get_host().registry("models"), name, num_classes, in_chans, image_size, **kwargs)
 
 
+def get_spec(kind: str, name: str) -> Any:
+    """The spec a plugin registered under ``name`` (``kind``: "methods", "datasets", "noise",
+    "models", "losses", ...); a UsageError listing the choices when there is none."""
+    return get_host().get(kind, name)
+
+
+def resolve_config(cfg: RunConfig) -> dict[str, Any]:
+    """What a run of ``cfg`` records as its ``config`` (names, noise, every hyper-parameter,
+    seeds), resolved as the runner does but without loading data: a bad name or ``--set``
+    value raises the UsageError the CLI prints."""
+    from nlbench.engine.preflight import run_identity
+
+    return dict(run_identity(cfg, get_host()).identity)
+
+
+def build_method(cfg: RunConfig, device: str | torch.device = "cpu") -> tuple[Method, TrainContext]:
+    """A method built as the runner builds it for ``cfg`` (data loaded, labels noised), with its
+    :class:`TrainContext`; ``ctx.scan()`` runs the runner's own no-augmentation scan. For unit
+    tests of one method (:mod:`nlbench.testing`)."""
+    from nlbench.engine.context import build_method as _build
+    from nlbench.engine.prepare import prepare
+
+    host = get_host()
+    method, ctx, _ = _build(prepare(cfg, host), torch.device(device), host)
+    return method, ctx
+
+
 def make_noisy_labels(
     dataset: str, noise: str, noise_seed: int = 0, data_root: str | Path | None = None
 ) -> tuple[np.ndarray, NoiseResult]:
@@ -168,6 +199,7 @@ def make_noisy_labels(
 __all__ = [
     "API_VERSION",
     "DEPRECATED",
+    "KILL_AT_ENV",
     "SINGLE_NET_HPARAMS",
     "Archive",
     "AuxNet",
@@ -215,6 +247,7 @@ __all__ = [
     "TrainSet",
     "UsageError",
     "build_dataset",
+    "build_method",
     "build_model",
     "check_choice",
     "check_classifier_contract",
@@ -223,6 +256,7 @@ __all__ = [
     "composed_hparams",
     "derive_seed",
     "eval_batch_size",
+    "get_spec",
     "hookimpl",
     "load_numpy_pickle",
     "make_noisy_labels",
@@ -231,7 +265,9 @@ __all__ = [
     "optional_rate_arg",
     "parse_rate",
     "rate_arg",
+    "read_record",
     "require_files",
+    "resolve_config",
     "run",
     "run_job",
     "small_image_profiles",
