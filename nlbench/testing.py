@@ -26,6 +26,8 @@ from typing import Any, TypedDict
 import pytest
 import torch
 
+from nlbench.record import TIMING_METRICS
+
 
 class _Tiny(TypedDict):
     """The RunConfig fields that make a run tiny (typed, so ``**TINY`` type-checks)."""
@@ -35,8 +37,7 @@ class _Tiny(TypedDict):
 
 
 TINY: _Tiny = {"epochs": 2, "train_subset": 300}
-# per-epoch fields that measure time: they differ between any two runs
-TIMING_FIELDS = frozenset({"seconds", "select_s", "selection_s", "select_seconds"})
+TIMING_FIELDS = TIMING_METRICS  # per-epoch fields that differ between any two runs
 RESUME_ID = "contract-resume"
 
 
