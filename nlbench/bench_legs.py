@@ -22,6 +22,7 @@ from nlbench.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_
 from nlbench.method import MetaSet, Method, TrainContext
 from nlbench.models import build_model
 from nlbench.seeding import derive_seed, seed_model_init, torch_generator
+from nlbench.specs import MethodFlag
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -168,7 +169,9 @@ def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:
     except (NlbenchError, IndexError):
         hp = {**BASE_HPARAMS, "lr": 0.02, **defaults(mspec.default_hparams)}
     hp.update(model=s.model, batch_size=s.batch_size, epochs=BENCH_EPOCHS)
-    if "clean_meta" in mspec.flags and not str(hp.get("meta_set") or "").startswith("clean"):
+    if MethodFlag.CLEAN_META in mspec.flags and not str(hp.get("meta_set") or "").startswith(
+        "clean"
+    ):
         hp["meta_set"] = f"clean:{s.meta_size}"
     return hp
 

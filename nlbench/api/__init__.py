@@ -1,11 +1,11 @@
 """The public API: build pieces by name or run a configuration (notebooks), and every name a
 plugin author needs (the one import point for plugins, built-in ones included).
 
-Plugin authors: the spec classes to register, :data:`hookimpl`, the model contract
-(:class:`ClassifierNet`, :class:`TimmClassifier`, :func:`check_classifier_contract`,
-:func:`check_options`, :func:`on_meta_device`), the dataset profiles
-(:func:`small_image_profiles`), typed hyper-parameters and the method base classes, with
-what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
+Plugin authors: the spec classes to register (with :class:`MethodFlag`), :data:`hookimpl`,
+the model contract (:class:`ClassifierNet`, :class:`TimmClassifier`,
+:func:`check_classifier_contract`, :func:`check_options`, :func:`on_meta_device`), the dataset
+profiles (:func:`small_image_profiles`), typed hyper-parameters and the method base classes,
+with what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
 pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
 :func:`derive_seed`, :class:`UsageError`).
 """
@@ -76,6 +76,7 @@ from nlbench.specs import (
     ExecutorSpec,
     Hparams,
     LossSpec,
+    MethodFlag,
     MethodSpec,
     ModelSpec,
     NoiseModelSpec,
@@ -189,6 +190,7 @@ __all__ = [
     "LoadRequest",
     "LossSpec",
     "Method",
+    "MethodFlag",
     "MethodSpec",
     "ModelSpec",
     "NoiseContext",

@@ -19,6 +19,7 @@ import numpy as np
 from nlbench.config import RunConfig
 from nlbench.gpucheck.settings import CheckSettings
 from nlbench.seeding import numpy_rng
+from nlbench.specs import MethodFlag
 
 NOISE = "sym_incl:0.2"  # DivideMix's lightest CIFAR-10 setting: every method has its hparams
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -156,4 +157,4 @@ def _run_all(s: CheckSettings, work: Path, root: Path, out: dict[str, Any]) -> N
 
 
 def _uses_meta(host: Any, name: str) -> bool:
-    return "clean_meta" in host.get("methods", name).flags
+    return MethodFlag.CLEAN_META in host.get("methods", name).flags
