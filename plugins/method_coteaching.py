@@ -26,6 +26,7 @@ from nlbench.api import (
     Float,
     Int,
     Method,
+    MethodFlag,
     MethodSpec,
     NoiseSetting,
     Optional,
@@ -90,9 +91,9 @@ def realized_rate(ctx: TrainContext) -> float | None:
     return 1.0 - sum(row[i] for i, row in enumerate(counts)) / total if total else None
 
 
-def tuned_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[str]:
+def tuned_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[MethodFlag]:
     """``MethodSpec.flags_for``: ``noise_tuned`` when τ came from the noise."""
-    return set() if hp.get("forget_rate") is not None else {"noise_tuned"}
+    return set() if hp.get("forget_rate") is not None else {MethodFlag.NOISE_TUNED}
 
 
 COMMON_DEVIATIONS = (

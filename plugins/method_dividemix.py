@@ -36,6 +36,7 @@ from nlbench.api import (
     Float,
     Int,
     Method,
+    MethodFlag,
     MethodSpec,
     Optional,
     TrainContext,
@@ -348,7 +349,7 @@ def register_methods(register) -> None:
             factory=DivideMix,
             default_hparams=DEFAULT_HPARAMS,
             profiles=PROFILES,
-            flags=frozenset({"two_net"}),
+            flags=frozenset({MethodFlag.TWO_NET}),
             flags_for=run_flags,
             deviations=DEVIATIONS,
             reference="Li, Socher & Hoi, DivideMix: Learning with Noisy Labels as "

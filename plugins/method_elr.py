@@ -22,6 +22,7 @@ from nlbench.api import (
     Batch,
     Deviation,
     Float,
+    MethodFlag,
     MethodSpec,
     NoiseSetting,
     Optional,
@@ -85,9 +86,9 @@ def resolve(hp: Mapping[str, Any], dataset: str, noise: NoiseSetting | None):
     return beta, lam, used_noise
 
 
-def elr_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[str]:
+def elr_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[MethodFlag]:
     """``MethodSpec.flags_for``: ``noise_tuned`` when the asymmetric-noise row was used."""
-    return {"noise_tuned"} if resolve(hp, dataset.name, noise)[2] else set()
+    return {MethodFlag.NOISE_TUNED} if resolve(hp, dataset.name, noise)[2] else set()
 
 
 def elr_regulariser(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

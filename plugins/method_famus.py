@@ -26,7 +26,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from nlbench.api import Bool, Float, Int, MethodSpec, Optional, hookimpl, with_defaults
+from nlbench.api import (
+    Bool,
+    Float,
+    Int,
+    MethodFlag,
+    MethodSpec,
+    Optional,
+    hookimpl,
+    with_defaults,
+)
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, PAPER_DEFAULT
 from nlbench_plugins.meta.method import MetaReweight
@@ -112,7 +121,7 @@ def register_methods(register) -> None:
             factory=FaMUS,
             default_hparams=DEFAULTS,
             profiles=PROFILES,
-            flags=frozenset({"two_net"}),
+            flags=frozenset({MethodFlag.TWO_NET}),
             reference="Xu et al., Faster Meta Update Strategy for Noise-Robust Deep Learning, "
             "CVPR 2021 (re-implementation)",
             deviations=deviations.FAMUS,

@@ -29,6 +29,7 @@ from nlbench.api import (
     EpochPlan,
     Float,
     Int,
+    MethodFlag,
     MethodSpec,
     NoiseSetting,
     Optional,
@@ -74,9 +75,9 @@ DEVIATIONS = (
 )
 
 
-def forward_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[str]:
+def forward_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: Any) -> set[MethodFlag]:
     """``MethodSpec.flags_for``: ``oracle_noise`` when T is the true noise model."""
-    return {"oracle_noise"} if hp.get("transition") == "oracle" else set()
+    return {MethodFlag.ORACLE_NOISE} if hp.get("transition") == "oracle" else set()
 
 
 class ForwardCorrection(SingleNetMethod):

@@ -13,7 +13,7 @@ only in the paper profile (``--set decay_scope=null`` there gives the old behavi
 
 from __future__ import annotations
 
-from nlbench.api import Choice, MethodSpec, hookimpl
+from nlbench.api import Choice, MethodFlag, MethodSpec, hookimpl
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, clean_meta_profiles
 from nlbench_plugins.meta.method import MetaReweight
@@ -58,7 +58,7 @@ def register_methods(register) -> None:
             factory=L2R,
             default_hparams=HPARAMS,
             profiles=PROFILES,
-            flags=frozenset({"clean_meta"}),
+            flags=frozenset({MethodFlag.CLEAN_META}),
             reference="Ren et al., Learning to Reweight Examples for Robust Deep Learning, "
             "ICML 2018",
             deviations=deviations.L2R,

@@ -29,7 +29,7 @@ FaMUS escapes by starting meta-learning after its warm-up.
 
 from __future__ import annotations
 
-from nlbench.api import MethodSpec, hookimpl
+from nlbench.api import MethodFlag, MethodSpec, hookimpl
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, clean_meta_profiles
 from nlbench_plugins.meta.method import MetaReweight
@@ -66,7 +66,7 @@ def register_methods(register) -> None:
             factory=MWNet,
             default_hparams={**COMMON_HPARAMS, **MWNET_HPARAMS},
             profiles=PROFILES,
-            flags=frozenset({"clean_meta"}),
+            flags=frozenset({MethodFlag.CLEAN_META}),
             reference="Shu et al., Meta-Weight-Net: Learning an Explicit Mapping For Sample "
             "Weighting, NeurIPS 2019",
             deviations=deviations.MWNET,

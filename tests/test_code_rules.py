@@ -74,3 +74,18 @@ def test_built_in_plugins_import_only_the_public_api():
                 if internal and not (name == "nlbench.api" or name.startswith("nlbench.api.")):
                     found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
     assert not found, f"plugins import internal nlbench modules (use nlbench.api): {found}"
+
+
+def test_built_in_plugins_name_flags_through_the_enum():
+    """A built-in plugin writes ``MethodFlag.TWO_NET``, not ``"two_net"`` (third parties may
+    still pass the string)."""
+    from nlbench.api import MethodFlag
+
+    values = {flag.value for flag in MethodFlag}
+    found = [
+        f"{_rel(path)}:{node.lineno} {node.value!r}"
+        for path in sorted((ROOT / "plugins").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in values
+    ]
+    assert not found, f"use nlbench.api.MethodFlag: {found}"

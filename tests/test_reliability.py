@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import assert_usage_error, digits_run, run_cli
 
+from nlbench.core.record import TIMING_METRICS
 from nlbench.engine.faults import ENV as KILL_ENV
 
 RUN = digits_run("0.6", 6, 800, "--deterministic", "-q")
-TIMING = ("seconds", "select_s", "select_seconds")
+TIMING = TIMING_METRICS  # one definition (nlbench.core.record)
 
 
 def _spawn(out: Path, run_id: str, *extra: str, kill_at: str = "") -> subprocess.Popen:

@@ -1,11 +1,11 @@
 """The public API: build pieces by name or run a configuration (notebooks), and every name a
 plugin author needs (the one import point for plugins, built-in ones included).
 
-Plugin authors: the spec classes to register, :data:`hookimpl`, the model contract
-(:class:`ClassifierNet`, :class:`TimmClassifier`, :func:`check_classifier_contract`,
-:func:`check_options`, :func:`on_meta_device`), the dataset profiles
-(:func:`small_image_profiles`), typed hyper-parameters and the method base classes, with
-what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
+Plugin authors: the spec classes to register (with :class:`MethodFlag`), :data:`hookimpl`,
+the model contract (:class:`ClassifierNet`, :class:`TimmClassifier`,
+:func:`check_classifier_contract`, :func:`check_options`, :func:`on_meta_device`), the dataset
+profiles (:func:`small_image_profiles`), typed hyper-parameters and the method base classes,
+with what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
 pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
 :func:`derive_seed`, :class:`UsageError`). For their tests (:mod:`nlbench.testing` is built
 on these): :func:`build_method`, :func:`resolve_config`, :func:`get_spec`, :func:`read_record`,
@@ -45,7 +45,7 @@ from nlbench.core.hparam_types import (
 )
 from nlbench.core.hparams import eval_batch_size
 from nlbench.core.profiles import small_image_profiles
-from nlbench.core.record import read_record
+from nlbench.core.record import TIMING_METRICS, read_record
 from nlbench.core.run_facts import NoiseSetting
 from nlbench.core.seeding import derive_seed
 from nlbench.core.specs import (
@@ -55,6 +55,7 @@ from nlbench.core.specs import (
     ExecutorSpec,
     Hparams,
     LossSpec,
+    MethodFlag,
     MethodSpec,
     ModelSpec,
     NoiseModelSpec,
@@ -201,6 +202,7 @@ __all__ = [
     "DEPRECATED",
     "KILL_AT_ENV",
     "SINGLE_NET_HPARAMS",
+    "TIMING_METRICS",
     "Archive",
     "AuxNet",
     "Batch",
@@ -227,6 +229,7 @@ __all__ = [
     "LoadRequest",
     "LossSpec",
     "Method",
+    "MethodFlag",
     "MethodSpec",
     "ModelSpec",
     "NoiseContext",

@@ -19,6 +19,7 @@ from nlbench.core.errors import NlbenchError, UsageError
 from nlbench.core.hparam_types import defaults
 from nlbench.core.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_channels_last
 from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
+from nlbench.core.specs import MethodFlag
 from nlbench.training.data import DatasetData, DeviceImages, ImageSet, TrainSet
 from nlbench.training.method import MetaSet, Method, TrainContext, tell_epoch
 from nlbench.training.models import build_model
@@ -169,7 +170,9 @@ def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:
     except (NlbenchError, IndexError):
         hp = {**BASE_HPARAMS, "lr": 0.02, **defaults(mspec.default_hparams)}
     hp.update(model=s.model, batch_size=s.batch_size, epochs=BENCH_EPOCHS)
-    if "clean_meta" in mspec.flags and not str(hp.get("meta_set") or "").startswith("clean"):
+    if MethodFlag.CLEAN_META in mspec.flags and not str(hp.get("meta_set") or "").startswith(
+        "clean"
+    ):
         hp["meta_set"] = f"clean:{s.meta_size}"
     return hp
 

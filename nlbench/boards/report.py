@@ -15,7 +15,7 @@ from typing import Any
 from nlbench.boards.leaderboard import DASH, pipe_table
 from nlbench.core.errors import UsageError
 from nlbench.core.manifest import Outputs
-from nlbench.core.record import read_record
+from nlbench.core.record import EPOCH_METRICS, read_record
 
 # file stem -> (title, y label, [(metric, legend label)])
 PLOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
@@ -53,19 +53,8 @@ SUMMARY_NUMBERS = (
     "cpu_s",
     "images_per_s",
 )
-EPOCH_COLUMNS = (
-    "epoch",
-    "lr",
-    "train_loss",
-    "test_acc",
-    "val_acc",
-    "noisy_fit",
-    "clean_fit",
-    "selected",
-    "selected_precision",
-    "detection_auc",
-    "seconds",
-)
+# the epoch table: the schema's fields and every result (val_acc when there is a val split)
+EPOCH_COLUMNS = tuple(m.name for m in EPOCH_METRICS if m.schema or m.kind == "result")
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:

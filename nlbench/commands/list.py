@@ -54,7 +54,7 @@ def _extra(kind: str, spec: Any) -> dict[str, Any]:
         except Exception:  # noqa: BLE001
             return {"params": None}
     if kind == "methods":
-        return {"flags": sorted(spec.flags)}
+        return {"flags": sorted(f.value for f in spec.flags)}
     if kind == "losses":
         return {"hparams": dict(spec.hparams), "citation": spec.citation}
     return {}

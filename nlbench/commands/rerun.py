@@ -22,20 +22,9 @@ import click
 
 from nlbench.core.config import RunConfig
 from nlbench.core.errors import NlbenchError, UsageError
+from nlbench.core.record import REPRODUCIBLE_METRICS
 
-# per-epoch metrics that must reproduce (timings never do)
-COMPARED = (
-    "lr",
-    "train_loss",
-    "test_acc",
-    "val_acc",
-    "noisy_fit",
-    "clean_fit",
-    "train_acc_noisy",
-    "selected",
-    "selected_precision",
-    "detection_auc",
-)
+COMPARED = REPRODUCIBLE_METRICS  # per-epoch metrics that must reproduce (timings never do)
 
 
 # record config fields a rerun needs, with the JSON types they must have

@@ -37,7 +37,7 @@ def method_table(name: str) -> dict[str, Any]:
         "name": name,
         "description": mspec.description,
         "reference": mspec.reference,
-        "flags": sorted(mspec.flags),
+        "flags": sorted(f.value for f in mspec.flags),
         "plugin": entry.plugin,
         "distribution": entry.distribution,
         "default_hparams": defaults(mspec.default_hparams),

@@ -8,25 +8,56 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nlbench.core.atomic import atomic_write_text
 from nlbench.core.errors import UsageError
 
 SCHEMA = 1
-EPOCH_FIELDS = (
-    "epoch",
-    "lr",
-    "train_loss",
-    "test_acc",
-    "noisy_fit",
-    "clean_fit",
-    "selected",
-    "selected_precision",
-    "detection_auc",
-    "seconds",
+
+
+@dataclass(frozen=True)
+class EpochMetric:
+    """One per-epoch metric name and what it is; ``schema``: every schema-1 epoch line has it."""
+
+    name: str
+    kind: Literal["index", "result", "diagnostic", "timing"]
+    schema: bool = False
+
+
+# Per-epoch metric names, defined once (table order). "result": what training produced;
+# "diagnostic": measured with the clean labels the runner keeps back; "timing": differs between
+# any two runs of one config. Every list below, and those of rerun, report and the testing kit,
+# is derived from this table.
+EPOCH_METRICS: tuple[EpochMetric, ...] = (
+    EpochMetric("epoch", "index", schema=True),
+    EpochMetric("lr", "result", schema=True),
+    EpochMetric("train_loss", "result", schema=True),
+    EpochMetric("test_acc", "result", schema=True),
+    EpochMetric("val_acc", "result"),  # with a clean validation split only
+    EpochMetric("noisy_fit", "diagnostic", schema=True),
+    EpochMetric("clean_fit", "diagnostic", schema=True),
+    EpochMetric("train_acc_noisy", "diagnostic"),
+    EpochMetric("selected", "diagnostic", schema=True),
+    EpochMetric("selected_precision", "diagnostic", schema=True),
+    EpochMetric("detection_auc", "diagnostic", schema=True),
+    EpochMetric("seconds", "timing", schema=True),
+    EpochMetric("select_s", "timing"),
+    EpochMetric("selection_s", "timing"),  # a composed method's selection time
+    EpochMetric("select_seconds", "timing"),  # older records
 )
+
+
+def epoch_metric_names(*kinds: str) -> tuple[str, ...]:
+    """The per-epoch metric names of these kinds, in table order."""
+    return tuple(m.name for m in EPOCH_METRICS if m.kind in kinds)
+
+
+EPOCH_FIELDS = tuple(m.name for m in EPOCH_METRICS if m.schema)  # every epoch line has these
+REPRODUCIBLE_METRICS = epoch_metric_names("result", "diagnostic")  # a rerun must match these
+TIMING_METRICS = frozenset(epoch_metric_names("timing"))
 SUMMARY_FIELDS = (
     "last_acc",
     "best_acc",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlbench.core.config import NoiseSpec, parse_value
-from nlbench.core.specs import DatasetSpec, Deviation, Hparams, MethodSpec
+from nlbench.core.specs import DatasetSpec, Deviation, Hparams, MethodFlag, MethodSpec
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,13 @@ def noise_setting(spec: NoiseSpec, dataset: DatasetSpec | None = None) -> NoiseS
 def run_flags(
     mspec: MethodSpec, hparams: Hparams, noise: NoiseSetting, dataset: DatasetSpec
 ) -> list[str]:
-    """The run's flags: the spec's static ``flags`` plus what ``flags_for`` computes, sorted."""
+    """The run's flags: the spec's static ``flags`` plus what ``flags_for`` computes, as the
+    record's sorted strings (``flags_for`` may give plain strings; an unknown one is a
+    :class:`~nlbench.core.errors.UsageError` naming the accepted flags)."""
     flags = set(mspec.flags)
     if mspec.flags_for is not None:
-        flags |= set(mspec.flags_for(hparams, noise, dataset))
-    return sorted(flags)
+        flags |= MethodFlag.parse_all(mspec.flags_for(hparams, noise, dataset))
+    return sorted(f.value for f in flags)
 
 
 SET_RE = re.compile(r"--set\s+([a-z][a-z0-9_]*)=(\S+)")

@@ -6,12 +6,63 @@ one-line ``description``.
 
 from __future__ import annotations
 
+import enum
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nlbench.core.errors import UsageError
+
 Hparams = Mapping[str, Any]
+
+
+class MethodFlag(str, enum.Enum):
+    """What a method (or one of its runs) uses that a plain method does not; boards show it.
+
+    A ``str`` whose value is the name records and ``--json`` carry, so ``"two_net"`` and
+    ``MethodFlag.TWO_NET`` are equal, hash alike and print alike.
+    """
+
+    CLEAN_META = "clean_meta"  # trusted clean data (a meta set)
+    TWO_NET = "two_net"  # an ensemble of two networks
+    NOISE_TUNED = "noise_tuned"  # hparams chosen knowing the noise type or rate
+    ORACLE_NOISE = "oracle_noise"  # the true noise model (transition matrix)
+
+    __hash__ = str.__hash__  # Enum hashes the member's name; a flag hashes as its value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    @property
+    def label(self) -> str:
+        """How a board's footnote names the flag."""
+        return FLAG_LABELS[self]
+
+    @classmethod
+    def parse(cls, value: object) -> MethodFlag:
+        """``value`` as a flag: a member, or its string (a plugin written before the enum)."""
+        try:
+            return cls(value)
+        except ValueError:
+            accepted = ", ".join(f.value for f in cls)
+            raise UsageError(f"unknown method flag {value!r}; accepted: {accepted}") from None
+
+    @classmethod
+    def parse_all(cls, values: Iterable[object] | str) -> frozenset[MethodFlag]:
+        """A collection of flags (one string is one flag, not its letters)."""
+        return frozenset(cls.parse(v) for v in ([values] if isinstance(values, str) else values))
+
+
+FLAG_LABELS = {
+    MethodFlag.CLEAN_META: "clean meta data",
+    MethodFlag.TWO_NET: "two-net ensemble",
+    MethodFlag.NOISE_TUNED: "noise-tuned hparams",
+    MethodFlag.ORACLE_NOISE: "true noise model",
+}
 
 
 @dataclass(frozen=True)
@@ -161,16 +212,18 @@ class MethodSpec:
             ``{key: HParam(default, ...)}`` (type, range, doc; :mod:`nlbench.core.hparam_types`)
             or a plain default, whose type is inferred.
         profiles: ``{profile: {dataset_or_"default": hparams}}`` overriding the dataset profile.
-        flags: any of ``clean_meta`` (uses trusted clean data), ``two_net`` (ensemble of two
-            networks), ``noise_tuned`` (hparams chosen knowing the noise rate): the flags every
-            run of the method carries.
+        flags: the :class:`MethodFlag` every run of the method carries (``CLEAN_META``: uses
+            trusted clean data, ``TWO_NET``: ensemble of two networks, ``NOISE_TUNED``: hparams
+            chosen knowing the noise rate, ``ORACLE_NOISE``: the true noise model); their
+            string values are accepted too, an unknown one is a :class:`UsageError`.
         reference: citation of the source paper.
         search_space: optional sweep ranges, ``{key: [values]}``.
         deviations: known differences from the official code (:class:`Deviation`).
-        flags_for: optional ``flags_for(hparams, noise, dataset) -> set[str]``, the flags that
-            depend on what a run does (``noise`` is a :class:`nlbench.core.run_facts.NoiseSetting`,
-            ``dataset`` the :class:`DatasetSpec`); a run's flags are ``flags`` plus these. E.g.
-            ``noise_tuned`` when a per-setting table or a rate-valued hparam used the noise rate.
+        flags_for: optional ``flags_for(hparams, noise, dataset) -> set[MethodFlag]``, the
+            flags that depend on what a run does (``noise`` is a
+            :class:`nlbench.core.run_facts.NoiseSetting`, ``dataset`` the :class:`DatasetSpec`); a
+            run's flags are ``flags`` plus these. E.g. ``NOISE_TUNED`` when a per-setting table
+            or a rate-valued hparam used the noise rate.
     """
 
     name: str
@@ -178,11 +231,14 @@ class MethodSpec:
     factory: Callable[..., Any]
     default_hparams: Hparams = field(default_factory=dict)
     profiles: Mapping[str, Mapping[str, Hparams]] = field(default_factory=dict)
-    flags: frozenset[str] = frozenset()
+    flags: frozenset[MethodFlag] = frozenset()
     reference: str = ""
     search_space: Mapping[str, list] = field(default_factory=dict)
     deviations: tuple[Deviation, ...] = ()
     flags_for: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flags", MethodFlag.parse_all(self.flags))
 
 
 @dataclass(frozen=True)

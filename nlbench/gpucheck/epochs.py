@@ -18,6 +18,7 @@ import numpy as np
 
 from nlbench.core.config import RunConfig
 from nlbench.core.seeding import numpy_rng
+from nlbench.core.specs import MethodFlag
 from nlbench.gpucheck.settings import CheckSettings
 
 NOISE = "sym_incl:0.2"  # DivideMix's lightest CIFAR-10 setting: every method has its hparams
@@ -156,4 +157,4 @@ def _run_all(s: CheckSettings, work: Path, root: Path, out: dict[str, Any]) -> N
 
 
 def _uses_meta(host: Any, name: str) -> bool:
-    return "clean_meta" in host.get("methods", name).flags
+    return MethodFlag.CLEAN_META in host.get("methods", name).flags

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl
 
 from nlbench.core import hookspecs
 from nlbench.core.errors import PluginError
@@ -102,21 +103,71 @@ def _candidates() -> list[tuple[str, str, tuple[str, str]]]:
     ]
 
 
+def _hashable(name: str, obj: object) -> object:
+    """``obj``, or a module holding its attributes when it cannot be hashed (a
+    ``SimpleNamespace``): pluggy's per-plugin hook calls keep plugins in a set."""
+    try:
+        hash(obj)
+    except TypeError:
+        stand_in = ModuleType(name)
+        for attr in dir(obj):
+            if not attr.startswith("__"):
+                setattr(stand_in, attr, getattr(obj, attr))
+        return stand_in
+    return obj
+
+
 def _register_module(host: Host, name: str, module: ModuleType) -> None:
     host.pm.register(module, name=name)
 
 
-def _impls_by_plugin(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Any]]]:
-    """(registry kind, hook implementation) per plugin name, as pluggy collected them.
+def _plugins_by_kind(pm: pluggy.PluginManager) -> dict[str, list[str]]:
+    """The registry kinds each plugin implements, as pluggy collected its hook implementations.
 
     Going through pluggy means ``@hookimpl(specname=...)`` counts and unmarked functions that
-    merely share a hook's name do not.
+    merely share a hook's name do not. Wrappers register nothing of their own: they wrap the
+    calls of the others.
     """
-    out: dict[str, list[tuple[str, Any]]] = {}
+    out: dict[str, list[str]] = {}
     for kind, (hook, _) in KINDS.items():
         for impl in getattr(pm.hook, hook).get_hookimpls():
-            out.setdefault(impl.plugin_name, []).append((kind, impl))
+            if not _is_wrapper(impl) and kind not in out.setdefault(impl.plugin_name, []):
+                out[impl.plugin_name].append(kind)
     return out
+
+
+def _is_wrapper(impl: HookImpl) -> bool:
+    return bool(impl.hookwrapper or impl.wrapper)
+
+
+def _call_for(pm: pluggy.PluginManager, hook: str, plugin_name: str) -> Any:
+    """``pm.hook.<hook>`` narrowed to one plugin's implementations plus every wrapper.
+
+    Each plugin's registration is its own pluggy hook call (pluggy stops a call at the first
+    exception, so one call for all would let a broken plugin hide the rest), yet wrappers and
+    ``add_hookcall_monitoring`` (``pm.enable_tracing``) see every one of them.
+    """
+    others = {
+        impl.plugin
+        for impl in getattr(pm.hook, hook).get_hookimpls()
+        if impl.plugin_name != plugin_name and not _is_wrapper(impl)
+    }
+    return pm.subset_hook_caller(hook, remove_plugins=others)
+
+
+def _culprit(pm: pluggy.PluginManager, exc: BaseException, plugin_name: str) -> str:
+    """The plugin whose hook implementation raised ``exc``: the innermost traceback frame that
+    runs one (a wrapper's bug is its own plugin's, not that of the plugin it wrapped)."""
+    codes = {
+        getattr(impl.function, "__code__", None): impl.plugin_name
+        for hook, _ in KINDS.values()
+        for impl in getattr(pm.hook, hook).get_hookimpls()
+    }
+    culprit, tb = plugin_name, exc.__traceback__
+    while tb is not None:
+        culprit = codes.get(tb.tb_frame.f_code, culprit)
+        tb = tb.tb_next
+    return culprit
 
 
 def _mark_broken(host: Host, plugin: str, exc: BaseException, what: str) -> None:
@@ -125,12 +176,13 @@ def _mark_broken(host: Host, plugin: str, exc: BaseException, what: str) -> None
     log.warning("plugin %s failed to %s: %s", plugin, what, error)
 
 
-def _stage(host: Host, plugin_name: str, impls: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+def _stage(host: Host, plugin_name: str, kinds: list[str]) -> list[tuple[str, Any]]:
     """Call one plugin's registration hooks and check every name it gives (valid, not taken,
     not twice) before any is added: PluginError names the first problem."""
     staged: list[tuple[str, Any]] = []
-    for kind, impl in impls:
-        impl.function(register=lambda spec, _k=kind, _s=staged: _s.append((_k, spec)))
+    for kind in kinds:
+        call = _call_for(host.pm, KINDS[kind][0], plugin_name)
+        call(register=lambda spec, _k=kind, _s=staged: _s.append((_k, spec)))
     trial = {kind: Registry(kind) for kind in KINDS}
     for kind, spec in staged:
         name = getattr(spec, "name", None)
@@ -145,25 +197,43 @@ def _load_order(host: Host, plugin_name: str) -> tuple[bool, str]:
     return (host.provenance.get(plugin_name, ("", ""))[0] != "nlbench", plugin_name)
 
 
+def _drop(host: Host, plugin: str, exc: BaseException) -> None:
+    """List ``plugin`` as broken, take back its names and unregister it (its wrappers too)."""
+    for registry in host.registries.values():
+        registry.remove_plugin(plugin)
+    obj = host.pm.get_plugin(plugin)
+    if obj is not None:
+        host.pm.unregister(obj)
+    _mark_broken(host, plugin, exc, "register")
+
+
+def _register_one(host: Host, plugin_name: str, kinds: list[str]) -> None:
+    """Register one plugin's names; a wrapper that raised is dropped and the call retried."""
+    while True:
+        try:
+            staged = _stage(host, plugin_name, kinds)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the others down
+            culprit = _culprit(host.pm, exc, plugin_name)
+            _drop(host, culprit, exc)
+            if culprit == plugin_name:
+                return
+            continue
+        dist, ver = host.provenance.get(plugin_name, ("", ""))
+        for kind, spec in staged:
+            host.registries[kind].add(spec, plugin_name, dist, ver)
+        return
+
+
 def _fill_registries(host: Host) -> None:
     """Call every registration hook, plugin by plugin, so each name carries its provenance.
 
     A plugin whose hook raises, or that registers an invalid or already taken name, registers
     nothing (its names are all-or-none) and is listed in :attr:`Host.broken`; the others load.
     """
-    broken = {b["plugin"] for b in host.broken}
-    by_plugin = _impls_by_plugin(host.pm)
+    by_plugin = _plugins_by_kind(host.pm)
     for plugin_name in sorted(by_plugin, key=lambda name: _load_order(host, name)):
-        if plugin_name in broken:
-            continue
-        dist, ver = host.provenance.get(plugin_name, ("", ""))
-        try:
-            staged = _stage(host, plugin_name, by_plugin[plugin_name])
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the others down
-            _mark_broken(host, plugin_name, exc, "register")
-            continue
-        for kind, spec in staged:
-            host.registries[kind].add(spec, plugin_name, dist, ver)
+        if plugin_name not in {b["plugin"] for b in host.broken}:
+            _register_one(host, plugin_name, by_plugin[plugin_name])
 
 
 def _check_hooks(host: Host) -> None:
@@ -218,15 +288,15 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
         except Exception as exc:  # noqa: BLE001 - nor one that fails to import
             _mark_broken(host, name, exc, "import")
     for name, obj in extra or []:
-        pm.register(obj, name=name)
+        pm.register(_hashable(name, obj), name=name)
         host.provenance[name] = ("", "")
         host.extra.append(name)
     _check_hooks(host)
-    _fill_registries(host)
-    _check_asym_maps(host)
-    if os.environ.get("NLBENCH_TRACE_PLUGINS"):
+    if os.environ.get("NLBENCH_TRACE_PLUGINS"):  # before registration, so it is traced too
         pm.trace.root.setwriter(lambda msg: log.warning("%s", msg.rstrip()))
         pm.enable_tracing()
+    _fill_registries(host)
+    _check_asym_maps(host)
     _host = host
     return host
 

@@ -54,7 +54,7 @@ class TrainContext:
 
     ``noise`` is the run's noise setting (type, nominal rate, spec) for methods whose
     published hyper-parameters depend on it (DivideMix's per-setting table); a method that
-    uses it should say so through ``MethodSpec.flags_for`` (``noise_tuned``).
+    uses it should say so through ``MethodSpec.flags_for`` (``MethodFlag.NOISE_TUNED``).
     """
 
     hparams: dict[str, Any]

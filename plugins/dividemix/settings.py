@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nlbench.api import DatasetSpec, Deviation, NoiseSetting, UsageError
+from nlbench.api import DatasetSpec, Deviation, MethodFlag, NoiseSetting, UsageError
 
 # {dataset: {noise family: {nominal rate: (lambda_u, p_threshold)}}}
 TABLE7: dict[str, dict[str, dict[float, tuple[float, float]]]] = {
@@ -169,10 +169,10 @@ def resolve_setting(ctx) -> Setting:
     return setting_for(ctx.hparams, ctx.dataset, ctx.num_classes, noise)
 
 
-def run_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: DatasetSpec) -> set[str]:
+def run_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: DatasetSpec) -> set[MethodFlag]:
     """``MethodSpec.flags_for``: ``noise_tuned`` exactly when the setting used the noise."""
     tuned = setting_for(hp, dataset.name, dataset.num_classes, noise).noise_tuned
-    return {"noise_tuned"} if tuned else set()
+    return {MethodFlag.NOISE_TUNED} if tuned else set()
 
 
 def _check(hp, lam: float, tau: float, history: int) -> None:
