@@ -166,6 +166,9 @@ class MethodSpec:
             depend on what a run does (``noise`` is a :class:`nlbench.run_facts.NoiseSetting`,
             ``dataset`` the :class:`DatasetSpec`); a run's flags are ``flags`` plus these. E.g.
             ``noise_tuned`` when a per-setting table or a rate-valued hparam used the noise rate.
+        facts: what the method adds to a run's record while training (``Method.set_fact``,
+            ``Method.record_facts``; ``record["method_facts"]``), name -> what it measures.
+            Results, not identity: a rerun compares them, a resume reproduces them.
     """
 
     name: str
@@ -178,6 +181,7 @@ class MethodSpec:
     search_space: Mapping[str, list] = field(default_factory=dict)
     deviations: tuple[Deviation, ...] = ()
     flags_for: Callable[..., Any] | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ DEFAULT_HPARAMS: dict[str, Any] = {
     "reweight": Bool(False, doc="weight kept samples by 1/p(noisy=true) of their label"),
 }
 
+FACTS = {"label_issues": "training samples cleanlab flagged as label issues, pruned from training"}
+
 DEVIATIONS = (
     Deviation(
         "the fold models and the final model are the board's network under the board's SGD "
@@ -69,7 +71,7 @@ class ConfidentLearning(SingleNetMethod):
         n, k = len(ctx.train), int(self.hp["cv_folds"])
         self.folds = k
         self.fold_epochs = int(self.hp["cv_epochs"] or ctx.epochs)
-        self.holdout = _stratified_folds(ctx.train.labels.cpu().numpy(), k, ctx.extras["seed"])
+        self.holdout = _stratified_folds(ctx.train.labels.cpu().numpy(), k, ctx.seed)
         self.aux = AuxNet(ctx)
         self.oof = torch.zeros(n, ctx.num_classes, device=ctx.device)
         self.issues = torch.zeros(n, dtype=torch.bool, device=ctx.device)
@@ -116,6 +118,7 @@ class ConfidentLearning(SingleNetMethod):
         self.issues = torch.as_tensor(issues, dtype=torch.bool, device=device)
         self.quality = torch.as_tensor(quality, dtype=torch.float32, device=device)
         self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
+        self.set_fact("label_issues", int(issues.sum()))
 
     def start_epoch(self, epoch: int, scan) -> EpochPlan:
         keep = torch.nonzero(~self.issues).squeeze(1)
@@ -157,6 +160,7 @@ def register_methods(register) -> None:
             factory=ConfidentLearning,
             default_hparams=DEFAULT_HPARAMS,
             deviations=DEVIATIONS,
+            facts=FACTS,
             reference="Northcutt, Jiang & Chuang, Confident Learning: Estimating Uncertainty in "
             "Dataset Labels, JAIR 70 (2021); cleanlab",
         )

@@ -63,3 +63,19 @@ def test_deprecation_hook_resolves_with_a_warning(monkeypatch):
 def test_api_version_is_major_minor():
     major, minor = api.API_VERSION.split(".")
     assert major.isdigit() and minor.isdigit()
+
+
+@pytest.mark.parametrize("name", sorted(api.DEPRECATED_ATTRIBUTES) or ["<none>"])
+def test_deprecated_attributes_are_properties_named_in_the_changelog(name):
+    """Each "Class.attr" still reads (a property that warns; its behaviour is tested with the
+    class) and CHANGELOG.md names it with its migration."""
+    if name == "<none>":
+        pytest.skip("no deprecated attributes in this release")
+    import inspect
+
+    cls, _, attr = name.partition(".")
+    assert isinstance(inspect.getattr_static(getattr(api, cls), attr), property), name
+    _, since, until = api.DEPRECATED_ATTRIBUTES[name]
+    version = lambda text: tuple(int(p) for p in text.split("."))  # noqa: E731
+    assert version(since) <= version(api.API_VERSION) < version(until), (since, until)
+    assert f"`{name}`" in (ROOT / "CHANGELOG.md").read_text(), f"CHANGELOG.md does not name {name}"

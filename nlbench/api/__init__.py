@@ -47,7 +47,15 @@ from nlbench.hparam_types import (
     with_defaults,
 )
 from nlbench.hparams import eval_batch_size
-from nlbench.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod, TrainContext
+from nlbench.method import (
+    DEPRECATED_FIELDS,
+    SINGLE_NET_HPARAMS,
+    ComponentLookup,
+    Method,
+    Scan,
+    SingleNetMethod,
+    TrainContext,
+)
 from nlbench.model_contract import (
     ClassifierNet,
     TimmClassifier,
@@ -92,6 +100,13 @@ API_VERSION = "1.1"
 #: that deprecated it; the first version that may remove it). Each still resolves, with a
 #: DeprecationWarning, for at least one minor release.
 DEPRECATED: dict[str, tuple[str, str, str]] = {}
+
+#: Attributes of public classes that go, as :data:`DEPRECATED` lists names: "Class.attr" ->
+#: (what replaces it, the API version that deprecated it, the first version that may remove
+#: it). Each still reads, with a DeprecationWarning, for at least one minor release.
+DEPRECATED_ATTRIBUTES: dict[str, tuple[str, str, str]] = {
+    f"TrainContext.{name}": entry for name, entry in DEPRECATED_FIELDS.items()
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -162,6 +177,7 @@ def make_noisy_labels(
 __all__ = [
     "API_VERSION",
     "DEPRECATED",
+    "DEPRECATED_ATTRIBUTES",
     "SINGLE_NET_HPARAMS",
     "Archive",
     "AuxNet",
@@ -169,6 +185,7 @@ __all__ = [
     "Bool",
     "Choice",
     "ClassifierNet",
+    "ComponentLookup",
     "ComponentSpec",
     "ComposedMethod",
     "DataMissingError",
