@@ -5,9 +5,9 @@ Plugin authors: the spec classes to register, :data:`hookimpl`, the model contra
 (:class:`ClassifierNet`, :class:`TimmClassifier`, :func:`check_classifier_contract`,
 :func:`check_options`, :func:`on_meta_device`), the dataset profiles
 (:func:`small_image_profiles`), typed hyper-parameters and the method base classes, with
-what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
-pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
-:func:`derive_seed`, :class:`UsageError`).
+what a method's code meets (:class:`TrainContext` and its :class:`ComponentLookup`,
+:class:`Batch`, :class:`EpochPlan`, the pre-training :class:`Phase` and its :class:`AuxNet`,
+:class:`NoiseSetting`, :func:`derive_seed`, :class:`UsageError`).
 """
 
 from __future__ import annotations
