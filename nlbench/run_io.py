@@ -96,8 +96,10 @@ class RunFiles:
         """Warn when the restored method reports other facts than it did when checkpointed:
         it keeps what they derive from outside its registered state, so the resumed record
         would not be the uninterrupted run's."""
+        if saved is None:  # a checkpoint from before method facts
+            return
         now = self.facts()
-        if saved is not None and jsonable(saved) != now:
+        if jsonable(saved) != now:
             log.warning(
                 "method '%s' reports other facts after --resume (%s) than when checkpointed "
                 "(%s): keep what record_facts() reads in register_state() or use set_fact()",
