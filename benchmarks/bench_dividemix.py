@@ -74,7 +74,8 @@ def make_context(data: DatasetData, model: str, device: torch.device, hp: dict[s
         scan=cache.get,
         dataset="bench",
         noise_type="sym",
-        extras={"seed": 0, "noise_rate": 0.5},
+        seed=0,
+        components=get_host(),
     )
     return ctx, cache
 

@@ -88,6 +88,8 @@ def context(model: str, device: torch.device, hp: dict[str, Any]) -> TrainContex
         build_model=lambda: build_model(registry, model, 10, 3, 32).to(device),
         gen=torch.Generator(device=device).manual_seed(0),
         scan=lambda: None,
+        seed=0,
+        components=get_host(),
     )
 
 

@@ -76,12 +76,10 @@ def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[st
     """Check that method ``name`` honours the runner's contract; return a tiny run's record.
 
     Checks: it trains end to end; every epoch has finite loss and an accuracy in [0, 1];
-    its networks predict ``(N, classes)`` logits for the dataset's images; its state
-    (:meth:`Method.state_dict`) survives ``torch.save`` and a ``weights_only`` load; a run
-    SIGKILLed mid-epoch and resumed gives the uninterrupted run's per-epoch metrics
-    (:func:`check_resume`). ``overrides`` are RunConfig fields of every run (``dataset=``,
-    ``overrides={"lr": 0.05}``). Runs use one torch thread so the forked run computes exactly
-    as this process does.
+    its networks predict the right shape; its state (:meth:`Method.state_dict`) survives
+    ``torch.save`` and a ``weights_only`` load; a run SIGKILLed mid-epoch and resumed gives
+    the uninterrupted run's per-epoch metrics and method facts (:func:`check_resume`). Runs
+    use one torch thread so the forked run computes exactly as this process does.
     """
     import tempfile
     from pathlib import Path
@@ -140,7 +138,8 @@ def check_resume(
 ) -> dict[str, Any]:
     """SIGKILL a forked tiny run of ``name`` at ``kill_at`` (``EPOCH:STEP`` or ``EPOCH:end``,
     default: after the first step of the second epoch), resume it here and check its epochs
-    equal ``reference``'s (the uninterrupted run of the same config). Returns the record."""
+    and method facts equal ``reference``'s (the uninterrupted run of the same config). Returns
+    the record."""
     from pathlib import Path
 
     from nlbench.api import KILL_AT_ENV, read_record
@@ -161,6 +160,10 @@ def check_resume(
     assert resumed["status"] == "done", resumed.get("error")
     assert comparable_epochs(resumed["epochs"]) == comparable_epochs(reference["epochs"]), (
         f"{name}: killed at {kill_at} and resumed, the epochs differ from the uninterrupted run"
+    )
+    assert resumed.get("method_facts") == reference.get("method_facts"), (
+        f"{name}: killed at {kill_at} and resumed, its method facts differ from the "
+        f"uninterrupted run's: {resumed.get('method_facts')} vs {reference.get('method_facts')}"
     )
     lines = (run_dir / "epochs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == n, f"{name}: epochs.jsonl has {len(lines)} lines, expected {n}"

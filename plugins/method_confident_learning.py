@@ -45,6 +45,8 @@ DEFAULT_HPARAMS: dict[str, Any] = {
     "reweight": Bool(False, doc="weight kept samples by 1/p(noisy=true) of their label"),
 }
 
+FACTS = {"label_issues": "training samples cleanlab flagged as label issues, pruned from training"}
+
 DEVIATIONS = (
     Deviation(
         "4 fold models (cv_folds); cleanlab's CleanLearning defaults to cv_n_folds=5",
@@ -76,7 +78,7 @@ class ConfidentLearning(SingleNetMethod):
         n, k = len(ctx.train), int(self.hp["cv_folds"])
         self.folds = k
         self.fold_epochs = int(self.hp["cv_epochs"] or ctx.epochs)
-        self.holdout = _stratified_folds(ctx.train.labels.cpu().numpy(), k, ctx.extras["seed"])
+        self.holdout = _stratified_folds(ctx.train.labels.cpu().numpy(), k, ctx.seed)
         self.aux = AuxNet(ctx)
         self.oof = torch.zeros(n, ctx.num_classes, device=ctx.device)
         self.issues = torch.zeros(n, dtype=torch.bool, device=ctx.device)
@@ -123,6 +125,7 @@ class ConfidentLearning(SingleNetMethod):
         self.issues = torch.as_tensor(issues, dtype=torch.bool, device=device)
         self.quality = torch.as_tensor(quality, dtype=torch.float32, device=device)
         self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
+        self.set_fact("label_issues", int(issues.sum()))
 
     def start_epoch(self, epoch: int, scan) -> EpochPlan:
         keep = torch.nonzero(~self.issues).squeeze(1)
@@ -164,6 +167,7 @@ def register_methods(register) -> None:
             factory=ConfidentLearning,
             default_hparams=DEFAULT_HPARAMS,
             deviations=DEVIATIONS,
+            facts=FACTS,
             reference="Northcutt, Jiang & Chuang, Confident Learning: Estimating Uncertainty in "
             "Dataset Labels, JAIR 70 (2021); cleanlab",
         )

@@ -84,7 +84,7 @@ def noise_tau(
 def realized_rate(ctx: TrainContext) -> float | None:
     """The wrong-label fraction of the run's labels (its clean→noisy counts), for τ on real
     noise; None when the run has no counts."""
-    counts = ctx.extras.get("noise_transition")
+    counts = ctx.noise_transition
     if not counts:
         return None
     total = sum(sum(row) for row in counts)

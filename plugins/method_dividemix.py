@@ -170,7 +170,7 @@ class DivideMix(Method):
         if self.pools[name] is None and depth > 1:  # the official r = 0.9 path
             self.history[name] = (self.history[name] + [norm])[-depth:]
             norm = torch.stack(self.history[name]).mean(0)
-        seed = derive_seed("dividemix_gmm", self.ctx.extras.get("seed", 0), epoch, name) % 2**32
+        seed = derive_seed("dividemix_gmm", self.ctx.seed, epoch, name) % 2**32
         return clean_probability(norm, seed=seed, normalise=False)
 
     def start_epoch(self, epoch: int, scan) -> EpochPlan:

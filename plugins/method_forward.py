@@ -91,7 +91,7 @@ class ForwardCorrection(SingleNetMethod):
         self.epochs_t = int(self.hp["estimate_epochs"] or ctx.epochs)
         self.aux: AuxNet | None = None
         if self.oracle:
-            counts = ctx.extras.get("noise_transition")
+            counts = ctx.noise_transition
             if counts is None:
                 raise UsageError("transition=oracle: this run has no noise model to read")
             self.T = row_normalised(torch.tensor(counts, device=ctx.device))

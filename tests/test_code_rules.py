@@ -89,3 +89,36 @@ def test_built_in_plugins_name_flags_through_the_enum():
         if isinstance(node, ast.Constant) and node.value in values
     ]
     assert not found, f"use nlbench.api.MethodFlag: {found}"
+
+
+# modules below the runner: they get the plugin host (or what it resolves) passed in
+BELOW_THE_RUNNER = (
+    "nlbench.training.method",
+    "nlbench.core.hparams",
+    "nlbench.training.components",
+    "nlbench.training.data",
+    "nlbench.training.metrics",
+    "nlbench.training.phases",
+)
+
+
+def _imports_plugins(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name == "nlbench.host.plugins" for a in node.names)
+    if isinstance(node, ast.ImportFrom) and not node.level:
+        if node.module == "nlbench":
+            return any(a.name == "plugins" for a in node.names)
+        return node.module == "nlbench.host.plugins"
+    return False
+
+
+@pytest.mark.parametrize("module", BELOW_THE_RUNNER)
+def test_no_global_host_below_the_runner(module):
+    """Only entry points (commands, the runner, nlbench.api) may reach the global plugin host;
+    below them it is passed in (``ctx.components``, ``resolve_hparams(..., host)``), so a run
+    built on one host never resolves a name in another. Imports inside functions count."""
+    import importlib
+
+    path = Path(importlib.import_module(module).__file__ or "")
+    found = [n.lineno for n in ast.walk(ast.parse(path.read_text())) if _imports_plugins(n)]
+    assert not found, f"{module} imports nlbench.host.plugins at line(s) {found}"

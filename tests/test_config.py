@@ -92,13 +92,14 @@ def test_hparams_resolution_order():
 
     host = get_host()
     cfg = RunConfig(method="erm", dataset="digits", epochs=7, overrides={"lr": 0.01})
-    hp = resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg)
+    hp = resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg, host)
     assert hp["epochs"] == 7 and hp["lr"] == 0.01 and hp["model"] == "tiny_cnn"
     with pytest.raises(UsageError, match="unknown --set key.*Accepted"):
         resolve_hparams(
             host.get("methods", "erm"),
             host.get("datasets", "digits"),
             RunConfig(overrides={"lrr": 0.1}),
+            host,
         )
 
 

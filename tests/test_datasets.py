@@ -355,7 +355,7 @@ def test_profiles_resolve_with_known_models(name):
     assert "paper" in dspec.profiles
     for profile in dspec.profiles:
         hp = resolve_hparams(
-            host.get("methods", "erm"), dspec, RunConfig(dataset=name, profile=profile)
+            host.get("methods", "erm"), dspec, RunConfig(dataset=name, profile=profile), host
         )
         assert hp["model"] in models, (profile, hp["model"])
 

@@ -32,7 +32,7 @@ from nlbench.host.plugins import get_host
 def _resolve(method: str = "erm", **overrides):
     host = get_host()
     cfg = RunConfig(method=method, dataset="digits", overrides=overrides)
-    return resolve_hparams(host.get("methods", method), host.get("datasets", "digits"), cfg)
+    return resolve_hparams(host.get("methods", method), host.get("datasets", "digits"), cfg, host)
 
 
 # -- one declaration -------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_plain_defaults_of_third_party_plugins_are_typed():
     dspec = host.get("datasets", "digits")
 
     def resolve(**overrides):
-        return resolve_hparams(mspec, dspec, RunConfig(method="third", overrides=overrides))
+        return resolve_hparams(mspec, dspec, RunConfig(method="third", overrides=overrides), host)
 
     assert resolve(tau=0.7, k=2)["tau"] == 0.7
     for key, bad in (

@@ -84,4 +84,4 @@ def test_augment_overrides_the_datasets_policy(nlbench_run):
     host = get_host()
     cfg = RunConfig(method="erm", dataset="digits", overrides={"augment": "mirror"})
     with pytest.raises(UsageError, match="augment.*accepted one of"):
-        resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg)
+        resolve_hparams(host.get("methods", "erm"), host.get("datasets", "digits"), cfg, host)

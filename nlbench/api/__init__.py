@@ -77,7 +77,15 @@ from nlbench.training.data import (
     TrainSet,
     class_balanced_pool,
 )
-from nlbench.training.method import SINGLE_NET_HPARAMS, Method, Scan, SingleNetMethod, TrainContext
+from nlbench.training.method import (
+    DEPRECATED_FIELDS,
+    SINGLE_NET_HPARAMS,
+    ComponentLookup,
+    Method,
+    Scan,
+    SingleNetMethod,
+    TrainContext,
+)
 from nlbench.training.model_contract import (
     ClassifierNet,
     TimmClassifier,
@@ -103,6 +111,13 @@ API_VERSION = "1.1"
 #: that deprecated it; the first version that may remove it). Each still resolves, with a
 #: DeprecationWarning, for at least one minor release.
 DEPRECATED: dict[str, tuple[str, str, str]] = {}
+
+#: Attributes of public classes that go, as :data:`DEPRECATED` lists names: "Class.attr" ->
+#: (what replaces it, the API version that deprecated it, the first version that may remove
+#: it). Each still reads, with a DeprecationWarning, for at least one minor release.
+DEPRECATED_ATTRIBUTES: dict[str, tuple[str, str, str]] = {
+    f"TrainContext.{name}": entry for name, entry in DEPRECATED_FIELDS.items()
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -200,6 +215,7 @@ def make_noisy_labels(
 __all__ = [
     "API_VERSION",
     "DEPRECATED",
+    "DEPRECATED_ATTRIBUTES",
     "KILL_AT_ENV",
     "SINGLE_NET_HPARAMS",
     "TIMING_METRICS",
@@ -209,6 +225,7 @@ __all__ = [
     "Bool",
     "Choice",
     "ClassifierNet",
+    "ComponentLookup",
     "ComponentSpec",
     "ComposedMethod",
     "DataMissingError",

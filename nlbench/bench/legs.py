@@ -165,7 +165,7 @@ def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:
         dspec = host.get("datasets", "cifar10")
         profile = s.profile if s.profile in dspec.profiles else sorted(dspec.profiles)[0]
         hp = resolve_hparams(
-            mspec, dspec, RunConfig(method=name, dataset="cifar10", profile=profile)
+            mspec, dspec, RunConfig(method=name, dataset="cifar10", profile=profile), host
         )
     except (NlbenchError, IndexError):
         hp = {**BASE_HPARAMS, "lr": 0.02, **defaults(mspec.default_hparams)}
@@ -206,13 +206,12 @@ def bench_context(
     channels_last = use_channels_last(hp, device)
     noisy = data.train.y.clone()
     train = TrainSet(data.train, noisy, data, device, s.batch_size, gen, channels_last)
-    meta, meta_info = None, {"kind": str(hp.get("meta_set") or "none"), "size": 0}
+    meta = None
     if str(hp.get("meta_set") or "").startswith("clean"):
         mgen = torch_generator(derive_seed("meta", s.seed))
         mdata = synthetic_dataset(s.meta_size, s, mgen)
         images = DeviceImages(mdata.train, data.mean, data.std, device, channels_last)
         meta = MetaSet(images, mdata.train.y.to(device), "clean", s.meta_size)
-        meta_info = {"kind": "clean", "size": s.meta_size}
     registry = host.registry("models")
 
     def make() -> nn.Module:
@@ -244,5 +243,6 @@ def bench_context(
         amp_dtype=amp,
         dataset="cifar10",
         noise_type="sym",
-        extras={"meta_info": meta_info, "seed": s.seed, "noise_rate": 0.5, "noise": "sym:0.5"},
+        seed=s.seed,
+        components=host,
     )

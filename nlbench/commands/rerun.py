@@ -137,6 +137,38 @@ def compare_epochs(old: list[dict], new: list[dict], atol: float) -> list[str]:
     return problems
 
 
+def compare_facts(old: dict[str, Any], new: dict[str, Any], atol: float) -> list[str]:
+    """One line per method fact (``record["method_facts"]``) that differs: facts are results
+    the method declared (``MethodSpec.facts``), compared as the epochs' metrics are; they are
+    not part of the run's identity. A record from before method facts has none to compare."""
+    if "method_facts" not in old:
+        return []
+    a, b = old.get("method_facts") or {}, new.get("method_facts") or {}
+    return [
+        f"method_facts.{key}: {a.get(key, '<absent>')!r} → {b.get(key, '<absent>')!r}"
+        for key in sorted(set(a) | set(b))
+        if key not in a or key not in b or _differs_deep(a[key], b[key], atol)
+    ]
+
+
+def _differs_deep(a: Any, b: Any, atol: float) -> bool:
+    """:func:`_differs` inside lists and dicts (a fact may be a summary such as a matrix)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) != len(b) or any(_differs_deep(x, y, atol) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() != b.keys() or any(_differs_deep(a[k], b[k], atol) for k in a)
+    return _differs(a, b, atol)
+
+
+def _facts_line(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """What the rerun says about method facts it could not compare (None: nothing to say)."""
+    facts = new.get("method_facts") or {}
+    if "method_facts" in old or not facts:
+        return None
+    listed = ", ".join(f"{k}={v!r}" for k, v in sorted(facts.items()))
+    return f"method facts: the record predates them; the rerun's: {listed}"
+
+
 def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Whether both ran on the same CPU vector ISA (older records do not say)."""
     a, b = old.get("env", {}).get("cpu_capability"), new["env"].get("cpu_capability")
@@ -193,7 +225,8 @@ def register(cli: click.Group) -> None:
         help="Absolute tolerance per metric (GPU kernels are not bit-exact).",
     )
     def rerun_cmd(record_path: str, out: str | None, device: str, atol: float) -> None:
-        """Re-run RECORD_PATH's config into a fresh directory; exit 1 if the metrics differ."""
+        """Re-run RECORD_PATH's config into a fresh directory; exit 1 if the metrics (or the
+        method's declared facts) differ."""
         from nlbench.engine.prepare import run_identity
         from nlbench.engine.runner import Runner
         from nlbench.host.plugins import get_host
@@ -215,12 +248,18 @@ def register(cli: click.Group) -> None:
         click.echo(f"rerun: {out}/{new['run_id']}/run.json")
         click.echo(_id_line(old, new))
         problems = compare_epochs(old["epochs"], new["epochs"], atol)
+        problems += compare_facts(old, new, atol)
         for line in problems:
             click.echo(f"mismatch: {line}")
+        note = _facts_line(old, new)
+        if note:
+            click.echo(note)
+        facts = bool(old.get("method_facts"))
         click.echo(
-            "per-epoch metrics match"
+            "per-epoch metrics match" + (", method facts too" if facts else "")
             if not problems
-            else f"per-epoch metrics differ ({len(problems)} value(s), atol={atol})"
+            else f"per-epoch metrics{' or method facts' if facts else ''} differ "
+            f"({len(problems)} value(s), atol={atol})"
         )
         if problems:
             click.get_current_context().exit(1)

@@ -45,6 +45,7 @@ def method_table(name: str) -> dict[str, Any]:
         "hparam_types": describe_hparams(mspec),
         "flags_per_run": mspec.flags_for is not None,
         "deviations": [dataclasses.asdict(d) for d in mspec.deviations],
+        "facts": dict(mspec.facts),
     }
 
 
@@ -94,6 +95,11 @@ def _print(info: dict[str, Any]) -> None:
             rest = ", ".join(f"{k}={v}" for k, v in sorted(hp.items()) if k != "model")
             table.add_row(dname, str(hp["model"]), rest)
         console.print(table)
+    facts = info.get("facts") or {}
+    if facts:  # results a run adds to its record (record["method_facts"])
+        console.print("facts each run records (method_facts):")
+        for key, what in sorted(facts.items()):
+            console.print(f"  {key}: {what}", markup=False, highlight=False)
     print_deviations(info.get("deviations", []))
 
 

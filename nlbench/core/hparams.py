@@ -122,13 +122,13 @@ def declared_hparams(mspec: MethodSpec) -> dict[str, HParam]:
 
 
 def resolve_hparams(
-    mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig, host: Any = None
+    mspec: MethodSpec, dspec: DatasetSpec, cfg: RunConfig, host: Any
 ) -> dict[str, Any]:
     """The fully resolved hparams of one run, each checked against its declaration.
 
     The components the run uses (``loss``, ``selector``, ``reweighter``) add the hparams they
-    declare (:mod:`nlbench.core.component_hparams`), looked up in ``host`` (default: the loaded
-    one).
+    declare (:mod:`nlbench.core.component_hparams`), looked up in ``host`` (the plugin host or a
+    StaticHost: anything with ``get(kind, name)``; the caller's, never a global one).
     """
     if cfg.profile not in dspec.profiles:
         raise UsageError(
@@ -182,10 +182,6 @@ def _components(hp: dict[str, Any], cfg: RunConfig, host: Any) -> dict[str, HPar
 
     if not any(key in hp for key in COMPONENT_KEYS):
         return {}
-    if host is None:
-        from nlbench.host.plugins import get_host
-
-        host = get_host()
     return component_hparams(hp, cfg.overrides, host)
 
 

@@ -105,6 +105,11 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def jsonable(obj: Any) -> Any:
+    """``obj`` as a record stores it (what :func:`dumps` writes and a reader gets back)."""
+    return json.loads(json.dumps(_clean(obj), allow_nan=False))
+
+
 def dumps(obj: Any) -> str:
     return json.dumps(_clean(obj), sort_keys=True, indent=1, allow_nan=False) + "\n"
 

@@ -224,6 +224,9 @@ class MethodSpec:
             :class:`nlbench.core.run_facts.NoiseSetting`, ``dataset`` the :class:`DatasetSpec`); a
             run's flags are ``flags`` plus these. E.g. ``NOISE_TUNED`` when a per-setting table
             or a rate-valued hparam used the noise rate.
+        facts: what the method adds to a run's record while training (``Method.set_fact``,
+            ``Method.record_facts``; ``record["method_facts"]``), name -> what it measures.
+            Results, not identity: a rerun compares them, a resume reproduces them.
     """
 
     name: str
@@ -236,6 +239,7 @@ class MethodSpec:
     search_space: Mapping[str, list] = field(default_factory=dict)
     deviations: tuple[Deviation, ...] = ()
     flags_for: Callable[..., Any] | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", MethodFlag.parse_all(self.flags))

@@ -28,7 +28,8 @@ from nlbench.core.record import write_epochs
 
 NAME = "checkpoint.pt"
 RUNNER_KEYS = ("identity", "epochs", "totals", "rng")
-OPTIONAL_KEYS = ("labels_sha256",)  # not in checkpoints of nlbench <= 0.1
+# not in checkpoints of nlbench <= 0.1 (labels_sha256), or before method facts
+OPTIONAL_KEYS = ("labels_sha256", "method_facts")
 TOTALS = ("wall_s", "images", "train_s")  # and cpu_s, None in checkpoints that predate it
 
 
@@ -44,8 +45,16 @@ def _labels_sha256(state: Any) -> str | None:
     return noise.get("labels_sha256") if isinstance(noise, dict) else None
 
 
-def save(run_dir: Path, state: Any, method: Any, ctx: Any, totals: dict[str, Any]) -> None:
-    """Write everything needed to continue after this epoch, atomically."""
+def save(
+    run_dir: Path,
+    state: Any,
+    method: Any,
+    ctx: Any,
+    totals: dict[str, Any],
+    facts: dict[str, Any] | None = None,
+) -> None:
+    """Write everything needed to continue after this epoch, atomically. ``facts`` are the
+    method's record facts now: a resume checks the restored method reports the same."""
     payload = {
         **method.state_dict(),
         "identity": canonical_json(state.prep.key),  # what the run_id hashes
@@ -53,6 +62,7 @@ def save(run_dir: Path, state: Any, method: Any, ctx: Any, totals: dict[str, Any
         "epochs": state.epochs,
         "totals": totals,
         "rng": _rng_state(ctx),
+        **({"method_facts": facts} if facts is not None else {}),
     }
     buffer = io.BytesIO()  # torch reports a failed file write as RuntimeError: write bytes here
     torch.save(payload, buffer)
@@ -152,6 +162,8 @@ def load(run_dir: Path, state: Any, method: Any, ctx: Any) -> dict[str, Any] | N
     payload = _read(path, ctx.device)
     check_identity(Path(run_dir), payload, state)
     epochs, totals = check_progress(path, payload, int(state.prep.hparams["epochs"]))
+    if not isinstance(payload.get("method_facts", {}), dict):
+        raise _refuse(path, "method_facts is not a mapping of fact names to values")
     skip = (*RUNNER_KEYS, *OPTIONAL_KEYS)
     try:
         method.load_state_dict({k: v for k, v in payload.items() if k not in skip})
@@ -164,7 +176,12 @@ def load(run_dir: Path, state: Any, method: Any, ctx: Any) -> dict[str, Any] | N
         detail = " ".join(str(exc).split())[:200]
         raise _refuse(path, f"it does not fit this method: {type(exc).__name__} {detail}") from None
     write_epochs(Path(run_dir), epochs)  # the log says exactly what the checkpoint holds
-    return {"epochs": list(epochs), **totals}
+    facts = payload.get("method_facts")
+    return {
+        "epochs": list(epochs),
+        **totals,
+        **({"method_facts": facts} if facts is not None else {}),
+    }
 
 
 def remove(run_dir: Path) -> None:

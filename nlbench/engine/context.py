@@ -59,6 +59,32 @@ def _train_set(prep: Prepared, device: torch.device, gen, channels_last: bool, d
     return data.stream.train_set(noisy, device, int(hp["batch_size"]), gen, hp)
 
 
+def _model_factory(
+    prep: Prepared, device: torch.device, registry: Any, channels_last: bool, dist: Any
+) -> Callable[[], torch.nn.Module]:
+    """``ctx.build_model``: the run's network, on its device and memory format (compiled and
+    DDP-wrapped when the run says)."""
+    hp, spec = prep.hparams, prep.dataset_spec
+
+    def make() -> torch.nn.Module:
+        net = build_model(
+            registry,
+            hp["model"],
+            prep.data.num_classes,
+            spec.in_chans,
+            spec.image_size,
+            dropout=hp.get("dropout"),
+            pretrained=hp.get("pretrained"),
+        ).to(device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if prep.cfg.compile:
+            net.compile()  # in place: state_dict keys stay those of the eager module
+        return distributed.wrap(net, dist, device)
+
+    return make
+
+
 def build_context(
     prep: Prepared,
     device: torch.device,
@@ -68,7 +94,8 @@ def build_context(
 ) -> TrainContext:
     """The run's TrainContext: train set, model factory, optimiser settings, meta set.
 
-    ``ctx.extras["host"]`` is the plugin host the run resolved its names in.
+    ``host`` is the plugin host the run resolved its names in: the models come from it and
+    ``ctx.components`` is it, so a method resolves its loss (or selector) where the run did.
     """
     hp, data, cfg = prep.hparams, prep.data, prep.cfg
     gen = torch_generator(derive_seed("data", cfg.seed), device)
@@ -78,36 +105,17 @@ def build_context(
     if prep.meta is not None:
         meta_images = DeviceImages(prep.meta, data.mean, data.std, device, channels_last)
         meta = MetaSet(meta_images, prep.meta.y.to(device), "clean", len(prep.meta))
-    registry = host.registry("models")
-    c, s = prep.dataset_spec.in_chans, prep.dataset_spec.image_size
-
-    def make() -> torch.nn.Module:
-        net = build_model(
-            registry,
-            hp["model"],
-            data.num_classes,
-            c,
-            s,
-            dropout=hp.get("dropout"),
-            pretrained=hp.get("pretrained"),
-        ).to(device)
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        if cfg.compile:
-            net.compile()  # in place: state_dict keys stay those of the eager module
-        return distributed.wrap(net, dist, device)
-
     amp = torch.bfloat16 if hp.get("amp") and device.type == "cuda" else None
     return TrainContext(
         hparams=hp,
         num_classes=data.num_classes,
-        in_chans=c,
-        image_size=s,
+        in_chans=prep.dataset_spec.in_chans,
+        image_size=prep.dataset_spec.image_size,
         device=device,
         train=train,
         epochs=int(hp["epochs"]),
         steps_per_epoch=train.num_batches(),
-        build_model=make,
+        build_model=_model_factory(prep, device, host.registry("models"), channels_last, dist),
         gen=gen,
         scan=scan,
         meta=meta,
@@ -115,9 +123,10 @@ def build_context(
         dataset=prep.dataset_spec.name,
         noise_type=prep.noise_spec.type,
         noise=noise_setting(prep.noise_spec, prep.dataset_spec),
-        extras={"meta_info": prep.data_info["meta_set"], "seed": cfg.seed, "host": host}
+        seed=cfg.seed,
+        components=host,
         # clean→noisy counts: only for methods flagged oracle_noise (forward's oracle T)
-        | {"noise_transition": prep.noise.get("transition_matrix")},
+        noise_transition=prep.noise.get("transition_matrix"),
     )
 
 

@@ -13,14 +13,14 @@ from typing import Any
 
 from nlbench.core import envinfo
 from nlbench.core.errors import Interrupted, NlbenchError
-from nlbench.core.record import SCHEMA, append_epoch, write_record
+from nlbench.core.record import SCHEMA, append_epoch, jsonable, write_record
 from nlbench.core.run_facts import record_facts
 from nlbench.engine import checkpoint, rundir
 from nlbench.engine.faults import KillSwitch
 from nlbench.engine.run_state import RunState
 from nlbench.training import distributed
 from nlbench.training.distributed import DistInfo
-from nlbench.training.method import Method, TrainContext
+from nlbench.training.method import Method, TrainContext, checked_facts
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +67,48 @@ class RunFiles:
         if self.main:  # only rank 0 writes under DDP
             write_record(self.state.run_dir, record)
 
+    def facts(self) -> dict[str, Any]:
+        """The method's facts now (``record["method_facts"]``), each declared by its spec."""
+        method, spec = self.state.method, self.state.prep.method_spec
+        assert method is not None
+        return jsonable(checked_facts(method, spec.name, spec.facts))
+
+    def _facts_if_any(self) -> dict[str, Any]:
+        """:meth:`facts` for a failed or interrupted record: none when they cannot be had."""
+        try:
+            return {"method_facts": self.facts()}
+        except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
+            log.info("no method facts for this record: %s", exc)
+            return {}
+
     def start_or_resume(self, method: Method, ctx: TrainContext, resume: bool) -> dict[str, Any]:
         """The totals to continue from: the checkpoint's with ``resume``, else a fresh start
         (this runner's own files removed by name; user files stay)."""
         if resume:
             loaded = checkpoint.load(self.state.run_dir, self.state, method, ctx)
             if loaded is not None:
+                self._check_facts(loaded.pop("method_facts", None))
                 return loaded
         if self.main:
             rundir.clear_own_files(self.state.run_dir)
         distributed.barrier(self.dist)
         return {**FRESH, "epochs": []}
+
+    def _check_facts(self, saved: dict[str, Any] | None) -> None:
+        """Warn when the restored method reports other facts than it did when checkpointed:
+        it keeps what they derive from outside its registered state, so the resumed record
+        would not be the uninterrupted run's."""
+        if saved is None:  # a checkpoint from before method facts
+            return
+        now = self.facts()
+        if jsonable(saved) != now:
+            log.warning(
+                "method '%s' reports other facts after --resume (%s) than when checkpointed "
+                "(%s): keep what record_facts() reads in register_state() or use set_fact()",
+                self.state.prep.method_spec.name,
+                now,
+                saved,
+            )
 
     def end_epoch(self, metrics: dict[str, Any], method: Method, ctx: TrainContext, totals):
         """Log the epoch line, then checkpoint (a kill between them is what resume handles)."""
@@ -85,13 +116,13 @@ class RunFiles:
             return
         append_epoch(self.state.run_dir, metrics)
         self.faults.after_log(int(metrics["epoch"]))
-        checkpoint.save(self.state.run_dir, self.state, method, ctx, totals)
+        checkpoint.save(self.state.run_dir, self.state, method, ctx, totals, self.facts())
 
     def checkpoint(self, method: Method, ctx: TrainContext, totals: dict[str, Any]) -> None:
         """A checkpoint without an epoch line: after each unit of a phase
         (nlbench.training.phases)."""
         if self.main:
-            checkpoint.save(self.state.run_dir, self.state, method, ctx, totals)
+            checkpoint.save(self.state.run_dir, self.state, method, ctx, totals, self.facts())
 
     def done(self, record: dict[str, Any]) -> None:
         """The finished record; the checkpoint goes (records stay small)."""
@@ -101,7 +132,7 @@ class RunFiles:
 
     def failed(self, record: dict[str, Any], exc: BaseException) -> None:
         """Record the failure; when even that cannot be written, keep the last valid record."""
-        failed = {**record, "epochs": self.state.epochs, "status": "failed"}
+        failed = {**record, **self._facts_if_any(), "epochs": self.state.epochs, "status": "failed"}
         try:
             self.write({**failed, "error": f"{type(exc).__name__}: {exc}"})
         except NlbenchError as write_exc:
@@ -115,6 +146,6 @@ class RunFiles:
             if self.main:
                 rundir.clear_own_files(self.state.run_dir)
             return Interrupted("interrupted before the first epoch finished; nothing was recorded")
-        self.write({**record, "epochs": epochs, "status": "interrupted"})
+        self.write({**record, **self._facts_if_any(), "epochs": epochs, "status": "interrupted"})
         where = f"epoch {len(epochs)}" if epochs else "a unit of its pre-training phase"
         return Interrupted(f"interrupted after {where}; resume with the same command plus --resume")

@@ -101,6 +101,7 @@ class Runner:
                 observers.run_failed(self.host.pm, state, exc)
                 raise
         record.update(epochs=state.epochs, summary=summarise(state.epochs, *totals), status="done")
+        record["method_facts"] = files.facts()  # results the method declared (MethodSpec.facts)
         if self.phase_log:
             record["phases"] = self.phase_log
         files.done(record)

@@ -56,8 +56,9 @@ class Host:
 
 # The one piece of global state: the host every caller without one of its own shares (the CLI,
 # ``nlbench.run``, sweeps). Loading imports every plugin and calls its registration hooks, so it
-# happens once per process. Code that is given a host (``Runner(host=...)``, a method's
-# ``ctx.extras["host"]``) uses that one; ``load_plugins(extra=...)`` replaces this one on purpose
+# happens once per process. Only entry points (commands, the runner, nlbench.api) call
+# get_host(); below them the host is passed (``Runner(host=...)``, ``resolve_hparams(...,
+# host)``, a method's ``ctx.components``); ``load_plugins(extra=...)`` replaces this one on purpose
 # (tests and notebooks inject plugins through it) and ``reset()`` forgets it.
 _host: Host | None = None
 
@@ -304,13 +305,6 @@ def load_plugins(extra: list[tuple[str, ModuleType | object]] | None = None) -> 
 def get_host() -> Host:
     """The loaded host (loading plugins on first use)."""
     return load_plugins()
-
-
-def host_of(extras: dict[str, Any]) -> Host:
-    """The host a :class:`~nlbench.training.method.TrainContext` was built in (``ctx.extras``); the
-    global one only for a context built by hand without one."""
-    host = extras.get("host")
-    return host if host is not None else get_host()
 
 
 def reset() -> None:

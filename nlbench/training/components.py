@@ -154,9 +154,7 @@ class ComposedMethod(SingleNetMethod):
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        from nlbench.host.plugins import host_of
-
-        hp, host = self.hp, host_of(ctx.extras)  # the run's host (build_context passes it)
+        hp, host = self.hp, ctx.components  # the run's registries (build_context passes them)
         check_choice("schedule", hp["schedule"], SCHEDULES)
         check_choice("space", hp["space"], SPACES)
         check_choice("density_space", hp["density_space"], SPACES)
@@ -215,9 +213,7 @@ class ComposedMethod(SingleNetMethod):
             weights = self.reweighter.weigh(vec, labels)
         if self.selector is not None:
             vec = space_vectors(scan, labels, hp["space"], self.model, normalize=hp["normalize"])
-            gen = torch_generator(
-                derive_seed("select", self.ctx.extras.get("seed", 0), epoch), self.ctx.device
-            )
+            gen = torch_generator(derive_seed("select", self.ctx.seed, epoch), self.ctx.device)
             idx, sizes, info = self._select(vec, labels, gen)
             state["info"] = info
             if hp["schedule"] == "fast" and sizes is not None:

@@ -8,14 +8,16 @@ return an :class:`~nlbench.training.data.EpochPlan` restricting or weighting the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nlbench.core.errors import PluginError
 from nlbench.core.hparam_types import Optional, Str
 from nlbench.core.run_facts import NoiseSetting
 from nlbench.training.data import Batch, DeviceImages, EpochPlan, TrainSet
@@ -48,13 +50,36 @@ class MetaSet:
     size: int
 
 
+class ComponentLookup(Protocol):
+    """Where a method looks up the registered components its hparams name (``losses``,
+    ``selectors``, ``reweighters``): ``get(kind, name) -> spec``. The runner passes the plugin
+    host it resolved the run's names in, so no method reaches for a global one."""
+
+    def get(self, kind: str, name: str) -> Any: ...
+
+
+#: TrainContext attributes that go: name -> (what replaces it, the API version that deprecated
+#: it, the first version that may remove it); ``nlbench.api.DEPRECATED_ATTRIBUTES`` lists them.
+DEPRECATED_FIELDS: dict[str, tuple[str, str, str]] = {
+    "extras": ("TrainContext.seed, .components, .noise_transition, .meta", "1.1", "2.0"),
+}
+
+
 @dataclass
 class TrainContext:
     """Everything a method may use. Clean training labels are deliberately absent.
 
-    ``noise`` is the run's noise setting (type, nominal rate, spec) for methods whose
-    published hyper-parameters depend on it (DivideMix's per-setting table); a method that
-    uses it should say so through ``MethodSpec.flags_for`` (``MethodFlag.NOISE_TUNED``).
+    ``seed`` is the run's training seed (``config.seed``): derive a method's own seeds from it
+    with :func:`~nlbench.core.seeding.derive_seed`. It is required, so a context built by hand
+    cannot
+    train every seed as seed 0 by accident. ``components`` resolves the losses, selectors and
+    reweighters the hparams name (:class:`ComponentLookup`). ``noise`` is the run's noise
+    setting (type, nominal rate, spec) for methods whose published hyper-parameters depend on
+    it (DivideMix's per-setting table); a method that uses it should say so through
+    ``MethodSpec.flags_for`` (``MethodFlag.NOISE_TUNED``). ``noise_transition`` is the run's
+    clean→noisy
+    label counts (C×C, row = clean), only for methods flagged ``oracle_noise`` (forward's
+    oracle T); None when the noise model gave none.
     """
 
     hparams: dict[str, Any]
@@ -68,12 +93,41 @@ class TrainContext:
     build_model: Callable[[], nn.Module]
     gen: torch.Generator
     scan: Callable[..., Scan]
+    seed: int
+    components: ComponentLookup
     meta: MetaSet | None = None
     amp_dtype: torch.dtype | None = None
     dataset: str = ""
     noise_type: str = ""
     noise: NoiseSetting | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    noise_transition: list[list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.seed) is not int:  # a bool or a None seed would hash as another run's
+            raise TypeError(f"TrainContext.seed must be an int, got {self.seed!r}")
+        if not isinstance(self.device, torch.device):
+            raise TypeError(f"TrainContext.device must be a torch.device, got {self.device!r}")
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """Deprecated: the untyped dict of earlier contexts, as it was (``seed``, ``host``,
+        ``meta_info``, ``noise_transition``); read the typed fields instead."""
+        use, since, until = DEPRECATED_FIELDS["extras"]
+        warnings.warn(
+            f"TrainContext.extras is deprecated since API {since} and may be removed in "
+            f"{until}; use {use} (CHANGELOG.md has the migration note)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        meta_info = {"kind": str(self.hparams.get("meta_set") or "none"), "size": 0}
+        if self.meta is not None:
+            meta_info = {"kind": self.meta.kind, "size": self.meta.size}
+        return {
+            "meta_info": meta_info,
+            "seed": self.seed,
+            "host": self.components,
+            "noise_transition": self.noise_transition,
+        }
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA when enabled; a no-op elsewhere (slower on CPU)."""
@@ -172,6 +226,7 @@ class Method:
             "optimizers": [o.state_dict() for o in self.scheduled_optimizers()],
             "state": Method.extra_state(self),
             "extra": self.extra_state() if legacy else {},
+            "facts": dict(self.__dict__.get("_facts", {})),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -189,6 +244,7 @@ class Method:
         Method.load_extra_state(self, registered)
         if legacy:
             self.load_extra_state(state.get("extra", {}))
+        self.__dict__["_facts"] = dict(state.get("facts", {}))  # none before method facts
 
     def extra_state(self) -> dict[str, Any]:
         """The registered state alone. Overriding it (the pre-``register_state`` API) still
@@ -208,6 +264,34 @@ class Method:
     def record_info(self) -> dict[str, Any]:
         """Static facts about the method to store in the run record (e.g. meta-set kind)."""
         return {}
+
+    # -- facts learned while training (record["method_facts"]) -----------------------------
+    def set_fact(self, name: str, value: Any) -> None:
+        """Add a fact to the run's record (``record["method_facts"][name]``), e.g. how many
+        samples a pruning step removed. ``name`` must be declared in ``MethodSpec.facts``;
+        ``value`` is plain JSON (numbers, strings, lists, dicts). Facts travel with the
+        method's state, so a resumed run records what the uninterrupted one would."""
+        self.__dict__.setdefault("_facts", {})[name] = value
+
+    def record_facts(self) -> dict[str, Any]:
+        """The run's facts so far: those given to :meth:`set_fact`. Override to derive more
+        from registered state (restored on resume), keeping ``super().record_facts()``.
+
+        Why declared: facts are results, not identity. A rerun compares them like the
+        epochs' metrics, a resume must reproduce them, and neither enters the run_id."""
+        return dict(self.__dict__.get("_facts", {}))
+
+
+def checked_facts(method: Method, name: str, declared: Mapping[str, str]) -> dict[str, Any]:
+    """``method.record_facts()`` sorted by name, each declared (PluginError otherwise)."""
+    facts = method.record_facts()
+    undeclared = sorted(set(facts) - set(declared))
+    if undeclared:
+        raise PluginError(
+            f"method '{name}' recorded undeclared fact(s) {', '.join(undeclared)}; declare "
+            "each in its MethodSpec.facts (name -> what it measures)"
+        )
+    return {key: facts[key] for key in sorted(facts)}
 
 
 def _save_value(value: Any, save: Callable[[Any], Any] | None) -> Any:
@@ -278,9 +362,7 @@ def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torc
     name = ctx.hparams.get("loss")
     if not name or name == "ce":
         return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
-    from nlbench.host.plugins import host_of
-
-    return host_of(ctx.extras).get("losses", str(name)).factory(ctx.hparams)
+    return ctx.components.get("losses", str(name)).factory(ctx.hparams)
 
 
 class SingleNetMethod(Method):

@@ -77,7 +77,7 @@ class OwnPseudoSet:
         """GMM per network; each network's meta set = its peer's pseudo-clean samples (too few:
         the more probably clean half, as DivideMix's fallback)."""
         hp, loss = self.ctx.hparams, scan().loss
-        seed = int(self.ctx.extras.get("seed", 0))
+        seed = self.ctx.seed
         prob = {
             n: clean_probability(loss[n], seed=derive_seed("gmm", seed, epoch, n) % 2**32)
             for n in self.learners
