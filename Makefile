@@ -31,13 +31,14 @@ demo: setup
 	OMP_NUM_THREADS=$(DEMO_THREADS) $(NLBENCH) run --method famus --dataset digits --noise 0.6 --device cpu
 	@echo "demo: compare 'last acc' and 'noisy_fit' (how much of the noise the net memorised)."
 
-# ruff (rules in pyproject.toml) on all Python code; mypy on the package and the built-in plugins;
+# ruff (rules in pyproject.toml) on all Python code; mypy on the package, the built-in plugins
+# (every def annotated) and the tests (checked, not forced to annotate; pyproject [tool.mypy]);
 # import-linter: the layers, no import cycle, plugins on nlbench.api only (CONTRIBUTING, "Layers").
 LINTED := nlbench plugins tests benchmarks docs
 lint: setup
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(VENV)/bin/mypy nlbench plugins
+	$(VENV)/bin/mypy nlbench plugins tests
 	$(VENV)/bin/lint-imports
 
 # Lint, then the fast suite (CI). Slow, GPU and real-data tests are behind markers; -rs lists

@@ -25,7 +25,7 @@ import os
 import signal
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pytest
@@ -45,7 +45,9 @@ TINY: _Tiny = {"epochs": 2, "train_subset": 300}
 RESUME_ID = "contract-resume"
 
 
-def tiny_run(tmp_path, method: str = "erm", noise: str = "0.4", **kwargs: Any) -> dict[str, Any]:
+def tiny_run(
+    tmp_path: str | os.PathLike[str], method: str = "erm", noise: str = "0.4", **kwargs: Any
+) -> dict[str, Any]:
     """Run ``method`` for 2 epochs on 300 digits samples (``dataset=`` another); return the
     record."""
     from nlbench.api import run
@@ -63,7 +65,7 @@ def tiny_run(tmp_path, method: str = "erm", noise: str = "0.4", **kwargs: Any) -
 
 
 @pytest.fixture
-def nlbench_run(tmp_path):
+def nlbench_run(tmp_path: os.PathLike[str]) -> Callable[..., dict[str, Any]]:
     """A callable running a tiny end-to-end run in a temporary results directory."""
 
     def _run(method: str = "erm", noise: str = "0.4", **kwargs: Any) -> dict[str, Any]:
@@ -72,7 +74,9 @@ def nlbench_run(tmp_path):
     return _run
 
 
-def check_method_contract(name: str, tmp_path=None, **overrides: Any) -> dict[str, Any]:
+def check_method_contract(
+    name: str, tmp_path: str | os.PathLike[str] | None = None, **overrides: Any
+) -> dict[str, Any]:
     """Check that method ``name`` honours the runner's contract; return a tiny run's record.
 
     Checks: it trains end to end; every epoch has finite loss and an accuracy in [0, 1];
@@ -130,7 +134,7 @@ def comparable_epochs(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def check_resume(
     name: str,
-    out,
+    out: str | os.PathLike[str],
     reference: dict[str, Any],
     kill_at: str | None = None,
     timeout: float = 600,
@@ -170,7 +174,7 @@ def check_resume(
     return resumed
 
 
-def _run_killed(fn, env: str, kill_at: str, timeout: float) -> None:
+def _run_killed(fn: Callable[[], object], env: str, kill_at: str, timeout: float) -> None:
     """Run ``fn`` in a forked child that SIGKILLs itself at ``kill_at``; wait for its death."""
     with warnings.catch_warnings():  # Python 3.12 warns about fork in threaded processes
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -62,7 +62,9 @@ class _Normalise:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def _loader(images: _Images, items: list, bs: int, workers: int, device: torch.device):
+def _loader(
+    images: _Images, items: list, bs: int, workers: int, device: torch.device
+) -> DataLoader:
     return DataLoader(
         images,
         batch_size=bs,

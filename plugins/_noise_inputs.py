@@ -3,12 +3,15 @@ images replaced. Registered by :mod:`nlbench_plugins.noise_synthetic`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from nlbench.api import NoiseContext, NoiseResult, UsageError, parse_rate
 
 CHUNK = 4096  # images per chunk in pixel-level work (bounded memory on 50k×3072 sets)
+Fill = Callable[[torch.Tensor], torch.Tensor]  # a chunk of images -> its replacement
 
 
 # -- input corruptions (Zhang et al. 2017; labels untouched) --------------------------------
@@ -42,7 +45,7 @@ def _chosen(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=round(p * n), replace=False))
 
 
-def _replaced(x: torch.Tensor, idx: np.ndarray, fill) -> torch.Tensor:
+def _replaced(x: torch.Tensor, idx: np.ndarray, fill: Fill) -> torch.Tensor:
     """A copy of ``x`` with the images ``idx`` replaced chunk by chunk by ``fill(chunk)``."""
     out = x.clone()
     for s in range(0, len(idx), CHUNK):
@@ -51,7 +54,7 @@ def _replaced(x: torch.Tensor, idx: np.ndarray, fill) -> torch.Tensor:
     return out
 
 
-def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill) -> NoiseResult:
+def _corrupt(ctx: NoiseContext, arg: str | None, name: str, fill: Fill) -> NoiseResult:
     """Replace a fraction p (default 1) of the training images with ``fill(chunk)``, and give
     the held-out sets the same treatment (``ctx.rng`` continues: one seeded stream)."""
     x = require_images(ctx, name)

@@ -13,6 +13,7 @@ The train order is the official one, so ``label_order`` lets CIFAR-N refuse othe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -72,13 +73,13 @@ def cifar100_coarse() -> np.ndarray:
     return coarse
 
 
-def _expected(tv_class) -> list[Expected]:
+def _expected(tv_class: type[CIFAR10]) -> list[Expected]:
     files = [*tv_class.train_list, *tv_class.test_list]
     files.append([tv_class.meta["filename"], tv_class.meta["md5"]])
     return [Expected(name, md5) for name, md5 in files]
 
 
-def _folder(tv_class, request: LoadRequest, name: str) -> Path:
+def _folder(tv_class: type[CIFAR10], request: LoadRequest, name: str) -> Path:
     archive = Archive(tv_class.url, tv_class.filename, tv_class.tgz_md5)
     folder = Path(request.root) / tv_class.base_folder
     return require_files(
@@ -137,7 +138,7 @@ def _class_names(path: Path, names_key: str) -> list[str]:
 
 def _load(
     request: LoadRequest,
-    archive,
+    archive: type[CIFAR10],
     name: str,
     label_key: str,
     names_key: str,
@@ -216,7 +217,7 @@ PROFILES = {
 
 
 @hookimpl
-def register_datasets(register) -> None:
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     register(
         DatasetSpec(
             name="cifar10",

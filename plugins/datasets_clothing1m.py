@@ -26,6 +26,7 @@ the stream reads which keys remain when the runner asks for the train set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,7 +271,7 @@ PROFILES = {
 
 
 @hookimpl
-def register_datasets(register) -> None:
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     register(
         DatasetSpec(
             name="clothing1m",

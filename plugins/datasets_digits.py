@@ -6,6 +6,8 @@ split keeps 500 test images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -55,7 +57,7 @@ PROFILES = {
 
 
 @hookimpl
-def register_datasets(register) -> None:
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     register(
         DatasetSpec(
             name="digits",

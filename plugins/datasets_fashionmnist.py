@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ PROFILES = small_image_profiles(paper_epochs=100)
 
 
 @hookimpl
-def register_datasets(register) -> None:
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     register(
         DatasetSpec(
             name="fashionmnist",

@@ -14,6 +14,7 @@ number of classes comes from the tree (``DatasetSpec.num_classes`` is 0, "from t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def decode(paths: list[str], size: int) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
-def read_split(folder: Path, class_to_idx: dict[str, int] | None, size: int):
+def read_split(
+    folder: Path, class_to_idx: dict[str, int] | None, size: int
+) -> tuple[ImageSet, list[str]]:
     """(ImageSet, class names) of one split; other splits map classes by name onto train's."""
     from torchvision.datasets import ImageFolder
 
@@ -125,7 +128,7 @@ PROFILES = small_image_profiles(paper_epochs=200)
 
 
 @hookimpl
-def register_datasets(register) -> None:
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     size = configured_size()
     register(
         DatasetSpec(

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlbench.api import ExecutorSpec, Job, UsageError, hookimpl, run_job, threads_per_job
+
+if TYPE_CHECKING:  # an optional dependency (nlbench[slurm]), imported on use
+    import submitit
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ class SlurmExecutor:
         }
         self.cpus, self.folder, self.cluster, self.wait = cpus, folder, cluster, wait
 
-    def _executor(self):
+    def _executor(self) -> submitit.AutoExecutor:
         try:
             import submitit
         except ImportError:
@@ -134,7 +138,7 @@ class SlurmExecutor:
 
 
 @hookimpl
-def register_executors(register) -> None:
+def register_executors(register: Callable[[ExecutorSpec], None]) -> None:
     local = "this machine, --jobs N worker processes"
     slurm = "Slurm array jobs via submitit (cluster=local to test)"
     register(ExecutorSpec(name="local", factory=LocalExecutor, description=local))

@@ -21,9 +21,15 @@ before every epoch (:class:`nlbench.api.LossSpec`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from nlbench.api import Float, Int, LossSpec, hookimpl
+
+if TYPE_CHECKING:  # torch loads when a loss is built, not when the plugin registers
+    import torch
+
+    LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 GCE_CITATION = (
     "Zhang & Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural "
@@ -37,14 +43,14 @@ GCE_Q = Float(0.7, low=0, low_open=True, high=1, doc="GCE's exponent")
 LOG_ZERO = -4.0  # SCE's A: the value log 0 is clamped to in the reverse cross-entropy
 
 
-def cross_entropy(hp: Any):
+def cross_entropy(hp: Any) -> LossFn:
     """Plain cross-entropy (what every method uses when ``loss`` is unset)."""
     import torch.nn.functional as F
 
     return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
 
 
-def generalized_ce(hp: Any):
+def generalized_ce(hp: Any) -> LossFn:
     """``(1 - p_y^q) / q`` (GCE, eq. 6)."""
     q = float(hp["q"])
     if not 0.0 < q <= 1.0:
@@ -87,13 +93,13 @@ def warmup_gce(hp: Any) -> WarmupGCE:
     return WarmupGCE(float(hp["q"]), int(hp["ce_epochs"]))
 
 
-def symmetric_ce(hp: Any):
+def symmetric_ce(hp: Any) -> LossFn:
     """``alpha * CE + beta * RCE`` with ``RCE = -A (1 - p_y)`` (SCE, eq. 4-6)."""
     import torch.nn.functional as F
 
     alpha, beta = float(hp["alpha"]), float(hp["beta"])
 
-    def loss(logits, labels):
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         ce = F.cross_entropy(logits, labels, reduction="none")
         p_y = logits.softmax(1).gather(1, labels[:, None]).squeeze(1)
         return alpha * ce + beta * (-LOG_ZERO) * (1.0 - p_y)
@@ -102,7 +108,7 @@ def symmetric_ce(hp: Any):
 
 
 @hookimpl
-def register_losses(register) -> None:
+def register_losses(register: Callable[[LossSpec], None]) -> None:
     register(
         LossSpec(
             "ce",

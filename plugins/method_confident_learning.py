@@ -14,6 +14,7 @@ of its label as ``CleanLearning.fit`` does for classifiers that take sample weig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from nlbench.api import (
     MethodSpec,
     Optional,
     Phase,
+    Scan,
     SingleNetMethod,
     TrainContext,
     UsageError,
@@ -127,7 +129,7 @@ class ConfidentLearning(SingleNetMethod):
         self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
         self.set_fact("label_issues", int(issues.sum()))
 
-    def start_epoch(self, epoch: int, scan) -> EpochPlan:
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         keep = torch.nonzero(~self.issues).squeeze(1)
         weights = self.weights[keep] if self.hp["reweight"] else None
         metrics = {"label_issues": int(self.issues.sum())}
@@ -159,7 +161,7 @@ def _stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="confident_learning",

@@ -12,8 +12,8 @@ network. Known differences from the official code: ``nlbench show method coteach
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from nlbench.api import (
     MethodSpec,
     NoiseSetting,
     Optional,
+    Scan,
     TrainContext,
     UsageError,
     hookimpl,
@@ -141,7 +142,7 @@ class CoTeaching(Method):
     def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opts[name] for name in NETS]
 
-    def start_epoch(self, epoch: int, scan) -> EpochPlan:
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         hp = self.hp
         self.rate = forget_rate(epoch, self.tau, int(hp["num_gradual"]), float(hp["exponent"]))
         return EpochPlan(metrics={"forget_rate": self.rate})
@@ -150,7 +151,7 @@ class CoTeaching(Method):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The first network alone, as the paper reports one network (no ensemble)."""
         with self.ctx.autocast():
-            return self.nets["net1"](x).float()
+            return cast(torch.Tensor, self.nets["net1"](x)).float()
 
     def _forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         for net in self.nets.values():
@@ -190,7 +191,7 @@ class CoTeaching(Method):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="coteaching",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from nlbench.api import (
     MethodFlag,
     MethodSpec,
     Optional,
+    Scan,
     TrainContext,
     class_balanced_pool,
     derive_seed,
@@ -173,7 +174,7 @@ class DivideMix(Method):
         seed = derive_seed("dividemix_gmm", self.ctx.seed, epoch, name) % 2**32
         return clean_probability(norm, seed=seed, normalise=False)
 
-    def start_epoch(self, epoch: int, scan) -> EpochPlan:
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         train = self.ctx.train
         if epoch < int(self.hp["warmup_epochs"]):
             self.pools = {name: self._pool(2) for name in NETS}
@@ -341,7 +342,7 @@ def _splits_from_plain(plain: dict[str, dict[str, Any]]) -> dict[str, Split]:
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="dividemix",

@@ -12,7 +12,7 @@ is flagged ``noise_tuned``); other datasets take CIFAR-10's rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -74,7 +74,9 @@ DEVIATIONS = (
 )
 
 
-def resolve(hp: Mapping[str, Any], dataset: str, noise: NoiseSetting | None):
+def resolve(
+    hp: Mapping[str, Any], dataset: str, noise: NoiseSetting | None
+) -> tuple[float, float, bool]:
     """(β, λ, taken from the noise type?)."""
     key = "cifar100" if dataset == "cifar100" else "cifar10"
     from_noise = key == "cifar10" and noise is not None and noise.type == "asym"
@@ -133,7 +135,7 @@ class ELR(SingleNetMethod):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="elr",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nlbench.api import SINGLE_NET_HPARAMS, MethodSpec, SingleNetMethod, hookimpl
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="erm",

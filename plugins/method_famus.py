@@ -24,6 +24,7 @@ code: ``MethodSpec.deviations`` (``nlbench show method famus``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nlbench.api import (
@@ -112,7 +113,7 @@ class FaMUS(MetaReweight):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="famus",

@@ -17,7 +17,7 @@ flagged ``oracle_noise`` on every board.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -34,6 +34,7 @@ from nlbench.api import (
     NoiseSetting,
     Optional,
     Phase,
+    Scan,
     SingleNetMethod,
     TrainContext,
     UsageError,
@@ -119,7 +120,7 @@ class ForwardCorrection(SingleNetMethod):
             seen += int(probs.shape[0])
         return seen
 
-    def start_epoch(self, epoch: int, scan) -> EpochPlan | None:
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan | None:
         """The first epoch's line carries the T the corrected loss uses (rounded)."""
         if epoch > 0:
             return None
@@ -134,7 +135,7 @@ class ForwardCorrection(SingleNetMethod):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="forward",

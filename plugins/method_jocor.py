@@ -14,7 +14,8 @@ network.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ from nlbench.api import (
     Float,
     Method,
     MethodSpec,
+    Scan,
     TrainContext,
     hookimpl,
 )
@@ -87,7 +89,7 @@ class JoCoR(Method):
     def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opt]
 
-    def start_epoch(self, epoch: int, scan) -> EpochPlan:
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         hp = self.hp
         self.rate = forget_rate(epoch, self.tau, int(hp["num_gradual"]), float(hp["exponent"]))
         return EpochPlan(metrics={"forget_rate": self.rate})
@@ -96,15 +98,18 @@ class JoCoR(Method):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The first network alone (no ensemble)."""
         with self.ctx.autocast():
-            return self.nets["net1"](x).float()
+            return cast(torch.Tensor, self.nets["net1"](x)).float()
 
-    def joint_loss(self, logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tensor):
+    def joint_loss(
+        self, logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tensor
+    ) -> torch.Tensor:
         """Per-sample ``(1 − λ)(CE₁ + CE₂) + λ·symmetric KL``."""
         lam = float(self.hp["co_lambda"])
         ce = F.cross_entropy(logits1, y, reduction="none") + F.cross_entropy(
             logits2, y, reduction="none"
         )
-        return (1 - lam) * ce + lam * symmetric_kl(logits1, logits2)
+        kl: torch.Tensor = symmetric_kl(logits1, logits2)
+        return (1 - lam) * ce + lam * kl
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         for net in self.nets.values():
@@ -136,7 +141,7 @@ class JoCoR(Method):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="jocor",

@@ -13,6 +13,8 @@ only in the paper profile (``--set decay_scope=null`` there gives the old behavi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nlbench.api import Choice, MethodFlag, MethodSpec, hookimpl
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, clean_meta_profiles
@@ -50,7 +52,7 @@ class L2R(MetaReweight):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="l2r",

@@ -29,6 +29,8 @@ FaMUS escapes by starting meta-learning after its warm-up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nlbench.api import MethodFlag, MethodSpec, hookimpl
 from nlbench_plugins.meta import deviations
 from nlbench_plugins.meta.hparams import COMMON_HPARAMS, MWNET_HPARAMS, clean_meta_profiles
@@ -57,7 +59,7 @@ class MWNet(MetaReweight):
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     register(
         MethodSpec(
             name="mwnet",

@@ -36,6 +36,7 @@ labels: ``weighted_precision`` (the runner's weight-averaged precision) is ~0.51
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nlbench.api import ComposedMethod, Deviation, Hparams, MethodSpec, composed_hparams, hookimpl
@@ -138,7 +139,7 @@ def _spec(name: str, description: str, deviations: tuple, **overrides: Any) -> M
 
 
 @hookimpl
-def register_methods(register) -> None:
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
     fl_desc = "facility-location medoids (p - y, per noisy class) after the first LR decay"
     register(_spec("fl_only", fl_desc, FL_DEVIATIONS, selector="fl"))
     density_desc = "all samples weighted by same-label density within r after the first LR decay"

@@ -11,7 +11,8 @@ differentiate through a step (second-order gradients).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +55,7 @@ class PreActBlock(nn.Module):
         out = F.relu(self.bn2(self.conv1(pre)))
         if self.dropout:  # WRN's dropout between the two convolutions (Zagoruyko & Komodakis)
             out = F.dropout(out, self.dropout, self.training)
-        return self.conv2(out) + skip
+        return cast(torch.Tensor, self.conv2(out) + skip)
 
 
 def _stage(
@@ -98,7 +99,7 @@ class PreActResNet18(ClassifierNet):
         self.fc = nn.Linear(512, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        return cast(torch.Tensor, self.stages(self.stem(x)))
 
 
 class WideResNet(ClassifierNet):
@@ -176,7 +177,7 @@ class CifarResNet(ClassifierNet):
         nn.init.kaiming_normal_(self.fc.weight)  # MW-Net initialises the classifier likewise
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        return cast(torch.Tensor, self.stages(self.stem(x)))
 
 
 class VGG(ClassifierNet):
@@ -199,7 +200,7 @@ class VGG(ClassifierNet):
         kaiming_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return cast(torch.Tensor, self.features(x))
 
 
 def preact_resnet18(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.Module:
@@ -221,7 +222,8 @@ def resnet18(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.
     from nlbench_plugins.models_timm import create_timm
 
     opts = check_options("resnet18", kw, pretrained_ok=True)
-    return create_timm("resnet18", num_classes, in_chans, image_size, **opts)
+    net: nn.Module = create_timm("resnet18", num_classes, in_chans, image_size, **opts)
+    return net
 
 
 def vgg16_bn(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.Module:
@@ -264,6 +266,6 @@ MODELS = (
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[[ModelSpec], None]) -> None:
     for name, description, factory, citation in MODELS:
         register(ModelSpec(name, description, factory, citation=citation))

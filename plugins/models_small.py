@@ -10,7 +10,8 @@ paper's 1,649,402 for Inception, whose TensorFlow batch norm has no learned scal
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,7 @@ class TinyCNN(ClassifierNet):
         self.fc = nn.Linear(self.num_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return cast(torch.Tensor, self.features(x))
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(x, 4).flatten(1)
@@ -86,7 +87,7 @@ class CnnSmall(ClassifierNet):
         self.fc = nn.Linear(widths[-1], num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return cast(torch.Tensor, self.features(x))
 
 
 class MLP(ClassifierNet):
@@ -146,10 +147,10 @@ class AlexNetSmall(ClassifierNet):
         return 192
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp(x.flatten(1))
+        return cast(torch.Tensor, self.mlp(x.flatten(1)))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return cast(torch.Tensor, self.features(x))
 
 
 class _Inception(nn.Module):
@@ -209,7 +210,7 @@ class InceptionSmall(ClassifierNet):
         self.fc = nn.Linear(cin, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return cast(torch.Tensor, self.features(x))
 
 
 def cnn_small(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.Module:
@@ -259,6 +260,6 @@ MODELS = (
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[[ModelSpec], None]) -> None:
     for name, description, factory, citation in MODELS:
         register(ModelSpec(name, description, factory, citation=citation))

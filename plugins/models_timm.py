@@ -10,6 +10,7 @@ larger one is replaced) and the stem's max-pool is removed, so a 32 px image is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -152,7 +153,7 @@ def resnet50(num_classes: int, in_chans: int, image_size: int, **kw: Any) -> nn.
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[[ModelSpec], None]) -> None:
     register(
         ModelSpec(
             "timm",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from nlbench.api import NoiseContext, NoiseModelSpec, NoiseResult, hookimpl, parse_rate, rate_arg
@@ -24,7 +26,7 @@ def symmetric_exact(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 
 @hookimpl
-def register_noise_models(register) -> None:
+def register_noise_models(register: Callable[[NoiseModelSpec], None]) -> None:
     register(
         NoiseModelSpec(
             "none", "clean labels (no noise)", no_noise, needs_arg=False, convention="clean"

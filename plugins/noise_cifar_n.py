@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,7 @@ def human_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 
 @hookimpl
-def register_noise_models(register) -> None:
+def register_noise_models(register: Callable[[NoiseModelSpec], None]) -> None:
     register(
         NoiseModelSpec(
             "cifar_n",

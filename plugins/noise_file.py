@@ -15,6 +15,7 @@ file can be wrong (empty, truncated, not UTF-8, huge numbers) is one usage error
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,11 @@ def read_npy(path: Path) -> np.ndarray:
             f"noise file {path}: labels must be class indices, got {int(arr.min())}.."
             f"{int(arr.max())}"
         )
-    return arr.astype(np.int64)
+    labels: np.ndarray = arr.astype(np.int64)
+    return labels
 
 
-def _csv_rows(path: Path):
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, row) of a UTF-8 CSV; usage errors for undecodable or malformed text."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -144,7 +146,7 @@ def file_labels(ctx: NoiseContext, arg: str | None) -> NoiseResult:
 
 
 @hookimpl
-def register_noise_models(register) -> None:
+def register_noise_models(register: Callable[[NoiseModelSpec], None]) -> None:
     register(
         NoiseModelSpec(
             "file",

@@ -21,6 +21,8 @@ The record's ``noise.info`` lists each class's targets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from nlbench.api import (
@@ -66,7 +68,8 @@ def draw_from_rows(clean: np.ndarray, matrix: np.ndarray, rng: np.random.Generat
     """One label per sample from row ``matrix[y]`` (inverse CDF on one uniform per sample)."""
     cdf = np.cumsum(matrix, axis=1)[clean]
     u = rng.random(len(clean))
-    return np.minimum((u[:, None] >= cdf).sum(1), matrix.shape[0] - 1).astype(np.int64)
+    drawn: np.ndarray = np.minimum((u[:, None] >= cdf).sum(1), matrix.shape[0] - 1)
+    return drawn.astype(np.int64)
 
 
 def _flip(ctx: NoiseContext, arg: str | None, name: str, count: int) -> NoiseResult:
@@ -96,7 +99,7 @@ CONVENTION = "MW-Net targets (RandomState(1)), per-sample draws (realized ~ r)"
 
 
 @hookimpl
-def register_noise_models(register) -> None:
+def register_noise_models(register: Callable[[NoiseModelSpec], None]) -> None:
     one = "MW-Net flip: each class to one fixed random other class with prob. r"
     register(NoiseModelSpec("flip", one, flip, convention=CONVENTION, check_arg=rate_arg))
     two = "MW-Net flip2 (Table 3): each class to two fixed random other classes, r/2 each"

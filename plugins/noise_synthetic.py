@@ -13,6 +13,8 @@ so the realized rate of ``asym`` is below r.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -78,7 +80,7 @@ def flip_per_class(
     Samples are chosen among the *frozen* clean labels, sources visited in sorted order.
     """
     frozen = clean.copy()
-    noisy = clean.copy()
+    noisy: np.ndarray = clean.copy()
     for src in sorted(mapping):
         dst = mapping[src]
         if dst == src:
@@ -184,7 +186,8 @@ def projected_features(x: torch.Tensor, rng: np.random.Generator, dim: int) -> n
     for s in range(0, n, CHUNK):
         feats[s : s + CHUNK] = (flat[s : s + CHUNK].numpy() / 255.0 - mean) @ proj
     norm = np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-    return feats * (np.sqrt(dim) / norm)
+    scaled: np.ndarray = feats * (np.sqrt(dim) / norm)
+    return scaled
 
 
 def instance_dependent(ctx: NoiseContext, arg: str | None) -> NoiseResult:
@@ -295,6 +298,6 @@ SPECS = [
 
 
 @hookimpl
-def register_noise_models(register) -> None:
+def register_noise_models(register: Callable[[NoiseModelSpec], None]) -> None:
     for spec in SPECS:
         register(spec)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,7 +44,7 @@ class Density:
 
 
 @hookimpl
-def register_reweighters(register) -> None:
+def register_reweighters(register: Callable[[ReweighterSpec], None]) -> None:
     register(
         ReweighterSpec(
             name="density",

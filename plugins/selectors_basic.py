@@ -6,6 +6,7 @@ Each works on one group of vectors (the ComposedMethod calls it per class of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -81,7 +82,7 @@ class RandomSubset:
 
 
 @hookimpl
-def register_selectors(register) -> None:
+def register_selectors(register: Callable[[SelectorSpec], None]) -> None:
     register(
         SelectorSpec(
             name="fl",

@@ -113,6 +113,8 @@ def _bad_noise(text: str) -> bool:
 
 
 def _bad_rate(arg: str | None) -> bool:
+    if arg is None:
+        return True
     try:
         return not 0.0 <= float(arg) <= 1.0
     except (TypeError, ValueError):

@@ -7,6 +7,7 @@ reporting only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -120,7 +121,15 @@ def test_failing_methods_are_reported_not_fatal():
 
 def test_interleaved_rotates_order_and_skips_warmup():
     calls: list[tuple[str, int]] = []
-    legs = {k: (lambda e, k=k: calls.append((k, e)) or 1) for k in "abc"}
+
+    def leg(k: str) -> Callable[[int], int]:
+        def run(epoch: int) -> int:
+            calls.append((k, epoch))
+            return 1
+
+        return run
+
+    legs = {k: leg(k) for k in "abc"}
     times = interleaved(legs, repeats=3, warmup=1, device=torch.device("cpu"), first_epoch=10)
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
     rounds = [calls[i : i + 3] for i in range(0, 12, 3)]
@@ -131,12 +140,13 @@ def test_interleaved_rotates_order_and_skips_warmup():
 def test_reference_loop_trains():
     s = BenchSettings(batch_size=16, image_size=8)
     data = synthetic_dataset(32, s, torch.Generator().manual_seed(0))
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64, 10))
+    linear = torch.nn.Linear(3 * 64, 10)
+    model = torch.nn.Sequential(torch.nn.Flatten(), linear)
     hp = {"batch_size": 16, "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0}
     loop = ReferenceLoop(model, data, hp, torch.device("cpu"), torch.Generator().manual_seed(1))
-    before = model[1].weight.detach().clone()
+    before = linear.weight.detach().clone()
     assert loop.epoch(0) == 32
-    assert not torch.equal(before, model[1].weight)
+    assert not torch.equal(before, linear.weight)
 
 
 @pytest.mark.parametrize("flip", [True, False])

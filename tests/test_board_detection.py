@@ -17,12 +17,14 @@ def _selecting(method, seed, precision, recall, auc=None, noise="sym:0.6", **kw)
 
 def test_facts_come_from_the_last_epoch_with_f1():
     facts = detection_facts(_selecting("x", 0, 0.8, 0.6, auc=0.9))
+    assert facts is not None
     assert facts["f1"] == pytest.approx(2 * 0.8 * 0.6 / 1.4)
     assert facts["auc"] == 0.9 and facts["source"] == "epoch subset"
     batch = synthetic_record(
         "y", extra_epoch={"batch_selected_precision": 0.9, "batch_selected_recall": 0.5}
     )
-    assert detection_facts(batch)["source"] == "per-batch picks"
+    batch_facts = detection_facts(batch)
+    assert batch_facts is not None and batch_facts["source"] == "per-batch picks"
     assert detection_facts(synthetic_record("erm")) is None  # selects nothing: no row
 
 

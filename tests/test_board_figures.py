@@ -100,7 +100,7 @@ def test_a_figure_is_compared_by_its_data_not_by_matplotlibs_bytes(tmp_path, cap
 
 
 def test_the_data_hash_names_what_is_drawn():
-    panels = [("acc %", [("a", [[1.0, 2.0]])])]
+    panels: list[figures.Panel] = [("acc %", [("a", [[1.0, 2.0]])])]
     svg = figures.figure_svg("t", panels)
     assert svg.splitlines()[1] == (
         f"<!-- nlbench-figure-data sha256:{figures.data_hash('curves', ['t', panels, 'epoch'])} -->"

@@ -10,6 +10,7 @@ import pickle
 import tarfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def write_cifar10(root: Path, per_batch: int = 12) -> np.ndarray:
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = numpy_rng("cifar10-files")
-    labels = []
+    labels: list[np.ndarray] = []
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         y = rng.integers(0, 10, per_batch)
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
@@ -113,7 +114,7 @@ def write_image(path: Path, value: int, size: tuple[int, int]) -> None:
     Image.new("RGB", size, (value, value, value)).save(path)
 
 
-def write_clothing1m(root: Path) -> dict[str, list]:
+def write_clothing1m(root: Path) -> dict[str, dict[str, list[Any]]]:
     """The release layout: images/…jpg and the label/key text files; image grey level = 10·i."""
     folder = root / "clothing1m"
     keys = {
@@ -267,7 +268,8 @@ def test_clothing1m_layout_and_stream(tmp_path):
     written = write_clothing1m(tmp_path)
     data = load("clothing1m", tmp_path)
     assert data.train.y.tolist() == written["labels"]["train"]
-    assert len(data.val) == 5 and len(data.test) == 4 and data.num_classes == 14
+    assert data.val is not None and len(data.val) == 5
+    assert len(data.test) == 4 and data.num_classes == 14
     data.train = data.train.take(np.array([1, 4, 7, 10]))  # what --train-subset does
     gen = torch_generator(0)
     hp = {"num_workers": 0, "batches_per_epoch": 3}

@@ -22,9 +22,11 @@ class _Train:
 
 def test_subset_is_seeded_sorted_and_only_when_smaller():
     a, b = fit_subset_index(_Train(50, 7), 3), fit_subset_index(_Train(50, 7), 3)
+    assert a is not None and b is not None
     assert torch.equal(a, b) and a.numel() == 7 and len(set(a.tolist())) == 7
     assert torch.equal(a, a.sort().values) and int(a.max()) < 50
-    assert not torch.equal(a, fit_subset_index(_Train(50, 7), 4))  # the run's seed decides
+    other_seed = fit_subset_index(_Train(50, 7), 4)
+    assert other_seed is not None and not torch.equal(a, other_seed)  # the run's seed decides
     assert (
         fit_subset_index(_Train(5, 7), 0) is None and fit_subset_index(_Train(5, None), 0) is None
     )
@@ -32,7 +34,7 @@ def test_subset_is_seeded_sorted_and_only_when_smaller():
 
 def test_full_scan_only_when_the_method_scanned():
     full_logits = torch.randn(10, 3)
-    calls = []
+    calls: list[object] = []
 
     def full():
         calls.append("full")

@@ -68,9 +68,9 @@ def test_int_bool_str_choice_list():
         with pytest.raises(HParamError, match="one of true, false, always"):
             c.coerce("c", bad)
     assert FloatList([0.5]).coerce("m", [150, 0.5]) == [150.0, 0.5]
-    for bad in ([0.5, "a"], "0.5", [math.nan], [-1], [True]):
+    for wrong in ([0.5, "a"], "0.5", [math.nan], [-1], [True]):
         with pytest.raises(HParamError):
-            FloatList([0.5], low=0).coerce("m", bad)
+            FloatList([0.5], low=0).coerce("m", wrong)
 
 
 def test_optional_and_inference():

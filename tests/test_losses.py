@@ -91,7 +91,7 @@ def test_gce_gradient_matches_finite_differences(host):
             hi[i, j] += eps
             lo[i, j] -= eps
             num[i, j] = (fn(hi, LABELS).sum() - fn(lo, LABELS).sum()) / (2 * eps)
-    assert torch.allclose(z.grad, num, atol=1e-6)
+    assert z.grad is not None and torch.allclose(z.grad, num, atol=1e-6)
 
 
 def test_loss_hparams_join_the_run_only_with_their_loss(host):

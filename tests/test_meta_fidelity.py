@@ -47,7 +47,7 @@ def test_l2r_decay_scope_official_only_in_the_paper_profile():
     assert "decay_scope" not in resolved("mwnet", "paper")
 
 
-def small_net() -> nn.Module:
+def small_net() -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 2 * 2, 3)
     )
@@ -77,7 +77,9 @@ def test_official_decay_leaves_biases_and_norm_parameters_alone():
     net = small_net()
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
     opt = torch.optim.SGD(decay_groups(net, "weights"), lr=0.1, weight_decay=0.5)
-    (0.0 * sum(p.sum() for p in net.parameters())).backward()
+    zero = 0.0 * sum(p.sum() for p in net.parameters())
+    assert isinstance(zero, torch.Tensor)
+    zero.backward()
     opt.step()
     for name, p in net.named_parameters():
         factor = 0.95 if name in ("0.weight", "3.weight") else 1.0

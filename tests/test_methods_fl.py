@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -137,7 +138,7 @@ def brute_force_greedy(dist: torch.Tensor, k: int) -> list[int]:
 def test_fl_scope_against_brute_force(tmp_path, scope):
     """fl_scope=global is one FL over the whole set (the study's literal variant); the default
     runs one FL per class of the noisy label (CRUST)."""
-    run = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
+    run: dict[str, Any] = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
     cfg = RunConfig(method="fl_only", dataset="digits", overrides={"fl_scope": scope}, **run)
     method, _ = build_method(cfg)
     gen = torch.Generator().manual_seed(0)
@@ -160,7 +161,7 @@ def test_fl_scope_against_brute_force(tmp_path, scope):
 
 def test_records_count_groups_split_groups_and_parts(tmp_path):
     """Per class: one group per class; only groups above fl_partition are cut into parts."""
-    run = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
+    run: dict[str, Any] = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
     cfg = RunConfig(method="fl_only", dataset="digits", overrides={"fl_partition": 5}, **run)
     method, _ = build_method(cfg)
     labels = torch.tensor([0] * 4 + [1] * 12 + [2] * 5)

@@ -66,9 +66,9 @@ def test_mixmatch_is_a_convex_mix_with_one_permutation(alpha):
     inputs = torch.randn(m, 3, 4, 4, generator=gen(0))
     targets = torch.softmax(torch.randn(m, c, generator=gen(1)), 1)
     for seed in range(5):
-        mixed_x, mixed_t, lam = mixmatch(inputs, targets, alpha, gen(seed))
+        mixed_x, mixed_t, lam_t = mixmatch(inputs, targets, alpha, gen(seed))
         assert mixed_x.shape == inputs.shape and mixed_t.shape == targets.shape
-        lam = float(lam)
+        lam = float(lam_t)
         assert 0.5 <= lam <= 1.0
         # recover each row's partner: (mixed − l·a_i) / (1 − l) must be a row of the batch
         partner = (mixed_x - lam * inputs) / (1 - lam) if lam < 1 else inputs

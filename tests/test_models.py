@@ -7,6 +7,8 @@ needs more than the common options).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -19,7 +21,7 @@ from nlbench.training.models import build_model, count_params, features_and_logi
 REGISTRY = get_host().registry("models")
 NAMES = REGISTRY.names()
 EXTRA_KWARGS = {"timm": {"timm_name": "resnet10t"}}  # the bridge needs an architecture
-SIZE = {}  # models that need larger inputs than 8 px would be listed here
+SIZE: dict[str, int] = {}  # models that need larger inputs than 8 px would be listed here
 CLASSES = 7  # deliberately not 10: heads must follow num_classes
 
 
@@ -142,7 +144,7 @@ def test_resnet32_supports_second_order_gradients():
 
 
 def test_timm_bridge_small_image_stem():
-    net = build_model(REGISTRY, "timm:resnet18", 10, 3, 32)
+    net: Any = build_model(REGISTRY, "timm:resnet18", 10, 3, 32)  # timm layers, by name
     assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
     assert isinstance(net.maxpool, nn.Identity)
     assert net.forward_features(batch(3, 32)).shape[-1] == 4  # 32 px / 8, not / 32
@@ -158,7 +160,7 @@ def test_timm_bridge_keeps_imagenet_stem_for_large_images():
 def test_timm_bridge_other_architectures():
     with torch.device("meta"):
         eff = build_model(REGISTRY, "timm:efficientnet_b0", 10, 1, 32)
-        dense = build_model(REGISTRY, "timm:densenet121", 10, 3, 32)
+        dense: Any = build_model(REGISTRY, "timm:densenet121", 10, 3, 32)
     assert eff.conv_stem.stride == (1, 1) and eff.conv_stem.in_channels == 1
     assert dense.features.conv0.stride == (1, 1)
     assert isinstance(dense.features.pool0, nn.Identity)
@@ -247,6 +249,7 @@ def _randomise_batch_norms(net: nn.Module) -> None:
             c = m.num_features
             m.weight.data = 0.5 + torch.rand(c, generator=gen, dtype=m.weight.dtype)
             m.bias.data = 0.3 * torch.randn(c, generator=gen, dtype=m.bias.dtype)
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
             m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
 

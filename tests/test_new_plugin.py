@@ -12,6 +12,7 @@ import pytest
 import tomllib
 
 from nlbench.commands.new_plugin import write_plugin
+from nlbench.core.specs import MethodSpec
 from nlbench.host import plugins
 from nlbench.testing import check_bad_hparams, check_method_contract
 
@@ -21,6 +22,7 @@ def _load(tmp_path, name: str = "my_method"):
     spec = importlib.util.spec_from_file_location(
         f"nlbench_{name}", tmp_path / "pkg" / f"nlbench_{name}.py"
     )
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -72,7 +74,7 @@ def test_scaffold_claims_no_paper(tmp_path):
     module = _load(tmp_path, "mentornet")
     source = (tmp_path / "pkg" / "nlbench_mentornet.py").read_text()
     assert "Jiang et al" not in source and "MentorNet" not in source
-    specs = []
+    specs: list[MethodSpec] = []
     module.register_methods(specs.append)
     assert all(spec.reference == "" for spec in specs)
 

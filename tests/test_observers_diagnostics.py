@@ -84,7 +84,8 @@ class FakeWriter:
     instances: list[FakeWriter] = []
 
     def __init__(self, log_dir: str) -> None:
-        self.log_dir, self.scalars, self.closed = log_dir, [], False
+        self.log_dir, self.closed = log_dir, False
+        self.scalars: list[tuple[str, float, int]] = []
         FakeWriter.instances.append(self)
 
     def add_scalar(self, key, value, step):

@@ -4,6 +4,7 @@ progress and counted in the run's cost; a kill inside one resumes to the uninter
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from nlbench.engine.run_state import NullProgress
 from nlbench.testing import check_resume, one_thread, tiny_run
 from nlbench.training.phases import Phase, PhaseTotals, run_phases
 
-CL = {"set": {"cv_folds": 2, "cv_epochs": 2}}  # 4 units of the kfold phase
+CL: dict[str, Any] = {"set": {"cv_folds": 2, "cv_epochs": 2}}  # 4 units of the kfold phase
 
 
 class Recorder(NullProgress):
@@ -39,16 +40,22 @@ def test_units_run_in_order_each_saved_and_counted():
     done: list[int] = []
     saved: list[int] = []
     progress = Recorder()
+
+    def save(t: PhaseTotals) -> None:
+        assert t.log is not None
+        saved.append(t.log["toy"]["done"])
+
     totals = run_phases(
         [_phase(done)],
         PhaseTotals(images=5, train_s=0.0),
-        lambda t: saved.append(t.log["toy"]["done"]),
+        save,
         progress,
         faults.KillSwitch(""),
         lambda: False,
     )
     assert done == [0, 1, 2] and saved == [1, 2, 3]
     assert totals.images == 5 + 10 + 20 + 30
+    assert totals.log is not None
     assert totals.log["toy"]["images"] == 60 and totals.log["toy"]["units"] == 3
     assert progress.calls[0] == ("phase", "toy", 3, 0)
     assert progress.calls.count(("step",)) == 3
@@ -65,6 +72,7 @@ def test_a_resumed_phase_runs_only_the_units_left():
         faults.KillSwitch(""),
         lambda: False,
     )
+    assert totals.log is not None
     assert done == [2] and totals.log["toy"]["done"] == 3 and totals.images == 60
 
 
@@ -175,7 +183,7 @@ def test_a_kill_inside_the_kfold_phase_keeps_the_phase_in_cpu_s(tmp_path):
 
 
 def test_kill_inside_the_transition_estimate_resumes(tmp_path):
-    extra = {"set": {"estimate_epochs": 3}}
+    extra: dict[str, Any] = {"set": {"estimate_epochs": 3}}
     with one_thread():
         reference = tiny_run(tmp_path, "forward", **extra)
         check_resume("forward", tmp_path, reference, kill_at="estimate_t:2", **extra)

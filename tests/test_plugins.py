@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -204,7 +206,7 @@ def test_composed_method_uses_the_injected_host(fresh_host, tmp_path):
     )
     host = plugins.load_plugins(extra=[("zz_injected", plugin)])
     plugins.reset()  # the global host no longer knows zz_uniform
-    tiny = {"epochs": 1, "train_subset": 200, "out": str(tmp_path), "device": "cpu"}
+    tiny: dict[str, Any] = {"epochs": 1, "train_subset": 200, "out": str(tmp_path), "device": "cpu"}
     cfg = RunConfig(method="zz_composed", noise="0.4", overrides={"zz_level": 3.0}, **tiny)
     record = Runner(cfg, host=host).run()
     assert record["config"]["hparams"]["zz_level"] == 3.0

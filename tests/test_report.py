@@ -93,9 +93,12 @@ def test_report_figures_are_titled_with_the_run(tmp_path, monkeypatch):
 
     titles: list[str] = []
     original = Axes.set_title
-    monkeypatch.setattr(
-        Axes, "set_title", lambda ax, text, **kw: titles.append(text) or original(ax, text, **kw)
-    )
+
+    def set_title(ax, text, **kw):
+        titles.append(text)
+        return original(ax, text, **kw)
+
+    monkeypatch.setattr(Axes, "set_title", set_title)
     record = synthetic_record("fancy", "sym:0.4", accs=(0.5, 0.6))
     report(write_synthetic(tmp_path, record))
     assert titles and all(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -68,7 +69,7 @@ class RegisteredNoisyStep(NoisyStep):
 
 @pytest.fixture
 def toy_methods():
-    module = types.ModuleType("toy_methods")
+    module: Any = types.ModuleType("toy_methods")  # hooks set as attributes below
 
     @hookimpl
     def register_methods(register):
@@ -145,6 +146,8 @@ def test_load_refuses_another_methods_state(tmp_path):
 
 def test_legacy_extra_state_is_still_checkpointed(tmp_path):
     class Legacy(SingleNetMethod):
+        cursor: int  # a state attribute registered by name
+
         def extra_state(self):
             return {"k": torch.tensor([5.0])}
 
@@ -166,7 +169,7 @@ def test_old_checkpoints_of_dividemix_still_load(tmp_path):
     from nlbench.core.config import RunConfig
     from nlbench.testing import build_method
 
-    tiny = {"device": "cpu", "epochs": 2, "train_subset": 300}
+    tiny: dict[str, Any] = {"device": "cpu", "epochs": 2, "train_subset": 300}
     cfg = RunConfig(method="dividemix", dataset="digits", noise="0.4", out=str(tmp_path), **tiny)
     method, _ = build_method(cfg)
     split = {"labeled": torch.arange(3), "weight": torch.ones(3), "unlabeled": torch.arange(3, 6)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from test_datasets import write_cifar10, write_cifar100
@@ -158,9 +159,12 @@ def test_third_party_flags_follow_the_run(tmp_path, third_party, tau, flags):
 
 
 def test_static_flags_keep_working():
-    spec = MethodSpec(name="m", description="", factory=None, flags=frozenset({"clean_meta"}))
+    spec = MethodSpec(
+        name="m", description="", factory=SingleNetMethod, flags=frozenset({"clean_meta"})
+    )
     noise = NoiseSetting("sym", 0.4, "sym:0.4")
-    assert run_flags(spec, {}, noise, SimpleNamespace(name="d", num_classes=10)) == ["clean_meta"]
+    dataset: Any = SimpleNamespace(name="d", num_classes=10)  # the two fields run_flags reads
+    assert run_flags(spec, {}, noise, dataset) == ["clean_meta"]
 
 
 # -- deviations in effect ----------------------------------------------------------------------
@@ -177,7 +181,7 @@ def test_active_deviations_name_the_option_value_and_who_chose_it():
         Deviation("bf16", "why", "--set amp=false"),
         Deviation("seeded", "why"),
     )
-    spec = MethodSpec(name="m", description="", factory=None, deviations=deviations)
+    spec = MethodSpec(name="m", description="", factory=SingleNetMethod, deviations=deviations)
     hp = {"fl_scope": None, "amp": False}
     entry = {"option": "fl_scope", "value": None, "official": "global", "set": False}
     assert active_deviations(spec, hp) == [{**entry, "what": "per class"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,7 +23,13 @@ from nlbench.host import plugins
 from nlbench.training.data import EpochPlan
 from nlbench.training.metrics import BatchSelection
 
-TINY = {"dataset": "digits", "noise": "0.4", "epochs": 2, "train_subset": 200, "device": "cpu"}
+TINY: dict[str, Any] = {
+    "dataset": "digits",
+    "noise": "0.4",
+    "epochs": 2,
+    "train_subset": 200,
+    "device": "cpu",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +57,8 @@ class _FakeMethod:
     """Returns the batch size as its loss and picks the first sample of every batch."""
 
     def __init__(self, batches) -> None:
-        self.batches, self.lrs = batches, []
+        self.batches = batches
+        self.lrs: list[float] = []
         self.opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.5)
 
     def epoch_batches(self, epoch, plan):
@@ -72,7 +80,7 @@ def _ctx(hp):
 def test_apply_lr_sets_lr_and_momentum_only_where_there_is_momentum():
     sgd = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
     adam = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
-    method = types.SimpleNamespace(scheduled_optimizers=lambda: [sgd, adam])
+    method: Any = types.SimpleNamespace(scheduled_optimizers=lambda: [sgd, adam])  # a stand-in
     apply_lr(method, 0.25, 0.8)
     assert sgd.param_groups[0]["lr"] == adam.param_groups[0]["lr"] == 0.25
     assert sgd.param_groups[0]["momentum"] == 0.8 and "momentum" not in adam.param_groups[0]

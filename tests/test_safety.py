@@ -100,7 +100,7 @@ def test_lock_is_freed_when_the_holder_is_sigkilled(tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "held"
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         assert is_locked(tmp_path / "r")
         with pytest.raises(Exception, match="in use by pid"):
             RunLock(tmp_path / "r").acquire()

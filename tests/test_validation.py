@@ -10,8 +10,7 @@ import re
 
 import numpy as np
 import pytest
-
-from tests.helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, run_cli
 
 
 def _run(capsys, tmp_path, *args):

@@ -14,8 +14,7 @@ import sys
 import textwrap
 
 import pytest
-
-from tests.helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, run_cli
 
 AGREEING = """
 import torch

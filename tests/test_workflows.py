@@ -67,7 +67,9 @@ def test_leaderboards_regenerate_on_records_claims_and_resources_and_fail_on_a_d
 
 def test_make_test_is_the_fast_suite_and_checks_the_boards():
     text = (ROOT / "Makefile").read_text()
-    recipe = re.search(r"^test: .*\n((?:\t.*\n)+)", text, re.M).group(1)
+    found = re.search(r"^test: .*\n((?:\t.*\n)+)", text, re.M)
+    assert found is not None, "the Makefile has a test target"
+    recipe = found.group(1)
     assert "not slow and not gpu" in recipe and "leaderboard" in recipe and "--check" in recipe
 
 

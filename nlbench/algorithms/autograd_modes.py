@@ -8,7 +8,9 @@ running-statistic updates (forward-mode passes).
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 from torch import nn
@@ -22,7 +24,7 @@ def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tenso
     create-graph backward of the look-ahead goes through this form.
     """
     if not self.training and self.track_running_stats:
-        return vars(self)["_nlbench_native_forward"](x)
+        return cast(torch.Tensor, vars(self)["_nlbench_native_forward"](x))
     dims = [0, *range(2, x.dim())]
     shape = [1, -1] + [1] * (x.dim() - 2)
     mean = x.mean(dims, keepdim=True)
@@ -45,7 +47,7 @@ def _decomposed_bn_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tenso
 
 
 @contextmanager
-def decomposed_bn(model: nn.Module):
+def decomposed_bn(model: nn.Module) -> Iterator[None]:
     """Swap every batch-norm layer's forward for :func:`_decomposed_bn_forward` (restored)."""
     mods = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in mods:  # plain instance attributes (as ``m.forward = ...``); ``del`` restores
@@ -60,7 +62,7 @@ def decomposed_bn(model: nn.Module):
 
 
 @contextmanager
-def eager(model: nn.Module):
+def eager(model: nn.Module) -> Iterator[None]:
     """Bypass ``nn.Module.compile()`` (``--compile``): the double backward must run eagerly."""
     saved = getattr(model, "_compiled_call_impl", None)
     model._compiled_call_impl = None
@@ -71,7 +73,7 @@ def eager(model: nn.Module):
 
 
 @contextmanager
-def batch_stats_only(model: nn.Module):
+def batch_stats_only(model: nn.Module) -> Iterator[None]:
     """Train-mode batch norm without running-statistic updates (forward-mode passes)."""
     mods = [
         m

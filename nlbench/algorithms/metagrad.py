@@ -321,13 +321,13 @@ def jvp_directional(
     }
     buffers = dict(model.named_buffers())
 
-    def losses(p):
+    def losses(p: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(
             full_precision(functional_call(model, (p, buffers), (x,))), y, reduction="none"
         )
 
     with batch_stats_only(model):
-        d = torch.func.jvp(losses, (params,), (tangents,))[1]
+        d: torch.Tensor = torch.func.jvp(losses, (params,), (tangents,))[1]
     return d.detach()
 
 
@@ -335,7 +335,8 @@ def cosine(a: Iterable[torch.Tensor], b: Iterable[torch.Tensor]) -> torch.Tensor
     """Cosine similarity of two gradient lists, flattened (validates fd against exact)."""
     va = torch.cat([t.reshape(-1).double() for t in a])
     vb = torch.cat([t.reshape(-1).double() for t in b])
-    return (va @ vb) / (va.norm() * vb.norm()).clamp_min(1e-300)
+    cos: torch.Tensor = (va @ vb) / (va.norm() * vb.norm()).clamp_min(1e-300)
+    return cos
 
 
 def fd_meta_gradient(

@@ -150,7 +150,10 @@ def run(**kwargs: Any) -> dict[str, Any]:
 def build_dataset(name: str, data_root: str | Path | None = None) -> DatasetData:
     """Load a registered dataset (train/test uint8 tensors, labels, classes, mean/std)."""
     spec = get_host().get("datasets", name)
-    return spec.load(LoadRequest(root=Path(data_root) if data_root else default_data_root()))
+    data: DatasetData = spec.load(
+        LoadRequest(root=Path(data_root) if data_root else default_data_root())
+    )
+    return data
 
 
 def build_model(

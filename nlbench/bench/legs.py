@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -154,7 +154,7 @@ class MethodLoop:
         plan = self.method.start_epoch(epoch, self.cache.get)
         self.start_s.append(time.perf_counter() - t0)
         _, seen, _ = self.trainer.run(self.method, self.ctx, epoch, plan)
-        return seen
+        return cast(int, seen)
 
 
 def bench_hparams(name: str, s: BenchSettings, host: Any) -> dict[str, Any]:

@@ -93,7 +93,9 @@ def _no_runs(cells: list[Cell], values: list[Values]) -> str:
     return "no runs for " + ", ".join(c.text for c, v in zip(cells, values) if not v) + "."
 
 
-def _pairwise(cells: list[Cell], values: list[Values], metric: str, bound: float = 0.0):
+def _pairwise(
+    cells: list[Cell], values: list[Values], metric: str, bound: float = 0.0
+) -> tuple[str, str]:
     if any(not v for v in values):
         return UNMEASURED, _no_runs(cells, values)
     verdicts, parts = [], []
@@ -109,12 +111,16 @@ def _pairwise(cells: list[Cell], values: list[Values], metric: str, bound: float
     return _combine(verdicts), f"{means}. {'; '.join(parts)}."
 
 
-def check_order(cells, values, metric, margin=0.0):
+def check_order(
+    cells: list[Cell], values: list[Values], metric: str, margin: float = 0.0
+) -> tuple[str, str]:
     """a > b > …: every pairwise difference's interval above 0."""
     return _pairwise(cells, values, metric)
 
 
-def check_at_least(cells, values, metric, margin=0.0):
+def check_at_least(
+    cells: list[Cell], values: list[Values], metric: str, margin: float = 0.0
+) -> tuple[str, str]:
     """a at least as good as b (non-inferiority): the interval of a − b above −margin (margin in
     the metric's shown unit: points for accuracies)."""
     verdict, numbers = _pairwise(cells[:2], values[:2], metric, -margin / _scale(metric))
@@ -128,7 +134,9 @@ def check_at_least(cells, values, metric, margin=0.0):
     return verdict, f"{numbers} The {where} against −margin ({bound})."
 
 
-def check_fits(cells, values, metric, margin=0.0):
+def check_fits(
+    cells: list[Cell], values: list[Values], metric: str, margin: float = 0.0
+) -> tuple[str, str]:
     """Every run fitted: ``fit_epochs`` is a number (NaN: never reached 99 %)."""
     if any(not v for v in values):
         return UNMEASURED, _no_runs(cells, values)
@@ -146,7 +154,9 @@ def _rate(noise: str) -> float:
         return math.nan
 
 
-def check_grows(cells, values, metric, margin=0.0):
+def check_grows(
+    cells: list[Cell], values: list[Values], metric: str, margin: float = 0.0
+) -> tuple[str, str]:
     """Spearman's ρ of the metric against the noise rate; NaN (never fitted) ranks last."""
     if any(not v for v in values):
         return UNMEASURED, _no_runs(cells, values)
@@ -167,7 +177,9 @@ def check_grows(cells, values, metric, margin=0.0):
     return verdict, f"{shown}. Spearman ρ = {rho:+.2f}, p = {p:.3f} (n={len(xs)})."
 
 
-def check_gap_grows(cells, values, metric, margin=0.0):
+def check_gap_grows(
+    cells: list[Cell], values: list[Values], metric: str, margin: float = 0.0
+) -> tuple[str, str]:
     """Cells in pairs (a, b) at noise rates: Spearman's ρ of the paired differences a − b
     (same seed, labels and free hparams) against the noise rate; ρ > 0: the gap grows."""
     if any(not v for v in values):
@@ -225,7 +237,7 @@ RULES = {  # comparison: (holds when, fails when, inconclusive when)
     ),
 }
 
-CHECKS: dict[str, Callable] = {
+CHECKS: dict[str, Callable[..., tuple[str, str]]] = {
     "order": check_order,
     "at_least": check_at_least,
     "fits": check_fits,

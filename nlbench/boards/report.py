@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlbench.boards.leaderboard import DASH, pipe_table
 from nlbench.core.errors import UsageError
 from nlbench.core.manifest import Outputs
 from nlbench.core.record import EPOCH_METRICS, read_record
+
+if TYPE_CHECKING:  # matplotlib is optional (nlbench[report]) and loaded on use
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
 # file stem -> (title, y label, [(metric, legend label)])
 PLOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
@@ -111,7 +115,7 @@ def check_report_record(record: dict[str, Any], where: str) -> None:
         raise UsageError(f"{where}: noise.realized_rate must be a number")
 
 
-def _canvas():
+def _canvas() -> tuple[type[Figure], type[FigureCanvasAgg]]:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -32,7 +33,7 @@ def register(cli: click.Group) -> None:
     @click.option("--warmup", type=int, default=1, hidden=True, help="Untimed rounds.")
     @click.option("--image-size", type=int, default=32, hidden=True, help="Synthetic image side.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def bench_cmd(methods: tuple[str, ...], as_json: bool, **kw) -> None:
+    def bench_cmd(methods: tuple[str, ...], as_json: bool, **kw: Any) -> None:
         """Measure training speed on synthetic CIFAR-shaped data (no files needed).
 
         ERM runs through nlbench's own epoch path and a minimal hand-written loop trains the

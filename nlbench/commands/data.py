@@ -5,8 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from nlbench.engine.dataprep import Prepared
 
 
 def register(cli: click.Group) -> None:
@@ -48,7 +54,7 @@ def register(cli: click.Group) -> None:
         _print(result)
 
 
-def _check(dataset: str, root, offline: bool) -> None:
+def _check(dataset: str, root: Path, offline: bool) -> None:
     """The dataset's name and files, from the static cache (no torch)."""
     from nlbench.engine.preflight import check_data, static_or_none
     from nlbench.host.static_specs import Undecidable
@@ -78,7 +84,7 @@ def _stages(as_json: bool) -> Iterator[None]:
         yield
 
 
-def _print(result) -> None:
+def _print(result: Prepared) -> None:
     from rich.table import Table
 
     from nlbench.core.console import console

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 FULL_MATRIX_MAX = 20  # more classes than this: a per-class summary instead of the C×C table
 
@@ -78,7 +81,7 @@ def _print(dataset: str, report: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _per_class(matrix: list[list[int]]):
+def _per_class(matrix: list[list[int]]) -> Table:
     """One row per clean class: count, flip rate and the most frequent wrong label."""
     from rich.table import Table
 

@@ -122,7 +122,7 @@ def use_record_threads(record: dict[str, Any]) -> int | None:
 def _differs(a: Any, b: Any, atol: float) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return not math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=atol)
-    return a != b
+    return bool(a != b)
 
 
 def compare_epochs(old: list[dict], new: list[dict], atol: float) -> list[str]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from nlbench.core.config import RunConfig, parse_set
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def run_options(fn):
+
+def run_options(fn: F) -> F:
     """The options shared by ``run`` and every command that builds a RunConfig."""
     options = [
         click.option("--method", "-m", default="erm", show_default=True, help="Method name."),
@@ -63,7 +67,7 @@ def run_options(fn):
     return fn
 
 
-def config_from_options(**kw) -> RunConfig:
+def config_from_options(**kw: Any) -> RunConfig:
     return RunConfig(
         method=kw["method"],
         dataset=kw["dataset"],
@@ -90,7 +94,7 @@ def register(cli: click.Group) -> None:
     @run_options
     @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
     @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
-    def run_cmd(quiet: bool, as_json: bool, **kw) -> None:
+    def run_cmd(quiet: bool, as_json: bool, **kw: Any) -> None:
         """Train one method on one noisy dataset; write DIR/<run_id>/run.json."""
         from nlbench.engine.preflight import check_run
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from nlbench.core.config import parse_set, parse_value
+
+if TYPE_CHECKING:  # annotations only: the CLI starts without these modules
+    from rich.console import Console
+    from typing_extensions import Self
+
+    from nlbench.core.costs import CostModel
+    from nlbench.sweep.plan import Grid, Job
+    from nlbench.sweep.progress import SweepProgress, SweepWatch
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # CLI option -> grid axis; each is repeatable and takes comma-separated lists
 LIST_OPTIONS = {
@@ -134,7 +145,7 @@ RUN_OPTIONS = [
 ]
 
 
-def _options(fn):
+def _options(fn: F) -> F:
     for option in reversed([*GRID_OPTIONS, *RUN_OPTIONS]):
         fn = option(fn)
     return fn
@@ -161,20 +172,20 @@ def register(cli: click.Group) -> None:
     @click.option("--plan", "show_plan", is_flag=True, help="Dry run: also list every run.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
     def sweep_cmd(
-        config,
-        sets,
-        grids,
-        diagnostics,
-        executor,
-        jobs,
-        executor_opts,
-        dry_run,
-        erm_epoch_s,
-        ratios,
-        show_plan,
-        quiet,
-        **kw,
-    ):
+        config: str | None,
+        sets: tuple[str, ...],
+        grids: tuple[str, ...],
+        diagnostics: bool,
+        executor: str | None,
+        jobs: int | None,
+        executor_opts: tuple[str, ...],
+        dry_run: bool,
+        erm_epoch_s: float | None,
+        ratios: str | None,
+        show_plan: bool,
+        quiet: bool,
+        **kw: Any,
+    ) -> None:
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
         from nlbench.core.console import console
         from nlbench.core.costs import build_model
@@ -194,7 +205,7 @@ def register(cli: click.Group) -> None:
         _run(grid, ex, executor, cost, quiet)
 
 
-def _plan(grid, static: bool):
+def _plan(grid: Grid, static: bool) -> tuple[Any, list[Job]]:
     """(host, jobs): planned on the static host when it can decide, else on the plugins."""
     from nlbench.engine.preflight import static_or_none
     from nlbench.host.static_specs import Undecidable
@@ -212,7 +223,9 @@ def _plan(grid, static: bool):
     return host, plan(grid, host)
 
 
-def _run(grid, ex: dict[str, Any], executor: str | None, cost, quiet: bool) -> None:
+def _run(
+    grid: Grid, ex: dict[str, Any], executor: str | None, cost: CostModel, quiet: bool
+) -> None:
     """Run what is left, with progress; exit 1 when a run failed."""
     from nlbench.core.console import console
     from nlbench.sweep.plan import make_executor, pending
@@ -227,7 +240,9 @@ def _run(grid, ex: dict[str, Any], executor: str | None, cost, quiet: bool) -> N
         click.get_current_context().exit(1)
 
 
-def _progress(todo, host, cost, quiet: bool):
+def _progress(
+    todo: list[Job], host: Any, cost: CostModel, quiet: bool
+) -> SweepProgress | _LiveSweep:
     """Runs ended and left, and an ETA from the cost model (nlbench.sweep.progress)."""
     from pathlib import Path
 
@@ -256,14 +271,14 @@ def _progress(todo, host, cost, quiet: bool):
 class _LiveSweep:
     """SweepProgress on a terminal: a rich status line updated every poll."""
 
-    def __init__(self, watch) -> None:
+    def __init__(self, watch: SweepWatch) -> None:
         from nlbench.core.console import err_console
         from nlbench.sweep.progress import SweepProgress
 
         self.status = err_console.status("sweep")
         self.inner = SweepProgress(watch, self.status.update, live=True)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.status.start()
         self.inner.__enter__()
         return self
@@ -273,7 +288,7 @@ class _LiveSweep:
         self.status.stop()
 
 
-def _print_summary(console, jobs, grid, show_plan: bool) -> None:
+def _print_summary(console: Console, jobs: list[Job], grid: Grid, show_plan: bool) -> None:
     """How many runs in which state; with ``--plan`` every run, one plain line each: its full
     run_id (a log can be searched for it), state, and the grid values that make it that run
     (method, dataset, noise, seed, any other axis the grid varies, every ``--grid`` hparam)."""
@@ -303,7 +318,7 @@ def _gpus(options: dict[str, Any]) -> int:
     return gpus if isinstance(gpus, int) and not isinstance(gpus, bool) and gpus > 0 else 1
 
 
-def _print_estimate(console, jobs, host, cost) -> None:
+def _print_estimate(console: Console, jobs: list[Job], host: Any, cost: CostModel) -> None:
     """Runs and estimated GPU-hours per method, under the stated cost model."""
     from rich.table import Table
 
@@ -335,7 +350,7 @@ def _print_estimate(console, jobs, host, cost) -> None:
     console.print(cost.describe(), soft_wrap=True)
 
 
-def _print_outcomes(console, jobs, outcomes) -> None:
+def _print_outcomes(console: Console, jobs: list[Job], outcomes: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     skipped = sum(j.state == "done" for j in jobs)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nlbench.core.errors import UsageError
 
@@ -178,7 +178,7 @@ def _find_ratios(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     if isinstance(data.get("ratios"), dict):
-        return data["ratios"]
+        return cast(dict[str, Any], data["ratios"])
     for value in data.values():  # a gpu-check report nests the bench output
         found = _find_ratios(value) if isinstance(value, dict) else None
         if found is not None:

@@ -144,7 +144,7 @@ def missing_error(message: str, name: str) -> DataMissingError:
     error = DataMissingError(message)
     command = next_command(name)
     if command is not None:
-        error.hint = command  # type: ignore[attr-defined]
+        error.hint = command
     return error
 
 

@@ -21,6 +21,8 @@ class UsageError(NlbenchError):
 class DataMissingError(UsageError):
     """Dataset files are missing and cannot be downloaded."""
 
+    hint: str | None = None  # the command that fetches them, where the raiser knows it
+
 
 class PluginError(NlbenchError):
     """A plugin is broken: duplicate names, unknown hooks, failing registration."""

@@ -20,7 +20,7 @@ import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from nlbench.core.errors import UsageError
 
@@ -115,7 +115,7 @@ class HParam:
                 return meant
         return value
 
-    def _fail(self, name: str, value: Any, why: str = "") -> Any:
+    def _fail(self, name: str, value: Any, why: str = "") -> NoReturn:
         huge = isinstance(value, int) and abs(value) >= 10**40  # repr() refuses > 4300 digits
         shown = "<huge int>" if huge else reprlib.repr(value)  # bounded depth and length
         raise HParamError(f"hparam {name}={shown}{why}: accepted {self.accepted()}.")

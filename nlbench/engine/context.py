@@ -43,7 +43,13 @@ class ScanCache:
         self._scan = None
 
 
-def _train_set(prep: Prepared, device: torch.device, gen, channels_last: bool, dist) -> Any:
+def _train_set(
+    prep: Prepared,
+    device: torch.device,
+    gen: torch.Generator,
+    channels_last: bool,
+    dist: distributed.DistInfo,
+) -> Any:
     hp, data, noisy = prep.hparams, prep.data, torch.from_numpy(prep.noisy)
     if data.stream is None:
         shard = (dist.rank, dist.world)

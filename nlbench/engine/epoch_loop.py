@@ -6,7 +6,7 @@ benchmarks (:mod:`nlbench.bench.measure`) time exactly what a run trains.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -15,7 +15,7 @@ from nlbench.core.errors import Interrupted
 from nlbench.core.schedules import lr_at
 from nlbench.engine.faults import KillSwitch
 from nlbench.engine.run_state import NullProgress, Progress
-from nlbench.training.data import EpochPlan
+from nlbench.training.data import Batch, EpochPlan
 from nlbench.training.method import Method, TrainContext
 from nlbench.training.metrics import BatchSelection
 
@@ -38,7 +38,9 @@ def apply_lr(method: Method, lr: float, momentum: float | None) -> None:
                 group["momentum"] = momentum
 
 
-def epoch_steps(method: Method, ctx: TrainContext, epoch: int, plan: EpochPlan | None):
+def epoch_steps(
+    method: Method, ctx: TrainContext, epoch: int, plan: EpochPlan | None
+) -> tuple[Iterator[Batch], int]:
     """The epoch's batches (the method's own when it brings them) and how many there are."""
     own = method.epoch_batches(epoch, plan)
     steps = plan.steps if own is not None and plan is not None and plan.steps else None

@@ -7,7 +7,7 @@ it changes the weights or draws random numbers, so evaluating never changes a ru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -45,7 +45,7 @@ def eval_sets(prep: Prepared, device: torch.device) -> dict[str, Any]:
     """``test`` and, when the dataset has one, ``val`` (model selection, e.g. Clothing1M)."""
     data = prep.data
     if data.stream is not None:
-        return data.stream.eval_sets(device)
+        return cast(dict[str, Any], data.stream.eval_sets(device))
     sets = {"test": EvalSet(data.test, data.mean, data.std, device, False)}
     if data.val is not None:
         sets["val"] = EvalSet(data.val, data.mean, data.std, device, False)

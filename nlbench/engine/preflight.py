@@ -191,7 +191,7 @@ def check_data(
     )
     error = DataMissingError(message)
     if command is not None:
-        error.hint = command  # type: ignore[attr-defined]
+        error.hint = command
     raise error
 
 

@@ -68,7 +68,8 @@ def load_dataset(spec: DatasetSpec, cfg: RunConfig) -> DatasetData:
     """Load the dataset; a missing file's error names the ``nlbench data prepare`` line."""
     root = Path(cfg.data_root) if cfg.data_root else default_data_root()
     with loading(root):
-        return spec.load(LoadRequest(root=root, download=True))
+        data: DatasetData = spec.load(LoadRequest(root=root, download=True))
+        return data
 
 
 def take_subset(data: DatasetData, n: int | None, seed: int) -> tuple[DatasetData, np.ndarray]:

@@ -110,7 +110,9 @@ class RunFiles:
                 saved,
             )
 
-    def end_epoch(self, metrics: dict[str, Any], method: Method, ctx: TrainContext, totals):
+    def end_epoch(
+        self, metrics: dict[str, Any], method: Method, ctx: TrainContext, totals: dict[str, Any]
+    ) -> None:
         """Log the epoch line, then checkpoint (a kill between them is what resume handles)."""
         if not self.main:
             return

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,7 +236,7 @@ def clear_own_files(run_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def sigint_sets(flag_owner: Any, attr: str = "_stop"):
+def sigint_sets(flag_owner: Any, attr: str = "_stop") -> Iterator[None]:
     """While inside, SIGINT sets ``flag_owner.attr`` (the loop stops at a safe point)."""
     try:
         old = signal.signal(signal.SIGINT, lambda *_: setattr(flag_owner, attr, True))

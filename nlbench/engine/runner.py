@@ -35,7 +35,7 @@ from nlbench.engine.run_io import RunFiles, base_record
 from nlbench.engine.run_state import NullProgress, Progress, RunState
 from nlbench.host.plugins import Host, get_host
 from nlbench.training import distributed, observers
-from nlbench.training.method import tell_epoch
+from nlbench.training.method import TrainContext, tell_epoch
 from nlbench.training.phases import PhaseTotals, run_phases
 
 __all__ = ["Interrupted", "NullProgress", "Progress", "RunState", "Runner", "ScanCache", "run"]
@@ -108,7 +108,14 @@ class Runner:
         observers.run_finished(self.host.pm, state, record)
         return record
 
-    def _loop(self, state: RunState, files: RunFiles, ctx, cache: ScanCache, prior) -> tuple:
+    def _loop(
+        self,
+        state: RunState,
+        files: RunFiles,
+        ctx: TrainContext,
+        cache: ScanCache,
+        prior: dict[str, Any],
+    ) -> tuple:
         """Train the remaining epochs; returns the summary's totals."""
         method = state.method
         assert method is not None
@@ -155,7 +162,15 @@ class Runner:
         wall_s = time.perf_counter() - wall0
         return wall_s, images, train_s, _peak_mem_mb(ctx.device), cpu_s
 
-    def _phases(self, phases: list, files: RunFiles, ctx, done: PhaseTotals, wall0, cpu):
+    def _phases(
+        self,
+        phases: list,
+        files: RunFiles,
+        ctx: TrainContext,
+        done: PhaseTotals,
+        wall0: float,
+        cpu: CpuClock,
+    ) -> tuple[int, float]:
         """The method's phases (:mod:`nlbench.training.phases`), a checkpoint after every unit;
         returns
         the images and training seconds so far."""
@@ -163,7 +178,7 @@ class Runner:
         assert method is not None
 
         def save(done: PhaseTotals) -> None:
-            totals = {"wall_s": time.perf_counter() - wall0, "cpu_s": cpu.seconds()}
+            totals: dict[str, Any] = {"wall_s": time.perf_counter() - wall0, "cpu_s": cpu.seconds()}
             totals.update(images=done.images, train_s=done.train_s, phases=done.log)
             files.checkpoint(method, ctx, totals)
 

@@ -27,7 +27,9 @@ SECTIONS = ("speed", "method_ratios", "epochs", "ddp")
     help="Folder with real CIFAR-10 (cifar-10-batches-py/); synthetic otherwise.",
 )
 @click.option("--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these.")
-def gpucheck(out: str, tiny: bool, device: str, data_root: str | None, only) -> None:
+def gpucheck(
+    out: str, tiny: bool, device: str, data_root: str | None, only: tuple[str, ...]
+) -> None:
     """Check a GPU machine in one go and write one JSON report (exit 1 when a check fails)."""
     from nlbench.core.atomic import check_output_file
     from nlbench.gpucheck.check import run_check, settings_for, write_report

@@ -23,7 +23,8 @@ from nlbench.gpucheck.settings import CheckSettings
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _config(s: CheckSettings, data_root: Path | None) -> dict[str, Any]:

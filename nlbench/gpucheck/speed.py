@@ -27,6 +27,7 @@ from nlbench.bench.measure import interleaved, run_bench
 from nlbench.core.hparams import eval_batch_size, use_channels_last
 from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
 from nlbench.gpucheck.settings import CheckSettings
+from nlbench.training.data import DatasetData
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -39,7 +40,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
 class PlainLoop(ReferenceLoop):
     """The hand-written loop with the same autocast and memory format as the nlbench leg."""
 
-    def __init__(self, model, data, hp, device, gen, amp: bool, channels_last: bool) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        data: DatasetData,
+        hp: dict[str, Any],
+        device: torch.device,
+        gen: torch.Generator,
+        amp: bool,
+        channels_last: bool,
+    ) -> None:
         super().__init__(model, data, hp, device, gen)
         self.amp, self.channels_last = amp, channels_last
 
@@ -65,7 +75,13 @@ def bench_settings(s: CheckSettings, methods: tuple[str, ...] | None = None) -> 
     )
 
 
-def _legs(bs: BenchSettings, data, device, host, overrides: dict[str, Any]):
+def _legs(
+    bs: BenchSettings,
+    data: DatasetData,
+    device: torch.device,
+    host: Any,
+    overrides: dict[str, Any],
+) -> tuple[MethodLoop, PlainLoop, dict[str, Any]]:
     """The nlbench ERM leg and the matching plain loop, from the same initial weights."""
     from nlbench.engine.context import ScanCache, scan_train_set
     from nlbench.engine.epoch_loop import EpochTrainer

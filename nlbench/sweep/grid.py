@@ -203,7 +203,9 @@ def expand_hparams(grid: Any, base: list[RunConfig], host: Any) -> list[RunConfi
     return out
 
 
-def _check_used(grid: Any, used: dict[str, set[str]], base: list[RunConfig], accepted) -> None:
+def _check_used(
+    grid: Any, used: dict[str, set[str]], base: list[RunConfig], accepted: _Accepted
+) -> None:
     """A [method.NAME] key no run of NAME accepts, or a [set]/[grid] key no run accepts, is an
     error (a typo must not silently run the defaults)."""
     for method, per in grid.per_method.items():

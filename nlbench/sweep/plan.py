@@ -161,7 +161,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
         check_sweep_mapping(data, f"sweep file {path}")
         return data
     except OSError as exc:

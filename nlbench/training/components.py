@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -190,7 +191,7 @@ class ComposedMethod(SingleNetMethod):
             return math.ceil(min(milestone_epochs(list(hp["milestones"]), self.ctx.epochs)))
         return math.ceil(0.6 * self.ctx.epochs)  # Cai et al. §6.2 decay at epoch 120 of 200
 
-    def start_epoch(self, epoch: int, scan) -> EpochPlan | None:
+    def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan | None:
         if epoch < self.first:
             return None
         if self.hp["schedule"] == "robust" and self.state:
@@ -232,7 +233,9 @@ class ComposedMethod(SingleNetMethod):
             return [torch.arange(labels.numel(), device=labels.device)]
         return [torch.nonzero(labels == c).squeeze(1) for c in range(self.ctx.num_classes)]
 
-    def _select(self, vec: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
+    def _select(
+        self, vec: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
         """Run the selector on each group (see :meth:`_groups`); global indices and sizes."""
         assert self.selector is not None  # _select runs only for methods with a selector
         picked: list[torch.Tensor] = []

@@ -8,7 +8,7 @@ Python transform runs in the training loop.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,14 @@ def random_crop_flip(
 class DeviceImages:
     """uint8 images on the device with normalisation and optional batched augmentation."""
 
-    def __init__(self, data: ImageSet, mean, std, device: torch.device, channels_last: bool):
+    def __init__(
+        self,
+        data: ImageSet,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+        channels_last: bool,
+    ) -> None:
         self.x = data.x.to(device)
         self.device = device
         self.channels_last = channels_last
@@ -280,7 +287,14 @@ class EvalSet:
     Streaming datasets provide an object with the same ``batches``/``__len__`` interface.
     """
 
-    def __init__(self, data: ImageSet, mean, std, device: torch.device, channels_last: bool):
+    def __init__(
+        self,
+        data: ImageSet,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+        channels_last: bool,
+    ) -> None:
         self.images = DeviceImages(data, mean, std, device, channels_last)
         self.labels = data.y.to(device)
 

@@ -9,6 +9,7 @@ see every sample. Only rank 0 writes records and checkpoints.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -91,7 +92,7 @@ def gather_rows(part: torch.Tensor, n: int, info: DistInfo) -> torch.Tensor:
     return torch.cat(chunks)[:n]
 
 
-def average_grads(params) -> None:
+def average_grads(params: Iterable[torch.Tensor]) -> None:
     """Mean the ``.grad`` of parameters that DDP does not own (meta-nets, FaMUS samplers)
     over the ranks, in one all-reduce, so every rank takes the same step and they stay equal.
 

@@ -11,11 +11,12 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import ParamsT
 
 from nlbench.core.errors import PluginError
 from nlbench.core.hparam_types import Optional, Str
@@ -135,7 +136,7 @@ class TrainContext:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.amp_dtype)
 
-    def make_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+    def make_optimizer(self, params: ParamsT, lr: float | None = None) -> torch.optim.Optimizer:
         """SGD with the run's momentum, Nesterov flag and weight decay."""
         hp = self.hparams
         return torch.optim.SGD(
@@ -195,7 +196,7 @@ class Method:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Test-time logits: the sum over the method's networks."""
         with self.ctx.autocast():
-            return sum(net(x).float() for net in self.networks().values())
+            return cast(torch.Tensor, sum(net(x).float() for net in self.networks().values()))
 
     # -- the one state channel (checkpoints) -----------------------------------------------
     def register_state(
@@ -362,7 +363,9 @@ def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torc
     name = ctx.hparams.get("loss")
     if not name or name == "ce":
         return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
-    return ctx.components.get("losses", str(name)).factory(ctx.hparams)
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss = ctx.components.get("losses", str(name)).factory(ctx.hparams)
+    return loss
 
 
 class SingleNetMethod(Method):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -135,7 +136,11 @@ class BatchSelection:
 
 @torch.no_grad()
 def predictor_logits(
-    method: Any, ensemble: Any, train: Any, batch_size: int, index: torch.Tensor | None = None
+    method: Any,
+    ensemble: Callable[[], torch.Tensor],
+    train: Any,
+    batch_size: int,
+    index: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Train-set logits of the predictor that is tested (``method.predict``), for fit metrics.
 

@@ -28,7 +28,10 @@ def build_model(
     """Instantiate a registered model; ``None``-valued kwargs are dropped."""
     spec, extra = resolve_model_spec(registry, name)
     kwargs = {k: v for k, v in {**kwargs, **extra}.items() if v is not None}
-    return spec.factory(num_classes=num_classes, in_chans=in_chans, image_size=image_size, **kwargs)
+    net: nn.Module = spec.factory(
+        num_classes=num_classes, in_chans=in_chans, image_size=image_size, **kwargs
+    )
+    return net
 
 
 def features_and_logits(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

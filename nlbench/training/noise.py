@@ -73,7 +73,7 @@ def apply_noise(spec: NoiseSpec, ctx: NoiseContext, registry: Registry) -> Noise
     model = registry.get(spec.type)
     if model.needs_arg and spec.arg is None:
         raise UsageError(f"noise '{spec.type}' needs an argument, e.g. --noise {spec.type}:0.4")
-    result = model.apply(ctx, spec.arg)
+    result: NoiseResult = model.apply(ctx, spec.arg)
     labels = np.asarray(result.labels, dtype=np.int64)
     if labels.shape != ctx.clean.shape or labels.min() < 0 or labels.max() >= ctx.num_classes:
         raise UsageError(f"noise '{spec}' produced labels of the wrong shape or range")

@@ -91,7 +91,9 @@ class AuxNet:
         return seen
 
     @torch.no_grad()
-    def probabilities(self, indices: torch.Tensor | None = None, batch_size: int = 512):
+    def probabilities(
+        self, indices: torch.Tensor | None = None, batch_size: int = 512
+    ) -> torch.Tensor:
         """Softmax of the samples ``indices`` (None: all, in order), without augmentation."""
         train = self.ctx.train
         index = torch.arange(len(train), device=train.device) if indices is None else indices

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nlbench.api import DatasetSpec, Deviation, MethodFlag, NoiseSetting, UsageError
+from nlbench.api import DatasetSpec, Deviation, MethodFlag, NoiseSetting, TrainContext, UsageError
 
 # {dataset: {noise family: {nominal rate: (lambda_u, p_threshold)}}}
 TABLE7: dict[str, dict[str, dict[float, tuple[float, float]]]] = {
@@ -163,7 +163,7 @@ def setting_for(
     return Setting(float(lam), float(tau), int(history), bool(penalty), source, row, bool(by), by)
 
 
-def resolve_setting(ctx) -> Setting:
+def resolve_setting(ctx: TrainContext) -> Setting:
     """:func:`setting_for` of a method's context (``ctx.noise``; type only when it is None)."""
     noise = ctx.noise or NoiseSetting(ctx.noise_type, None, ctx.noise_type)
     return setting_for(ctx.hparams, ctx.dataset, ctx.num_classes, noise)
@@ -175,7 +175,7 @@ def run_flags(hp: Mapping[str, Any], noise: NoiseSetting, dataset: DatasetSpec) 
     return {MethodFlag.NOISE_TUNED} if tuned else set()
 
 
-def _check(hp, lam: float, tau: float, history: int) -> None:
+def _check(hp: Mapping[str, Any], lam: float, tau: float, history: int) -> None:
     """Usage errors for values the method cannot run with."""
     if lam < 0:
         raise UsageError(f"dividemix lambda_u must be ≥ 0, got {lam}")

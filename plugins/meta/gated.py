@@ -9,6 +9,7 @@ and the samplers, which step here (SGD lr δ, m 0.9, Nesterov: the official
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -87,7 +88,14 @@ class GatedLookAhead:
         )
         return metagrad.MetaGrad(g_theta, losses, lm.detach())
 
-    def _regularised(self, lm, r, fast, grads, grad_stats: bool) -> torch.Tensor:
+    def _regularised(
+        self,
+        lm: torch.Tensor,
+        r: torch.Tensor,
+        fast: Mapping[str, torch.Tensor],
+        grads: Mapping[str, torch.Tensor],
+        grad_stats: bool,
+    ) -> torch.Tensor:
         """``L_meta + λ_r·L_r`` on the gates and, when the weighting's targets reach the
         training gradient (``grad_stats``; not L2R's ε at 0), ``+ λ_g·L_g`` on the classifier."""
         hp, total = self.hp, lm

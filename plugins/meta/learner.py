@@ -9,7 +9,7 @@ weighting's business (:mod:`.weighting`), how it is computed the rule's (:mod:`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,9 @@ from nlbench_plugins.meta.weighting import (
     decay_groups,
 )
 
+if TYPE_CHECKING:
+    from nlbench_plugins.meta.mix import MixTask
+
 AnyWeighting: TypeAlias = MetaNetWeighting | PerturbationWeighting
 RuleFactory: TypeAlias = Callable[[TrainContext, nn.Module], Rule]
 
@@ -33,7 +36,9 @@ RuleFactory: TypeAlias = Callable[[TrainContext, nn.Module], Rule]
 def rule_for(hp: dict[str, Any], gated: bool = False) -> RuleFactory:
     """FaMUS's gated look-ahead when the method always samples layers (``gated``) or
     ``famus=true``; otherwise the rule of ``meta_grad``."""
-    return GatedLookAhead if gated or bool(hp["famus"]) else RULES[str(hp["meta_grad"])]
+    return cast(
+        RuleFactory, GatedLookAhead if gated or bool(hp["famus"]) else RULES[str(hp["meta_grad"])]
+    )
 
 
 class Learner:
@@ -86,7 +91,7 @@ class Learner:
         loss = self._actual_step((w.detach() * losses).sum())
         return {"loss": loss, "meta_loss": mg.meta_loss, **stat}
 
-    def mix_step(self, task) -> dict[str, torch.Tensor]:
+    def mix_step(self, task: MixTask) -> dict[str, torch.Tensor]:
         """One step of FaMUS's MixMatch variant (:mod:`nlbench_plugins.meta.mix`).
 
         As :meth:`step`, but the per-sample loss (the weighting's input) is the soft
@@ -107,7 +112,7 @@ class Learner:
             costs = task.costs(logits)
 
             def weigh(c: torch.Tensor) -> torch.Tensor:
-                return task.total(logits, c, wt.weights(c.detach()))
+                return cast(torch.Tensor, task.total(logits, c, wt.weights(c.detach())))
 
             s = MetaStep(None, None, task.meta_x, None, lr, reuse, weigh, costs, task.meta)
             mg = self.rule.meta_grads(self.model, s, wt)

@@ -10,7 +10,7 @@ networks' logits (``Method.predict``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -68,7 +68,8 @@ class MetaReweight(Method):
     @property
     def famus(self) -> bool:
         """Whether the meta-gradient samples layers (FaMUS's rule)."""
-        return next(iter(self.learners.values())).rule.samples_layers
+        samples: bool = next(iter(self.learners.values())).rule.samples_layers
+        return samples
 
     # -- the runner's contract -------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -78,7 +79,8 @@ class MetaReweight(Method):
         return [lr.opt for lr in self.learners.values()]
 
     def warming_up(self, epoch: int) -> bool:
-        return self.source.warming_up(epoch)
+        warm: bool = self.source.warming_up(epoch)
+        return warm
 
     def _draw_pools(self) -> int:
         """Per network a fresh noise-balanced pool of ``batches_per_epoch`` batches (Clothing1M);
@@ -131,12 +133,14 @@ class MetaReweight(Method):
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         learner = self.learners[batch.tag or self.nets[0]]
         if self._epoch_warm:
-            return learner.warmup_step(batch.x, batch.y)
+            return cast(dict[str, torch.Tensor], learner.warmup_step(batch.x, batch.y))
         if isinstance(batch, MixMetaBatch):
             assert self.mix is not None and batch.tag is not None
             peer = self.learners[self.mix.source.peer(batch.tag)].model
-            return learner.mix_step(self.mix.task(learner.model, peer, batch))
-        return learner.step(batch.x, batch.y)
+            return cast(
+                dict[str, torch.Tensor], learner.mix_step(self.mix.task(learner.model, peer, batch))
+            )
+        return cast(dict[str, torch.Tensor], learner.step(batch.x, batch.y))
 
     # -- state and record -------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

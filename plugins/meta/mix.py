@@ -25,6 +25,8 @@ only for CNWL red noise (``train_famus_redminiimage.py``, ``data_utils.py``), wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import cast
 
@@ -99,7 +101,7 @@ def refine_and_guess(
     y: torch.Tensor,
     w: torch.Tensor,
     num_classes: int,
-    autocast,
+    autocast: Callable[[], AbstractContextManager],
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(refined targets, co-guessed targets) of one pair of views, both sharpened.
 
@@ -135,7 +137,7 @@ def build_task(
     alpha: float,
     lambda_u: float,
     gen: torch.Generator,
-    autocast,
+    autocast: Callable[[], AbstractContextManager],
 ) -> MixTask:
     """Refine, guess and mix one step's batches (training net in train mode, peer in eval)."""
     net.train()

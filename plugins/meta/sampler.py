@@ -86,7 +86,7 @@ def hard_gumbel(logits: torch.Tensor, tau: float, gen: torch.Generator | None) -
     return hard - soft.detach() + soft
 
 
-def channel_sums(grad: torch.Tensor | None, channels: int, device) -> torch.Tensor:
+def channel_sums(grad: torch.Tensor | None, channels: int, device: torch.device) -> torch.Tensor:
     """Per-output-channel sum of a gradient, standardised ``(s − mean)/(std + 1e-9)`` (the
     official ``input_norm``); zeros when there is no gradient or a single channel. Half-precision
     gradients are summed in float32; float32 and float64 ones in their own dtype."""
@@ -117,7 +117,9 @@ class LayerSamplers(nn.Module):
                 last.bias.copy_(torch.tensor([0.0, prior]))
             self.nets.append(nn.Sequential(*body, last))
 
-    def forward(self, grads: dict[str, torch.Tensor | None], gen) -> torch.Tensor:
+    def forward(
+        self, grads: dict[str, torch.Tensor | None], gen: torch.Generator | None
+    ) -> torch.Tensor:
         """Gates r (L,) with value 0/1 and the soft sample's gradient (straight-through)."""
         device = next(self.parameters()).device
         logits = torch.stack(

@@ -13,10 +13,11 @@ A rule (:mod:`.rules`) differentiates the meta loss with respect to :attr:`targe
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.optim.optimizer import ParamsT
 
 from nlbench.api import TrainContext, UsageError
 from nlbench.api.algorithms import distributed, metagrad
@@ -34,7 +35,7 @@ class VNet(nn.Module):
         return torch.sigmoid(self.net(loss.reshape(-1, 1))).reshape(-1)
 
 
-def meta_optimizer(params, hp: dict[str, Any]) -> torch.optim.Optimizer:
+def meta_optimizer(params: ParamsT, hp: dict[str, Any]) -> torch.optim.Optimizer:
     """Adam(lr β, wd) as the stable MW-Net code, or SGD(β, m 0.9, Nesterov, wd) as FaMUS."""
     name = str(hp["meta_opt"])
     if name == "adam":
@@ -133,11 +134,12 @@ class MetaNetWeighting:
     def scores(self, losses: Callable[[], torch.Tensor]) -> torch.Tensor | None:
         """The meta-net's weight of each training loss (``losses()``: the scan's), as a clean
         score (detection AUC)."""
-        return self.vnet(losses()).float()
+        return cast(torch.Tensor, self.vnet(losses())).float()
 
     def take_curve(self) -> dict[str, Any]:
         """The meta-net's weight at this epoch's loss quantiles and a fixed grid (and reset)."""
-        return self.probe.take(self.vnet)
+        curve: dict[str, Any] = self.probe.take(self.vnet)
+        return curve
 
     def record_info(self) -> dict[str, Any]:
         hp = self.hp
