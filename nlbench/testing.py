@@ -105,7 +105,7 @@ def check_method_contract(
     return record
 
 
-def check_predict_and_state(name: str, out, **overrides: Any) -> None:
+def check_predict_and_state(name: str, out: str | os.PathLike[str], **overrides: Any) -> None:
     """``predict`` gives ``(N, classes)`` logits for a batch of the dataset's images (shapes
     from the run's context, so any dataset), and the state round-trips a ``weights_only`` load.
     """
@@ -223,7 +223,7 @@ def build_method(cfg: RunConfig) -> tuple[Method, TrainContext]:
     return _build(cfg, "cpu")
 
 
-def tiny_config(name: str, out, **overrides: Any) -> RunConfig:
+def tiny_config(name: str, out: str | os.PathLike[str], **overrides: Any) -> RunConfig:
     """The RunConfig of :func:`tiny_run` (digits unless ``dataset=``), for building by hand."""
     from nlbench.api import RunConfig
 
@@ -234,7 +234,7 @@ def tiny_config(name: str, out, **overrides: Any) -> RunConfig:
     return RunConfig(**{**fields, "device": "cpu", **TINY, **overrides})
 
 
-def _build_tiny(name: str, out, **overrides: Any) -> Method:
+def _build_tiny(name: str, out: str | os.PathLike[str], **overrides: Any) -> Method:
     return build_method(tiny_config(name, out, **overrides))[0]
 
 

@@ -61,7 +61,7 @@ def generalized_ce(hp: Any) -> LossFn:
     return lambda logits, labels: gce(logits, labels, q)
 
 
-def gce(logits, labels, q: float):
+def gce(logits: torch.Tensor, labels: torch.Tensor, q: float) -> torch.Tensor:
     """Per-sample ``(1 - p_y^q) / q``."""
     p_y = logits.softmax(1).gather(1, labels[:, None]).squeeze(1)
     return (1.0 - p_y.clamp_min(1e-12) ** q) / q
@@ -80,7 +80,7 @@ class WarmupGCE:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __call__(self, logits, labels):
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.epoch < self.ce_epochs:
             import torch.nn.functional as F
 

@@ -3,6 +3,8 @@ brute force and closed forms on tiny tensors, their flags and bad input."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -257,7 +259,7 @@ def test_the_oracle_variant_resumes_to_the_uninterrupted_run(tmp_path):
     and its T comes from the run's labels, so it gets its own SIGKILL-and-resume check."""
     from nlbench.testing import check_resume, one_thread, tiny_run
 
-    oracle = {"set": {"transition": "oracle"}}
+    oracle: dict[str, Any] = {"set": {"transition": "oracle"}}
     with one_thread():
         reference = tiny_run(tmp_path, "forward", **oracle)
         resumed = check_resume("forward", tmp_path, reference, **oracle)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import TypeGuard
 
 import pytest
 
@@ -109,7 +110,7 @@ BELOW_THE_RUNNER = (
 )
 
 
-def _imports_plugins(node: ast.AST) -> bool:
+def _imports_plugins(node: ast.AST) -> TypeGuard[ast.Import | ast.ImportFrom]:
     if isinstance(node, ast.Import):
         return any(a.name == "nlbench.host.plugins" for a in node.names)
     if isinstance(node, ast.ImportFrom) and not node.level:

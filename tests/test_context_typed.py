@@ -36,7 +36,8 @@ class _Lookup:
     """A ComponentLookup that records what it was asked."""
 
     def __init__(self, spec: Any = None) -> None:
-        self.spec, self.calls = spec, []
+        self.spec = spec
+        self.calls: list[tuple[str, str]] = []
 
     def get(self, kind: str, name: str) -> Any:
         self.calls.append((kind, name))
@@ -73,7 +74,7 @@ def test_a_context_without_a_seed_fails_instead_of_training_as_seed_0():
         with pytest.raises(TypeError, match="seed must be an int"):
             TrainContext(**_fields(seed=bad))
     with pytest.raises(TypeError, match="extras"):  # the old keyword is refused, loudly
-        TrainContext(**_fields(), extras={"seed": 3})
+        TrainContext(**_fields(), extras={"seed": 3})  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="device"):
         TrainContext(**_fields(device="cpu"))
 
@@ -109,7 +110,8 @@ def test_the_runners_context_carries_the_seed_the_host_and_the_counts(tmp_path):
     _, ctx, _ = build_method(prep, torch.device("cpu"), host)
     assert ctx.seed == 5 and ctx.components is host
     assert ctx.noise_transition == prep.noise["transition_matrix"]
-    assert sum(map(sum, ctx.noise_transition)) == 100
+    assert ctx.noise_transition is not None
+    assert sum(sum(row) for row in ctx.noise_transition) == 100
     with pytest.warns(DeprecationWarning):  # what build_context used to put in extras
         assert ctx.extras["meta_info"] == prep.data_info["meta_set"]
 

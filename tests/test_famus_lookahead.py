@@ -4,6 +4,8 @@ meta-gradient flows only through the selected layers, unsampled gates get gradie
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -184,7 +186,8 @@ def test_learner_sends_l_g_into_the_meta_net_and_steps_samplers_with_nesterov(tm
     from nlbench.testing import _build_tiny
     from nlbench_plugins.meta.rules import MetaStep
 
-    learner = next(iter(_build_tiny("famus", tmp_path).learners.values()))
+    method: Any = _build_tiny("famus", tmp_path)  # FAMUS's own attributes
+    learner = next(iter(method.learners.values()))
     rule = learner.rule
     group = rule.sopt.param_groups[0]
     assert group["momentum"] == 0.9 and group["nesterov"] and group["weight_decay"] == 0

@@ -7,6 +7,8 @@ only conv and linear weights); the quick and cpu profiles keep the suite's share
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -97,6 +99,7 @@ def test_l2r_learner_decays_the_scope_in_step_and_clean_cost(tmp_path, scope, ex
         overrides={"decay_scope": scope},
         **TINY,
     )
+    method: Any  # the plugin's own attributes are read below
     method, _ = build_method(cfg)
     learner = method.learners["net"]
     decayed = set(learner.weighting.decay)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import torch
@@ -133,7 +134,7 @@ def test_actual_step_moves_bn_stats_once_and_reuse_matches_fresh_forward(tmp_pat
     states = []
     for reuse in (True, False):
         torch.manual_seed(0)
-        method = _build_tiny("l2r", tmp_path)
+        method: Any = _build_tiny("l2r", tmp_path)  # L2R's own attributes
         method.hp["reuse_forward"] = reuse
         learner = method.learners["net"]
         torch.manual_seed(1)
@@ -257,6 +258,7 @@ def test_batches_per_epoch_draws_noise_balanced_pools(tmp_path):
         train_subset=500,
         overrides=overrides,
     )
+    method: Any  # FAMUS's own attributes
     method, ctx = build_method(cfg)
     plan = method.start_epoch(0, ctx.scan)
     assert plan.steps == 3 * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import types
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from nlbench.core.errors import UsageError
 from nlbench.core.run_facts import run_flags
 from nlbench.host import plugins
 
-DATASET = types.SimpleNamespace(name="d", num_classes=10)
+DATASET: Any = types.SimpleNamespace(name="d", num_classes=10)  # a DatasetSpec stand-in
 NOISE = NoiseSetting("sym", 0.4, "sym:0.4")
 
 
@@ -26,7 +27,7 @@ def test_a_flag_is_its_string():
 
 
 def test_plain_strings_are_converted():
-    spec = MethodSpec("m", "x", factory=object, flags=frozenset({"clean_meta", "two_net"}))
+    spec = MethodSpec("m", "x", factory=object, flags=frozenset({"clean_meta", "two_net"}))  # type: ignore[arg-type]
     assert spec.flags == {MethodFlag.CLEAN_META, MethodFlag.TWO_NET}
     assert all(type(f) is MethodFlag for f in spec.flags)
     assert MethodSpec("m", "x", object, flags="two_net").flags == {MethodFlag.TWO_NET}  # type: ignore[arg-type]
@@ -34,7 +35,7 @@ def test_plain_strings_are_converted():
 
 def test_an_unknown_flag_is_one_usage_error_naming_the_accepted_ones():
     with pytest.raises(UsageError) as info:
-        MethodSpec("m", "x", factory=object, flags=frozenset({"two_nets"}))
+        MethodSpec("m", "x", factory=object, flags=frozenset({"two_nets"}))  # type: ignore[arg-type]
     message = str(info.value)
     assert "\n" not in message and "'two_nets'" in message
     assert "clean_meta, two_net, noise_tuned, oracle_noise" in message
@@ -56,7 +57,7 @@ def test_per_run_flags_accept_strings_and_record_strings():
 def test_a_plugin_with_an_unknown_flag_breaks_only_itself():
     @hookimpl
     def register_methods(register):
-        register(MethodSpec("zz_flagged", "x", factory=object, flags=frozenset({"gpu"})))
+        register(MethodSpec("zz_flagged", "x", factory=object, flags=frozenset({"gpu"})))  # type: ignore[arg-type]
 
     plugins.reset()
     try:

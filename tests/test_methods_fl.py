@@ -140,6 +140,7 @@ def test_fl_scope_against_brute_force(tmp_path, scope):
     runs one FL per class of the noisy label (CRUST)."""
     run: dict[str, Any] = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
     cfg = RunConfig(method="fl_only", dataset="digits", overrides={"fl_scope": scope}, **run)
+    method: Any  # the plugin's own attributes are read below
     method, _ = build_method(cfg)
     gen = torch.Generator().manual_seed(0)
     vec = torch.randn(23, 3, generator=gen, dtype=torch.float64)
@@ -163,6 +164,7 @@ def test_records_count_groups_split_groups_and_parts(tmp_path):
     """Per class: one group per class; only groups above fl_partition are cut into parts."""
     run: dict[str, Any] = {"out": str(tmp_path), "device": "cpu", "train_subset": 300}
     cfg = RunConfig(method="fl_only", dataset="digits", overrides={"fl_partition": 5}, **run)
+    method: Any  # the plugin's own attributes are read below
     method, _ = build_method(cfg)
     labels = torch.tensor([0] * 4 + [1] * 12 + [2] * 5)
     vec = torch.randn(len(labels), 3, generator=torch.Generator().manual_seed(0))
@@ -195,6 +197,7 @@ def test_selection_survives_a_checkpoint(tmp_path):
     fresh = _build_tiny("fl_weighted", Path(tmp_path) / "again")
     fresh.load_extra_state(torch.load(buf, weights_only=True))
     again = fresh.start_epoch(1, lambda: pytest.fail("a kept selection must not rescan"))
+    assert again is not None and again.indices is not None and again.weights is not None
     assert torch.equal(again.indices, plan.indices) and torch.equal(again.weights, plan.weights)
 
 

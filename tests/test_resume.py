@@ -171,6 +171,7 @@ def test_old_checkpoints_of_dividemix_still_load(tmp_path):
 
     tiny: dict[str, Any] = {"device": "cpu", "epochs": 2, "train_subset": 300}
     cfg = RunConfig(method="dividemix", dataset="digits", noise="0.4", out=str(tmp_path), **tiny)
+    method: Any  # the plugin's own attributes are read below
     method, _ = build_method(cfg)
     split = {"labeled": torch.arange(3), "weight": torch.ones(3), "unlabeled": torch.arange(3, 6)}
     history = {"net1": [torch.ones(2)], "net2": []}

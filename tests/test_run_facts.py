@@ -136,7 +136,7 @@ class CoteachingPlugin:
             description="ERM with a forget rate knob",
             factory=SingleNetMethod,
             default_hparams={"tau": 0.2},
-            flags=frozenset({"two_net"}),
+            flags=frozenset({"two_net"}),  # type: ignore[arg-type]
             flags_for=coteaching_flags,
         )
         register(spec)
@@ -160,7 +160,10 @@ def test_third_party_flags_follow_the_run(tmp_path, third_party, tau, flags):
 
 def test_static_flags_keep_working():
     spec = MethodSpec(
-        name="m", description="", factory=SingleNetMethod, flags=frozenset({"clean_meta"})
+        name="m",
+        description="",
+        factory=SingleNetMethod,
+        flags=frozenset({"clean_meta"}),  # type: ignore[arg-type]
     )
     noise = NoiseSetting("sym", 0.4, "sym:0.4")
     dataset: Any = SimpleNamespace(name="d", num_classes=10)  # the two fields run_flags reads

@@ -46,7 +46,7 @@ def test_kit_imports_only_the_public_api():
 
 def test_kit_imports_torch_and_the_api_only_inside_functions():
     tree = ast.parse(KIT.read_text(encoding="utf-8"))
-    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    top: list[ast.stmt] = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     eager = {name for name, _ in _imports(ast.Module(body=top, type_ignores=[]))}
     assert "torch" not in eager and "nlbench.api" not in eager, eager
 

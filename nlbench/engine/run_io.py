@@ -71,7 +71,8 @@ class RunFiles:
         """The method's facts now (``record["method_facts"]``), each declared by its spec."""
         method, spec = self.state.method, self.state.prep.method_spec
         assert method is not None
-        return jsonable(checked_facts(method, spec.name, spec.facts))
+        facts: dict[str, Any] = jsonable(checked_facts(method, spec.name, spec.facts))
+        return facts
 
     def _facts_if_any(self) -> dict[str, Any]:
         """:meth:`facts` for a failed or interrupted record: none when they cannot be had."""
