@@ -363,9 +363,8 @@ def build_loss(ctx: TrainContext) -> Callable[[torch.Tensor, torch.Tensor], torc
     name = ctx.hparams.get("loss")
     if not name or name == "ce":
         return lambda logits, labels: F.cross_entropy(logits, labels, reduction="none")
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    loss = ctx.components.get("losses", str(name)).factory(ctx.hparams)
-    return loss
+    spec = ctx.components.get("losses", str(name))
+    return cast(Callable[[torch.Tensor, torch.Tensor], torch.Tensor], spec.factory(ctx.hparams))
 
 
 class SingleNetMethod(Method):
