@@ -7,6 +7,7 @@ traceback.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import pkgutil
 import sys
@@ -14,7 +15,9 @@ from typing import NoReturn
 
 import click
 
+from nlbench import commands
 from nlbench.commands import FAILURE as _failure
+from nlbench.core.atomic import os_error
 from nlbench.core.errors import NlbenchError
 from nlbench.core.version import __version__
 
@@ -47,8 +50,6 @@ def cli(verbose: int) -> None:
 
 
 def _add_commands() -> None:
-    from nlbench import commands
-
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):
             importlib.import_module(f"nlbench.commands.{mod.name}").register(cli)
@@ -61,7 +62,7 @@ def _plugin_commands() -> None:
     """Let plugins add commands (register_commands hook); a broken plugin never blocks the CLI."""
     cli.plugins_loaded = True
     try:
-        from nlbench.host.plugins import get_host
+        from nlbench.host.plugins import get_host  # lazy: only for a name not built in
 
         get_host().pm.hook.register_commands(cli=cli)
     except NlbenchError as exc:
@@ -96,8 +97,6 @@ _BUG_HINT = "run the same command without --json to see the traceback"
 
 
 def _json_error(error: str, hint: str | None, code: object) -> None:
-    import json
-
     _failure["printed"] = "yes"
     payload = {"error": error, "hint": hint, "exit_code": code if isinstance(code, int) else 1}
     click.echo(json.dumps(payload, sort_keys=True))
@@ -130,8 +129,6 @@ def _main(args: list[str]) -> None:
     except NlbenchError as exc:
         _fail(" ".join(str(exc).split()), exc.exit_code, getattr(exc, "hint", None), args)
     except (OSError, UnicodeDecodeError) as exc:  # what no command caught: still one line
-        from nlbench.core.atomic import os_error
-
         error = os_error(exc) if isinstance(exc, OSError) else NlbenchError(f"not UTF-8: {exc}")
         code = 2 if isinstance(exc, UnicodeDecodeError) else error.exit_code
         _fail(" ".join(str(error).split()), code, None, args)

@@ -20,12 +20,15 @@ collecting tests there must not pay for torch.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import signal
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pytest
@@ -50,6 +53,7 @@ def tiny_run(
 ) -> dict[str, Any]:
     """Run ``method`` for 2 epochs on 300 digits samples (``dataset=`` another); return the
     record."""
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import run
 
     config = {
@@ -85,9 +89,7 @@ def check_method_contract(
     the uninterrupted run's per-epoch metrics and method facts (:func:`check_resume`). Runs
     use one torch thread so the forked run computes exactly as this process does.
     """
-    import tempfile
-    from pathlib import Path
-
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import MethodFlag, get_spec
 
     spec = get_spec("methods", name)
@@ -109,9 +111,7 @@ def check_predict_and_state(name: str, out: str | os.PathLike[str], **overrides:
     """``predict`` gives ``(N, classes)`` logits for a batch of the dataset's images (shapes
     from the run's context, so any dataset), and the state round-trips a ``weights_only`` load.
     """
-    import io
-
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     method, ctx = build_method(tiny_config(name, out, **overrides))
     x = torch.zeros(4, ctx.in_chans, ctx.image_size, ctx.image_size, device=ctx.device)
@@ -127,6 +127,7 @@ def check_predict_and_state(name: str, out: str | os.PathLike[str], **overrides:
 
 def comparable_epochs(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per-epoch metrics without the timing fields."""
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import TIMING_METRICS
 
     return [{k: v for k, v in e.items() if k not in TIMING_METRICS} for e in epochs]
@@ -144,8 +145,7 @@ def check_resume(
     default: after the first step of the second epoch), resume it here and check its epochs
     and method facts equal ``reference``'s (the uninterrupted run of the same config). Returns
     the record."""
-    from pathlib import Path
-
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import KILL_AT_ENV, read_record
 
     if not hasattr(os, "fork"):  # pragma: no cover - Windows
@@ -203,7 +203,7 @@ def _run_killed(fn: Callable[[], object], env: str, kill_at: str, timeout: float
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """One torch thread: a process forked after multi-threaded OpenMP work can hang."""
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -218,6 +218,7 @@ def build_method(cfg: RunConfig) -> tuple[Method, TrainContext]:
     method). Returns ``(method, ctx)``; ``ctx.scan()`` runs the runner's own no-augmentation
     scan, and ``ctx`` has the dataset's ``num_classes``, ``in_chans`` and ``image_size``.
     """
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import build_method as _build
 
     return _build(cfg, "cpu")
@@ -225,6 +226,7 @@ def build_method(cfg: RunConfig) -> tuple[Method, TrainContext]:
 
 def tiny_config(name: str, out: str | os.PathLike[str], **overrides: Any) -> RunConfig:
     """The RunConfig of :func:`tiny_run` (digits unless ``dataset=``), for building by hand."""
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import RunConfig
 
     fields = {"method": name, "dataset": "digits", "noise": "0.4", "out": str(out)}
@@ -252,6 +254,7 @@ def check_bad_hparams(
     checks that loss's own settings (``q``), as ``selector``/``reweighter`` do a component's.
     A key the run does not accept at all fails the check: its "unknown key" error proves nothing.
     """
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import RunConfig, UsageError, resolve_config
 
     fixed = dict(settings or {})
@@ -279,7 +282,7 @@ def __getattr__(name: str) -> Any:
     """``TIMING_FIELDS`` (the per-epoch fields that differ between any two runs), read from
     :mod:`nlbench.api` on first use so that loading this pytest plugin imports no torch."""
     if name == "TIMING_FIELDS":
-        from nlbench.api import TIMING_METRICS
+        from nlbench.api import TIMING_METRICS  # lazy: resolved on first use (PEP 562)
 
         return TIMING_METRICS
     raise AttributeError(f"module 'nlbench.testing' has no attribute {name!r}")

@@ -130,3 +130,40 @@ def test_no_global_host_below_the_runner(module):
     path = Path(importlib.import_module(module).__file__ or "")
     found = [n.lineno for n in ast.walk(ast.parse(path.read_text())) if _imports_plugins(n)]
     assert not found, f"{module} imports nlbench.host.plugins at line(s) {found}"
+
+
+def _function_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Imports inside a def or class body (module-level ``if``/``try`` blocks are top level)."""
+    top: set[int] = set()
+    for node in tree.body:
+        nodes = ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]
+        top.update(id(n) for n in nodes)
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in top
+    ]
+
+
+def test_function_level_imports_say_why_they_are_lazy():
+    """With no import cycle left, an import inside a function is there only to keep something
+    heavy (torch, numpy, an optional dependency) out of a module's import, mostly the CLI's
+    start-up; it says so in a ``# lazy: ...`` comment on its line or just above its block."""
+    missing = []
+    for path in sorted((ROOT / "nlbench").rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for node in _function_level_imports(ast.parse("\n".join(lines))):
+            i = node.lineno - 1
+            while i >= 0:
+                line = lines[i].strip()
+                if "# lazy" in line:
+                    break
+                if i < node.lineno - 1 and line and not line.startswith(("#", "import ", "from ")):
+                    i = -1
+                    break
+                i -= 1
+            if i < 0:
+                missing.append(f"{_rel(path)}:{node.lineno} {lines[node.lineno - 1].strip()}")
+    assert not missing, "function-level imports without a '# lazy: why' comment:\n" + "\n".join(
+        missing
+    )

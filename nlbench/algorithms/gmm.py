@@ -38,6 +38,7 @@ def clean_probability(
     Returns:
         float32 tensor (N,) on the device of ``losses``.
     """
+    # lazy: keeps sklearn out of this module's import (CLI start-up)
     from sklearn.mixture import GaussianMixture
 
     x = normalise_losses(losses.float()) if normalise else losses.float()

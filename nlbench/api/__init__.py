@@ -62,8 +62,10 @@ from nlbench.core.specs import (
     ReweighterSpec,
     SelectorSpec,
 )
+from nlbench.engine.context import build_method as _build_method
 from nlbench.engine.faults import ENV as KILL_AT_ENV
-from nlbench.engine.prepare import default_data_root
+from nlbench.engine.preflight import run_identity
+from nlbench.engine.prepare import default_data_root, prepare
 from nlbench.host.plugins import get_host
 from nlbench.sweep.plan import Job, run_job, threads_per_job
 from nlbench.training.components import ComposedMethod, Selection, check_choice, composed_hparams
@@ -93,6 +95,7 @@ from nlbench.training.model_contract import (
     check_options,
     on_meta_device,
 )
+from nlbench.training.models import build_model as _build_model
 from nlbench.training.noise import (
     NoiseContext,
     NoiseResult,
@@ -142,6 +145,7 @@ def run(**kwargs: Any) -> dict[str, Any]:
     Keyword arguments are :class:`nlbench.core.config.RunConfig` fields; ``set={"lr": 0.05}``
     overrides hyper-parameters like ``--set``.
     """
+    # lazy: keeps filelock out of this module's import (CLI start-up)
     from nlbench.engine.runner import run as _run
 
     return _run(**kwargs)
@@ -160,9 +164,9 @@ def build_model(
     name: str, num_classes: int = 10, in_chans: int = 3, image_size: int = 32, **kwargs: Any
 ) -> torch.nn.Module:
     """Instantiate a registered model (``timm:<arch>`` works too)."""
-    from nlbench.training.models import build_model as _build
-
-    return _build(get_host().registry("models"), name, num_classes, in_chans, image_size, **kwargs)
+    return _build_model(
+        get_host().registry("models"), name, num_classes, in_chans, image_size, **kwargs
+    )
 
 
 def get_spec(kind: str, name: str) -> Any:
@@ -175,8 +179,6 @@ def resolve_config(cfg: RunConfig) -> dict[str, Any]:
     """What a run of ``cfg`` records as its ``config`` (names, noise, every hyper-parameter,
     seeds), resolved as the runner does but without loading data: a bad name or ``--set``
     value raises the UsageError the CLI prints."""
-    from nlbench.engine.preflight import run_identity
-
     return dict(run_identity(cfg, get_host()).identity)
 
 
@@ -184,11 +186,8 @@ def build_method(cfg: RunConfig, device: str | torch.device = "cpu") -> tuple[Me
     """A method built as the runner builds it for ``cfg`` (data loaded, labels noised), with its
     :class:`TrainContext`; ``ctx.scan()`` runs the runner's own no-augmentation scan. For unit
     tests of one method (:mod:`nlbench.testing`)."""
-    from nlbench.engine.context import build_method as _build
-    from nlbench.engine.prepare import prepare
-
     host = get_host()
-    method, ctx, _ = _build(prepare(cfg, host), torch.device(device), host)
+    method, ctx, _ = _build_method(prepare(cfg, host), torch.device(device), host)
     return method, ctx
 
 

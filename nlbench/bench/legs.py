@@ -20,6 +20,8 @@ from nlbench.core.hparam_types import defaults
 from nlbench.core.hparams import BASE_HPARAMS, eval_batch_size, resolve_hparams, use_channels_last
 from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
 from nlbench.core.specs import MethodFlag
+from nlbench.engine.context import ScanCache, scan_train_set
+from nlbench.engine.epoch_loop import EpochTrainer
 from nlbench.training.data import DatasetData, DeviceImages, ImageSet, TrainSet
 from nlbench.training.method import MetaSet, Method, TrainContext, tell_epoch
 from nlbench.training.models import build_model
@@ -181,9 +183,6 @@ def build_loop(
     name: str, s: BenchSettings, data: DatasetData, device: torch.device, host: Any
 ) -> MethodLoop:
     """Build method ``name`` through its ``MethodSpec.factory`` on the synthetic set."""
-    from nlbench.engine.context import ScanCache, scan_train_set
-    from nlbench.engine.epoch_loop import EpochTrainer
-
     hp = bench_hparams(name, s, host)
     cache = ScanCache()  # compute is set once the method exists
     ctx = bench_context(hp, s, data, device, host, cache)

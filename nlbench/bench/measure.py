@@ -29,7 +29,10 @@ from nlbench.bench.legs import (
     build_loop,
     synthetic_dataset,
 )
+from nlbench.core.envinfo import device_name
 from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
+from nlbench.engine.prepare import resolve_device
+from nlbench.host.plugins import get_host
 from nlbench.training.data import DatasetData
 
 log = logging.getLogger(__name__)
@@ -86,9 +89,6 @@ def run_bench(s: BenchSettings, host: Any = None) -> dict[str, Any]:
     ratios{method: ratio}``, plus ``errors{method: message}`` for methods that could not be
     built or run on the synthetic set, and the settings and raw medians.
     """
-    from nlbench.engine.prepare import resolve_device
-    from nlbench.host.plugins import get_host
-
     s.validate()
     host = host or get_host()
     device = resolve_device(s.device)
@@ -170,8 +170,6 @@ def _report(
     errors: dict[str, str],
     legs: dict[str, Any],
 ) -> dict[str, Any]:
-    from nlbench.core.envinfo import device_name
-
     med = {k: statistics.median(v) for k, v in times.items()}
     n = len(data.train)
     start = {

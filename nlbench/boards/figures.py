@@ -40,7 +40,7 @@ def available() -> bool:
 
 
 def version() -> str:
-    import matplotlib
+    import matplotlib  # lazy: optional dependency, imported only when used
 
     return matplotlib.__version__
 
@@ -94,9 +94,11 @@ def _escape(text: str) -> str:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    import matplotlib
+    import matplotlib  # lazy: optional dependency, imported only when used
+
+    # lazy: optional dependency, imported only when used
     from matplotlib.colors import ListedColormap
-    from matplotlib.rcsetup import cycler
+    from matplotlib.rcsetup import cycler  # lazy: optional dependency, imported only when used
 
     tab10 = matplotlib.colormaps["tab10"]
     assert isinstance(tab10, ListedColormap)  # a fixed list of colours, not a gradient
@@ -121,7 +123,7 @@ def _svg(fig: Any, digest: str, tight: bool = False) -> str:
 
 def figure_svg(title: str, panels: list[Panel], xlabel: str = "epoch") -> str:
     """One row of panels; per series the mean over seeds as a line, min–max as a band."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: optional dependency, imported only when used
 
     digest = data_hash("curves", [title, panels, xlabel])
     with _style():
@@ -152,7 +154,7 @@ def rank_svg(
     """A critical-difference diagram (Demšar 2006, Fig. 1): average ranks on an axis from 1
     (best, left) to k, the better half labelled on the left, the rest on the right, the CD as a
     scale bar above, and a thick bar under each run of methods less than CD apart."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: optional dependency, imported only when used
 
     k, half = len(labels), (len(labels) + 1) // 2
     digest = data_hash("ranks", [title, list(labels), list(ranks), cd, bars])

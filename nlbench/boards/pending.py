@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 from nlbench.boards.records import study_name
 from nlbench.boards.render import pipe_table
+from nlbench.core.errors import NlbenchError
+from nlbench.sweep.plan import grid_from_mapping, load_toml
 
 # RunConfig fields a sweep cell is matched on (None in the sweep: any value)
 _MATCHED = ("method", "dataset", "noise", "profile", "seed", "noise_seed", "train_subset", "model")
@@ -47,9 +50,6 @@ def _cells(path: Path) -> list[tuple[Any, dict[str, Any]]] | None:
 
 @functools.lru_cache(maxsize=256)
 def _cells_of(path: Path, mtime_ns: int, size: int) -> list[tuple[Any, dict[str, Any]]] | None:
-    from nlbench.core.errors import NlbenchError
-    from nlbench.sweep.plan import grid_from_mapping, load_toml
-
     try:
         grid = grid_from_mapping(load_toml(path), f"sweep file {path}")
     except NlbenchError:
@@ -129,7 +129,6 @@ def sweeps_for(
     match ``select`` (``{key: JSON value}``): the commands that would measure a claim's cell."""
     if sweeps is None or not sweeps.is_dir():
         return []
-    import json
 
     return [
         name

@@ -23,6 +23,8 @@ from nlbench.core.config import canonical_json, comparable_hparams, parse_noise
 from nlbench.core.errors import NlbenchError, UsageError
 from nlbench.core.record import read_record
 from nlbench.core.registry import NAME_RE, NAME_SHOWN
+from nlbench.engine.preflight import static_or_none
+from nlbench.host.static_specs import Undecidable
 
 RUN_ID_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+)+$")
 STUDY_PREFIX = "studies-"  # results/studies-<name>/ feed leaderboards/studies/<name>.md
@@ -69,9 +71,6 @@ def one_line(text: str, limit: int = 300) -> str:
 def current_noise_versions() -> dict[str, int]:
     """Each registered noise model's version (``NoiseModelSpec.version``), from the static cache;
     empty when the plugins cannot be described without loading them."""
-    from nlbench.engine.preflight import static_or_none
-    from nlbench.host.static_specs import Undecidable
-
     host = static_or_none()
     if host is None:
         return {}

@@ -117,6 +117,7 @@ def check_report_record(record: dict[str, Any], where: str) -> None:
 
 def _canvas() -> tuple[type[Figure], type[FigureCanvasAgg]]:
     try:
+        # lazy: matplotlib is an optional dependency (nlbench[report])
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:

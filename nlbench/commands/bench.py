@@ -40,7 +40,10 @@ def register(cli: click.Group) -> None:
         same model on the same data; each method's ratio is its epoch time over ERM's
         (selection and GMM work included). All legs run interleaved in one process.
         """
+        # lazy: keeps numpy, torch out of this module's import (CLI start-up)
         from nlbench.bench.legs import BenchSettings
+
+        # lazy: keeps numpy, torch out of this module's import (CLI start-up)
         from nlbench.bench.measure import run_bench
 
         names = tuple(n.strip() for m in methods for n in m.split(",") if n.strip()) or None
@@ -52,8 +55,10 @@ def register(cli: click.Group) -> None:
 
 
 def _print(result: dict) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     st = result["settings"]

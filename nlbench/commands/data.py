@@ -5,9 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
+from nlbench.core.download import showing_stages
+from nlbench.engine.preflight import check_data, default_data_root, static_or_none
+from nlbench.host.static_specs import Undecidable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,12 +43,9 @@ def register(cli: click.Group) -> None:
         where to get them. Clothing1M has no public download: request it from its authors,
         unpack it under ROOT/clothing1m, and this command checks every file and image.
         """
-        from pathlib import Path
-
-        from nlbench.engine.preflight import default_data_root
-
         where = Path(root) if root else default_data_root()
         _check(dataset, where, offline)  # an unknown name or surely missing files: at once
+        # lazy: keeps numpy, torch out of this module's import (CLI start-up)
         from nlbench.engine.dataprep import prepare_dataset
 
         with _stages(as_json):
@@ -56,9 +58,6 @@ def register(cli: click.Group) -> None:
 
 def _check(dataset: str, root: Path, offline: bool) -> None:
     """The dataset's name and files, from the static cache (no torch)."""
-    from nlbench.engine.preflight import check_data, static_or_none
-    from nlbench.host.static_specs import Undecidable
-
     host = static_or_none()
     if host is None:
         return
@@ -74,8 +73,8 @@ def _stages(as_json: bool) -> Iterator[None]:
     """On a terminal, a spinner naming the step the load is at (downloading, extracting,
     checksums; downloads also show their own byte counts). A log or ``--json`` gets nothing
     but the result, or one error line."""
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import err_console
-    from nlbench.core.download import showing_stages
 
     if as_json or not err_console.is_terminal:
         yield
@@ -85,8 +84,10 @@ def _stages(as_json: bool) -> Iterator[None]:
 
 
 def _print(result: Prepared) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.splits.items())

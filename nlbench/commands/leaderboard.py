@@ -19,6 +19,7 @@ NO_FIGURES = (
 
 def _check(boards: dict[str, str], out: Path, figures: bool) -> None:
     """Exit 1 naming every stale file (CI runs this against the committed results)."""
+    # lazy: keeps numpy, pandas, scipy out of this module's import (CLI start-up)
     from nlbench.boards.leaderboard import other_version_figures, stale
 
     for name in other_version_figures(boards, out, figures):
@@ -33,6 +34,7 @@ def _check(boards: dict[str, str], out: Path, figures: bool) -> None:
 
 
 def _write(boards: dict[str, str], out: Path, n_records: int, figures: bool) -> None:
+    # lazy: keeps numpy, pandas, scipy out of this module's import (CLI start-up)
     from nlbench.boards.leaderboard import write
 
     written = write(boards, out, figures)
@@ -64,6 +66,7 @@ def register(cli: click.Group) -> None:
     def leaderboard_cmd(results: str, out: str, check: bool, strict: bool) -> None:
         """Build leaderboards/<dataset>-<profile>.md, figures, claims.md and studies/ from
         the run records under RESULTS (results/studies-<name>/ feed studies/<name>.md)."""
+        # lazy: keeps numpy, pandas, scipy out of this module's import (CLI start-up)
         from nlbench.boards.leaderboard import build_all
 
         built, collected = build_all(Path(results), strict, sweeps=Path(out) / "sweeps")

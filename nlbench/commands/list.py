@@ -8,19 +8,17 @@ from typing import Any
 import click
 
 from nlbench.core.registry import KINDS
+from nlbench.host.plugins import get_host
+from nlbench.host.static_cache import cached
 
 
 def listing(kinds: list[str]) -> dict[str, Any]:
     """Registered names of ``kinds`` with provenance, and broken plugins (cached: no torch)."""
-    from nlbench.host.static_cache import cached
-
     full = cached("list", lambda: _listing(list(KINDS)))
     return {**{k: full.get(k, []) for k in kinds}, "broken": full["broken"]}
 
 
 def _listing(kinds: list[str]) -> dict[str, Any]:
-    from nlbench.host.plugins import get_host
-
     host = get_host()
     out: dict[str, Any] = {}
     for kind in kinds:
@@ -41,8 +39,9 @@ def _listing(kinds: list[str]) -> dict[str, Any]:
 
 def _extra(kind: str, spec: Any) -> dict[str, Any]:
     if kind == "models":
-        import torch
+        import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
+        # lazy: keeps numpy, torch out of this module's import (CLI start-up)
         from nlbench.training.models import count_params
 
         try:
@@ -71,8 +70,10 @@ def register(cli: click.Group) -> None:
         if as_json:
             click.echo(json.dumps(data, indent=1, sort_keys=True))
             return
+        # lazy: keeps rich out of this module's import (CLI start-up)
         from rich.table import Table
 
+        # lazy: keeps rich out of this module's import (CLI start-up)
         from nlbench.core.console import console
 
         for k, rows in data.items():

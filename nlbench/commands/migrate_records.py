@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+from nlbench.engine.migrate import migrate_records
+from nlbench.host.plugins import get_host
+
 
 def register(cli: click.Group) -> None:
     @cli.command("migrate-records")
@@ -18,9 +21,6 @@ def register(cli: click.Group) -> None:
         Run it on results/ after records from an older nlbench land or a declared hparam
         default changes; exit 1 if any record could not be moved.
         """
-        from nlbench.engine.migrate import migrate_records
-        from nlbench.host.plugins import get_host
-
         moves = migrate_records(Path(root), get_host(), dry_run)
         for m in moves:
             if m.action == "renamed":

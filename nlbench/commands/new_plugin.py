@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from nlbench.commands.list import listing
 from nlbench.core.errors import UsageError
 from nlbench.core.registry import NAME_RE, NAME_SHOWN
 
@@ -42,7 +43,6 @@ def check_name(name: str) -> None:
             f"--name {name!r}: names must match {NAME_SHOWN}, at most {NAME_MAX} characters "
             "(e.g. my_method)"
         )
-    from nlbench.commands.list import listing
 
     taken = listing([kind for kind, _ in REGISTERS])
     for kind, pattern in REGISTERS:

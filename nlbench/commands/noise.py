@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nlbench.core.config import parse_noise
+from nlbench.core.download import loading
+from nlbench.engine.preflight import check_noise, default_data_root
+from nlbench.host.plugins import get_host
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -16,13 +21,12 @@ FULL_MATRIX_MAX = 20  # more classes than this: a per-class summary instead of t
 
 def noise_summary(dataset: str, noise: str, noise_seed: int, data_root: str | None) -> dict:
     """The record's ``noise`` block for (dataset, noise, noise_seed), as a full-set run draws it."""
-    import numpy as np
+    import numpy as np  # lazy: keeps numpy out of this module's import (CLI start-up)
 
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import make_noisy_labels
-    from nlbench.core.config import parse_noise
-    from nlbench.core.download import loading
-    from nlbench.engine.preflight import default_data_root
-    from nlbench.host.plugins import get_host
+
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.training.noise import noise_report
 
     host = get_host()
@@ -46,8 +50,6 @@ def register(cli: click.Group) -> None:
         dataset: str, noise: str, noise_seed: int, data_root: str | None, as_json: bool
     ) -> None:
         """Realized noise rate and transition matrix of a noise spec on a dataset's train set."""
-        from nlbench.engine.preflight import check_noise
-
         check_noise(dataset, noise, data_root)  # bad input answers here, before torch loads
         report = noise_summary(dataset, noise, noise_seed, data_root)
         if as_json:
@@ -57,8 +59,10 @@ def register(cli: click.Group) -> None:
 
 
 def _print(dataset: str, report: dict[str, Any]) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     spec = report["type"] if report["arg"] is None else f"{report['type']}:{report['arg']}"
@@ -83,6 +87,7 @@ def _print(dataset: str, report: dict[str, Any]) -> None:
 
 def _per_class(matrix: list[list[int]]) -> Table:
     """One row per clean class: count, flip rate and the most frequent wrong label."""
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
     table = Table(title="per clean class", title_justify="left")

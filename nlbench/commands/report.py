@@ -18,6 +18,7 @@ def register(cli: click.Group) -> None:
     )
     def report_cmd(run_dir: str, out: str | None) -> None:
         """Plot test accuracy, noisy_fit and selection precision; write report.md."""
+        # lazy: keeps numpy, pandas, scipy out of this module's import (CLI start-up)
         from nlbench.boards.report import report
 
         path = report(Path(run_dir), Path(out) if out else None)

@@ -22,7 +22,9 @@ import click
 
 from nlbench.core.config import RunConfig
 from nlbench.core.errors import NlbenchError, UsageError
-from nlbench.core.record import REPRODUCIBLE_METRICS
+from nlbench.core.identity import changed_inputs
+from nlbench.core.record import REPRODUCIBLE_METRICS, read_record
+from nlbench.host.plugins import get_host
 
 COMPARED = REPRODUCIBLE_METRICS  # per-epoch metrics that must reproduce (timings never do)
 
@@ -69,8 +71,6 @@ def check_record(record: Any, where: str) -> None:
 
 def read_rerun_record(path: Path) -> dict[str, Any]:
     """The record at ``path``, checked for what a rerun needs (usage errors, exit 2)."""
-    from nlbench.core.record import read_record
-
     try:
         record = read_record(path)
     except RecursionError:
@@ -113,7 +113,7 @@ def use_record_threads(record: dict[str, Any]) -> int | None:
     """Run with the record's thread count, as ``torch.set_num_threads`` (None: left as is)."""
     threads = record_threads(record)
     if threads is not None:
-        import torch
+        import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
         torch.set_num_threads(threads)
     return threads
@@ -180,8 +180,6 @@ def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
 def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Say whether the run_id reproduced; if not, why: a custom ``--run-id``, an input file
     whose contents changed, or the resolved hparams that are new or changed."""
-    from nlbench.core.identity import changed_inputs
-
     if new["run_id"] == old["run_id"]:
         return "run_id matches"
     a, b = old["config"]["hparams"], new["config"]["hparams"]
@@ -227,9 +225,11 @@ def register(cli: click.Group) -> None:
     def rerun_cmd(record_path: str, out: str | None, device: str, atol: float) -> None:
         """Re-run RECORD_PATH's config into a fresh directory; exit 1 if the metrics (or the
         method's declared facts) differ."""
+        # lazy: keeps numpy, torch out of this module's import (CLI start-up)
         from nlbench.engine.prepare import run_identity
+
+        # lazy: keeps filelock, numpy, torch out of this module's import (CLI start-up)
         from nlbench.engine.runner import Runner
-        from nlbench.host.plugins import get_host
 
         old = read_rerun_record(Path(record_path))
         cfg = config_from_record(old, out or "", device)

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import click
 
 from nlbench.core.config import RunConfig, parse_set
+from nlbench.core.record import dumps
+from nlbench.engine.preflight import check_run
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,12 +98,12 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
     def run_cmd(quiet: bool, as_json: bool, **kw: Any) -> None:
         """Train one method on one noisy dataset; write DIR/<run_id>/run.json."""
-        from nlbench.engine.preflight import check_run
-
         cfg = config_from_options(**kw)
         check_run(cfg)  # bad input answers here, before torch loads
+        # lazy: keeps rich out of this module's import (CLI start-up)
         from nlbench.core.console import RichProgress, console, summary_table
-        from nlbench.core.record import dumps
+
+        # lazy: keeps filelock, numpy, torch out of this module's import (CLI start-up)
         from nlbench.engine.runner import Runner
 
         progress = RichProgress(quiet=quiet or as_json)

@@ -12,14 +12,14 @@ import click
 
 from nlbench.core.config import RunConfig
 from nlbench.core.errors import UsageError
+from nlbench.core.hparam_types import defaults
+from nlbench.core.hparams import describe_hparams, resolve_hparams
+from nlbench.host.plugins import get_host
+from nlbench.host.static_cache import cached
 
 
 def method_table(name: str) -> dict[str, Any]:
     """Resolved hparams of a method for every (profile, dataset) the datasets define."""
-    from nlbench.core.hparam_types import defaults
-    from nlbench.core.hparams import describe_hparams, resolve_hparams
-    from nlbench.host.plugins import get_host
-
     host = get_host()
     mspec = host.get("methods", name)
     profiles: dict[str, dict[str, Any]] = {}
@@ -59,8 +59,6 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def show_method(name: str, as_json: bool) -> None:
         """Hyper-parameters per profile and dataset, default model, flags and citation."""
-        from nlbench.host.static_cache import cached
-
         info = cached(f"show-method-{name}", lambda: method_table(name))
         if as_json:
             click.echo(json.dumps(info, indent=1, sort_keys=True, default=str))
@@ -71,8 +69,10 @@ def register(cli: click.Group) -> None:
 
 
 def _print(info: dict[str, Any]) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     console.print(f"[bold]{info['name']}[/]: {info['description']}")
@@ -108,8 +108,10 @@ def print_deviations(deviations: list[dict[str, str]]) -> None:
 
     Runs record the ones whose option they leave non-official (``method_info["deviations"]``).
     """
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     title = "differences from the official code"
@@ -139,10 +141,6 @@ COMPONENT_KINDS = {
 
 def component_info(kind: str, name: str) -> dict[str, Any]:
     """A registered component's plain facts: every spec field that is data, not code."""
-    import dataclasses
-
-    from nlbench.host.plugins import get_host
-
     entry = get_host().registry(kind).entry(name)
     info: dict[str, Any] = {
         "kind": kind,
@@ -168,8 +166,6 @@ def _component_command(noun: str, kind: str) -> click.Command:
     @click.argument("name")
     @click.option("--json", "as_json", is_flag=True)
     def command(name: str, as_json: bool) -> None:
-        from nlbench.host.static_cache import cached
-
         info = cached(f"show-{noun}-{name}", lambda: component_info(kind, name))
         if as_json:
             click.echo(json.dumps(info, indent=1, sort_keys=True, default=str))
@@ -180,6 +176,7 @@ def _component_command(noun: str, kind: str) -> click.Command:
 
 
 def _print_component(noun: str, info: dict[str, Any]) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     console.print(f"[bold]{info['name']}[/] ({noun}): {info['description']}")

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from nlbench.core.config import parse_set, parse_value
+from nlbench.core.costs import build_model, estimate
+from nlbench.core.errors import UsageError
+from nlbench.engine.preflight import run_identity, static_or_none
+from nlbench.host.plugins import get_host
+from nlbench.host.static_specs import Undecidable
+from nlbench.sweep.grid import parse_grid
+from nlbench.sweep.plan import (
+    grid_from_mapping,
+    load_toml,
+    make_executor,
+    pending,
+    plan,
+    plan_cells,
+    plan_keys,
+)
 
 if TYPE_CHECKING:  # annotations only: the CLI starts without these modules
     from rich.console import Console
@@ -35,8 +52,6 @@ INT_AXES = {"seed", "train_subset", "epochs", "noise_seed"}
 
 
 def _split(values: tuple[str, ...], axis: str) -> list[Any]:
-    from nlbench.core.errors import UsageError
-
     items = [v.strip() for text in values for v in text.split(",") if v.strip()]
     if axis not in INT_AXES:
         return items
@@ -55,9 +70,6 @@ def grid_data(
     grids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Merge the TOML file (if any) with the CLI: options given on the CLI win."""
-    from nlbench.sweep.grid import parse_grid
-    from nlbench.sweep.plan import load_toml
-
     data: dict[str, Any] = load_toml(config) if config else {}
     for opt, axis in LIST_OPTIONS.items():
         if lists.get(opt):
@@ -152,8 +164,6 @@ def _options(fn: F) -> F:
 
 
 def _executor_options(data: dict[str, Any], opts: tuple[str, ...], jobs: int | None) -> dict:
-    from nlbench.core.errors import UsageError
-
     table = dict(data.get("executor", {}))
     name = table.pop("name", "local")
     if not isinstance(name, str):
@@ -187,9 +197,8 @@ def register(cli: click.Group) -> None:
         **kw: Any,
     ) -> None:
         """Run a grid of methods × datasets × noise × seeds; skip finished runs."""
+        # lazy: keeps rich out of this module's import (CLI start-up)
         from nlbench.core.console import console
-        from nlbench.core.costs import build_model
-        from nlbench.sweep.plan import grid_from_mapping
 
         common = {k: kw.pop(k) for k in ("out", "device", "data_root")}
         data = grid_data(config, sets, diagnostics, common, kw, grids)
@@ -207,17 +216,12 @@ def register(cli: click.Group) -> None:
 
 def _plan(grid: Grid, static: bool) -> tuple[Any, list[Job]]:
     """(host, jobs): planned on the static host when it can decide, else on the plugins."""
-    from nlbench.engine.preflight import static_or_none
-    from nlbench.host.static_specs import Undecidable
-    from nlbench.sweep.plan import plan
-
     host = static_or_none() if static else None
     if host is not None:
         try:
             return host, plan(grid, host)
         except Undecidable:
             pass
-    from nlbench.host.plugins import get_host
 
     host = get_host()
     return host, plan(grid, host)
@@ -227,8 +231,8 @@ def _run(
     grid: Grid, ex: dict[str, Any], executor: str | None, cost: CostModel, quiet: bool
 ) -> None:
     """Run what is left, with progress; exit 1 when a run failed."""
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
-    from nlbench.sweep.plan import make_executor, pending
 
     host, jobs_ = _plan(grid, static=False)
     runner = make_executor(host, executor or ex["name"], ex["options"])
@@ -244,10 +248,10 @@ def _progress(
     todo: list[Job], host: Any, cost: CostModel, quiet: bool
 ) -> SweepProgress | _LiveSweep:
     """Runs ended and left, and an ETA from the cost model (nlbench.sweep.progress)."""
-    from pathlib import Path
-
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import err_console
-    from nlbench.engine.preflight import run_identity
+
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.sweep.progress import SweepProgress, SweepWatch, job_weight
 
     runs: list[tuple[Path, int, float]] = []
@@ -272,7 +276,10 @@ class _LiveSweep:
     """SweepProgress on a terminal: a rich status line updated every poll."""
 
     def __init__(self, watch: SweepWatch) -> None:
+        # lazy: keeps rich out of this module's import (CLI start-up)
         from nlbench.core.console import err_console
+
+        # lazy: keeps rich out of this module's import (CLI start-up)
         from nlbench.sweep.progress import SweepProgress
 
         self.status = err_console.status("sweep")
@@ -292,8 +299,6 @@ def _print_summary(console: Console, jobs: list[Job], grid: Grid, show_plan: boo
     """How many runs in which state; with ``--plan`` every run, one plain line each: its full
     run_id (a log can be searched for it), state, and the grid values that make it that run
     (method, dataset, noise, seed, any other axis the grid varies, every ``--grid`` hparam)."""
-    from collections import Counter
-
     states = Counter(j.state for j in jobs)
     where = grid.common.get("out", "runs")
     text = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
@@ -301,7 +306,6 @@ def _print_summary(console: Console, jobs: list[Job], grid: Grid, show_plan: boo
     if not show_plan:
         console.print("(--plan lists every run with its run_id)", style="dim")
         return
-    from nlbench.sweep.plan import plan_cells, plan_keys
 
     keys = plan_keys(grid)
     cells = [plan_cells(j.cfg, keys) for j in jobs]
@@ -320,10 +324,8 @@ def _gpus(options: dict[str, Any]) -> int:
 
 def _print_estimate(console: Console, jobs: list[Job], host: Any, cost: CostModel) -> None:
     """Runs and estimated GPU-hours per method, under the stated cost model."""
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
-
-    from nlbench.core.costs import estimate
-    from nlbench.engine.preflight import run_identity
 
     rows = []
     for j in jobs:
@@ -351,6 +353,7 @@ def _print_estimate(console: Console, jobs: list[Job], host: Any, cost: CostMode
 
 
 def _print_outcomes(console: Console, jobs: list[Job], outcomes: list[dict[str, Any]]) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
     skipped = sum(j.state == "done" for j in jobs)

@@ -12,6 +12,10 @@ from typing import Any
 
 import click
 
+from nlbench.commands import json_printed
+from nlbench.core.errors import UsageError
+from nlbench.verify import adapter_for, verify
+
 
 def register(cli: click.Group) -> None:
     @cli.command("verify")
@@ -58,9 +62,6 @@ def register(cli: click.Group) -> None:
         difference of each loss and updated tensor, and the official commit. Exit 0: all
         within --tol; 1: some differ; 2: usage errors. docs/verification.md has the results.
         """
-        from nlbench.core.errors import UsageError
-        from nlbench.verify import adapter_for, verify
-
         adapter = adapter_for(method)  # a method without an official step says why here
         if path is None:
             raise UsageError(f"--official PATH is required: your checkout of {adapter.repository}")
@@ -77,14 +78,14 @@ def _show(report: Any, as_json: bool) -> None:
         return
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     if not report.ok:
-        from nlbench.commands import json_printed
-
         json_printed()  # exit 1 adds no error object: the report says what differs
 
 
 def _print(report: Any) -> None:
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from rich.table import Table
 
+    # lazy: keeps rich out of this module's import (CLI start-up)
     from nlbench.core.console import console
 
     console.print(f"[bold]{report.method}[/] against {report.repository} @ {report.commit}")

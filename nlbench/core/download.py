@@ -13,9 +13,11 @@ The policy:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import pickle
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -183,6 +185,7 @@ def warn_checksums(folder: Path, expected: Sequence[Expected], name: str) -> lis
 
     Returns the names that differ (empty when all match or were already checked).
     """
+    # lazy: keeps torchvision out of this module's import (CLI start-up)
     from torchvision.datasets.utils import check_md5
 
     key = str(folder.resolve())
@@ -214,8 +217,7 @@ def fetch(archive: Archive, root: Path) -> None:
     matched: torchvision leaves a corrupt download in place, which the next load would then
     accept as a re-encoded copy.
     """
-    import tempfile
-
+    # lazy: keeps torchvision out of this module's import (CLI start-up)
     from torchvision.datasets.utils import download_url, extract_archive
 
     root.mkdir(parents=True, exist_ok=True)
@@ -283,6 +285,7 @@ def require_files(
 def checksum_status(folder: Path, expected: Sequence[Expected]) -> dict[str, str]:
     """Per expected file: ``official`` (MD5 matches), ``differs`` (a re-encoded or regenerated
     copy, accepted), ``no checksum`` (none published) or ``missing``."""
+    # lazy: keeps torchvision out of this module's import (CLI start-up)
     from torchvision.datasets.utils import check_md5
 
     status = {}
@@ -353,9 +356,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def _numpy_internal(module: str, name: str) -> Any:
     """``numpy._core.<module>.<name>`` (numpy 2) or ``numpy.core.<module>.<name>`` (numpy 1):
     pickles name either, whichever numpy wrote them."""
-    import importlib
-
-    import numpy as np
+    import numpy as np  # lazy: keeps numpy out of this module's import (CLI start-up)
 
     base = "numpy._core" if hasattr(np, "_core") else "numpy.core"
     return getattr(importlib.import_module(f"{base}.{module}"), name)
@@ -379,7 +380,7 @@ def numpy_safe_globals() -> list[Any]:
     Registered under both the numpy 1 and numpy 2 module names, since files written with
     either refer to their own.
     """
-    import numpy as np
+    import numpy as np  # lazy: keeps numpy out of this module's import (CLI start-up)
 
     reconstruct = _numpy_internal("multiarray", "_reconstruct")
     dtypes = [type(np.dtype(code)) for code in "bBhHiIlLqQefd?"]

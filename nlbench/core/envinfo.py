@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from nlbench.core.version import __version__
+
 
 def git_sha() -> str | None:
     """The commit of the nlbench checkout, when it is one (None for a wheel install)."""
@@ -40,8 +42,6 @@ def cpu_capability() -> str | None:
 
 
 def provenance(host: Any, device: torch.device) -> dict[str, Any]:
-    from nlbench.core.version import __version__
-
     return {
         "nlbench_version": __version__,
         "git_sha": git_sha(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from nlbench.core.component_hparams import COMPONENT_KEYS, component_hparams
 from nlbench.core.config import RunConfig
 from nlbench.core.errors import UsageError
 from nlbench.core.hparam_types import (
@@ -178,8 +179,6 @@ def describe_hparams(spec: Any) -> list[dict[str, Any]]:
 
 
 def _components(hp: dict[str, Any], cfg: RunConfig, host: Any) -> dict[str, HParam]:
-    from nlbench.core.component_hparams import COMPONENT_KEYS, component_hparams
-
     if not any(key in hp for key in COMPONENT_KEYS):
         return {}
     return component_hparams(hp, cfg.overrides, host)

@@ -36,6 +36,7 @@ from typing import Any
 from nlbench.core.config import canonical_json, compute_run_id
 from nlbench.core.errors import NlbenchError, UsageError
 from nlbench.core.hparam_types import HParam
+from nlbench.core.hparams import check_hparams, declared_hparams
 from nlbench.core.specs import MethodSpec
 
 KEY_FIELDS = ("method", "dataset", "noise", "profile", "seed", "noise_seed", "train_subset")
@@ -119,8 +120,6 @@ def record_key(config: Mapping[str, Any], mspec: MethodSpec) -> dict[str, Any]:
     Raises NlbenchError (a UsageError naming the hparam) when a stored value is not one the
     declaration accepts, or the config is not a mapping with a mapping of hparams.
     """
-    from nlbench.core.hparams import check_hparams, declared_hparams
-
     hp = config.get("hparams") if isinstance(config, Mapping) else None
     if not isinstance(hp, Mapping):
         raise NlbenchError("record config has no mapping of hparams")
@@ -147,8 +146,6 @@ def execution_note(config: Any, hp: Mapping[str, Any], mspec: MethodSpec) -> str
     Execution settings are not part of the run_id, so asking for ``diagnostics=true`` on a
     finished run returns that run's record; the note says so and how to run it again.
     """
-    from nlbench.core.hparams import declared_hparams
-
     declared = declared_hparams(mspec)
     stored = config.get("hparams") if isinstance(config, Mapping) else None
     stored = stored if isinstance(stored, Mapping) else {}

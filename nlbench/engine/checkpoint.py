@@ -24,6 +24,7 @@ import torch
 from nlbench.core.atomic import atomic_file
 from nlbench.core.config import canonical_json
 from nlbench.core.errors import UsageError
+from nlbench.core.identity import changed_inputs
 from nlbench.core.record import write_epochs
 
 NAME = "checkpoint.pt"
@@ -131,8 +132,6 @@ def check_progress(path: Path, payload: dict[str, Any], total: int) -> tuple[lis
 
 def check_identity(run_dir: Path, payload: dict[str, Any], state: Any) -> None:
     """The checkpoint is of this run: same key (input file hashes included), same labels."""
-    from nlbench.core.identity import changed_inputs
-
     stored = payload["identity"]
     known = (canonical_json(state.prep.key), canonical_json(state.prep.identity))  # new, legacy
     if stored not in known:

@@ -17,6 +17,7 @@ from typing import Any
 
 from nlbench.core.download import checksum_status, loading, offline, recording_checks, stage
 from nlbench.core.errors import DataMissingError
+from nlbench.host.plugins import get_host
 from nlbench.training.data import LoadRequest
 
 
@@ -49,8 +50,6 @@ def prepare_dataset(name: str, root: Path, download: bool = True) -> Prepared:
         DataMissingError: one line naming what is missing, where it goes and how to get it.
         UsageError: unknown dataset name (with the accepted names).
     """
-    from nlbench.host.plugins import get_host
-
     spec = get_host().get("datasets", name)
     stage(f"loading {name} from {root}")
     with recording_checks() as checked, loading(root, preparing=True):

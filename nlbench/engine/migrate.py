@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlbench.core.errors import NlbenchError, UsageError
+from nlbench.core.identity import record_run_id
 from nlbench.core.manifest import inside
 from nlbench.core.record import read_record, write_record
 from nlbench.core.registry import NAME_RE, NAME_SHOWN
@@ -36,7 +37,7 @@ class Move:
 
 def _new_run_id(run_json: Path, root: Path, host: Host) -> tuple[dict, str]:
     """The record and its run_id today; UsageError for anything that must not be moved."""
-    from nlbench.core.identity import record_run_id
+    # lazy: keeps filelock out of this module's import (CLI start-up)
     from nlbench.engine.rundir import check_run_id
 
     run_dir = run_json.parent

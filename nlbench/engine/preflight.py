@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlbench.core import download
 from nlbench.core.config import NoiseSpec, RunConfig, compute_run_id, parse_noise
 from nlbench.core.errors import DataMissingError, UsageError
 from nlbench.core.hparams import declared_hparams, resolve_hparams
 from nlbench.core.identity import input_hashes, run_key
 from nlbench.core.specs import DatasetSpec, MethodSpec
+from nlbench.host.static_specs import Undecidable, static_host
 
 DEVICES = "auto, cpu, cuda, cuda:N"
 
@@ -97,8 +99,6 @@ def run_identity(cfg: RunConfig, host: Any) -> Identity:
 
 def static_or_none() -> Any:
     """The static host, or None when the plugins cannot be described without loading them."""
-    from nlbench.host.static_specs import Undecidable, static_host
-
     try:
         return static_host()
     except Undecidable:
@@ -110,8 +110,8 @@ def check_run(cfg: RunConfig) -> None:
 
     Returns quietly when the input is fine or when only the loaded plugins can tell.
     """
+    # lazy: keeps filelock out of this module's import (CLI start-up)
     from nlbench.engine import rundir
-    from nlbench.host.static_specs import Undecidable
 
     rundir.check_run_id(cfg.run_id)
     rundir.check_out(cfg.out)
@@ -137,8 +137,6 @@ def check_device(name: str) -> None:
 
 def check_noise(dataset: str, noise: str, data_root: str | None) -> None:
     """``nlbench noise``'s input: the dataset, the noise spec and its argument, the data."""
-    from nlbench.host.static_specs import Undecidable
-
     host = static_or_none()
     if host is None:
         return
@@ -170,8 +168,6 @@ def check_data(
     them (no official download, or offline). A download the run would make, or a folder the
     loader may find under another spelling (``clothing1M``), is left to the loader.
     """
-    from nlbench.core import download
-
     probe = host.data.get(dataset)
     if not probe or probe.get("files") is None:
         return

@@ -26,6 +26,7 @@ from filelock import lock_descriptor, unlock_descriptor
 
 from nlbench.core.atomic import TMP_SUFFIX, tmp_prefix
 from nlbench.core.errors import UsageError
+from nlbench.core.identity import changed_inputs, execution_note, same_run
 from nlbench.core.record import EPOCHS_LOG, RecordError, read_record
 
 if TYPE_CHECKING:
@@ -206,7 +207,6 @@ def existing_record(run_dir: Path, prep: Any) -> dict[str, Any] | None:
             f"{exc}; it is left untouched: upgrade nlbench, or move {path.parent} away, or pass "
             "another --run-id or --out"
         ) from None
-    from nlbench.core.identity import changed_inputs, execution_note, same_run
 
     if not same_run(record.get("config"), prep.key, prep.method_spec):
         changed = changed_inputs(record.get("config"), prep.key)

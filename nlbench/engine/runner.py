@@ -207,7 +207,7 @@ def _peak_mem_mb(device: torch.device) -> float | None:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     try:
-        import resource
+        import resource  # lazy: a Unix-only module
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     except (ImportError, OSError):  # pragma: no cover - non-POSIX

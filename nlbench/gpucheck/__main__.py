@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from nlbench.core.atomic import check_output_file, os_error
 from nlbench.core.errors import NlbenchError
+from nlbench.gpucheck.check import run_check, settings_for, write_report
 
 SECTIONS = ("speed", "method_ratios", "epochs", "ddp")
 
@@ -31,9 +33,6 @@ def gpucheck(
     out: str, tiny: bool, device: str, data_root: str | None, only: tuple[str, ...]
 ) -> None:
     """Check a GPU machine in one go and write one JSON report (exit 1 when a check fails)."""
-    from nlbench.core.atomic import check_output_file
-    from nlbench.gpucheck.check import run_check, settings_for, write_report
-
     check_output_file(Path(out), "--out")  # before the checks: minutes of work need a place
     settings = settings_for(tiny, device)
     report = run_check(settings, Path(data_root) if data_root else None, tuple(only))
@@ -55,8 +54,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
-        from nlbench.core.atomic import os_error
-
         error = os_error(exc)
         click.echo(f"Error: {' '.join(str(error).split())}", err=True)
         sys.exit(error.exit_code)

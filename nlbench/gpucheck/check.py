@@ -11,16 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nlbench.core.atomic import atomic_write_text
 from nlbench.core.errors import UsageError
 from nlbench.gpucheck import settings as presets
+from nlbench.gpucheck.ddp import run_ddp
 from nlbench.gpucheck.settings import CheckSettings
+from nlbench.host.plugins import get_host
 
 log = logging.getLogger(__name__)
 
 
 def _sections(data_root: Path | None) -> dict[str, Callable[[CheckSettings, Path], dict]]:
-    from nlbench.gpucheck.ddp import run_ddp
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.gpucheck.epochs import run_epochs
+
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.gpucheck.speed import run_method_ratios, run_speed
 
     return {
@@ -33,7 +38,7 @@ def _sections(data_root: Path | None) -> dict[str, Callable[[CheckSettings, Path
 
 def settings_for(tiny: bool, device: str) -> CheckSettings:
     """``--tiny`` on any device (CPU by default); the full check needs a CUDA GPU."""
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     if tiny:
         return presets.tiny("cpu" if device == "auto" else device)
@@ -47,9 +52,11 @@ def settings_for(tiny: bool, device: str) -> CheckSettings:
 
 def run_check(s: CheckSettings, data_root: Path | None, only: tuple[str, ...] = ()) -> dict:
     """Every section (or those in ``only``) in a scratch folder; the report dict."""
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.core.envinfo import provenance
+
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.engine.prepare import resolve_device
-    from nlbench.host.plugins import get_host
 
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     report: dict[str, Any] = {
@@ -80,6 +87,4 @@ def run_check(s: CheckSettings, data_root: Path | None, only: tuple[str, ...] = 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
     """Write ``out`` whole or not at all (a temporary file renamed into place)."""
-    from nlbench.core.atomic import atomic_write_text
-
     atomic_write_text(out, json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")

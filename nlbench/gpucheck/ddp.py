@@ -46,6 +46,7 @@ def _config(s: CheckSettings, data_root: Path | None) -> dict[str, Any]:
 
 def _root(s: CheckSettings, work: Path, data_root: Path | None) -> Path | None:
     """Real CIFAR-10 when the data root has it, else a synthetic copy (no download, ever)."""
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.gpucheck.epochs import has_cifar10, write_synthetic_cifar10
 
     if s.ddp_dataset != "cifar10" or has_cifar10(data_root):
@@ -63,7 +64,7 @@ def _cli_args(cfg: dict[str, Any]) -> list[str]:
 def _procs(s: CheckSettings) -> int:
     if s.ddp_procs:
         return s.ddp_procs
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     return max(1, torch.cuda.device_count())
 
@@ -84,6 +85,7 @@ def _cause(stderr: str) -> str:
 
 def run_ddp(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str, Any]:
     """The plain leg in this process, the torchrun leg as a subprocess; records compared."""
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.api import run
 
     procs, cfg = _procs(s), _config(s, _root(s, work, data_root))

@@ -20,12 +20,14 @@ from nlbench.core.config import RunConfig
 from nlbench.core.seeding import numpy_rng
 from nlbench.core.specs import MethodFlag
 from nlbench.gpucheck.settings import CheckSettings
+from nlbench.host.plugins import get_host
 
 NOISE = "sym_incl:0.2"  # DivideMix's lightest CIFAR-10 setting: every method has its hparams
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def has_cifar10(root: Path | None) -> bool:
+    # lazy: keeps torchvision out of this module's import (CLI start-up)
     from torchvision.datasets import CIFAR10
 
     if root is None:
@@ -36,6 +38,7 @@ def has_cifar10(root: Path | None) -> bool:
 
 def write_synthetic_cifar10(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
     """CIFAR-10's official files (5 train batches, test batch, meta) with learnable images."""
+    # lazy: keeps torchvision out of this module's import (CLI start-up)
     from torchvision.datasets import CIFAR10
 
     rng = numpy_rng("gpucheck-cifar10", seed)
@@ -118,8 +121,8 @@ def run_epochs(s: CheckSettings, work: Path, data_root: Path | None) -> dict[str
 
 
 def _run_all(s: CheckSettings, work: Path, root: Path, out: dict[str, Any]) -> None:
+    # lazy: keeps filelock out of this module's import (CLI start-up)
     from nlbench.engine.runner import Runner
-    from nlbench.host.plugins import get_host
 
     sets = {**s.extra_sets, **({"meta_set": s.meta_set} if s.meta_set else {})}
     host = get_host()

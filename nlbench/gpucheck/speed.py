@@ -26,7 +26,11 @@ from nlbench.bench.legs import (
 from nlbench.bench.measure import interleaved, run_bench
 from nlbench.core.hparams import eval_batch_size, use_channels_last
 from nlbench.core.seeding import derive_seed, seed_model_init, torch_generator
+from nlbench.engine.context import ScanCache, scan_train_set
+from nlbench.engine.epoch_loop import EpochTrainer
+from nlbench.engine.prepare import resolve_device
 from nlbench.gpucheck.settings import CheckSettings
+from nlbench.host.plugins import get_host
 from nlbench.training.data import DatasetData
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -83,9 +87,6 @@ def _legs(
     overrides: dict[str, Any],
 ) -> tuple[MethodLoop, PlainLoop, dict[str, Any]]:
     """The nlbench ERM leg and the matching plain loop, from the same initial weights."""
-    from nlbench.engine.context import ScanCache, scan_train_set
-    from nlbench.engine.epoch_loop import EpochTrainer
-
     compile_ = bool(overrides.get("compile"))
     hp = {
         **bench_hparams("erm", bs, host),
@@ -123,9 +124,6 @@ def _compiled(net: torch.nn.Module) -> torch.nn.Module:
 
 def run_speed(s: CheckSettings) -> dict[str, Any]:
     """Every variant's images/s for both legs and their ratio; compile is skipped in --tiny."""
-    from nlbench.engine.prepare import resolve_device
-    from nlbench.host.plugins import get_host
-
     host, device = get_host(), resolve_device(s.device)
     bs = bench_settings(s)
     data = synthetic_dataset(bs.steps * bs.batch_size, bs, torch_generator(bs.seed))

@@ -28,6 +28,7 @@ from pluggy import HookImpl
 from nlbench.core import hookspecs
 from nlbench.core.errors import PluginError
 from nlbench.core.registry import KINDS, Registry, check_asym_maps
+from nlbench.core.version import __version__
 
 ENTRY_POINT_GROUP = "nlbench"
 BUILTIN_PACKAGE = "nlbench_plugins"
@@ -92,8 +93,6 @@ def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
 def _candidates() -> list[tuple[str, str, tuple[str, str]]]:
     """(plugin name, module path, (distribution, version)) for every plugin to load."""
     if os.environ.get("NLBENCH_DISABLE_PLUGIN_AUTOLOAD"):
-        from nlbench.core.version import __version__
-
         return [(m.rsplit(".", 1)[1], m, ("nlbench", __version__)) for m in builtin_modules()]
     allow = os.environ.get("NLBENCH_LOAD_PLUGINS")
     allowed = {a.strip() for a in allow.split(",")} if allow else None

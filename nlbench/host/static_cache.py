@@ -20,6 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nlbench.core.atomic import atomic_write_text
+from nlbench.core.errors import NlbenchError
+from nlbench.core.version import __version__
+from nlbench.host import plugins
+
 ENV_KEYS = ("NLBENCH_DISABLE_PLUGIN_AUTOLOAD", "NLBENCH_LOAD_PLUGINS")
 
 
@@ -46,12 +51,9 @@ def _stamp(path: Path) -> str:
 
 def fingerprint() -> str:
     """Hash of everything that decides what the plugins register (see the module doc)."""
-    from nlbench.core.version import __version__
-    from nlbench.host.plugins import _candidates
-
     parts = [__version__, sys.version, *(f"{k}={os.environ.get(k, '')}" for k in ENV_KEYS)]
     modules = {"nlbench"}
-    for name, module, (dist, version) in _candidates():
+    for name, module, (dist, version) in plugins._candidates():  # via the module: patchable
         parts.append(f"{name}={module}@{dist}=={version}")
         modules.add(module)
     files = sorted({f for m in modules for f in _source_files(m)})
@@ -61,9 +63,6 @@ def fingerprint() -> str:
 
 def cached(key: str, compute: Callable[[], Any]) -> Any:
     """``compute()``'s JSON result, read from the cache when the plugin fingerprint matches."""
-    from nlbench.core.errors import NlbenchError
-    from nlbench.host import plugins
-
     if os.environ.get("NLBENCH_NO_CACHE") or (plugins._host is not None and plugins._host.extra):
         return compute()  # plugins passed in by a test are in no fingerprint
     try:
@@ -85,16 +84,11 @@ def cached(key: str, compute: Callable[[], Any]) -> Any:
 
 
 def _healthy() -> bool:
-    from nlbench.host.plugins import get_host
-
-    return not get_host().broken
+    return not plugins.get_host().broken
 
 
 def _write(path: Path, text: str) -> None:
     """Write atomically; a cache that cannot be written is skipped silently."""
-    from nlbench.core.atomic import atomic_write_text
-    from nlbench.core.errors import NlbenchError
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, text)

@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.core import specs
+from nlbench.core.download import ProbeStop, probing
 from nlbench.core.hparam_types import HParam
 from nlbench.core.registry import KINDS, Registry
+from nlbench.host import plugins
+from nlbench.host.static_cache import cached
 
 # modules whose functions may be called before torch loads (they import none of it)
 TORCH_FREE = ("nlbench.core.config",)
@@ -199,7 +202,7 @@ def probe_dataset(spec: Any) -> dict[str, Any] | None:
     The loader runs on an empty root and is stopped at that first call; one that loads without
     calling it (embedded data) needs no files; any other outcome leaves the check to the run.
     """
-    from nlbench.core.download import ProbeStop, probing
+    # lazy: keeps numpy, torch out of this module's import (CLI start-up)
     from nlbench.training.data import LoadRequest
 
     with tempfile.TemporaryDirectory(prefix="nlbench-probe-") as tmp:
@@ -260,9 +263,6 @@ def static_host() -> StaticHost:
 
     Raises Undecidable when the cache holds something this nlbench cannot read.
     """
-    from nlbench.host import plugins
-    from nlbench.host.static_cache import cached
-
     try:
         return StaticHost(cached("static", lambda: payload(plugins.get_host())))
     except (KeyError, TypeError, ValueError) as exc:  # a cache file of another layout

@@ -15,8 +15,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from nlbench.core.component_hparams import COMPONENT_KEYS
 from nlbench.core.config import RunConfig, canonical_json, parse_value
 from nlbench.core.errors import UsageError
+from nlbench.core.hparams import resolve_hparams
 
 SEARCH_SPACE = "search_space"  # grid value: the method's MethodSpec.search_space list
 COMMON_TYPES = {
@@ -141,9 +143,6 @@ class _Accepted:
         self.cache: dict[tuple[str, str, str, str], set[str]] = {}
 
     def __call__(self, cfg: RunConfig, wanted: Mapping[str, Any]) -> set[str]:
-        from nlbench.core.component_hparams import COMPONENT_KEYS
-        from nlbench.core.hparams import resolve_hparams
-
         mspec = self.host.get("methods", cfg.method)
         dspec = self.host.get("datasets", cfg.dataset)
         comp = {k: wanted[k] for k in COMPONENT_KEYS if k in wanted}

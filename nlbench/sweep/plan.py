@@ -26,10 +26,21 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+import inspect
+
 from nlbench.core.config import RunConfig
 from nlbench.core.errors import NlbenchError, UsageError
+from nlbench.core.record import read_record
+from nlbench.engine.preflight import run_identity
 from nlbench.host.plugins import Host
-from nlbench.sweep.grid import a_type
+from nlbench.sweep.grid import (
+    a_type,
+    check_grid_size,
+    check_sweep_mapping,
+    expand_hparams,
+    grid_table,
+    method_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +92,6 @@ class Grid:
 
         Without ``host`` the fixed overrides go to every run unchecked (no hparam grid).
         """
-        from nlbench.sweep.grid import check_grid_size, expand_hparams
-
         names = list(AXES)
         values = [self.axes.get(n, DEFAULTS[n]) for n in names]
         check_grid_size(self, values)  # before any run is built: a huge grid answers at once
@@ -132,8 +141,6 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "sweep") -> Grid:
     ``deterministic``, ``compile``. The ``executor`` table is read by the command.
     CONTRIBUTING.md ("Sweep files") documents the format.
     """
-    from nlbench.sweep.grid import check_sweep_mapping, grid_table, method_tables
-
     check_sweep_mapping(data, where)
     axes: dict[str, list[Any]] = {}
     common: dict[str, Any] = {}
@@ -157,8 +164,6 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "sweep") -> Grid:
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a sweep file (usage error naming the file when it is missing or malformed)."""
-    from nlbench.sweep.grid import check_sweep_mapping
-
     try:
         with open(path, "rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
@@ -175,7 +180,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def run_state(run_dir: Path) -> str:
     """``done`` when run.json says so, ``running`` when another process holds the run's lock
     (it is left to that process), ``partial`` when the run started, else ``new``."""
-    from nlbench.core.record import read_record
+    # lazy: keeps filelock out of this module's import (CLI start-up)
     from nlbench.engine.rundir import is_locked
 
     if is_locked(run_dir):
@@ -198,8 +203,6 @@ def plan(grid: Grid, host: Any) -> list[Job]:
     unfinished gets ``resume=True`` so its checkpoint is continued rather than discarded.
     Records written under an older run_id scheme are found after ``nlbench migrate-records``.
     """
-    from nlbench.engine.preflight import run_identity
-
     jobs: dict[str, Job] = {}
     for cfg in grid.configs(host):
         run_id = run_identity(cfg, host).run_id
@@ -267,9 +270,12 @@ def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
     Returns ``{"run_id", "status", "last_acc", "error"}`` so a failed run is reported and the
     rest of the sweep goes on; the runner has already written a ``failed`` record.
     """
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
+    # lazy: keeps filelock out of this module's import (CLI start-up)
     from nlbench.engine.rundir import RunLocked
+
+    # lazy: keeps filelock, numpy, torch out of this module's import (CLI start-up)
     from nlbench.engine.runner import Runner
 
     if threads:
@@ -297,8 +303,6 @@ def run_job(cfg: RunConfig, threads: int | None = None) -> dict[str, Any]:
 
 def make_executor(host: Host, name: str, options: Mapping[str, Any]) -> Any:
     """Build a registered executor; a wrong option is a usage error naming the accepted ones."""
-    import inspect
-
     spec = host.get("executors", name)
     params = inspect.signature(spec.factory).parameters
     unknown = sorted(set(options) - set(params))

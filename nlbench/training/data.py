@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from nlbench.core.hparams import AUGMENTS as AUGMENTS  # one list: hparams checks --set augment
+from nlbench.core.seeding import derive_seed, torch_generator
 
 
 @dataclass
@@ -227,8 +228,6 @@ class TrainSet:
         self.rank, self.world = shard
         self.aug_gen = gen
         if self.world > 1:
-            from nlbench.core.seeding import derive_seed, torch_generator
-
             self.aug_gen = torch_generator(
                 derive_seed("aug", gen.initial_seed(), self.rank), device
             )

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from nlbench.training.data import EpochPlan
+from nlbench.training.method import Method
 
 
 def _mean(mask: torch.Tensor, hits: torch.Tensor) -> float | None:
@@ -148,8 +149,6 @@ def predictor_logits(
     scan's summed logits (no extra pass); one that overrides predict (e.g. one network of two)
     is evaluated with it, on the rows of ``index`` when given (a fit subset).
     """
-    from nlbench.training.method import Method
-
     if type(method).predict is Method.predict:
         return ensemble()
     for net in method.networks().values():

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.core.errors import NlbenchError, UsageError, unknown_name
+from nlbench.verify import official
+from nlbench.verify.report import Report
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def default_dtype(name: str) -> Iterator[None]:
     """Networks, batches and both sides' arithmetic in ``name`` (float64 by default: a meta
     step's double backward amplifies float32 rounding, which float64 separates from a real
     disagreement)."""
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     before = torch.get_default_dtype()
     torch.set_default_dtype(getattr(torch, name))
@@ -112,9 +114,6 @@ def verify(
     dtype: str = "float64",
 ) -> Any:
     """Run ``method``'s adapter against the checkout at ``path``; a :class:`Report`."""
-    from nlbench.verify import official
-    from nlbench.verify.report import Report
-
     if steps < 1 or batch_size < 2 or dtype not in DTYPES or not tolerance >= 0:
         raise UsageError(
             f"--steps {steps}, --batch-size {batch_size}, --dtype {dtype}, --tol {tolerance}: "

@@ -23,10 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from nlbench.algorithms.mixmatch import beta_draw
+from nlbench.host.plugins import get_host
+from nlbench.training.models import build_model
 from nlbench.verify import official
 from nlbench.verify.ours import build_method, classifier_last, copy_into, running_stats
 from nlbench.verify.report import Check, compare, compare_tensors
 from nlbench.verify.shims import Loader, Recorder, Replay
+from nlbench_plugins.method_dividemix import MixBatch
 
 REPO = "LiJunnan1992/DivideMix"
 FILES = ("Train_cifar.py", "PreResNet.py")
@@ -107,9 +111,6 @@ def _official_namespace(root: Path, bs: int) -> dict[str, Any]:
 
 def _nets(root: Path, seed: int) -> tuple[list[Any], list[Any]]:
     """Two official ResNet-18s and nlbench's two ``preact_resnet18`` with their weights."""
-    from nlbench.host.plugins import get_host
-    from nlbench.training.models import build_model
-
     torch.manual_seed(seed)
     pre = official.import_module(root, "PreResNet")
     theirs = [pre.ResNet18(num_classes=NUM_CLASSES) for _ in range(2)]
@@ -133,8 +134,6 @@ def _state(theirs: list[Any], ours: list[Any]) -> list[Any]:
 def _draws(gen: torch.Generator, n: int) -> tuple[float, torch.Tensor]:
     """The Beta draw and permutation nlbench's next MixMatch takes from ``gen``, read from a
     copy of the generator (nlbench's own draws are left to happen)."""
-    from nlbench.algorithms.mixmatch import beta_draw
-
     g = torch.Generator(device=gen.device)
     g.set_state(gen.get_state())
     lam = beta_draw(HP["alpha"], g)
@@ -142,8 +141,6 @@ def _draws(gen: torch.Generator, n: int) -> tuple[float, torch.Tensor]:
 
 
 def _ours_warmup(method: Any, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:
-    from nlbench_plugins.method_dividemix import MixBatch
-
     index = torch.arange(y.numel())
     return [method.train_step(MixBatch(x, y, index, tag=n, warmup=True)) for n in ("net1", "net2")]
 
@@ -151,8 +148,6 @@ def _ours_warmup(method: Any, x: torch.Tensor, y: torch.Tensor) -> list[dict[str
 def _ours_mix(method: Any, ctx: Any, batches: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
     """Each net's MixMatch steps (net 1's, then net 2's, as the official epoch), and the draws
     nlbench took for them."""
-    from nlbench_plugins.method_dividemix import MixBatch
-
     out: dict[str, Any] = {"steps": [], "lams": [], "perms": []}
     for name in ("net1", "net2"):
         for i, b in enumerate(batches):

@@ -20,10 +20,13 @@ from typing import Any
 
 import torch
 
+from nlbench.host.plugins import get_host
+from nlbench.training.models import build_model
 from nlbench.verify import official
 from nlbench.verify.ours import build_method, classifier_last, copy_into, running_stats
 from nlbench.verify.report import Check, compare, compare_tensors
 from nlbench.verify.shims import Recorder, Replay
+from nlbench_plugins.meta.mix import MixTask
 
 REPO = "youjiangxu/FaMUS"
 CODE = "FaMUS"
@@ -90,9 +93,6 @@ def overrides() -> dict[str, Any]:
 
 def _registered_net() -> Any:
     """nlbench's ``preact_resnet18`` as a run builds it."""
-    from nlbench.host.plugins import get_host
-    from nlbench.training.models import build_model
-
     return build_model(get_host().registry("models"), "preact_resnet18", NUM_CLASSES, 3, 32)
 
 
@@ -188,8 +188,6 @@ def _gumbel(gen: torch.Generator, gates: int) -> torch.Tensor:
 
 
 def _task(b: dict[str, torch.Tensor], lambda_u: float) -> Any:
-    from nlbench_plugins.meta.mix import MixTask
-
     n_x = b["x"].shape[0] // 2
     return MixTask(b["x"], b["t"], b["guess"], n_x, lambda_u, b["mx"], b["mt"])
 

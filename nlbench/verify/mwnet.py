@@ -17,16 +17,20 @@ import argparse
 import contextlib
 import copy
 import io
+import types
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from nlbench.host.plugins import get_host
+from nlbench.training.models import build_model
 from nlbench.verify import official
 from nlbench.verify.ours import build_method, classifier_last, copy_into, running_stats
 from nlbench.verify.report import Check, compare, compare_tensors
 from nlbench.verify.shims import Loader, Recorder, Stream
+from nlbench_plugins.models_cifar import WideResNet
 
 REPO = "xjtushujun/meta-weight-net"
 SCRIPT, WRN_SCRIPT = "MW-Net.py", "train_WRN-28-10_Meta_PGC.py"
@@ -164,9 +168,6 @@ def _quiet() -> Any:
 
 
 def _registered(name: str) -> Any:
-    from nlbench.host.plugins import get_host
-    from nlbench.training.models import build_model
-
     return build_model(get_host().registry("models"), name, NUM_CLASSES, 3, 32)
 
 
@@ -196,10 +197,6 @@ def verify_stable(root: Path, steps: int, bs: int, seed: int) -> list[Check]:
 
 def verify_wrn(root: Path, steps: int, bs: int, seed: int) -> list[Check]:
     """The WRN script's ``main()`` for ``steps`` iterations on WRN-10-1 (stopped at its plots)."""
-    import types
-
-    from nlbench_plugins.models_cifar import WideResNet
-
     args = argparse.Namespace(
         dataset="cifar10",
         lr=LR,

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import subprocess
+import symtable
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,7 +98,6 @@ def _bound_names(node: ast.Import | ast.ImportFrom) -> set[str]:
 def _global_names(defs: Sequence[ast.AST]) -> set[str]:
     """Names the definitions read from module scope (a parameter that shares a module's name,
     like ``warmup(..., dataloader)``, does not count)."""
-    import symtable
 
     def walk(table: symtable.SymbolTable) -> Iterator[str]:
         for sym in table.get_symbols():
@@ -156,8 +158,6 @@ def load_script(
 
 def import_module(root: Path, name: str) -> Any:
     """``import name`` from the checkout (a model file without side effects), in scope."""
-    import importlib
-
     with scoped_imports(root):
         return importlib.import_module(name)
 
@@ -178,9 +178,7 @@ def on_cpu() -> Iterator[None]:
     """``.cuda()`` of tensors and modules returns its receiver: the official code runs on the
     CPU next to nlbench (the same kernels on both sides). The deprecation warnings of the old
     code (``reduce=False``, ``kaiming_normal``) are not shown."""
-    import warnings
-
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     saved = torch.Tensor.cuda, torch.nn.Module.cuda
     torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]

@@ -17,7 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from nlbench.core.config import RunConfig
 from nlbench.core.errors import UsageError
+from nlbench.engine.context import build_context
+from nlbench.engine.prepare import prepare
+from nlbench.host.plugins import get_host
 
 
 def build_method(
@@ -25,11 +29,6 @@ def build_method(
 ) -> Any:
     """``method`` with its hparams resolved from ``overrides``; ``ctx.build_model()`` returns
     ``nets`` in order (a method asking for more networks than given is an adapter bug)."""
-    from nlbench.core.config import RunConfig
-    from nlbench.engine.context import build_context
-    from nlbench.engine.prepare import prepare
-    from nlbench.host.plugins import get_host
-
     with tempfile.TemporaryDirectory(prefix="nlbench-verify-") as out:
         cfg = RunConfig(method=method, dataset="digits", device="cpu", out=out, overrides=overrides)
         host = get_host()

@@ -88,7 +88,7 @@ def max_abs_diff(a: Any, b: Any) -> tuple[float, int, str, float]:
 
     Shapes that differ give ``inf`` and a note naming both; values are compared in float64.
     """
-    import torch
+    import torch  # lazy: keeps torch out of this module's import (CLI start-up)
 
     ta = torch.as_tensor(a).detach().to("cpu", torch.float64)
     tb = torch.as_tensor(b).detach().to("cpu", torch.float64)
