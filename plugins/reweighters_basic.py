@@ -13,11 +13,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
-from nlbench.api import ReweighterSpec, UsageError, check_choice, hookimpl
+from nlbench.api import Hparams, ReweighterSpec, UsageError, check_choice, hookimpl
 from nlbench.api.algorithms import agreement_fractions, density_counts, same_label_distance_quantile
 
 MODES = ("count", "agree")
@@ -26,7 +25,7 @@ MODES = ("count", "agree")
 class Density:
     """Per-sample weights from the density of same-label samples around each point."""
 
-    def __init__(self, hp: dict[str, Any]) -> None:
+    def __init__(self, hp: Hparams) -> None:
         self.mode = hp.get("density_mode", "count")
         check_choice("density_mode", self.mode, MODES)
         self.radius = float(hp.get("radius", 2.0))

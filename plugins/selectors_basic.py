@@ -7,11 +7,10 @@ Each works on one group of vectors (the ComposedMethod calls it per class of the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
-from nlbench.api import Selection, SelectorSpec, UsageError, check_choice, hookimpl
+from nlbench.api import Hparams, Selection, SelectorSpec, UsageError, check_choice, hookimpl
 from nlbench.api.algorithms import (
     ALGORITHMS,
     cluster_sizes,
@@ -21,7 +20,7 @@ from nlbench.api.algorithms import (
 )
 
 
-def _ratio(hp: dict[str, Any]) -> float:
+def _ratio(hp: Hparams) -> float:
     ratio = hp.get("fl_ratio", 0.4)
     if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 < ratio <= 1:
         raise UsageError(f"fl_ratio must be a number in (0, 1], got {ratio!r}")
@@ -31,7 +30,7 @@ def _ratio(hp: dict[str, Any]) -> float:
 class FacilityLocation:
     """``round(fl_ratio·n)`` medoids by greedy facility location; cluster sizes as weights."""
 
-    def __init__(self, hp: dict[str, Any]) -> None:
+    def __init__(self, hp: Hparams) -> None:
         check_choice("fl_algorithm", hp.get("fl_algorithm", "auto"), ALGORITHMS)
         self.ratio = _ratio(hp)
         self.algorithm = hp.get("fl_algorithm", "auto")
@@ -59,7 +58,7 @@ class SetCover:
     """Greedy set cover by balls of radius ``cover_radius``: the centres, cluster sizes as
     weights."""
 
-    def __init__(self, hp: dict[str, Any]) -> None:
+    def __init__(self, hp: Hparams) -> None:
         self.radius = float(hp.get("cover_radius", 1.0))
 
     def select(self, vectors: torch.Tensor, gen: torch.Generator) -> Selection:
@@ -71,7 +70,7 @@ class SetCover:
 class RandomSubset:
     """A seeded uniform subset of the same size as ``fl`` would pick (the report's baseline)."""
 
-    def __init__(self, hp: dict[str, Any]) -> None:
+    def __init__(self, hp: Hparams) -> None:
         self.ratio = _ratio(hp)
 
     def select(self, vectors: torch.Tensor, gen: torch.Generator) -> Selection:

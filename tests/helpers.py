@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -57,3 +58,8 @@ def digits_run(noise: str, epochs: int, train_subset: int, *extra: str) -> list[
     """``nlbench run`` arguments for a small ERM run on the embedded digits set on the CPU."""
     base = f"run -m erm -d digits -n {noise} --epochs {epochs} --train-subset {train_subset}"
     return [*base.split(), "--device", "cpu", *extra]
+
+
+def unbuilt(*args: Any, **kwargs: Any) -> Any:
+    """The factory of a spec a test registers but never builds (registry, listing, checks)."""
+    raise AssertionError("this test spec is never built")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 import torch
@@ -99,7 +100,8 @@ def _cannot_build(ctx):
 
 def test_failing_methods_are_reported_not_fatal():
     host = _HostWith(
-        MethodSpec("broken_build", "x", _cannot_build), MethodSpec("broken_step", "x", _FailsInStep)
+        MethodSpec("broken_build", "x", _cannot_build),
+        MethodSpec("broken_step", "x", cast(Any, _FailsInStep)),  # duck-typed Method
     )
     s = BenchSettings(
         model="tiny_cnn",

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, run_cli, unbuilt
 
 from nlbench.core.config import RunConfig
 from nlbench.core.errors import UsageError
@@ -208,7 +208,7 @@ from nlbench.core.specs import MethodSpec
 
 @hookimpl
 def register_methods(register):
-    register(MethodSpec("zz_cached", "probe", object, {{"tau": Float(0.5, low=0, high={high})}}))
+    register(MethodSpec("zz_cached", "probe", unbuilt, {{"tau": Float(0.5, low=0, high={high})}}))
 """
 
 
@@ -261,7 +261,7 @@ def test_a_spec_that_is_not_plain_data_is_left_to_the_plugins():
     class Opaque:
         pass
 
-    spec = MethodSpec("opaque", "x", object, {"thing": Opaque()})
+    spec = MethodSpec("opaque", "x", unbuilt, {"thing": Opaque()})
     with pytest.raises(static_specs.Unencodable):
         static_specs.encode_spec(spec)
     ok = dataclasses.replace(spec, default_hparams={"t": (1, 2), "s": {"a": [1.5, None]}})

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from helpers import unbuilt
 
 PROBE = """
 import sys
@@ -102,7 +103,7 @@ def test_cache_is_bypassed_for_plugins_passed_in(tmp_path, monkeypatch):
 
     @hookimpl
     def register_losses(register):
-        register(LossSpec("zz_passed_in", "test", object))
+        register(LossSpec("zz_passed_in", "test", unbuilt))
 
     monkeypatch.setenv("NLBENCH_CACHE", str(tmp_path))
     plugins.reset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import assert_usage_error, run_cli
+from helpers import assert_usage_error, run_cli, unbuilt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -192,7 +192,7 @@ def test_plain_defaults_of_third_party_plugins_are_typed():
     mspec = MethodSpec(
         "third",
         "x",
-        factory=object,
+        factory=unbuilt,
         default_hparams={"tau": 0.5, "k": 3, "mode": "a", "meta_set": "clean:10"},
     )
     dspec = host.get("datasets", "digits")
@@ -226,7 +226,7 @@ def test_describe_hparams_rows():
         "source": "dividemix",
     }
     assert rows["amp"]["execution"] is True
-    sel = SelectorSpec("mine", "x", factory=object, hparams={"ratio": Float(0.4, low=0, high=1)})
+    sel = SelectorSpec("mine", "x", factory=unbuilt, hparams={"ratio": Float(0.4, low=0, high=1)})
     assert [r["name"] for r in describe_hparams(sel)] == ["ratio"]
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import unbuilt
 
 from nlbench.core.errors import UsageError
 from nlbench.host import plugins
@@ -220,7 +221,7 @@ def test_check_bad_hparams_catches_an_unchecked_loss_setting():
 
     @hookimpl
     def register_losses(register):
-        register(LossSpec("zz_loose", "t", lambda hp: None, hparams={"q": 0.7}))
+        register(LossSpec("zz_loose", "t", unbuilt, hparams={"q": 0.7}))
 
     module.register_losses = register_losses  # type: ignore[attr-defined]
     plugins_mod.reset()

@@ -7,6 +7,7 @@ import types
 from typing import Any
 
 import pytest
+from helpers import unbuilt
 
 from nlbench import hookimpl
 from nlbench.api import MethodFlag, MethodSpec, NoiseSetting
@@ -27,15 +28,15 @@ def test_a_flag_is_its_string():
 
 
 def test_plain_strings_are_converted():
-    spec = MethodSpec("m", "x", factory=object, flags=frozenset({"clean_meta", "two_net"}))  # type: ignore[arg-type]
+    spec = MethodSpec("m", "x", factory=unbuilt, flags=frozenset({"clean_meta", "two_net"}))  # type: ignore[arg-type]
     assert spec.flags == {MethodFlag.CLEAN_META, MethodFlag.TWO_NET}
     assert all(type(f) is MethodFlag for f in spec.flags)
-    assert MethodSpec("m", "x", object, flags="two_net").flags == {MethodFlag.TWO_NET}  # type: ignore[arg-type]
+    assert MethodSpec("m", "x", unbuilt, flags="two_net").flags == {MethodFlag.TWO_NET}  # type: ignore[arg-type]
 
 
 def test_an_unknown_flag_is_one_usage_error_naming_the_accepted_ones():
     with pytest.raises(UsageError) as info:
-        MethodSpec("m", "x", factory=object, flags=frozenset({"two_nets"}))  # type: ignore[arg-type]
+        MethodSpec("m", "x", factory=unbuilt, flags=frozenset({"two_nets"}))  # type: ignore[arg-type]
     message = str(info.value)
     assert "\n" not in message and "'two_nets'" in message
     assert "clean_meta, two_net, noise_tuned, oracle_noise" in message
@@ -45,11 +46,11 @@ def test_per_run_flags_accept_strings_and_record_strings():
     def flags_for(hp, noise, dataset):
         return {"noise_tuned"} if hp["tuned"] else {MethodFlag.ORACLE_NOISE}
 
-    spec = MethodSpec("m", "x", object, flags=frozenset({MethodFlag.TWO_NET}), flags_for=flags_for)
+    spec = MethodSpec("m", "x", unbuilt, flags=frozenset({MethodFlag.TWO_NET}), flags_for=flags_for)
     tuned = run_flags(spec, {"tuned": True}, NOISE, DATASET)
     assert tuned == ["noise_tuned", "two_net"] and all(type(f) is str for f in tuned)
     assert run_flags(spec, {"tuned": False}, NOISE, DATASET) == ["oracle_noise", "two_net"]
-    bad = MethodSpec("m", "x", object, flags_for=lambda hp, noise, dataset: {"tuned"})
+    bad = MethodSpec("m", "x", unbuilt, flags_for=lambda hp, noise, dataset: {"tuned"})
     with pytest.raises(UsageError, match="unknown method flag 'tuned'; accepted: clean_meta"):
         run_flags(bad, {}, NOISE, DATASET)
 
@@ -57,7 +58,7 @@ def test_per_run_flags_accept_strings_and_record_strings():
 def test_a_plugin_with_an_unknown_flag_breaks_only_itself():
     @hookimpl
     def register_methods(register):
-        register(MethodSpec("zz_flagged", "x", factory=object, flags=frozenset({"gpu"})))  # type: ignore[arg-type]
+        register(MethodSpec("zz_flagged", "x", factory=unbuilt, flags=frozenset({"gpu"})))  # type: ignore[arg-type]
 
     plugins.reset()
     try:

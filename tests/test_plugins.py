@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers import unbuilt
 
 from nlbench import hookimpl
 from nlbench.core.errors import PluginError, UsageError
@@ -32,27 +33,27 @@ def fresh_host():
 def _method_plugin(name: str, method_name: str = "erm") -> types.SimpleNamespace:
     @hookimpl
     def register_methods(register):
-        register(MethodSpec(method_name, "test method", factory=object))
+        register(MethodSpec(method_name, "test method", factory=unbuilt))
 
     return types.SimpleNamespace(register_methods=register_methods, __name__=name)
 
 
 def test_registry_duplicate_names_both_plugins():
     reg = Registry("methods")
-    reg.add(MethodSpec("a", "first", object), "plugin_one")
+    reg.add(MethodSpec("a", "first", unbuilt), "plugin_one")
     with pytest.raises(PluginError, match="plugin_one.*plugin_two"):
-        reg.add(MethodSpec("a", "second", object), "plugin_two")
+        reg.add(MethodSpec("a", "second", unbuilt), "plugin_two")
 
 
 @pytest.mark.parametrize("bad", ["Erm", "1x", "a-b", "", "a b"])
 def test_registry_rejects_bad_names(bad):
     with pytest.raises(PluginError, match="must match"):
-        Registry("methods").add(MethodSpec(bad, "x", object), "p")
+        Registry("methods").add(MethodSpec(bad, "x", unbuilt), "p")
 
 
 def test_unknown_name_suggests_closest():
     reg = Registry("methods")
-    reg.add(MethodSpec("dividemix", "x", object), "p")
+    reg.add(MethodSpec("dividemix", "x", unbuilt), "p")
     with pytest.raises(UsageError, match="Did you mean 'dividemix'"):
         reg.get("dividemx")
 
@@ -63,8 +64,8 @@ def test_duplicate_across_plugins_breaks_only_the_newcomer(fresh_host):
 
     @hookimpl
     def register_methods(register):
-        register(MethodSpec("other_fine", "x", factory=object))
-        register(MethodSpec("erm", "x", factory=object))
+        register(MethodSpec("other_fine", "x", factory=unbuilt))
+        register(MethodSpec("erm", "x", factory=unbuilt))
 
     other = types.SimpleNamespace(register_methods=register_methods)
     host = plugins.load_plugins(extra=[("other", other)])
@@ -124,7 +125,7 @@ def test_specname_hookimpl_is_registered(fresh_host):
 
     @hookimpl(specname="register_methods")
     def add_my_methods(register):
-        register(MethodSpec("via_specname", "x", factory=object))
+        register(MethodSpec("via_specname", "x", factory=unbuilt))
 
     plugin = types.SimpleNamespace(add_my_methods=add_my_methods)
     host = plugins.load_plugins(extra=[("spec_named", plugin)])
@@ -133,7 +134,7 @@ def test_specname_hookimpl_is_registered(fresh_host):
 
 def test_unmarked_function_is_not_a_hook(fresh_host):
     def register_methods(register):  # no @hookimpl: pluggy ignores it
-        register(MethodSpec("unmarked", "x", factory=object))
+        register(MethodSpec("unmarked", "x", factory=unbuilt))
 
     plugin = types.SimpleNamespace(register_methods=register_methods)
     host = plugins.load_plugins(extra=[("unmarked_plugin", plugin)])

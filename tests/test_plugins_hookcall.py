@@ -8,6 +8,7 @@ import types
 
 import pluggy
 import pytest
+from helpers import unbuilt
 
 from nlbench import hookimpl
 from nlbench.core import hookspecs
@@ -33,7 +34,7 @@ def _methods(*names: str) -> types.ModuleType:
     @hookimpl
     def register_methods(register):
         for name in names:
-            register(MethodSpec(name, "test method", factory=object))
+            register(MethodSpec(name, "test method", factory=unbuilt))
 
     return _plugin(register_methods=register_methods)
 
@@ -131,7 +132,7 @@ def test_an_unhashable_extra_plugin_still_registers(fresh_host):
 
     @hookimpl
     def register_methods(register):
-        register(MethodSpec("zz_ns", "x", factory=object))
+        register(MethodSpec("zz_ns", "x", factory=unbuilt))
 
     host = plugins.load_plugins(
         extra=[("ns", types.SimpleNamespace(register_methods=register_methods))]

@@ -10,9 +10,26 @@ import enum
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from nlbench.core.errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: the specs stay free of torch and of the layers above
+    import torch
+
+    from nlbench.training.components import Reweighter, Selector
+    from nlbench.training.method import Method, TrainContext
+
+#: what a registered method's factory is: the run's context in, the method out
+MethodFactory: TypeAlias = "Callable[[TrainContext], Method]"
+#: a per-sample loss: ``fn(logits N×C, labels N) -> N`` losses
+LossFn: TypeAlias = "Callable[[torch.Tensor, torch.Tensor], torch.Tensor]"
+#: a loss's factory: its resolved hyper-parameters in, the loss out
+LossFactory: TypeAlias = "Callable[[Mapping[str, Any]], LossFn]"
+#: a network's factory: ``(num_classes, in_chans, image_size, **options) -> nn.Module``
+ModelFactory: TypeAlias = "Callable[..., torch.nn.Module]"
+#: a selector's or reweighter's factory: its resolved hyper-parameters in
+ComponentFactory: TypeAlias = "Callable[[Mapping[str, Any]], Selector | Reweighter]"
 
 Hparams = Mapping[str, Any]
 
@@ -135,7 +152,7 @@ class ModelSpec:
 
     name: str
     description: str
-    factory: Callable[..., Any]
+    factory: ModelFactory
     citation: str = ""
 
 
@@ -152,7 +169,7 @@ class ComponentSpec:
 
     name: str
     description: str
-    factory: Callable[..., Any]
+    factory: ComponentFactory
     hparams: Hparams = field(default_factory=dict)
 
 
@@ -178,7 +195,7 @@ class LossSpec:
 
     name: str
     description: str
-    factory: Callable[..., Any]
+    factory: LossFactory
     hparams: Hparams = field(default_factory=dict)
     citation: str = ""
 
@@ -231,7 +248,7 @@ class MethodSpec:
 
     name: str
     description: str
-    factory: Callable[..., Any]
+    factory: MethodFactory
     default_hparams: Hparams = field(default_factory=dict)
     profiles: Mapping[str, Mapping[str, Hparams]] = field(default_factory=dict)
     flags: frozenset[MethodFlag] = frozenset()
