@@ -13,11 +13,10 @@ network. Known differences from the official code: ``nlbench show method coteach
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nlbench.api import (
     Batch,
@@ -25,19 +24,17 @@ from nlbench.api import (
     EpochPlan,
     Float,
     Int,
-    Method,
     MethodFlag,
     MethodSpec,
     NoiseSetting,
     Optional,
     Scan,
     TrainContext,
+    TwoNetMethod,
     UsageError,
     hookimpl,
 )
 from nlbench_plugins.baselines.small_loss import batch_mask, forget_rate, num_remember, small_loss
-
-NETS = ("net1", "net2")
 
 SELECTION_HPARAMS: dict[str, Any] = {
     "forget_rate": Optional(
@@ -126,50 +123,29 @@ DEVIATIONS = (
 )
 
 
-class CoTeaching(Method):
-    """Two networks, each trained on its peer's small-loss samples; see the module docstring."""
+class CoTeaching(TwoNetMethod):
+    """Two networks, each trained on its peer's small-loss samples; see the module docstring.
+    Test: the first network alone, as the paper reports one network (no ensemble)."""
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        self.nets = {name: ctx.build_model() for name in NETS}
-        self.opts = {name: ctx.make_optimizer(net.parameters()) for name, net in self.nets.items()}
         self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise, realized=realized_rate(ctx))
         self.rate = 0.0
-
-    def networks(self) -> dict[str, nn.Module]:
-        return dict(self.nets)
-
-    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.opts[name] for name in NETS]
 
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         hp = self.hp
         self.rate = forget_rate(epoch, self.tau, int(hp["num_gradual"]), float(hp["exponent"]))
         return EpochPlan(metrics={"forget_rate": self.rate})
 
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The first network alone, as the paper reports one network (no ensemble)."""
-        with self.ctx.autocast():
-            return cast(torch.Tensor, self.nets["net1"](x)).float()
-
-    def _forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        for net in self.nets.values():
-            net.train()
-        with self.ctx.autocast():
-            return self.nets["net1"](batch.x).float(), self.nets["net2"](batch.x).float()
-
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        logits1, logits2 = self._forward(batch)
+        logits1, logits2 = self.forward_pair(batch.x)
         ce1 = F.cross_entropy(logits1, batch.y, reduction="none")
         ce2 = F.cross_entropy(logits2, batch.y, reduction="none")
         keep = num_remember(int(batch.y.shape[0]), self.rate)
         pick1, pick2 = small_loss(ce1, keep), small_loss(ce2, keep)
         loss1, loss2 = ce1[pick2].mean(), ce2[pick1].mean()  # exchange: each learns the peer's
-        for name, loss in (("net1", loss1), ("net2", loss2)):
-            self.opts[name].zero_grad(set_to_none=True)
-            loss.backward()
-            self.opts[name].step()
+        self.step(loss1, "net1")
+        self.step(loss2, "net2")
         size = int(batch.y.shape[0])
         selected = batch_mask(size, pick1) | batch_mask(size, pick2)
         acc = (logits1.detach().argmax(1) == batch.y).float().mean()
@@ -198,6 +174,7 @@ def register_methods(register: Callable[[MethodSpec], None]) -> None:
             description="two nets, each trained on the other's small-loss samples",
             factory=CoTeaching,
             default_hparams=SELECTION_HPARAMS,
+            flags=CoTeaching.spec_flags(),
             profiles=PROFILES,
             flags_for=tuned_flags,
             deviations=DEVIATIONS,

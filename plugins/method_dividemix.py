@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nlbench.api import (
     Batch,
@@ -35,12 +34,11 @@ from nlbench.api import (
     EpochPlan,
     Float,
     Int,
-    Method,
-    MethodFlag,
     MethodSpec,
     Optional,
     Scan,
     TrainContext,
+    TwoNetMethod,
     class_balanced_pool,
     derive_seed,
     hookimpl,
@@ -128,13 +126,14 @@ def _views(b: MixBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch
     return b.x2, b.u1, b.u2, b.weight
 
 
-class DivideMix(Method):
-    """Two networks co-dividing the data for each other; see the module docstring."""
+class DivideMix(TwoNetMethod):
+    """Two networks co-dividing the data for each other; see the module docstring. One
+    optimizer per network; test: the sum of both networks' logits."""
+
+    ensemble = True
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        self.nets = {name: ctx.build_model() for name in NETS}
-        self.opts = {name: ctx.make_optimizer(net.parameters()) for name, net in self.nets.items()}
         self.setting = resolve_setting(ctx)
         self.bs = int(self.hp["batch_size"])
         self.warmup_bs = int(self.hp["warmup_batch_size"] or 2 * self.bs)
@@ -146,12 +145,6 @@ class DivideMix(Method):
         # checkpointed: the GMM loss history (r = 0.9 path) and the current split
         self.register_state("history")
         self.register_state("splits", save=_splits_to_plain, load=_splits_from_plain)
-
-    def networks(self) -> dict[str, nn.Module]:
-        return dict(self.nets)
-
-    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.opts[name] for name in NETS]
 
     # -- epoch-level work ---------------------------------------------------------------------
     def _pool(self, multiple: int) -> torch.Tensor | None:
@@ -251,12 +244,6 @@ class DivideMix(Method):
             raise TypeError("dividemix trains only on the batches of its own epoch_batches()")
         return self._warmup_step(batch) if batch.warmup else self._mix_step(batch)
 
-    def _step(self, name: str, loss: torch.Tensor) -> None:
-        opt = self.opts[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
     def _warmup_step(self, batch: MixBatch) -> dict[str, torch.Tensor]:
         """Cross-entropy on all data; plus the confidence penalty for asym noise (the official
         ``Train_cifar.py``'s ``NegEntropy``)."""
@@ -267,7 +254,7 @@ class DivideMix(Method):
             logits = net(batch.x).float()
         ce = F.cross_entropy(logits, batch.y)
         loss = ce + negative_entropy(logits) if self.setting.conf_penalty else ce
-        self._step(name, loss)
+        self.step(loss, name)
         return {"loss": loss.detach(), "ce": ce.detach()}
 
     @torch.no_grad()
@@ -312,7 +299,7 @@ class DivideMix(Method):
         lam = self.setting.lambda_u * ramp
         penalty = uniform_prior_penalty(logits)
         loss = lx + lam * lu + penalty
-        self._step(name, loss)
+        self.step(loss, name)
         lam_t = torch.full((), lam, device=loss.device)
         return {
             "loss": loss.detach(),
@@ -350,7 +337,7 @@ def register_methods(register: Callable[[MethodSpec], None]) -> None:
             factory=DivideMix,
             default_hparams=DEFAULT_HPARAMS,
             profiles=PROFILES,
-            flags=frozenset({MethodFlag.TWO_NET}),
+            flags=DivideMix.spec_flags(),
             flags_for=run_flags,
             deviations=DEVIATIONS,
             reference="Li, Socher & Hoi, DivideMix: Learning with Noisy Labels as "

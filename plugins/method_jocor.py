@@ -15,21 +15,20 @@ network.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nlbench.api import (
     Batch,
     Deviation,
     EpochPlan,
     Float,
-    Method,
     MethodSpec,
     Scan,
     TrainContext,
+    TwoNetMethod,
     hookimpl,
 )
 from nlbench_plugins.baselines.small_loss import (
@@ -46,8 +45,6 @@ from nlbench_plugins.method_coteaching import (
     realized_rate,
     tuned_flags,
 )
-
-NETS = ("net1", "net2")
 
 DEFAULT_HPARAMS: dict[str, Any] = {
     **SELECTION_HPARAMS,
@@ -71,34 +68,22 @@ DEVIATIONS = (
 )
 
 
-class JoCoR(Method):
-    """Two networks trained jointly on the small-joint-loss samples; see the module docstring."""
+class JoCoR(TwoNetMethod):
+    """Two networks trained jointly on the small-joint-loss samples; see the module docstring.
+    One optimizer over both, as the official code; test: the first network (no ensemble)."""
+
+    shared_optimizer = True
 
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
-        self.nets = {name: ctx.build_model() for name in NETS}
-        params = [p for net in self.nets.values() for p in net.parameters()]
-        self.opt = ctx.make_optimizer(params)  # one optimizer over both, as the official code
         realized = realized_rate(ctx)
         self.tau, self.tau_from_noise = noise_tau(self.hp, ctx.noise, True, realized)
         self.rate = 0.0
-
-    def networks(self) -> dict[str, nn.Module]:
-        return dict(self.nets)
-
-    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.opt]
 
     def start_epoch(self, epoch: int, scan: Callable[[], Scan]) -> EpochPlan:
         hp = self.hp
         self.rate = forget_rate(epoch, self.tau, int(hp["num_gradual"]), float(hp["exponent"]))
         return EpochPlan(metrics={"forget_rate": self.rate})
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The first network alone (no ensemble)."""
-        with self.ctx.autocast():
-            return cast(torch.Tensor, self.nets["net1"](x)).float()
 
     def joint_loss(
         self, logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tensor
@@ -112,18 +97,12 @@ class JoCoR(Method):
         return (1 - lam) * ce + lam * kl
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        for net in self.nets.values():
-            net.train()
-        with self.ctx.autocast():
-            logits1 = self.nets["net1"](batch.x).float()
-            logits2 = self.nets["net2"](batch.x).float()
+        logits1, logits2 = self.forward_pair(batch.x)
         joint = self.joint_loss(logits1, logits2, batch.y)
         keep = num_remember(int(batch.y.shape[0]), self.rate)
         pick = small_loss(joint, keep)
         loss = joint[pick].mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.step(loss)
         acc = (logits1.detach().argmax(1) == batch.y).float().mean()
         return {
             "loss": loss.detach(),
@@ -148,6 +127,7 @@ def register_methods(register: Callable[[MethodSpec], None]) -> None:
             description="two nets, joint loss with co-regularisation, small-loss selection",
             factory=JoCoR,
             default_hparams=DEFAULT_HPARAMS,
+            flags=JoCoR.spec_flags(),
             profiles=PROFILES,
             flags_for=tuned_flags,
             deviations=DEVIATIONS,

@@ -4,8 +4,9 @@ plugin author needs (the one import point for plugins, built-in ones included).
 Plugin authors: the spec classes to register (with :class:`MethodFlag`), :data:`hookimpl`,
 the model contract (:class:`ClassifierNet`, :class:`TimmClassifier`,
 :func:`check_classifier_contract`, :func:`check_options`, :func:`on_meta_device`), the dataset
-profiles (:func:`small_image_profiles`), typed hyper-parameters and the method base classes,
-with what a method's code meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
+profiles (:func:`small_image_profiles`), typed hyper-parameters and the method base classes
+(:class:`Method`, :class:`SingleNetMethod`, :class:`TwoNetMethod`), with what a method's code
+meets (:class:`TrainContext`, :class:`Batch`, :class:`EpochPlan`, the
 pre-training :class:`Phase` and its :class:`AuxNet`, :class:`NoiseSetting`,
 :func:`derive_seed`, :class:`UsageError`). For their tests (:mod:`nlbench.testing` is built
 on these): :func:`build_method`, :func:`resolve_config`, :func:`get_spec`, :func:`read_record`,
@@ -110,6 +111,7 @@ from nlbench.training.noise import (
     rate_arg,
 )
 from nlbench.training.phases import AuxNet, Phase
+from nlbench.training.two_net import TwoNetMethod
 
 #: The plugin API's version: the minor number grows when names are added, the major number only
 #: after a removal that went through :data:`DEPRECATED` (CHANGELOG.md, "Deprecation policy").
@@ -277,6 +279,7 @@ __all__ = [
     "TimmClassifier",
     "TrainContext",
     "TrainSet",
+    "TwoNetMethod",
     "UsageError",
     "build_dataset",
     "build_method",
