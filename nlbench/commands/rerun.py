@@ -173,8 +173,13 @@ def _isa_line(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Whether both ran on the same CPU vector ISA (older records do not say)."""
     a, b = old.get("env", {}).get("cpu_capability"), new["env"].get("cpu_capability")
     if a is None or a == b:
-        return f"cpu capability: {b}" + (" (the record does not say its own)" if a is None else "")
-    return f"cpu capability: {b}, the record's was {a} (CPU float results may differ)"
+        line = f"cpu capability: {b}" + (" (the record does not say its own)" if a is None else "")
+    else:
+        line = f"cpu capability: {b}, the record's was {a} (CPU float results may differ)"
+    m, n = old.get("env", {}).get("cpu_model"), new["env"].get("cpu_model")
+    if m is not None and m != n:
+        line += f"; cpu model: {n}, the record's was {m} (CPU float results may differ)"
+    return line
 
 
 def _id_line(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -41,6 +41,20 @@ def cpu_capability() -> str | None:
     return str(get()) if get is not None else None
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else the platform's processor string):
+    two CPUs with one vector ISA (say AVX512 on an Intel and on an AMD part) can still give
+    different float results, so a record names the part it ran on."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def provenance(host: Any, device: torch.device) -> dict[str, Any]:
     return {
         "nlbench_version": __version__,
@@ -53,5 +67,6 @@ def provenance(host: Any, device: torch.device) -> dict[str, Any]:
             "device_name": device_name(device),
             "threads": torch.get_num_threads(),  # a rerun sets it back (nlbench rerun)
             "cpu_capability": cpu_capability(),
+            "cpu_model": cpu_model(),
         },
     }
