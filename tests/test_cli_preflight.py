@@ -208,7 +208,7 @@ from nlbench.core.specs import MethodSpec
 
 @hookimpl
 def register_methods(register):
-    register(MethodSpec("zz_cached", "probe", unbuilt, {{"tau": Float(0.5, low=0, high={high})}}))
+    register(MethodSpec("zz_cached", "probe", object, {{"tau": Float(0.5, low=0, high={high})}}))
 """
 
 
