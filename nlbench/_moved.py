@@ -54,7 +54,7 @@ MOVED: dict[str, str] = {
     "model_contract": "training.model_contract",
     "models": "training.models",
     "noise": "training.noise",
-    "observers": "training.observers",
+    "observers": "engine.observers",
     "phases": "training.phases",
     "plugins": "host.plugins",
     "preflight": "engine.preflight",

@@ -138,3 +138,35 @@ def test_an_unhashable_extra_plugin_still_registers(fresh_host):
         extra=[("ns", types.SimpleNamespace(register_methods=register_methods))]
     )
     assert host.registry("methods").entry("zz_ns").plugin == "ns" and not host.broken
+
+
+def test_observer_calls_go_through_pluggy():
+    """Each observer is its own pluggy hook call: a wrapper sees it, and gets its result."""
+    import pluggy
+
+    from nlbench.core import hookspecs
+    from nlbench.engine import observers
+
+    pm = pluggy.PluginManager("nlbench")
+    pm.add_hookspecs(hookspecs)
+    seen: list[str] = []
+
+    class Observer:
+        @hookimpl
+        def epoch_finished(self, epoch, metrics):
+            metrics["test_acc"] = -1.0  # its own copy: the runner's metrics are untouched
+            return {"extra": epoch}
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def epoch_finished(self, epoch):
+            result = yield
+            seen.append(f"epoch {epoch}: {result}")
+            return result
+
+    pm.register(Observer(), name="observer")
+    pm.register(Wrapper(), name="wrapper")
+    metrics = {"test_acc": 0.5}
+    assert observers.epoch_extras(pm, run=None, epoch=3, metrics=metrics) == {"extra": 3}
+    assert metrics == {"test_acc": 0.5}
+    assert seen == ["epoch 3: [{'extra': 3}]"]

@@ -8,7 +8,7 @@ context;
 * :mod:`nlbench.engine.epoch_loop`: one epoch of training steps under the LR schedule;
 * :mod:`nlbench.engine.evaluation`: accuracies, train-set scans and the epoch's metrics;
 * :mod:`nlbench.engine.run_io`: the record at each status, epoch log, checkpoint and resume;
-* :mod:`nlbench.training.observers`: the observer hooks (which can add to a record, never change
+* :mod:`nlbench.engine.observers`: the observer hooks (which can add to a record, never change
 it).
 """
 
@@ -25,7 +25,7 @@ from nlbench.core.config import RunConfig
 from nlbench.core.errors import Interrupted, UsageError
 from nlbench.core.record import summarise
 from nlbench.core.seeding import derive_seed, seed_model_init, set_deterministic
-from nlbench.engine import rundir
+from nlbench.engine import observers, rundir
 from nlbench.engine.context import ScanCache, build_method
 from nlbench.engine.epoch_loop import EpochTrainer, sync
 from nlbench.engine.evaluation import Evaluator
@@ -34,7 +34,7 @@ from nlbench.engine.prepare import prepare, resolve_device
 from nlbench.engine.run_io import RunFiles, base_record
 from nlbench.engine.run_state import NullProgress, Progress, RunState
 from nlbench.host.plugins import Host, get_host
-from nlbench.training import distributed, observers
+from nlbench.training import distributed
 from nlbench.training.method import TrainContext, tell_epoch
 from nlbench.training.phases import PhaseTotals, run_phases
 

@@ -140,7 +140,7 @@ def _is_wrapper(impl: HookImpl) -> bool:
     return bool(impl.hookwrapper or impl.wrapper)
 
 
-def _call_for(pm: pluggy.PluginManager, hook: str, plugin_name: str) -> Any:
+def call_for(pm: pluggy.PluginManager, hook: str, plugin_name: str) -> Any:
     """``pm.hook.<hook>`` narrowed to one plugin's implementations plus every wrapper.
 
     Each plugin's registration is its own pluggy hook call (pluggy stops a call at the first
@@ -181,7 +181,7 @@ def _stage(host: Host, plugin_name: str, kinds: list[str]) -> list[tuple[str, An
     not twice) before any is added: PluginError names the first problem."""
     staged: list[tuple[str, Any]] = []
     for kind in kinds:
-        call = _call_for(host.pm, KINDS[kind][0], plugin_name)
+        call = call_for(host.pm, KINDS[kind][0], plugin_name)
         call(register=lambda spec, _k=kind, _s=staged: _s.append((_k, spec)))
     trial = {kind: Registry(kind) for kind in KINDS}
     for kind, spec in staged:

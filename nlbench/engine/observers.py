@@ -16,21 +16,32 @@ import logging
 from typing import Any
 
 from nlbench.core.errors import PluginError
+from nlbench.host.plugins import call_for
 
 log = logging.getLogger(__name__)
 
 
-def _call(impl: Any, **kwargs: Any) -> Any:
-    """One hook implementation with the arguments it asks for (pluggy allows a subset)."""
-    return impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+def _observers(pm: Any, hook: str) -> list[Any]:
+    """The hook's implementations, wrappers left out (they wrap each call below)."""
+    impls = getattr(pm.hook, hook).get_hookimpls()
+    return [impl for impl in impls if not (impl.hookwrapper or impl.wrapper)]
+
+
+def _call(pm: Any, hook: str, impl: Any, **kwargs: Any) -> Any:
+    """One observer's implementation as its own pluggy hook call (wrappers, tracing and
+    ``add_hookcall_monitoring`` see it), so each can get its own copy and its own error."""
+    results = call_for(pm, hook, impl.plugin_name)(**kwargs)
+    return results[0] if results else None
 
 
 def epoch_extras(pm: Any, run: Any, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
     """The new keys every ``epoch_finished`` observer adds to ``metrics``, by plugin."""
     extras: dict[str, Any] = {}
     owner: dict[str, str] = {}
-    for impl in pm.hook.epoch_finished.get_hookimpls():
-        extra = _call(impl, run=run, epoch=epoch, metrics=copy.deepcopy(metrics))
+    for impl in _observers(pm, "epoch_finished"):
+        extra = _call(
+            pm, "epoch_finished", impl, run=run, epoch=epoch, metrics=copy.deepcopy(metrics)
+        )
         if extra is None:
             continue
         if not isinstance(extra, dict):
@@ -51,15 +62,15 @@ def epoch_extras(pm: Any, run: Any, epoch: int, metrics: dict[str, Any]) -> dict
 
 def run_finished(pm: Any, run: Any, record: dict[str, Any]) -> None:
     """Tell every observer the run finished, each with its own copy of the record."""
-    for impl in pm.hook.run_finished.get_hookimpls():
-        _call(impl, run=run, record=copy.deepcopy(record))
+    for impl in _observers(pm, "run_finished"):
+        _call(pm, "run_finished", impl, run=run, record=copy.deepcopy(record))
 
 
 def run_failed(pm: Any, run: Any, error: BaseException) -> None:
     """Tell every observer the run failed or was interrupted; each one is called even when
     another raises (what it raises is logged: the run's own error is the one reported)."""
-    for impl in pm.hook.run_failed.get_hookimpls():
+    for impl in _observers(pm, "run_failed"):
         try:
-            _call(impl, run=run, error=error)
+            _call(pm, "run_failed", impl, run=run, error=error)
         except Exception as exc:  # noqa: BLE001 - cleanup must not mask the run's error
             log.warning("observer plugin '%s': run_failed raised %s", impl.plugin_name, exc)
