@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from nlbench.core.errors import PluginError
-from nlbench.host.plugins import call_for
+from nlbench.host.plugins import call_for, is_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def _observers(pm: Any, hook: str) -> list[Any]:
     """The hook's implementations, wrappers left out (they wrap each call below)."""
     impls = getattr(pm.hook, hook).get_hookimpls()
-    return [impl for impl in impls if not (impl.hookwrapper or impl.wrapper)]
+    return [impl for impl in impls if not is_wrapper(impl)]
 
 
 def _call(pm: Any, hook: str, impl: Any, **kwargs: Any) -> Any:

@@ -131,12 +131,12 @@ def _plugins_by_kind(pm: pluggy.PluginManager) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for kind, (hook, _) in KINDS.items():
         for impl in getattr(pm.hook, hook).get_hookimpls():
-            if not _is_wrapper(impl) and kind not in out.setdefault(impl.plugin_name, []):
+            if not is_wrapper(impl) and kind not in out.setdefault(impl.plugin_name, []):
                 out[impl.plugin_name].append(kind)
     return out
 
 
-def _is_wrapper(impl: HookImpl) -> bool:
+def is_wrapper(impl: HookImpl) -> bool:
     return bool(impl.hookwrapper or impl.wrapper)
 
 
@@ -150,7 +150,7 @@ def call_for(pm: pluggy.PluginManager, hook: str, plugin_name: str) -> Any:
     others = {
         impl.plugin
         for impl in getattr(pm.hook, hook).get_hookimpls()
-        if impl.plugin_name != plugin_name and not _is_wrapper(impl)
+        if impl.plugin_name != plugin_name and not is_wrapper(impl)
     }
     return pm.subset_hook_caller(hook, remove_plugins=others)
 
